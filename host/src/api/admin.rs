@@ -1,0 +1,78 @@
+//! `/admin/...`: operators create merchants and configure their providers.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::auth::Admin;
+use super::error::{ApiError, ErrorBody};
+use super::views::{rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, ProviderConfigBody, ProviderConfigView};
+use super::{json, AppState};
+use crate::store::provider_configs::ProviderConfig;
+
+/// Creates a merchant; its API key is in this response only.
+#[utoipa::path(post, path = "/admin/merchants", tag = "admin", request_body = CreateMerchantBody,
+    responses((status = 201, body = CreatedMerchantView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn create_merchant(State(state): State<AppState>, _: Admin, body: Bytes) -> Result<(StatusCode, Json<CreatedMerchantView>), ApiError> {
+    let req: CreateMerchantBody = json::parse(&body)?;
+    let created = state.gateway.create_merchant(&req.name).await?;
+    Ok((StatusCode::CREATED, Json(CreatedMerchantView { id: created.merchant.id, name: created.merchant.name, api_key: created.api_key })))
+}
+
+fn view(cfg: &ProviderConfig) -> ProviderConfigView {
+    ProviderConfigView {
+        merchant_id: cfg.merchant_id.clone(),
+        provider: cfg.provider.clone(),
+        settings: cfg.settings.clone(),
+        secret_names: cfg.secrets.keys().cloned().collect(),
+        updated_at: rfc3339(cfg.updated_at),
+    }
+}
+
+/// Stores a merchant's configuration for a provider, checked against what the adapter
+/// declares; secrets are sealed and never returned.
+#[utoipa::path(put, path = "/admin/merchants/{id}/providers/{provider}", tag = "admin", request_body = ProviderConfigBody,
+    params(("id" = String, Path), ("provider" = String, Path)),
+    responses((status = 200, body = ProviderConfigView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn put_provider(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((id, provider)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<ProviderConfigView>, ApiError> {
+    let req: ProviderConfigBody = json::parse(&body)?;
+    let cfg = state.gateway.configure_provider(&id, &provider, req.settings, req.secrets).await?;
+    Ok(Json(view(&cfg)))
+}
+
+/// Reads a merchant's configuration for a provider: settings and secret names only.
+#[utoipa::path(get, path = "/admin/merchants/{id}/providers/{provider}", tag = "admin",
+    params(("id" = String, Path), ("provider" = String, Path)),
+    responses((status = 200, body = ProviderConfigView), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn get_provider(State(state): State<AppState>, _: Admin, Path((id, provider)): Path<(String, String)>) -> Result<Json<ProviderConfigView>, ApiError> {
+    Ok(Json(view(&state.gateway.provider_config(&id, &provider).await?)))
+}
+
+/// Lists the active adapters.
+#[utoipa::path(get, path = "/admin/adapters", tag = "admin", responses((status = 200, body = Vec<AdapterView>)), security(("admin_token" = [])))]
+pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<AdapterView>> {
+    Json(
+        state
+            .gateway
+            .runtime
+            .adapters()
+            .iter()
+            .map(|a| AdapterView {
+                provider: a.info.name.clone(),
+                version: a.info.version.clone(),
+                contract_version: a.info.contract_version.clone(),
+                sha256: a.sha256.clone(),
+                channels: a.info.channels.clone(),
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,93 @@
+//! The API's one error type, mapped once to an HTTP status and a JSON body
+//! `{"error": {"code", "message"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::service::ServiceError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `invalid_amount`, `order_paid`, `provider_unreachable`...
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    pub fn unauthorized(message: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { code, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            ServiceError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            ServiceError::Provider { code, message, retryable } => {
+                let status = if retryable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+                ApiError::new(status, code, message)
+            }
+            ServiceError::Unauthorized(m) => ApiError::unauthorized(m),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database is unavailable; try again")
+    }
+}
+
+impl From<crate::domain::OrderError> for ApiError {
+    fn from(e: crate::domain::OrderError) -> Self {
+        use crate::domain::{MoneyError, OrderError};
+        let code = match &e {
+            OrderError::Money(MoneyError::UnknownCurrency(_)) => "invalid_currency",
+            OrderError::Money(_) => "invalid_amount",
+            OrderError::Invalid { field: "subject", .. } => "invalid_subject",
+            OrderError::Invalid { field: "ttl_seconds", .. } => "invalid_ttl",
+            OrderError::Invalid { field: "notify_url", .. } => "invalid_notify_url",
+            OrderError::Invalid { field: "out_trade_no", .. } => "invalid_out_trade_no",
+            OrderError::Invalid { .. } => "invalid_body",
+            OrderError::InvalidTransition { .. } => "invalid_transition",
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+    }
+}

@@ -1,0 +1,71 @@
+//! The REST API: checkout clients (`/v1/...`, API key), operators (`/admin/...`, admin
+//! token), providers (`/v1/notify/...`), and the OpenAPI document (`/openapi.json`).
+
+mod admin;
+mod auth;
+pub mod error;
+mod json;
+mod notify;
+mod orders;
+mod payments;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::config::Secret;
+use crate::service::Gateway;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub admin_token: Option<Secret>,
+}
+
+/// Largest request body the API reads; a provider notification or an order is far smaller.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
+    paths(orders::create, orders::get, orders::cancel, payments::create, payments::get, notify::receive,
+          admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters),
+    modifiers(&SecuritySchemes),
+    tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        components.add_security_scheme("api_key", bearer());
+        components.add_security_scheme("admin_token", bearer());
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/orders", post(orders::create))
+        .route("/v1/orders/{id}", get(orders::get))
+        .route("/v1/orders/{id}/cancel", post(orders::cancel))
+        .route("/v1/payments", post(payments::create))
+        .route("/v1/payments/{payment_no}", get(payments::get))
+        .route("/v1/notify/{provider}/{merchant_id}", post(notify::receive))
+        .route("/admin/merchants", post(admin::create_merchant))
+        .route("/admin/merchants/{id}/providers/{provider}", get(admin::get_provider).put(admin::put_provider))
+        .route("/admin/adapters", get(admin::adapters))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

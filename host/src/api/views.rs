@@ -1,0 +1,205 @@
+//! The API's request and response bodies (JSON), described for the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::PayAction;
+use crate::service::payments::PayOutcome;
+use crate::store::orders::OrderRecord;
+use crate::store::payments::PaymentRecord;
+
+/// RFC 3339 (UTC) of milliseconds since the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `POST /v1/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderBody {
+    /// The merchant's own order number, unique per merchant: 1-64 characters of
+    /// letters, digits and `_-|*.`.
+    pub out_trade_no: String,
+    /// Integer minor units (fen, cents), from 1 to 10,000,000,000.
+    pub amount: i64,
+    /// ISO 4217 code, upper case.
+    pub currency: String,
+    /// What is bought, shown to the payer: 1-256 characters.
+    pub subject: String,
+    /// Seconds until the payment deadline, from 1 to 604800 (7 days); default 1800.
+    pub ttl_seconds: Option<i64>,
+    /// Where paygate will post this order's state changes (http or https).
+    pub notify_url: Option<String>,
+}
+
+/// An order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub id: String,
+    pub merchant_id: String,
+    pub out_trade_no: String,
+    /// `pending`, `paid`, `closed` (deadline passed unpaid), `cancelled`, `refunded`.
+    pub state: String,
+    pub amount: i64,
+    pub currency: String,
+    pub subject: String,
+    pub notify_url: Option<String>,
+    /// The payment deadline (RFC 3339).
+    pub expires_at: String,
+    pub created_at: String,
+    pub paid_at: Option<String>,
+    /// The payment that paid the order.
+    pub paid_by: Option<String>,
+    /// The payment currently open for the order, if any.
+    pub open_payment_no: Option<String>,
+}
+
+impl From<&OrderRecord> for OrderView {
+    fn from(o: &OrderRecord) -> Self {
+        OrderView {
+            id: o.id.clone(),
+            merchant_id: o.merchant_id.clone(),
+            out_trade_no: o.out_trade_no.clone(),
+            state: o.state.as_str().to_owned(),
+            amount: o.amount,
+            currency: o.currency.clone(),
+            subject: o.subject.clone(),
+            notify_url: o.notify_url.clone(),
+            expires_at: rfc3339(o.expires_at),
+            created_at: rfc3339(o.created_at),
+            paid_at: o.paid_at.map(rfc3339),
+            paid_by: o.paid_by.clone(),
+            open_payment_no: o.open_payment_no.clone(),
+        }
+    }
+}
+
+/// Payer details some channels need.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayerBody {
+    pub open_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub return_url: Option<String>,
+}
+
+/// `POST /v1/payments`. Carries no amount: paygate sums the orders' amounts itself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayBody {
+    /// One order, or several of the same merchant and currency (combined payment).
+    pub order_ids: Vec<String>,
+    /// `mock`, `wechat`, `alipay`...
+    pub provider: String,
+    /// One of the provider's channels (`web`, `qr` for `mock`).
+    pub channel: String,
+    #[serde(default)]
+    pub payer: Option<PayerBody>,
+}
+
+/// A payment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentView {
+    /// paygate's payment number, the trade number the provider sees (≤ 32 of [0-9A-Za-z]).
+    pub payment_no: String,
+    /// `open`, `paid`, `closed`, `failed`.
+    pub state: String,
+    pub provider: String,
+    pub channel: String,
+    /// The sum of the orders' amounts, from paygate's database.
+    pub amount: i64,
+    pub currency: String,
+    pub order_ids: Vec<String>,
+    /// The orders' payment deadline (RFC 3339).
+    pub expires_at: Option<String>,
+    /// The deadline sent to the provider: `expires_at` plus the provider grace.
+    pub provider_deadline: String,
+    /// What the payer's device must do.
+    pub action: Option<PayAction>,
+    /// True when the stored action was returned without calling the provider again.
+    pub reused: bool,
+    /// Why an operator must look at this payment (`amount_mismatch`, `late_payment`, ...).
+    pub flag: Option<String>,
+    pub provider_trade_id: Option<String>,
+    pub created_at: String,
+    pub paid_at: Option<String>,
+}
+
+impl PaymentView {
+    pub fn new(p: &PaymentRecord, order_ids: Vec<String>, expires_at: Option<i64>, reused: bool) -> PaymentView {
+        PaymentView {
+            payment_no: p.payment_no.clone(),
+            state: p.state.as_str().to_owned(),
+            provider: p.provider.clone(),
+            channel: p.channel.clone(),
+            amount: p.amount,
+            currency: p.currency.clone(),
+            order_ids,
+            expires_at: expires_at.map(rfc3339),
+            provider_deadline: rfc3339(p.provider_deadline),
+            action: p.action.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+            reused,
+            flag: p.flag.clone(),
+            provider_trade_id: p.provider_trade_id.clone(),
+            created_at: rfc3339(p.created_at),
+            paid_at: p.paid_at.map(rfc3339),
+        }
+    }
+
+    pub fn from_outcome(o: &PayOutcome) -> PaymentView {
+        let mut v = PaymentView::new(&o.payment, o.order_ids.clone(), Some(o.expires_at), o.reused);
+        v.action = o.action.clone();
+        v
+    }
+}
+
+/// `POST /admin/merchants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMerchantBody {
+    pub name: String,
+}
+
+/// A new merchant. `api_key` is shown this once; paygate keeps only its hash.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedMerchantView {
+    pub id: String,
+    pub name: String,
+    pub api_key: String,
+}
+
+/// `PUT /admin/merchants/{id}/providers/{provider}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfigBody {
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// Secret values (PEM keys, API keys); sealed at rest, never returned.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// A merchant's configuration for a provider: settings, and only the names of its secrets.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProviderConfigView {
+    pub merchant_id: String,
+    pub provider: String,
+    pub settings: BTreeMap<String, String>,
+    pub secret_names: Vec<String>,
+    pub updated_at: String,
+}
+
+/// An active adapter.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdapterView {
+    pub provider: String,
+    pub version: String,
+    pub contract_version: String,
+    pub sha256: String,
+    pub channels: Vec<String>,
+}

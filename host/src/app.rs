@@ -1,0 +1,143 @@
+//! Start-up: configuration -> data directory -> database (migrations) -> key vault -> wasm
+//! runtime with the bundled adapters -> sandbox provider -> demo merchant on first start ->
+//! HTTP server. `spawn` is what `paygate serve` and the end-to-end tests both run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::runtime::{HttpLimits, Limits, Runtime};
+use crate::sandbox::Sandbox;
+use crate::service::Gateway;
+use crate::store;
+use crate::vault::Vault;
+
+/// The demo merchant created at first start in the embedded setting.
+#[derive(Debug, Clone)]
+pub struct DemoMerchant {
+    pub id: String,
+    pub api_key: String,
+}
+
+/// A running paygate.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub gateway: Arc<Gateway>,
+    /// Present on the first start only: its API key is shown this once.
+    pub demo: Option<DemoMerchant>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests and waits for the server to finish.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        self.server.await.map_err(std::io::Error::other)?
+    }
+
+    /// Waits until the server stops (Ctrl-C in `paygate serve`).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.server.await.map_err(std::io::Error::other)?
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the database of `config` (creating the data directory) and the vault.
+pub async fn open_storage(config: &Config) -> anyhow::Result<(store::Db, Vault)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    let db = store::connect(&config.database_url()).await?;
+    let vault = match &config.master_key {
+        Some(key) => Vault::from_hex(key.expose())?,
+        None => Vault::from_data_dir(&config.data_dir)?,
+    };
+    Ok((db, vault))
+}
+
+/// Starts paygate: binds, loads adapters, serves in a background task.
+pub async fn spawn(config: Config) -> anyhow::Result<Running> {
+    tracing::info!(
+        listen = %config.listen,
+        data_dir = %config.data_dir.display(),
+        database = %config.database_url_redacted(),
+        public_url = ?config.public_url,
+        admin_api = config.admin_token.is_some(),
+        sandbox = config.sandbox_enabled(),
+        config = ?config,
+        "starting paygate"
+    );
+    let (db, vault) = open_storage(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url(addr);
+
+    let limits = Limits {
+        cpu_budget: config.adapter_cpu_budget,
+        memory_bytes: config.adapter_memory_mb << 20,
+        wall_timeout: config.adapter_timeout,
+        http: HttpLimits { timeout: config.adapter_http_timeout, max_response_bytes: 1 << 20 },
+    };
+    let runtime = Arc::new(Runtime::new(limits, Some(config.data_dir.join("cache").join("adapters")))?);
+    for (file, wasm) in crate::adapters::bundled() {
+        let adapter = runtime.prepare(wasm).await.map_err(|e| anyhow::anyhow!("bundled adapter {file}: {e}"))?;
+        runtime.activate(adapter);
+    }
+
+    let gateway = Arc::new(Gateway::new(
+        db.clone(),
+        runtime,
+        vault,
+        public_url.clone(),
+        config.repay_cutoff.as_millis() as i64,
+        config.provider_grace.as_millis() as i64,
+    ));
+    let mut router = api::router(AppState { gateway: gateway.clone(), admin_token: config.admin_token.clone() });
+    let mut demo = None;
+    if config.sandbox_enabled() {
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+        let sandbox = Sandbox::new(db.pool.clone(), format!("{public_url}/sandbox"), http);
+        demo = first_start_demo(&gateway, &sandbox, &public_url).await?;
+        router = router.nest("/sandbox", sandbox.router());
+    }
+    let router = router.layer(
+        tower_http::trace::TraceLayer::new_for_http()
+            .make_span_with(|req: &axum::http::Request<_>| tracing::info_span!("http", method = %req.method(), path = %req.uri().path())),
+    );
+
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+    });
+    tracing::info!(%addr, %public_url, "paygate is serving");
+    Ok(Running { addr, public_url, gateway, demo, shutdown, server })
+}
+
+/// At the first start of an embedded paygate (no merchant yet), creates a demo merchant
+/// with the mock provider configured against the sandbox.
+async fn first_start_demo(gateway: &Gateway, sandbox: &Sandbox, public_url: &str) -> anyhow::Result<Option<DemoMerchant>> {
+    if store::merchants::count(&gateway.db).await? > 0 {
+        return Ok(None);
+    }
+    let created = gateway.create_merchant("demo").await?;
+    let account = sandbox.create_account().await?;
+    let settings = BTreeMap::from([
+        ("sandbox_url".to_owned(), format!("{public_url}/sandbox")),
+        ("account_id".to_owned(), account.account_id.clone()),
+    ]);
+    let secrets = BTreeMap::from([("api_key".to_owned(), account.api_key.clone())]);
+    gateway.configure_provider(&created.merchant.id, "mock", settings, secrets).await?;
+    Ok(Some(DemoMerchant { id: created.merchant.id, api_key: created.api_key }))
+}

@@ -1,0 +1,295 @@
+//! paygate's configuration: one struct, read from an optional TOML file
+//! (`PAYGATE_CONFIG`) and then from the environment, which wins. Logged at start with
+//! secrets redacted.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A secret value: its `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("bad config file {path}: {source}")]
+    Toml { path: String, source: Box<toml::de::Error> },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Everything paygate can be told. Field names are the environment variables without
+/// `PAYGATE_`, in lower case (the TOML file uses the same names).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `PAYGATE_LISTEN`: the address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// `PAYGATE_DATA_DIR`: SQLite database, master key and compiled-adapter cache.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite://...` or `postgres://...`; default SQLite in the data dir.
+    pub database_url: Option<Secret>,
+    /// `PAYGATE_PUBLIC_URL`: the base URL providers and browsers reach paygate at.
+    pub public_url: Option<String>,
+    /// `PAYGATE_ADMIN_TOKEN`: bearer token of the admin API; unset turns it off.
+    pub admin_token: Option<Secret>,
+    /// `PAYGATE_MASTER_KEY`: 64 hex digits encrypting secrets at rest; default a key
+    /// generated once into the data dir.
+    pub master_key: Option<Secret>,
+    /// `PAYGATE_SANDBOX`: serve the sandbox provider; default on with SQLite, off otherwise.
+    pub sandbox: Option<bool>,
+    /// `PAYGATE_REPAY_CUTOFF`: refuse a pay call when less than this remains.
+    pub repay_cutoff: Duration,
+    /// `PAYGATE_PROVIDER_GRACE`: the provider's deadline is the order's plus this.
+    pub provider_grace: Duration,
+    /// `PAYGATE_ADAPTER_CPU_BUDGET`: guest CPU time per adapter call.
+    pub adapter_cpu_budget: Duration,
+    /// `PAYGATE_ADAPTER_MEMORY_MB`: memory cap per adapter call.
+    pub adapter_memory_mb: usize,
+    /// `PAYGATE_ADAPTER_TIMEOUT`: wall-clock time per adapter call.
+    pub adapter_timeout: Duration,
+    /// `PAYGATE_ADAPTER_HTTP_TIMEOUT`: timeout of one outbound request of an adapter.
+    pub adapter_http_timeout: Duration,
+    /// `PAYGATE_LOG` (or `RUST_LOG`): tracing filter.
+    pub log: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<Secret>,
+    public_url: Option<String>,
+    admin_token: Option<Secret>,
+    master_key: Option<Secret>,
+    sandbox: Option<bool>,
+    repay_cutoff: Option<String>,
+    provider_grace: Option<String>,
+    adapter_cpu_budget: Option<String>,
+    adapter_memory_mb: Option<usize>,
+    adapter_timeout: Option<String>,
+    adapter_http_timeout: Option<String>,
+    log: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment (and the file it names).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads configuration through `env`, a lookup of environment variables.
+    pub fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let file = match env("PAYGATE_CONFIG") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Toml { path, source: Box::new(source) })?
+            }
+            None => FileConfig::default(),
+        };
+        let pick = |key: &str, from_file: Option<String>| env(key).or(from_file);
+        let listen = pick("PAYGATE_LISTEN", file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen
+            .parse()
+            .map_err(|e| ConfigError::Invalid { key: "PAYGATE_LISTEN", reason: format!("`{listen}`: {e}") })?;
+        let duration = |key: &'static str, from_file: Option<String>, default: Duration| -> Result<Duration, ConfigError> {
+            match pick(key, from_file) {
+                Some(v) => parse_duration(&v).map_err(|reason| ConfigError::Invalid { key, reason }),
+                None => Ok(default),
+            }
+        };
+        let public_url = pick("PAYGATE_PUBLIC_URL", file.public_url).map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(u) = &public_url {
+            if !url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https")) {
+                return Err(ConfigError::Invalid { key: "PAYGATE_PUBLIC_URL", reason: format!("`{u}` is not an http(s) URL") });
+            }
+        }
+        let sandbox = match pick("PAYGATE_SANDBOX", None) {
+            Some(v) => Some(parse_bool(&v).ok_or(ConfigError::Invalid { key: "PAYGATE_SANDBOX", reason: format!("`{v}` is not true/false") })?),
+            None => file.sandbox,
+        };
+        let memory = match pick("PAYGATE_ADAPTER_MEMORY_MB", None) {
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { key: "PAYGATE_ADAPTER_MEMORY_MB", reason: format!("`{v}` is not a number") })?,
+            None => file.adapter_memory_mb.unwrap_or(64),
+        };
+        if !(4..=4096).contains(&memory) {
+            return Err(ConfigError::Invalid { key: "PAYGATE_ADAPTER_MEMORY_MB", reason: "must be from 4 to 4096".into() });
+        }
+        Ok(Config {
+            listen,
+            data_dir: PathBuf::from(pick("PAYGATE_DATA_DIR", file.data_dir).unwrap_or_else(|| "./paygate-data".into())),
+            database_url: env("DATABASE_URL").map(Secret).or(file.database_url),
+            public_url,
+            admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
+            master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
+            sandbox,
+            repay_cutoff: duration("PAYGATE_REPAY_CUTOFF", file.repay_cutoff, Duration::from_secs(60))?,
+            provider_grace: duration("PAYGATE_PROVIDER_GRACE", file.provider_grace, Duration::from_secs(60))?,
+            adapter_cpu_budget: duration("PAYGATE_ADAPTER_CPU_BUDGET", file.adapter_cpu_budget, Duration::from_millis(500))?,
+            adapter_memory_mb: memory,
+            adapter_timeout: duration("PAYGATE_ADAPTER_TIMEOUT", file.adapter_timeout, Duration::from_secs(30))?,
+            adapter_http_timeout: duration("PAYGATE_ADAPTER_HTTP_TIMEOUT", file.adapter_http_timeout, Duration::from_secs(10))?,
+            log: env("PAYGATE_LOG").or_else(|| env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("paygate.db").display()),
+        }
+    }
+
+    /// Whether the embedded setting (SQLite) is in force.
+    pub fn is_embedded(&self) -> bool {
+        !self.database_url().starts_with("postgres")
+    }
+
+    /// Whether to serve the sandbox provider.
+    pub fn sandbox_enabled(&self) -> bool {
+        self.sandbox.unwrap_or_else(|| self.is_embedded())
+    }
+
+    /// The base URL providers and browsers reach paygate at.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// The database URL with any password masked, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        let url = self.database_url();
+        match url::Url::parse(&url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("[redacted]"));
+                u.to_string()
+            }
+            _ => url,
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{v}` is not a duration like 500ms, 10s, 2m, 1h"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{v}`: unknown unit `{unit}` (ms, s, m, h)")),
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_configuration_means_embedded_sqlite_with_sandbox() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.is_embedded() && c.sandbox_enabled());
+        assert!(c.database_url().starts_with("sqlite://./paygate-data/paygate.db"));
+        assert_eq!(c.repay_cutoff, Duration::from_secs(60));
+        assert_eq!(c.public_url(c.listen), "http://127.0.0.1:8080");
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn postgres_turns_the_sandbox_off_unless_asked() {
+        let c = config(&[("DATABASE_URL", "postgres://u:pw@db/paygate")]).expect("valid");
+        assert!(!c.sandbox_enabled());
+        let c = config(&[("DATABASE_URL", "postgres://u:pw@db/paygate"), ("PAYGATE_SANDBOX", "true")]).expect("valid");
+        assert!(c.sandbox_enabled());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_the_logged_form() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/paygate"),
+            ("PAYGATE_ADMIN_TOKEN", "admintoken123"),
+            ("PAYGATE_MASTER_KEY", "ab".repeat(32).as_str()),
+        ])
+        .expect("valid");
+        let shown = format!("{c:?} {}", c.database_url_redacted());
+        assert!(!shown.contains("hunter2") && !shown.contains("admintoken123") && !shown.contains("abab"), "{shown}");
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let e = config(&[("PAYGATE_LISTEN", "nowhere")]).expect_err("invalid");
+        assert!(e.to_string().starts_with("PAYGATE_LISTEN"));
+        let e = config(&[("PAYGATE_REPAY_CUTOFF", "soon")]).expect_err("invalid");
+        assert!(e.to_string().starts_with("PAYGATE_REPAY_CUTOFF"));
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("paygate.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nrepay_cutoff = \"30s\"\n").expect("write");
+        let p = path.display().to_string();
+        let c = config(&[("PAYGATE_CONFIG", &p)]).expect("file");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.repay_cutoff, Duration::from_secs(30));
+        let c = config(&[("PAYGATE_CONFIG", &p), ("PAYGATE_LISTEN", "127.0.0.1:9001")]).expect("file");
+        assert_eq!(c.listen.port(), 9001);
+    }
+}

@@ -1,0 +1,294 @@
+//! The order state machine, and the rules a new order must satisfy.
+//!
+//! ```text
+//! pending --pay--> paid --refund--> refunded
+//!    |  \--expire--> closed
+//!     \--cancel--> cancelled
+//! ```
+//! `closed`, `cancelled` and `refunded` are final. A payment reported for an order that is
+//! no longer `pending` is not a transition: it is a late or double payment, which the
+//! settlement rules turn into a refund or an operator flag.
+
+use std::fmt;
+
+use super::money::{Currency, Money, MoneyError};
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderState {
+    /// Created, not paid yet; its deadline has not been processed.
+    Pending,
+    /// Paid through one payment.
+    Paid,
+    /// The deadline passed unpaid.
+    Closed,
+    /// Cancelled by the merchant before it was paid.
+    Cancelled,
+    /// Paid, then refunded in full.
+    Refunded,
+}
+
+/// What can happen to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderEvent {
+    Pay,
+    Expire,
+    Cancel,
+    Refund,
+}
+
+/// The outcome of applying an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The order moves to this state.
+    To(OrderState),
+    /// The order is already there: a repeated event changes nothing (idempotent).
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("order is {from}; it cannot be {}", event_verb(*.event))]
+    InvalidTransition { from: OrderState, event: OrderEvent },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+fn event_verb(e: OrderEvent) -> &'static str {
+    match e {
+        OrderEvent::Pay => "paid",
+        OrderEvent::Expire => "closed",
+        OrderEvent::Cancel => "cancelled",
+        OrderEvent::Refund => "refunded",
+    }
+}
+
+impl OrderState {
+    pub const ALL: [OrderState; 5] = [
+        OrderState::Pending,
+        OrderState::Paid,
+        OrderState::Closed,
+        OrderState::Cancelled,
+        OrderState::Refunded,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Paid => "paid",
+            OrderState::Closed => "closed",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderState> {
+        OrderState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether no event can move the order any more.
+    pub fn is_final(&self) -> bool {
+        matches!(self, OrderState::Closed | OrderState::Cancelled | OrderState::Refunded)
+    }
+
+    /// Applies `event`: the state machine above.
+    pub fn apply(self, event: OrderEvent) -> Result<Transition, OrderError> {
+        use OrderEvent as E;
+        use OrderState as S;
+        match (self, event) {
+            (S::Pending, E::Pay) => Ok(Transition::To(S::Paid)),
+            (S::Pending, E::Expire) => Ok(Transition::To(S::Closed)),
+            (S::Pending, E::Cancel) => Ok(Transition::To(S::Cancelled)),
+            (S::Paid, E::Refund) => Ok(Transition::To(S::Refunded)),
+            (S::Paid, E::Pay) | (S::Closed, E::Expire) | (S::Cancelled, E::Cancel) | (S::Refunded, E::Refund) => {
+                Ok(Transition::Unchanged)
+            }
+            (from, event) => Err(OrderError::InvalidTransition { from, event }),
+        }
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Limits of the order fields, documented in the API.
+pub const MAX_TTL_SECONDS: i64 = 7 * 24 * 3600;
+pub const DEFAULT_TTL_SECONDS: i64 = 1800;
+pub const MAX_SUBJECT_CHARS: usize = 256;
+pub const MAX_OUT_TRADE_NO_CHARS: usize = 64;
+pub const MAX_NOTIFY_URL_CHARS: usize = 1024;
+
+/// A validated order request, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub out_trade_no: String,
+    pub amount: Money,
+    pub subject: String,
+    pub ttl_seconds: i64,
+    pub notify_url: Option<String>,
+}
+
+impl NewOrder {
+    /// Checks every field of a create-order request; the first problem is reported with the
+    /// field's name.
+    pub fn validate(
+        out_trade_no: &str,
+        amount: i64,
+        currency: &str,
+        subject: &str,
+        ttl_seconds: Option<i64>,
+        notify_url: Option<&str>,
+    ) -> Result<NewOrder, OrderError> {
+        let invalid = |field, reason: &str| OrderError::Invalid { field, reason: reason.to_owned() };
+        if out_trade_no.is_empty() || out_trade_no.chars().count() > MAX_OUT_TRADE_NO_CHARS {
+            return Err(invalid("out_trade_no", "must be 1 to 64 characters"));
+        }
+        if !out_trade_no.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*.".contains(c)) {
+            return Err(invalid("out_trade_no", "may only contain letters, digits and _-|*."));
+        }
+        let currency = Currency::parse(currency)?;
+        let amount = Money::new(amount, currency)?;
+        let subject_chars = subject.chars().count();
+        if subject.trim().is_empty() || subject_chars > MAX_SUBJECT_CHARS {
+            return Err(invalid("subject", "must be 1 to 256 characters"));
+        }
+        if subject.chars().any(char::is_control) {
+            return Err(invalid("subject", "must not contain control characters"));
+        }
+        let ttl_seconds = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+        if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
+            return Err(invalid("ttl_seconds", "must be from 1 to 604800 (7 days)"));
+        }
+        if let Some(u) = notify_url {
+            let ok = u.len() <= MAX_NOTIFY_URL_CHARS
+                && url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
+            if !ok {
+                return Err(invalid("notify_url", "must be an absolute http(s) URL of at most 1024 characters"));
+            }
+        }
+        Ok(NewOrder {
+            out_trade_no: out_trade_no.to_owned(),
+            amount,
+            subject: subject.to_owned(),
+            ttl_seconds,
+            notify_url: notify_url.map(str::to_owned),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderEvent as E;
+    use OrderState as S;
+
+    #[test]
+    fn every_state_and_event_pair_follows_the_state_machine() {
+        let events = [E::Pay, E::Expire, E::Cancel, E::Refund];
+        for from in S::ALL {
+            for event in events {
+                let expected = match (from, event) {
+                    (S::Pending, E::Pay) => Some(Transition::To(S::Paid)),
+                    (S::Pending, E::Expire) => Some(Transition::To(S::Closed)),
+                    (S::Pending, E::Cancel) => Some(Transition::To(S::Cancelled)),
+                    (S::Paid, E::Refund) => Some(Transition::To(S::Refunded)),
+                    (S::Paid, E::Pay) => Some(Transition::Unchanged),
+                    (S::Closed, E::Expire) => Some(Transition::Unchanged),
+                    (S::Cancelled, E::Cancel) => Some(Transition::Unchanged),
+                    (S::Refunded, E::Refund) => Some(Transition::Unchanged),
+                    _ => None,
+                };
+                match expected {
+                    Some(t) => assert_eq!(from.apply(event), Ok(t), "{from:?} + {event:?}"),
+                    None => assert_eq!(
+                        from.apply(event),
+                        Err(OrderError::InvalidTransition { from, event }),
+                        "{from:?} + {event:?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn closed_cancelled_and_refunded_orders_cannot_be_paid() {
+        for from in [S::Closed, S::Cancelled, S::Refunded] {
+            assert!(from.is_final());
+            assert!(from.apply(E::Pay).is_err());
+        }
+        assert!(!S::Pending.is_final());
+        assert!(!S::Paid.is_final());
+    }
+
+    #[test]
+    fn a_paid_order_cannot_be_cancelled_or_closed() {
+        assert!(S::Paid.apply(E::Cancel).is_err());
+        assert!(S::Paid.apply(E::Expire).is_err());
+    }
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for s in S::ALL {
+            assert_eq!(S::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(S::parse("PAID"), None);
+    }
+
+    fn valid(amount: i64, currency: &str, subject: &str, ttl: Option<i64>) -> Result<NewOrder, OrderError> {
+        NewOrder::validate("A-1", amount, currency, subject, ttl, Some("https://shop.example/hook"))
+    }
+
+    #[test]
+    fn a_valid_order_gets_the_default_ttl() {
+        let o = valid(100, "CNY", "Tea", None).expect("valid order");
+        assert_eq!(o.ttl_seconds, DEFAULT_TTL_SECONDS);
+        assert_eq!(o.amount.minor(), 100);
+    }
+
+    #[test]
+    fn zero_negative_and_absurd_amounts_are_refused() {
+        assert_eq!(valid(0, "CNY", "Tea", None), Err(OrderError::Money(MoneyError::NotPositive)));
+        assert_eq!(valid(-5, "CNY", "Tea", None), Err(OrderError::Money(MoneyError::NotPositive)));
+        assert_eq!(valid(i64::MAX, "CNY", "Tea", None), Err(OrderError::Money(MoneyError::TooLarge)));
+    }
+
+    #[test]
+    fn unknown_currency_is_refused() {
+        assert!(matches!(valid(1, "XYZ", "Tea", None), Err(OrderError::Money(MoneyError::UnknownCurrency(_)))));
+    }
+
+    #[test]
+    fn subject_must_be_short_printable_text() {
+        let long = "x".repeat(MAX_SUBJECT_CHARS + 1);
+        assert!(matches!(valid(1, "CNY", &long, None), Err(OrderError::Invalid { field: "subject", .. })));
+        assert!(matches!(valid(1, "CNY", "  ", None), Err(OrderError::Invalid { field: "subject", .. })));
+        assert!(matches!(valid(1, "CNY", "a\u{0}b", None), Err(OrderError::Invalid { field: "subject", .. })));
+        assert!(valid(1, "CNY", &"茶".repeat(MAX_SUBJECT_CHARS), None).is_ok());
+    }
+
+    #[test]
+    fn ttl_must_be_within_one_second_and_seven_days() {
+        assert!(valid(1, "CNY", "Tea", Some(1)).is_ok());
+        assert!(valid(1, "CNY", "Tea", Some(MAX_TTL_SECONDS)).is_ok());
+        for bad in [0, -1, MAX_TTL_SECONDS + 1] {
+            assert!(matches!(valid(1, "CNY", "Tea", Some(bad)), Err(OrderError::Invalid { field: "ttl_seconds", .. })));
+        }
+    }
+
+    #[test]
+    fn out_trade_no_and_notify_url_are_checked() {
+        let bad_no = NewOrder::validate("a b", 1, "CNY", "Tea", None, None);
+        assert!(matches!(bad_no, Err(OrderError::Invalid { field: "out_trade_no", .. })));
+        let empty = NewOrder::validate("", 1, "CNY", "Tea", None, None);
+        assert!(matches!(empty, Err(OrderError::Invalid { field: "out_trade_no", .. })));
+        for url in ["ftp://x.example/", "not a url", "/relative"] {
+            let r = NewOrder::validate("A1", 1, "CNY", "Tea", None, Some(url));
+            assert!(matches!(r, Err(OrderError::Invalid { field: "notify_url", .. })), "{url}");
+        }
+    }
+}

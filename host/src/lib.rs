@@ -1,0 +1,20 @@
+//! paygate: a payment gateway hub.
+//!
+//! Merchant back ends create orders and collect payment through paygate; each payment
+//! provider is an adapter compiled to a sandboxed WebAssembly component behind the WIT
+//! contract in `wit/`. This crate is the host: the REST API (`api`), the domain rules
+//! (`domain`, pure functions), storage (`store`), the wasm runtime (`runtime`), the use
+//! cases that tie them together (`service`), the built-in sandbox provider (`sandbox`),
+//! configuration (`config`), secrets at rest (`vault`) and start-up (`app`).
+
+pub mod adapters;
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod runtime;
+pub mod sandbox;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod vault;

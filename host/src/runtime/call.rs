@@ -1,0 +1,182 @@
+//! One adapter call: the store's data (`CallState`), the limits applied to it, and how a
+//! trap or an exhausted limit becomes a clear error for that call alone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::paygate::provider::log::{self, Level};
+use super::bindings::paygate::provider::types;
+use super::http::{Allowlist, HttpLimits};
+use super::keys::KeyRing;
+
+/// Per-call limits, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// CPU time the guest may use in one call (host calls excluded).
+    pub cpu_budget: Duration,
+    /// Largest linear memory of one call, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock time for the whole call, host calls included.
+    pub wall_timeout: Duration,
+    pub http: HttpLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_budget: Duration::from_millis(500),
+            memory_bytes: 64 << 20,
+            wall_timeout: Duration::from_secs(30),
+            http: HttpLimits { timeout: Duration::from_secs(10), max_response_bytes: 1 << 20 },
+        }
+    }
+}
+
+/// What a call may use: its merchant's keys and allowlist. Built by the caller.
+#[derive(Clone, Debug)]
+pub struct Grants {
+    pub keys: Arc<KeyRing>,
+    pub allowlist: Allowlist,
+}
+
+/// How much stdout/stderr one call may write; the rest is dropped.
+const OUTPUT_CAPACITY: usize = 16 << 10;
+
+/// The store's data for one call. Owned by the call's `Store`, dropped with it.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) keys: Arc<KeyRing>,
+    pub(super) allowlist: Allowlist,
+    pub(super) http: reqwest::Client,
+    pub(super) http_limits: HttpLimits,
+    /// When the call started, and how long it waited in host calls: their difference is
+    /// the guest's own time, which the CPU budget bounds.
+    pub(super) started: Instant,
+    pub(super) host_time: Duration,
+    pub(super) stdout: MemoryOutputPipe,
+    pub(super) stderr: MemoryOutputPipe,
+    /// Which adapter runs, for log lines.
+    pub(super) adapter: String,
+}
+
+impl CallState {
+    pub(super) fn new(adapter: &str, grants: Grants, limits: &Limits, http: reqwest::Client) -> CallState {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        // An empty WASI context: no preopened directories, environment, arguments, network
+        // or stdin. Clocks and random are WASI's defaults; output is captured for the log.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .instances(32)
+                .memories(8)
+                .tables(16)
+                .build(),
+            keys: grants.keys,
+            allowlist: grants.allowlist,
+            http,
+            http_limits: limits.http,
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            stdout,
+            stderr,
+            adapter: adapter.to_owned(),
+        }
+    }
+
+    /// Guest time used so far.
+    pub(super) fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// Writes what the guest printed into the host's log.
+    pub(super) fn flush_output(&self) {
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let bytes = pipe.contents();
+            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+                tracing::info!(adapter = %self.adapter, stream, "{line}");
+            }
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for CallState {}
+
+impl log::Host for CallState {
+    async fn log(&mut self, level: Level, message: String) {
+        let adapter = self.adapter.as_str();
+        match level {
+            Level::Trace => tracing::trace!(adapter, "{message}"),
+            Level::Debug => tracing::debug!(adapter, "{message}"),
+            Level::Info => tracing::info!(adapter, "{message}"),
+            Level::Warn => tracing::warn!(adapter, "{message}"),
+            Level::Error => tracing::error!(adapter, "{message}"),
+        }
+    }
+}
+
+/// Why an adapter call failed without an answer from the adapter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("no adapter is active for provider `{0}`")]
+    UnknownAdapter(String),
+    #[error("adapter `{adapter}` exceeded its CPU budget of {budget_ms} ms")]
+    CpuBudget { adapter: String, budget_ms: u128 },
+    #[error("adapter `{adapter}` exceeded its memory cap of {cap_bytes} bytes")]
+    Memory { adapter: String, cap_bytes: usize },
+    #[error("adapter `{adapter}` did not finish within {timeout_ms} ms")]
+    Timeout { adapter: String, timeout_ms: u128 },
+    #[error("adapter `{adapter}` trapped: {message}")]
+    Trap { adapter: String, message: String },
+}
+
+/// Marks the trap raised by the epoch callback, so it can be told apart from a guest trap.
+#[derive(Debug)]
+pub(super) struct CpuBudgetExceeded;
+
+impl std::fmt::Display for CpuBudgetExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CPU budget exceeded")
+    }
+}
+
+impl std::error::Error for CpuBudgetExceeded {}
+
+/// Turns a wasmtime error into the call's error.
+pub(super) fn classify(adapter: &str, limits: &Limits, err: wasmtime::Error) -> CallError {
+    if err.downcast_ref::<CpuBudgetExceeded>().is_some() {
+        return CallError::CpuBudget { adapter: adapter.to_owned(), budget_ms: limits.cpu_budget.as_millis() };
+    }
+    let text = format!("{err:?}");
+    if text.contains("forcing trap when growing memory") || text.contains("memory allocation") {
+        return CallError::Memory { adapter: adapter.to_owned(), cap_bytes: limits.memory_bytes };
+    }
+    let message = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("{trap}"),
+        None => format!("{err}"),
+    };
+    CallError::Trap { adapter: adapter.to_owned(), message }
+}

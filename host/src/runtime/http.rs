@@ -1,0 +1,165 @@
+//! The `http` import: outbound requests from an adapter, only to the origins its merchant's
+//! base-URL settings name, with the host's timeout and size limits. Redirects are not
+//! followed, so an allowed host cannot bounce a request elsewhere.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::bindings::paygate::provider::http::{self, Method, Request, Response};
+use super::call::CallState;
+
+/// The origins (scheme, host, port) an adapter may call for one merchant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowlist {
+    origins: BTreeSet<(String, String, u16)>,
+}
+
+impl Allowlist {
+    /// Adds the origin of a base URL setting; refuses anything but absolute http(s) URLs.
+    pub fn allow_base_url(&mut self, base: &str) -> Result<(), String> {
+        let origin = origin_of(base).ok_or_else(|| format!("`{base}` is not an absolute http(s) URL"))?;
+        self.origins.insert(origin);
+        Ok(())
+    }
+
+    /// Whether `url` may be called, or why not.
+    pub fn check(&self, url: &str) -> Result<url::Url, http::Error> {
+        let parsed = url::Url::parse(url).map_err(|e| http::Error::Invalid(format!("bad URL `{url}`: {e}")))?;
+        let origin = origin_of(url).ok_or_else(|| http::Error::Denied(format!("`{url}` is not an http(s) URL")))?;
+        if !self.origins.contains(&origin) {
+            return Err(http::Error::Denied(format!(
+                "{}://{}:{} is not in this adapter's allowlist (its base-URL settings)",
+                origin.0, origin.1, origin.2
+            )));
+        }
+        Ok(parsed)
+    }
+}
+
+fn origin_of(url: &str) -> Option<(String, String, u16)> {
+    let u = url::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    Some((u.scheme().to_owned(), u.host_str()?.to_ascii_lowercase(), u.port_or_known_default()?))
+}
+
+/// Limits of outbound calls, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+/// Builds the client adapters' requests go through.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("paygate/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+impl http::Host for CallState {
+    async fn send(&mut self, req: Request) -> Result<Response, http::Error> {
+        let started = Instant::now();
+        let result = self.send_checked(req).await;
+        // Time spent waiting on the network is not the adapter's CPU time.
+        self.host_time += started.elapsed();
+        result
+    }
+}
+
+impl CallState {
+    async fn send_checked(&mut self, req: Request) -> Result<Response, http::Error> {
+        let url = self.allowlist.check(&req.url)?;
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Patch => reqwest::Method::PATCH,
+        };
+        let mut builder = self.http.request(method.clone(), url.clone()).timeout(self.http_limits.timeout);
+        for (name, value) in &req.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| http::Error::Invalid(format!("bad header name `{name}`")))?;
+            let value = HeaderValue::from_str(value).map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
+            builder = builder.header(name, value);
+        }
+        tracing::debug!(%method, url = %url, "adapter http request");
+        let mut response = builder.body(req.body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                http::Error::Timeout
+            } else {
+                http::Error::Connection(e.to_string())
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.http_limits.max_response_bytes {
+                        return Err(http::Error::TooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(http::Error::Timeout),
+                Err(e) => return Err(http::Error::Connection(e.to_string())),
+            }
+        }
+        tracing::debug!(%method, url = %url, status, bytes = body.len(), "adapter http response");
+        Ok(Response { status, headers, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list() -> Allowlist {
+        let mut a = Allowlist::default();
+        a.allow_base_url("https://api.mch.weixin.qq.com").expect("url");
+        a.allow_base_url("http://127.0.0.1:8080/sandbox").expect("url");
+        a
+    }
+
+    #[test]
+    fn urls_on_allowed_origins_pass() {
+        let a = list();
+        assert!(a.check("https://api.mch.weixin.qq.com/v3/pay/transactions/native").is_ok());
+        assert!(a.check("https://API.mch.weixin.qq.com:443/v3/x").is_ok());
+        assert!(a.check("http://127.0.0.1:8080/sandbox/api/trades").is_ok());
+    }
+
+    #[test]
+    fn other_hosts_ports_and_schemes_are_denied() {
+        let a = list();
+        for url in [
+            "https://evil.example/v3",
+            "http://api.mch.weixin.qq.com/v3",
+            "https://api.mch.weixin.qq.com:8443/v3",
+            "http://127.0.0.1:8081/sandbox",
+            "http://localhost:8080/sandbox",
+            "file:///etc/passwd",
+            "https://api.mch.weixin.qq.com.evil.example/",
+        ] {
+            assert!(matches!(a.check(url), Err(http::Error::Denied(_))), "{url}");
+        }
+        assert!(matches!(a.check("not a url"), Err(http::Error::Invalid(_))));
+    }
+
+    #[test]
+    fn base_urls_must_be_absolute_http() {
+        let mut a = Allowlist::default();
+        assert!(a.allow_base_url("ftp://x").is_err());
+        assert!(a.allow_base_url("/relative").is_err());
+    }
+}

@@ -1,0 +1,355 @@
+//! The wasm runtime: owns wasmtime. The engine (with epoch interruption and the pooling
+//! allocator), the compiled-component cache (in memory and on disk, one artifact per engine
+//! configuration), the linker with the host's imports (`http`, `keys`, `log`, and an empty
+//! WASI), the active adapter per provider, and typed calls that run each in a fresh store
+//! under a CPU budget, a memory cap and a wall-clock timeout. Nothing outside this module
+//! imports wasmtime.
+
+mod bindings;
+mod call;
+mod http;
+mod keys;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+pub use bindings::contract;
+pub use call::{CallError, Grants, Limits};
+pub use http::{Allowlist, HttpLimits};
+pub use keys::{kind_name, parse_kind, KeyParseError, KeyRing};
+
+use bindings::{Adapter, AdapterPre};
+use call::{classify, CallState, CpuBudgetExceeded};
+use contract::{
+    AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest, RefundStatus, Refusal,
+    TradeStatus,
+};
+
+/// How often the engine's epoch advances: the granularity of the CPU budget.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Why an adapter could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot set up the wasm engine: {0}")]
+    Engine(String),
+    #[error("not a valid adapter component: {0}")]
+    Compile(String),
+    #[error("the component does not implement the paygate:provider contract: {0}")]
+    Contract(String),
+    #[error("the adapter failed its self-test: {0}")]
+    SelfTest(String),
+}
+
+/// An adapter version, compiled and checked, ready to instantiate.
+pub struct LoadedAdapter {
+    /// What the adapter said of itself at load.
+    pub info: AdapterInfo,
+    /// SHA-256 of the component bytes, lower-case hex: the version's identity.
+    pub sha256: String,
+    pre: AdapterPre<CallState>,
+}
+
+impl std::fmt::Debug for LoadedAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedAdapter")
+            .field("name", &self.info.name)
+            .field("version", &self.info.version)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// The wasm runtime. One per process; shared by every request.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: Limits,
+    /// The client behind the `http` import (no redirects).
+    http: reqwest::Client,
+    /// Where compiled artifacts are kept across restarts; `None` compiles every start.
+    cache_dir: Option<PathBuf>,
+    /// The active version per provider name. Swapped atomically: running calls keep the
+    /// `Arc` they started with.
+    active: RwLock<HashMap<String, Arc<LoadedAdapter>>>,
+    /// Compiled components by sha256, so re-activating a version does not recompile.
+    compiled: RwLock<HashMap<String, Component>>,
+    /// Tells the epoch ticker thread to stop when the runtime is dropped.
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
+        let engine = match build_engine(&limits, true) {
+            Ok(engine) => engine,
+            Err(e) => {
+                // The pooling allocator reserves virtual memory up front; where that is not
+                // allowed, on-demand allocation still works, only slower per call.
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                build_engine(&limits, false).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?
+            }
+        };
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Adapter::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let http = http::client().map_err(|e| RuntimeError::Engine(e.to_string()))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (stop, ticking) = (ticker_stop.clone(), engine.clone());
+        std::thread::Builder::new()
+            .name("paygate-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            http,
+            cache_dir,
+            active: RwLock::new(HashMap::new()),
+            compiled: RwLock::new(HashMap::new()),
+            ticker_stop,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles (or takes from the cache) a component, checks it implements the contract
+    /// and passes its self-test (`info` answers with a sane description), without
+    /// activating it.
+    pub async fn prepare(&self, wasm: &[u8]) -> Result<Arc<LoadedAdapter>, RuntimeError> {
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let component = self.component(&sha256, wasm)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
+        let pre = AdapterPre::new(instance_pre).map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
+
+        let mut store = self.store("(self-test)", Grants { keys: Arc::default(), allowlist: Allowlist::default() });
+        let info = async {
+            let bindings = pre.instantiate_async(&mut store).await?;
+            bindings.paygate_provider_provider().call_info(&mut store).await
+        };
+        let info = tokio::time::timeout(self.limits.wall_timeout, info)
+            .await
+            .map_err(|_| RuntimeError::SelfTest("info() did not return in time".into()))?
+            .map_err(|e| RuntimeError::SelfTest(classify("(self-test)", &self.limits, e).to_string()))?;
+        check_info(&info).map_err(RuntimeError::SelfTest)?;
+        Ok(Arc::new(LoadedAdapter { info, sha256, pre }))
+    }
+
+    /// Makes `adapter` the active version for its provider. Calls already running finish on
+    /// the version they started with; the previous version is returned.
+    pub fn activate(&self, adapter: Arc<LoadedAdapter>) -> Option<Arc<LoadedAdapter>> {
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        tracing::info!(provider = %adapter.info.name, version = %adapter.info.version, sha256 = %adapter.sha256, "adapter activated");
+        active.insert(adapter.info.name.clone(), adapter)
+    }
+
+    /// The active version for `provider`.
+    pub fn adapter(&self, provider: &str) -> Option<Arc<LoadedAdapter>> {
+        self.active.read().unwrap_or_else(|p| p.into_inner()).get(provider).cloned()
+    }
+
+    /// Every active adapter, by provider name.
+    pub fn adapters(&self) -> Vec<Arc<LoadedAdapter>> {
+        let mut all: Vec<_> = self.active.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        all.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        all
+    }
+
+    fn component(&self, sha256: &str, wasm: &[u8]) -> Result<Component, RuntimeError> {
+        if let Some(c) = self.compiled.read().unwrap_or_else(|p| p.into_inner()).get(sha256) {
+            return Ok(c.clone());
+        }
+        let started = Instant::now();
+        let artifact = self.cache_dir.as_ref().map(|dir| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut h);
+            dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()))
+        });
+        let cached = artifact.as_ref().filter(|p| p.exists()).and_then(|p| {
+            // SAFETY: the artifact was written by this host's own `serialize` into its data
+            // directory, for this exact engine configuration (the file name carries both).
+            match unsafe { Component::deserialize_file(&self.engine, p) } {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "ignoring unusable compiled artifact");
+                    None
+                }
+            }
+        });
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+                if let Some(path) = &artifact {
+                    if let Err(e) = write_artifact(path, &c) {
+                        tracing::warn!(path = %path.display(), error = %e, "could not cache compiled adapter");
+                    }
+                }
+                c
+            }
+        };
+        tracing::info!(sha256, from_cache, elapsed_ms = started.elapsed().as_millis() as u64, "adapter component ready");
+        self.compiled.write().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned(), component.clone());
+        Ok(component)
+    }
+
+    fn store(&self, adapter: &str, grants: Grants) -> Store<CallState> {
+        let state = CallState::new(adapter, grants, &self.limits, self.http.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let budget = self.limits.cpu_budget;
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().guest_time() > budget {
+                return Err(CpuBudgetExceeded.into());
+            }
+            // Yield to the executor at every tick, so other tasks and the wall-clock timeout
+            // run while a guest computes.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    async fn instantiate(&self, provider: &str, grants: Grants) -> Result<(Store<CallState>, Adapter), CallError> {
+        let adapter = self.adapter(provider).ok_or_else(|| CallError::UnknownAdapter(provider.to_owned()))?;
+        let mut store = self.store(&adapter.info.name, grants);
+        let bindings = adapter
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(provider, &self.limits, e))?;
+        Ok((store, bindings))
+    }
+
+    fn finish<R>(
+        &self,
+        provider: &str,
+        op: &'static str,
+        store: &Store<CallState>,
+        result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, CallError> {
+        store.data().flush_output();
+        let elapsed = store.data().started.elapsed();
+        let outcome = match result {
+            Err(_) => Err(CallError::Timeout { adapter: provider.to_owned(), timeout_ms: self.limits.wall_timeout.as_millis() }),
+            Ok(Err(e)) => Err(classify(provider, &self.limits, e)),
+            Ok(Ok(r)) => Ok(r),
+        };
+        match &outcome {
+            Ok(_) => tracing::debug!(provider, op, elapsed_us = elapsed.as_micros() as u64, "adapter call done"),
+            Err(e) => tracing::error!(provider, op, elapsed_us = elapsed.as_micros() as u64, error = %e, "adapter call failed"),
+        }
+        outcome
+    }
+
+    pub async fn pay(&self, provider: &str, grants: Grants, config: &Config, req: &PayRequest) -> Result<Result<PayResponse, ProviderError>, CallError> {
+        let (mut store, b) = self.instantiate(provider, grants).await?;
+        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_pay(&mut store, config, req)).await;
+        self.finish(provider, "pay", &store, r)
+    }
+
+    pub async fn query(&self, provider: &str, grants: Grants, config: &Config, payment_no: &str) -> Result<Result<TradeStatus, ProviderError>, CallError> {
+        let (mut store, b) = self.instantiate(provider, grants).await?;
+        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_query(&mut store, config, payment_no)).await;
+        self.finish(provider, "query", &store, r)
+    }
+
+    pub async fn close(&self, provider: &str, grants: Grants, config: &Config, payment_no: &str) -> Result<Result<(), ProviderError>, CallError> {
+        let (mut store, b) = self.instantiate(provider, grants).await?;
+        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_close(&mut store, config, payment_no)).await;
+        self.finish(provider, "close", &store, r)
+    }
+
+    pub async fn refund(&self, provider: &str, grants: Grants, config: &Config, req: &RefundRequest) -> Result<Result<RefundStatus, ProviderError>, CallError> {
+        let (mut store, b) = self.instantiate(provider, grants).await?;
+        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_refund(&mut store, config, req)).await;
+        self.finish(provider, "refund", &store, r)
+    }
+
+    pub async fn parse_notification(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        headers: &Vec<(String, String)>,
+        body: &Vec<u8>,
+    ) -> Result<Result<Notification, Refusal>, CallError> {
+        let (mut store, b) = self.instantiate(provider, grants).await?;
+        let call = b.paygate_provider_provider().call_parse_notification(&mut store, config, headers, body);
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
+        self.finish(provider, "parse-notification", &store, r)
+    }
+}
+
+fn build_engine(limits: &Limits, pooling: bool) -> wasmtime::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(512)
+            .total_tables(1024)
+            .total_stacks(256)
+            .max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Engine::new(&config)
+}
+
+fn write_artifact(path: &std::path::Path, component: &Component) -> std::io::Result<()> {
+    let bytes = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The self-test of an adapter's description.
+fn check_info(info: &AdapterInfo) -> Result<(), String> {
+    let name_ok = !info.name.is_empty()
+        && info.name.len() <= 32
+        && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !name_ok {
+        return Err(format!("provider name `{}` must be 1-32 characters of [a-z0-9-]", info.name));
+    }
+    if info.contract_version.split('.').next() != contract::CONTRACT_VERSION.split('.').next() {
+        return Err(format!("built for contract {}, this host implements {}", info.contract_version, contract::CONTRACT_VERSION));
+    }
+    if info.channels.is_empty() {
+        return Err("declares no channel".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The sandbox: a fake payment provider served by paygate itself under `/sandbox`, speaking
+//! the protocol of `plugins/mock/PROTOCOL.md` (provider side), so a person can try paygate
+//! end to end in a browser and tests can drive payments.
+//!
+//! Routes, relative to the nest point (`.nest("/sandbox", sandbox.router())`):
+//!
+//! | route | who | file |
+//! |---|---|---|
+//! | `POST /accounts` | sign-up, unsigned | `api.rs` |
+//! | `POST /api/trades`, `GET /api/trades/{payment_no}`, `POST /api/trades/{payment_no}/close`, `POST /api/trades/{payment_no}/refunds` | adapters, signed (`sign.rs`) | `api.rs` |
+//! | `GET /checkout/{payment_no}`, `POST /checkout/{payment_no}/pay` | people, HTML | `checkout.rs` |
+//! | `GET /trades/{payment_no}`, `POST /trades/{payment_no}/pay`, `POST /trades/{payment_no}/notify` | tests, unsigned | `tools.rs` |
+//!
+//! Storage is in `trades.rs`, `refunds.rs` and `accounts.rs` (tables of
+//! `migrations/*/0002_sandbox.sql`); notifications in `notify.rs`.
+
+mod accounts;
+mod api;
+mod checkout;
+mod error;
+mod notify;
+mod refunds;
+mod sign;
+mod tools;
+mod trades;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::AnyPool;
+use tokio_util::task::TaskTracker;
+
+pub use accounts::SandboxAccount;
+pub use error::SandboxError;
+pub use notify::Delivery;
+
+/// The delays before the 2nd, 3rd and 4th notification attempts (PROTOCOL.md).
+pub const NOTIFY_RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(3), Duration::from_secs(10)];
+
+/// How long one notification attempt may wait for the receiver's answer.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The sandbox provider. Cheap to clone: every clone shares the pool, the HTTP client and
+/// the task tracker, and the router holds one as its state.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// paygate's database, which holds the `sandbox_*` tables; owned by the caller, shared.
+    pool: AnyPool,
+    /// The sandbox's public base URL without a trailing slash
+    /// (`{PAYGATE_PUBLIC_URL}/sandbox`): the prefix of every `pay_url`.
+    public_base: String,
+    /// The path of `public_base` (`/sandbox`): the prefix adapters sign in front of
+    /// `/api/...`, and the prefix of the checkout page's form action and redirect.
+    base_path: String,
+    /// Sends notifications; the caller's client, so its proxy and TLS settings apply.
+    http: reqwest::Client,
+    /// Delays before each notification retry; [`NOTIFY_RETRY_DELAYS`] unless a test shortens them.
+    notify_delays: Arc<[Duration]>,
+    /// Per-attempt timeout of a notification.
+    notify_timeout: Duration,
+    /// The background notification deliveries, so shutdown can wait for them.
+    tasks: TaskTracker,
+}
+
+impl Sandbox {
+    /// A sandbox over `pool` (migrated, with `0002_sandbox.sql`), reachable at `public_base`
+    /// (e.g. `http://127.0.0.1:8080/sandbox`), sending notifications with `http`.
+    pub fn new(pool: AnyPool, public_base: String, http: reqwest::Client) -> Sandbox {
+        let public_base = public_base.trim_end_matches('/').to_owned();
+        let base_path = base_path_of(&public_base);
+        Sandbox {
+            pool,
+            public_base,
+            base_path,
+            http,
+            notify_delays: Arc::from(NOTIFY_RETRY_DELAYS.as_slice()),
+            notify_timeout: NOTIFY_TIMEOUT,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Replaces the notification retry delays (one retry per delay); for tests, which cannot
+    /// wait 14 s.
+    pub fn with_notify_delays(mut self, delays: Vec<Duration>) -> Sandbox {
+        self.notify_delays = Arc::from(delays);
+        self
+    }
+
+    /// Replaces the per-attempt notification timeout.
+    pub fn with_notify_timeout(mut self, timeout: Duration) -> Sandbox {
+        self.notify_timeout = timeout;
+        self
+    }
+
+    /// The notification deliveries under way. At shutdown: `close()`, then `wait()` (with a
+    /// timeout of your choosing; retries can take 14 s).
+    pub fn notification_tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Opens a sandbox account (as `POST /accounts` does): for configuring the demo merchant.
+    pub async fn create_account(&self) -> Result<SandboxAccount, SandboxError> {
+        accounts::create(&self.pool).await
+    }
+
+    /// The sandbox's routes, to be nested at the path of `public_base` (`/sandbox`).
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/accounts", post(api::create_account))
+            .route("/api/trades", post(api::create_trade))
+            .route("/api/trades/{payment_no}", get(api::query_trade))
+            .route("/api/trades/{payment_no}/close", post(api::close_trade))
+            .route("/api/trades/{payment_no}/refunds", post(api::create_refund))
+            .route("/checkout/{payment_no}", get(checkout::page))
+            .route("/checkout/{payment_no}/pay", post(checkout::pay))
+            .route("/trades/{payment_no}", get(tools::get_trade))
+            .route("/trades/{payment_no}/pay", post(tools::pay_trade))
+            .route("/trades/{payment_no}/notify", post(tools::notify_trade))
+            .with_state(self)
+    }
+}
+
+/// The path part of the public base URL; `/sandbox` if it cannot be parsed (the documented
+/// mount point), `""` when the sandbox is served at the root.
+fn base_path_of(public_base: &str) -> String {
+    match url::Url::parse(public_base) {
+        Ok(url) => url.path().trim_end_matches('/').to_owned(),
+        Err(_) => "/sandbox".to_owned(),
+    }
+}

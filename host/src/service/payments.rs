@@ -1,0 +1,296 @@
+//! Payments: starting (or resuming) payment of one or more orders at a provider, reading a
+//! payment, closing it at the provider, and querying the provider to settle it.
+
+use std::collections::BTreeSet;
+
+use crate::domain::{pay_window, Money, OrderState, PayAction, PaymentNo, PaymentState, ReportedPayment, WindowError};
+use crate::runtime::contract::{self, ProviderError, TradeState, TradeStatus};
+use crate::store::orders::{self, OrderRecord};
+use crate::store::payments::{self, NewPayment, PaymentRecord, ReportDetails, SettleOutcome};
+use crate::store::now_ms;
+
+use super::orders::state_conflict;
+use super::{Gateway, ServiceError};
+
+/// The most orders one combined payment may carry.
+pub const MAX_ORDERS_PER_PAYMENT: usize = 50;
+
+/// A pay request, as the API validated its shape.
+#[derive(Debug, Clone)]
+pub struct PayCommand {
+    pub order_ids: Vec<String>,
+    pub provider: String,
+    pub channel: String,
+    pub payer: contract::Payer,
+}
+
+/// The answer to a pay request.
+#[derive(Debug, Clone)]
+pub struct PayOutcome {
+    pub payment: PaymentRecord,
+    pub order_ids: Vec<String>,
+    /// The orders' deadline (the earliest of them), as displayed to the payer.
+    pub expires_at: i64,
+    pub action: Option<PayAction>,
+    /// True when the stored action was returned without calling the provider.
+    pub reused: bool,
+}
+
+impl Gateway {
+    pub async fn pay(&self, merchant_id: &str, cmd: PayCommand) -> Result<PayOutcome, ServiceError> {
+        let ids: BTreeSet<&String> = cmd.order_ids.iter().collect();
+        if cmd.order_ids.is_empty() || cmd.order_ids.len() > MAX_ORDERS_PER_PAYMENT {
+            return Err(ServiceError::invalid("invalid_order_ids", format!("order_ids must hold 1 to {MAX_ORDERS_PER_PAYMENT} order ids")));
+        }
+        if ids.len() != cmd.order_ids.len() {
+            return Err(ServiceError::invalid("invalid_order_ids", "order_ids names an order twice"));
+        }
+        let adapter = self.runtime.adapter(&cmd.provider).ok_or_else(|| ServiceError::unknown_provider(&cmd.provider))?;
+        if !adapter.info.channels.contains(&cmd.channel) {
+            return Err(ServiceError::invalid(
+                "unknown_channel",
+                format!("provider `{}` has no channel `{}` (it has: {})", cmd.provider, cmd.channel, adapter.info.channels.join(", ")),
+            ));
+        }
+
+        // The amount comes from the database, never from the request.
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in &ids {
+            orders.push(self.order(merchant_id, id).await?);
+        }
+        for o in &orders {
+            if o.state != OrderState::Pending {
+                return Err(state_conflict(o.state));
+            }
+        }
+        let amounts: Vec<Money> = orders
+            .iter()
+            .map(|o| crate::domain::Currency::parse(&o.currency).and_then(|c| Money::new(o.amount, c)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ServiceError::Internal(format!("stored order amount: {e}")))?;
+        let total = Money::sum(&amounts).map_err(|e| ServiceError::invalid("invalid_combination", format!("orders cannot be paid together: {e}")))?;
+        let expires_at = orders.iter().map(|o| o.expires_at).min().unwrap_or_default();
+        let window = pay_window(expires_at, now_ms(), self.repay_cutoff_ms, self.provider_grace_ms).map_err(|e| match e {
+            WindowError::Expiring { .. } => ServiceError::conflict("order_expiring", e.to_string()),
+        })?;
+        let order_ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+
+        // An open payment for exactly these orders, provider and channel is resumed.
+        let open: BTreeSet<Option<&String>> = orders.iter().map(|o| o.open_payment_no.as_ref()).collect();
+        let resumable = match open.iter().next() {
+            Some(Some(no)) if open.len() == 1 => Some(self.resumable(merchant_id, no, &cmd, &order_ids).await?),
+            Some(None) if open.len() == 1 => None,
+            _ => Some(None),
+        };
+        let payment = match resumable {
+            None => {
+                let payment_no = PaymentNo::generate();
+                let created = payments::create(
+                    &self.db,
+                    &NewPayment {
+                        payment_no: payment_no.as_str(),
+                        merchant_id,
+                        provider: &cmd.provider,
+                        channel: &cmd.channel,
+                        amount: total.minor(),
+                        currency: total.currency().code(),
+                        provider_deadline: window.provider_deadline_ms,
+                        order_ids: &order_ids,
+                    },
+                )
+                .await?;
+                if !created {
+                    return Err(ServiceError::conflict("payment_in_progress", "another payment of these orders started meanwhile; try again"));
+                }
+                tracing::Span::current().record("payment_no", payment_no.as_str());
+                tracing::info!(amount = total.minor(), currency = %total.currency(), "payment created");
+                self.payment_record(merchant_id, payment_no.as_str()).await?
+            }
+            Some(Some(existing)) => existing,
+            Some(None) => {
+                return Err(ServiceError::conflict(
+                    "order_in_open_payment",
+                    "an order is in another open payment (other orders, provider or channel)",
+                ))
+            }
+        };
+        tracing::Span::current().record("payment_no", payment.payment_no.as_str());
+
+        if let Some(stored) = &payment.action {
+            if now_ms() < payment.provider_deadline {
+                let action: PayAction = serde_json::from_str(stored).map_err(|e| ServiceError::Internal(format!("stored action: {e}")))?;
+                tracing::info!("returning the stored pay action; provider not called");
+                return Ok(PayOutcome { payment, order_ids, expires_at, action: Some(action), reused: true });
+            }
+        }
+
+        let ctx = self.call_context(merchant_id, &cmd.provider).await?;
+        let request = contract::PayRequest {
+            payment_no: payment.payment_no.clone(),
+            amount: contract::Money { minor: payment.amount as u64, currency: payment.currency.clone() },
+            subject: pay_subject(&orders),
+            channel: cmd.channel.clone(),
+            expires_at: payment.provider_deadline.div_euclid(1000),
+            notify_url: self.notify_url(&cmd.provider, merchant_id),
+            payer: cmd.payer.clone(),
+        };
+        let answer = self.runtime.pay(&cmd.provider, ctx.grants, &ctx.config, &request).await;
+        let response = match answer {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(self.pay_refused(&payment, e).await),
+            Err(e) => {
+                // The adapter failed before answering: whether the provider opened the trade is
+                // unknown, so the payment stays open and a retry reuses its number.
+                return Err(e.into());
+            }
+        };
+        let action = pay_action(response.action);
+        let json = serde_json::to_string(&action).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        payments::set_action(&self.db, &payment.payment_no, &json, response.provider_trade_id.as_deref()).await?;
+        tracing::info!(action = action_kind(&action), "provider opened the trade");
+        let payment = self.payment_record(merchant_id, &payment.payment_no).await?;
+        Ok(PayOutcome { payment, order_ids, expires_at, action: Some(action), reused: false })
+    }
+
+    /// The open payment `payment_no` if it is for exactly these orders, provider and channel.
+    async fn resumable(&self, merchant_id: &str, payment_no: &str, cmd: &PayCommand, order_ids: &[String]) -> Result<Option<PaymentRecord>, ServiceError> {
+        let p = self.payment_record(merchant_id, payment_no).await?;
+        let same = p.state == PaymentState::Open
+            && p.provider == cmd.provider
+            && p.channel == cmd.channel
+            && payments::order_ids(&self.db, payment_no).await? == order_ids;
+        Ok(same.then_some(p))
+    }
+
+    /// Turns the provider's refusal to open a trade into the payment's fate and an error.
+    async fn pay_refused(&self, payment: &PaymentRecord, e: ProviderError) -> ServiceError {
+        let definitive = |code, message: String| ServiceError::Provider { code, message, retryable: false };
+        let failed = match &e {
+            ProviderError::Unreachable(m) => {
+                return ServiceError::Provider { code: "provider_unreachable", message: format!("provider unreachable: {m}"), retryable: true }
+            }
+            ProviderError::AlreadyPaid => {
+                return match self.sync_payment(payment).await {
+                    Ok(_) => ServiceError::conflict("order_paid", "the provider reports this payment already paid"),
+                    Err(err) => err,
+                };
+            }
+            ProviderError::Rejected(r) => definitive("provider_rejected", format!("the provider refused: {} {}", r.code, r.message)),
+            ProviderError::AlreadyClosed => definitive("provider_rejected", "the provider has closed this trade".into()),
+            ProviderError::NotFound => definitive("provider_rejected", "the provider does not know this trade".into()),
+            ProviderError::BadSignature(m) => definitive("provider_rejected", format!("signature problem: {m}")),
+            ProviderError::Config(m) => definitive("provider_misconfigured", format!("the merchant's provider configuration is wrong: {m}")),
+            ProviderError::Unsupported(m) => ServiceError::invalid("unsupported", format!("not supported by this provider: {m}")),
+        };
+        tracing::warn!(error = %failed, "provider refused the trade; payment failed");
+        if let Err(store) = payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Failed).await {
+            return store.into();
+        }
+        failed
+    }
+
+    pub async fn payment_record(&self, merchant_id: &str, payment_no: &str) -> Result<PaymentRecord, ServiceError> {
+        if PaymentNo::parse(payment_no).is_none() {
+            return Err(ServiceError::NotFound("payment"));
+        }
+        payments::get(&self.db, merchant_id, payment_no).await?.ok_or(ServiceError::NotFound("payment"))
+    }
+
+    pub async fn payment_orders(&self, payment_no: &str) -> Result<Vec<OrderRecord>, ServiceError> {
+        Ok(orders::of_payment(&self.db, payment_no).await?)
+    }
+
+    /// Closes an open payment's trade at its provider, then locally. "Already paid" at the
+    /// provider settles the payment as paid instead and refuses with `order_paid`.
+    pub async fn close_at_provider(&self, payment: &PaymentRecord) -> Result<(), ServiceError> {
+        let ctx = self.call_context(&payment.merchant_id, &payment.provider).await?;
+        match self.runtime.close(&payment.provider, ctx.grants, &ctx.config, &payment.payment_no).await? {
+            Ok(()) | Err(ProviderError::AlreadyClosed) | Err(ProviderError::NotFound) => {
+                payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Closed).await?;
+                tracing::info!(payment_no = %payment.payment_no, "payment closed at the provider");
+                Ok(())
+            }
+            Err(ProviderError::AlreadyPaid) => {
+                self.sync_payment(payment).await?;
+                Err(ServiceError::conflict("order_paid", "the provider reports this payment paid"))
+            }
+            Err(ProviderError::Unreachable(m)) => {
+                Err(ServiceError::Provider { code: "provider_unreachable", message: format!("could not close the open payment: {m}"), retryable: true })
+            }
+            Err(other) => Err(ServiceError::Provider { code: "provider_rejected", message: format!("could not close the open payment: {other:?}"), retryable: false }),
+        }
+    }
+
+    /// Asks the provider for the payment's state and settles it.
+    pub async fn sync_payment(&self, payment: &PaymentRecord) -> Result<SettleOutcome, ServiceError> {
+        let ctx = self.call_context(&payment.merchant_id, &payment.provider).await?;
+        match self.runtime.query(&payment.provider, ctx.grants, &ctx.config, &payment.payment_no).await? {
+            Ok(status) => self.apply_trade_status(&status).await,
+            Err(e) => Err(ServiceError::Provider { code: "provider_unreachable", message: format!("status query failed: {e:?}"), retryable: true }),
+        }
+    }
+
+    /// Applies a provider's report (notification or query) through settlement.
+    pub async fn apply_trade_status(&self, status: &TradeStatus) -> Result<SettleOutcome, ServiceError> {
+        let outcome = payments::settle_report(
+            &self.db,
+            &status.payment_no,
+            &reported(status),
+            &ReportDetails { provider_trade_id: status.provider_trade_id.as_deref(), paid_at_ms: status.paid_at.map(|s| s * 1000) },
+        )
+        .await?;
+        match &outcome {
+            SettleOutcome::Paid { order_ids } => tracing::info!(payment_no = %status.payment_no, ?order_ids, "payment settled: paid"),
+            SettleOutcome::PaidWithConflict { conflicting, .. } => {
+                tracing::error!(payment_no = %status.payment_no, ?conflicting, "paid for orders no longer payable: flagged double_payment")
+            }
+            SettleOutcome::Flagged(flag) => tracing::error!(payment_no = %status.payment_no, flag, "payment flagged for an operator"),
+            SettleOutcome::Closed => tracing::info!(payment_no = %status.payment_no, "payment settled: closed"),
+            SettleOutcome::Unchanged => tracing::info!(payment_no = %status.payment_no, "report changes nothing (already applied)"),
+            SettleOutcome::UnknownPayment => tracing::warn!(payment_no = %status.payment_no, "report for an unknown payment"),
+        }
+        Ok(outcome)
+    }
+}
+
+/// The provider's report, reduced for the settlement rule. "Paid" without an amount cannot
+/// be checked, so it is reported with none, which the rule flags as a mismatch.
+pub fn reported(status: &TradeStatus) -> ReportedPayment {
+    match status.state {
+        TradeState::Open => ReportedPayment::Open,
+        TradeState::Paid => match &status.paid_amount {
+            Some(m) => ReportedPayment::Paid { minor: i64::try_from(m.minor).unwrap_or(-1), currency: m.currency.clone() },
+            None => ReportedPayment::Paid { minor: -1, currency: String::new() },
+        },
+        TradeState::Closed => ReportedPayment::Closed,
+        TradeState::Refunded => ReportedPayment::Refunded,
+        TradeState::Failed => ReportedPayment::Failed,
+    }
+}
+
+/// The subject the provider shows: the order's, or a summary for a combined payment.
+fn pay_subject(orders: &[OrderRecord]) -> String {
+    match orders {
+        [one] => one.subject.clone(),
+        [first, rest @ ..] => format!("{} (+{} more)", first.subject, rest.len()),
+        [] => String::new(),
+    }
+}
+
+fn pay_action(action: contract::PayAction) -> PayAction {
+    match action {
+        contract::PayAction::QrCode(content) => PayAction::QrCode { content },
+        contract::PayAction::Redirect(url) => PayAction::Redirect { url },
+        contract::PayAction::HtmlForm(html) => PayAction::HtmlForm { html },
+        contract::PayAction::SdkParams(params) => PayAction::SdkParams { params: params.into_iter().collect() },
+    }
+}
+
+fn action_kind(a: &PayAction) -> &'static str {
+    match a {
+        PayAction::QrCode { .. } => "qr_code",
+        PayAction::Redirect { .. } => "redirect",
+        PayAction::HtmlForm { .. } => "html_form",
+        PayAction::SdkParams { .. } => "sdk_params",
+    }
+}

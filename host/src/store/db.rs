@@ -1,0 +1,92 @@
+//! The connection pool, migrations, and the storage error type.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The name of the unique constraint a write violated, if that is why it failed.
+    pub fn violated_constraint(&self) -> Option<String> {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Some(e.constraint().map(str::to_owned).unwrap_or_else(|| e.message().to_owned()))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        self.violated_constraint().is_some()
+    }
+}
+
+/// The database: a pool over SQLite or PostgreSQL, chosen by the URL's scheme.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub engine: Engine,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies migrations.
+pub async fn connect(url: &str) -> Result<Db, StoreError> {
+    sqlx::any::install_default_drivers();
+    let engine = if url.starts_with("postgres") { Engine::Postgres } else { Engine::Sqlite };
+    let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+    let pool = match engine {
+        Engine::Sqlite => {
+            // WAL lets readers run beside the one writer, and other `paygate` commands on the
+            // same file wait (busy_timeout) instead of failing while the server writes.
+            AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await?
+        }
+        Engine::Postgres => AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?,
+    };
+    match engine {
+        Engine::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+        Engine::Postgres => {
+            return Err(StoreError::Corrupt("PostgreSQL is not supported yet".into()));
+        }
+    }
+    Ok(Db { pool, engine })
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}

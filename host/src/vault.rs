@@ -1,0 +1,116 @@
+//! The key vault: secrets at rest (provider keys, webhook secrets) sealed with AES-256-GCM
+//! under the master key, which comes from the environment or is generated once into the
+//! data directory.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("master key must be 64 hex digits")]
+    BadMasterKey,
+    #[error("cannot read or create the master key file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("a sealed secret is corrupt or was sealed under another master key")]
+    Unseal,
+}
+
+/// Seals and opens secrets. Cheap to clone.
+#[derive(Clone)]
+pub struct Vault {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault([redacted])")
+    }
+}
+
+impl Vault {
+    pub fn from_hex(hex_key: &str) -> Result<Vault, VaultError> {
+        let bytes = Zeroizing::new(hex::decode(hex_key.trim()).map_err(|_| VaultError::BadMasterKey)?);
+        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| VaultError::BadMasterKey)?;
+        Ok(Vault { cipher })
+    }
+
+    /// Reads `dir/master.key`, creating it (mode 0600) with a fresh random key if missing.
+    pub fn from_data_dir(dir: &Path) -> Result<Vault, VaultError> {
+        let path = dir.join("master.key");
+        let io = |source| VaultError::KeyFile { path: path.display().to_string(), source };
+        if !path.exists() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let mut key = Zeroizing::new([0u8; 32]);
+            rand::rngs::OsRng.fill_bytes(key.as_mut());
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(mut f) => std::io::Write::write_all(&mut f, hex::encode(key.as_ref()).as_bytes()).map_err(io)?,
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io)?);
+        Vault::from_hex(&text)
+    }
+
+    /// Seals `plaintext`: base64 of a random 12-byte nonce followed by the ciphertext.
+    pub fn seal(&self, plaintext: &str) -> String {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // Encryption with a valid key and a 12-byte nonce cannot fail.
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        B64.encode(out)
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<Zeroizing<String>, VaultError> {
+        let bytes = B64.decode(sealed).map_err(|_| VaultError::Unseal)?;
+        if bytes.len() < 12 + 16 {
+            return Err(VaultError::Unseal);
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| VaultError::Unseal)?;
+        String::from_utf8(plain).map(Zeroizing::new).map_err(|_| VaultError::Unseal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_under_the_same_master_key() {
+        let a = Vault::from_hex(&"11".repeat(32)).expect("key");
+        let b = Vault::from_hex(&"22".repeat(32)).expect("key");
+        let sealed = a.seal("-----BEGIN PRIVATE KEY-----");
+        assert!(!sealed.contains("PRIVATE"));
+        assert_eq!(a.open(&sealed).expect("open").as_str(), "-----BEGIN PRIVATE KEY-----");
+        assert!(matches!(b.open(&sealed), Err(VaultError::Unseal)));
+        assert!(matches!(a.open("garbage"), Err(VaultError::Unseal)));
+        assert_ne!(a.seal("x"), a.seal("x"), "fresh nonce every time");
+    }
+
+    #[test]
+    fn master_key_is_generated_once_into_the_data_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = Vault::from_data_dir(dir.path()).expect("create");
+        let sealed = first.seal("s");
+        let second = Vault::from_data_dir(dir.path()).expect("read");
+        assert_eq!(second.open(&sealed).expect("same key").as_str(), "s");
+        assert!(matches!(Vault::from_hex("abc"), Err(VaultError::BadMasterKey)));
+    }
+}
