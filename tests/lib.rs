@@ -1,1 +1,187 @@
+//! Test harness for paygate's end-to-end tests: each test gets its own paygate on a random
+//! loopback port, with its own temporary data directory and SQLite database, the real
+//! mock adapter component and the built-in sandbox provider, over real HTTP.
 
+use std::collections::HashMap;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub use paygate;
+
+/// The admin token every test paygate is started with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A running paygate for one test. Dropped at the end of the test with its data directory.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub client: Client,
+    /// The demo merchant created at first start (mock provider configured).
+    pub merchant: Merchant,
+    pub running: paygate::app::Running,
+    _dir: tempfile::TempDir,
+}
+
+/// A merchant's credentials.
+#[derive(Clone, Debug)]
+pub struct Merchant {
+    pub id: String,
+    pub api_key: String,
+}
+
+impl TestApp {
+    /// Starts paygate with defaults suited to tests; `extra` overrides configuration
+    /// variables (`PAYGATE_ADAPTER_CPU_BUDGET`, ...).
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        paygate::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("PAYGATE_LISTEN".into(), "127.0.0.1:0".into()),
+            ("PAYGATE_DATA_DIR".into(), dir.path().display().to_string()),
+            ("PAYGATE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+        ]);
+        for (k, v) in extra {
+            vars.insert((*k).into(), (*v).into());
+        }
+        let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+        let running = paygate::app::spawn(config).await.expect("paygate starts");
+        let demo = running.demo.clone().expect("first start creates the demo merchant");
+        TestApp {
+            url: format!("http://{}", running.addr),
+            client: Client::new(),
+            merchant: Merchant { id: demo.id, api_key: demo.api_key },
+            running,
+            _dir: dir,
+        }
+    }
+
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches paygate")
+    }
+
+    pub async fn post_raw(&self, path: &str, key: &str, body: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request reaches paygate")
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.client.get(format!("{}{path}", self.url)).bearer_auth(key).send().await.expect("request reaches paygate")
+    }
+
+    /// Creates an order for the demo merchant; returns its JSON.
+    pub async fn create_order(&self, amount: i64, ttl_seconds: i64) -> Value {
+        let body = json!({
+            "out_trade_no": format!("T{}", uuid::Uuid::new_v4().simple()),
+            "amount": amount, "currency": "CNY", "subject": "Green tea", "ttl_seconds": ttl_seconds,
+        });
+        let r = self.post("/v1/orders", &self.merchant.api_key, &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.expect("order JSON")
+    }
+
+    /// Starts payment of `order_ids` with the mock provider; returns status and JSON.
+    pub async fn pay(&self, key: &str, order_ids: &[&str], channel: &str) -> (StatusCode, Value) {
+        let r = self.post("/v1/payments", key, &json!({"order_ids": order_ids, "provider": "mock", "channel": channel})).await;
+        let status = r.status();
+        (status, r.json().await.expect("payment JSON"))
+    }
+
+    pub async fn order(&self, id: &str) -> Value {
+        let r = self.get(&format!("/v1/orders/{id}"), &self.merchant.api_key).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("order JSON")
+    }
+
+    /// The sandbox's view of a trade (state and counters).
+    pub async fn sandbox_trade(&self, payment_no: &str) -> Value {
+        let r = self.client.get(format!("{}/sandbox/trades/{payment_no}", self.url)).send().await.expect("sandbox");
+        assert_eq!(r.status(), StatusCode::OK, "sandbox trade {payment_no}");
+        r.json().await.expect("trade JSON")
+    }
+
+    /// Pays a sandbox trade as a test tool would (`?notify=..&late=..`).
+    pub async fn sandbox_pay(&self, payment_no: &str, query: &str) -> Response {
+        self.client
+            .post(format!("{}/sandbox/trades/{payment_no}/pay{query}", self.url))
+            .send()
+            .await
+            .expect("sandbox")
+    }
+
+    /// Polls the order until its state is `state` or 10 s have passed.
+    pub async fn wait_for_order_state(&self, id: &str, state: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let order = self.order(id).await;
+            if order["state"] == state || tokio::time::Instant::now() > deadline {
+                return order;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Creates another merchant through the admin API, with the mock provider configured
+    /// against a fresh sandbox account (`extra_settings` added, e.g. scenarios).
+    pub async fn new_merchant(&self, name: &str, extra_settings: &[(&str, &str)]) -> Merchant {
+        let r = self.post("/admin/merchants", ADMIN_TOKEN, &json!({"name": name})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.expect("merchant JSON");
+        let account: Value = self
+            .client
+            .post(format!("{}/sandbox/accounts", self.url))
+            .send()
+            .await
+            .expect("sandbox")
+            .json()
+            .await
+            .expect("account JSON");
+        let mut settings = json!({"sandbox_url": format!("{}/sandbox", self.url), "account_id": account["account_id"]});
+        for (k, v) in extra_settings {
+            settings[*k] = json!(v);
+        }
+        let id = created["id"].as_str().expect("id").to_owned();
+        let body = json!({"settings": settings, "secrets": {"api_key": account["api_key"]}});
+        let r = self
+            .client
+            .put(format!("{}/admin/merchants/{id}/providers/mock", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin");
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+        Merchant { id, api_key: created["api_key"].as_str().expect("api key").to_owned() }
+    }
+
+    /// Reads one integer from paygate's database (for checks the API does not expose).
+    pub async fn db_i64(&self, sql: &str, bind: &str) -> i64 {
+        use sqlx::Row;
+        let row = sqlx::query(sql).bind(bind).fetch_one(&self.running.gateway.db.pool).await.expect("query");
+        row.try_get::<i64, _>(0).expect("integer")
+    }
+}
+
+/// Asserts an error response's status and code; returns its message.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(r.status(), status, "expected {status} {code}");
+    let body: Value = r.json().await.expect("error JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap_or_default().to_owned()
+}

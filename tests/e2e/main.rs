@@ -1,1 +1,7 @@
+//! paygate end to end: each test starts its own paygate (real HTTP, real SQLite, the real
+//! mock adapter component, the built-in sandbox provider) and checks one rule.
 
+mod admin;
+mod orders;
+mod payments;
+mod runtime_limits;

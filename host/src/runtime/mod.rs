@@ -270,6 +270,15 @@ impl Runtime {
         outcome
     }
 
+    /// Calls `info()` of the active adapter in a fresh instance (no grants): the fixed cost of
+    /// a call, and a liveness check of the adapter.
+    pub async fn query_info(&self, provider: &str) -> Result<AdapterInfo, CallError> {
+        let grants = Grants { keys: Arc::default(), allowlist: Allowlist::default() };
+        let (mut store, b) = self.instantiate(provider, grants).await?;
+        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_info(&mut store)).await;
+        self.finish(provider, "info", &store, r)
+    }
+
     pub async fn pay(&self, provider: &str, grants: Grants, config: &Config, req: &PayRequest) -> Result<Result<PayResponse, ProviderError>, CallError> {
         let (mut store, b) = self.instantiate(provider, grants).await?;
         let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_pay(&mut store, config, req)).await;

@@ -8,7 +8,7 @@ use rand::Rng;
 use sqlx::{AnyPool, Row};
 
 use super::error::SandboxError;
-use super::trades::now_ms;
+use crate::store::now_ms;
 
 /// Length of an API key: 43 base62 characters are ~256 bits, the HMAC-SHA256 key size.
 const API_KEY_LEN: usize = 43;

@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::error::SandboxError;
-use super::trades::{self, now_ms};
+use super::trades;
+use crate::store::now_ms;
 
 /// One row of `sandbox_refunds`.
 #[derive(Debug, Clone)]

@@ -7,11 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::error::SandboxError;
-
-/// Milliseconds since the Unix epoch, the unit of every timestamp column.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::store::now_ms;
 
 /// Where a trade is in its life (PROTOCOL.md). `Refunded` means paid, then refunded in part
 /// or in full.
