@@ -40,6 +40,8 @@ impl TestApp {
             ("PAYGATE_LISTEN".into(), "127.0.0.1:0".into()),
             ("PAYGATE_DATA_DIR".into(), dir.path().display().to_string()),
             ("PAYGATE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+            // Compile the mock adapter once for the whole suite, not once per test.
+            ("PAYGATE_CACHE_DIR".into(), std::env::temp_dir().join("paygate-test-cache").display().to_string()),
         ]);
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());

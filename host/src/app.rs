@@ -89,7 +89,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         wall_timeout: config.adapter_timeout,
         http: HttpLimits { timeout: config.adapter_http_timeout, max_response_bytes: 1 << 20 },
     };
-    let runtime = Arc::new(Runtime::new(limits, Some(config.data_dir.join("cache").join("adapters")))?);
+    let runtime = Arc::new(Runtime::new(limits, Some(config.cache_dir().join("adapters")))?);
     for (file, wasm) in crate::adapters::bundled() {
         let adapter = runtime.prepare(wasm).await.map_err(|e| anyhow::anyhow!("bundled adapter {file}: {e}"))?;
         runtime.activate(adapter);

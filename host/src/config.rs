@@ -54,6 +54,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `PAYGATE_DATA_DIR`: SQLite database, master key and compiled-adapter cache.
     pub data_dir: PathBuf,
+    /// `PAYGATE_CACHE_DIR`: compiled adapters; default `<data dir>/cache`.
+    pub cache_dir: Option<PathBuf>,
     /// `DATABASE_URL`: `sqlite://...` or `postgres://...`; default SQLite in the data dir.
     pub database_url: Option<Secret>,
     /// `PAYGATE_PUBLIC_URL`: the base URL providers and browsers reach paygate at.
@@ -86,6 +88,7 @@ pub struct Config {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<String>,
+    cache_dir: Option<String>,
     database_url: Option<Secret>,
     public_url: Option<String>,
     admin_token: Option<Secret>,
@@ -146,6 +149,7 @@ impl Config {
         Ok(Config {
             listen,
             data_dir: PathBuf::from(pick("PAYGATE_DATA_DIR", file.data_dir).unwrap_or_else(|| "./paygate-data".into())),
+            cache_dir: pick("PAYGATE_CACHE_DIR", file.cache_dir).map(PathBuf::from),
             database_url: env("DATABASE_URL").map(Secret).or(file.database_url),
             public_url,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
@@ -167,6 +171,11 @@ impl Config {
             Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("paygate.db").display()),
         }
+    }
+
+    /// Where compiled adapter artifacts are kept.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
     /// Whether the embedded setting (SQLite) is in force.

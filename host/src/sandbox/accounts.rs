@@ -24,10 +24,7 @@ pub struct SandboxAccount {
 impl fmt::Debug for SandboxAccount {
     // The key signs requests: keep it out of logs even though it only guards fake money.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxAccount")
-            .field("account_id", &self.account_id)
-            .field("api_key", &"[redacted]")
-            .finish()
+        f.debug_struct("SandboxAccount").field("account_id", &self.account_id).field("api_key", &"[redacted]").finish()
     }
 }
 
@@ -38,10 +35,8 @@ pub fn random_token(len: usize) -> String {
 
 /// Opens an account with a fresh id and key.
 pub async fn create(pool: &AnyPool) -> Result<SandboxAccount, SandboxError> {
-    let account = SandboxAccount {
-        account_id: format!("sbx_{}", random_token(20)),
-        api_key: random_token(API_KEY_LEN),
-    };
+    let account =
+        SandboxAccount { account_id: format!("sbx_{}", random_token(20)), api_key: random_token(API_KEY_LEN) };
     sqlx::query("INSERT INTO sandbox_accounts (account_id, api_key, created_at) VALUES ($1, $2, $3)")
         .bind(&account.account_id)
         .bind(&account.api_key)

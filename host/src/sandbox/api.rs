@@ -19,7 +19,9 @@ const MAX_CHANNEL_CHARS: usize = 32;
 const MAX_URL_LEN: usize = 2048;
 
 /// `POST /accounts`: open an account (no body, no signature).
-pub async fn create_account(State(sandbox): State<Sandbox>) -> Result<(StatusCode, Json<AccountCreated>), SandboxError> {
+pub async fn create_account(
+    State(sandbox): State<Sandbox>,
+) -> Result<(StatusCode, Json<AccountCreated>), SandboxError> {
     let account = sandbox.create_account().await?;
     Ok((StatusCode::CREATED, Json(AccountCreated { account_id: account.account_id, api_key: account.api_key })))
 }
@@ -103,7 +105,8 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, SandboxError> {
 /// Merchant numbers (payment_no, refund_no) become URL path segments: 1-64 characters of
 /// `[0-9A-Za-z_-]`, which need no escaping anywhere.
 pub fn check_number(value: &str, field: &str) -> Result<(), SandboxError> {
-    let ok = (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok =
+        (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {

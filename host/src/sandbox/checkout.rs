@@ -98,10 +98,7 @@ fn render(base_path: &str, trade: &Trade) -> String {
     if trade.refunded_amount > 0 {
         rows.push(("Refunded", format_amount(trade.refunded_amount, &trade.currency)));
     }
-    let rows: String = rows
-        .iter()
-        .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", escape_html(v)))
-        .collect();
+    let rows: String = rows.iter().map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", escape_html(v))).collect();
     let body = format!(
         r#"<p class="brand">paygate sandbox</p>
 <h1>{subject}</h1>
@@ -152,6 +149,7 @@ fn not_found(payment_no: &str) -> Response {
 
 fn failure(error: SandboxError) -> Response {
     tracing::error!(error = %error, "sandbox checkout failed");
-    let body = r#"<p class="brand">paygate sandbox</p><h1>Something went wrong</h1><p class="note">Please try again.</p>"#;
+    let body =
+        r#"<p class="brand">paygate sandbox</p><h1>Something went wrong</h1><p class="note">Please try again.</p>"#;
     (StatusCode::INTERNAL_SERVER_ERROR, Html(document("Error - paygate sandbox", body))).into_response()
 }

@@ -41,7 +41,8 @@ pub use error::SandboxError;
 pub use notify::Delivery;
 
 /// The delays before the 2nd, 3rd and 4th notification attempts (PROTOCOL.md).
-pub const NOTIFY_RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(3), Duration::from_secs(10)];
+pub const NOTIFY_RETRY_DELAYS: [Duration; 3] =
+    [Duration::from_secs(1), Duration::from_secs(3), Duration::from_secs(10)];
 
 /// How long one notification attempt may wait for the receiver's answer.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -116,7 +116,8 @@ impl Sandbox {
             }
         };
         let acknowledged = status == 200
-            && serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.get("code").and_then(Value::as_str) == Some("SUCCESS"));
+            && serde_json::from_slice::<Value>(&body)
+                .is_ok_and(|v| v.get("code").and_then(Value::as_str) == Some("SUCCESS"));
         trades::count_notification(&self.pool, payment_no, acknowledged).await?;
         tracing::info!(payment_no, attempt, status, acknowledged, "sandbox notification answered");
         Ok(Delivery { status, body: String::from_utf8_lossy(&body).into_owned(), acknowledged })

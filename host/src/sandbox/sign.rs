@@ -37,8 +37,8 @@ pub fn notification_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8
 
 fn mac(key: &str, message: &[u8]) -> Result<HmacSha256, SandboxError> {
     // HMAC takes keys of any length, so this cannot fail; no reason to panic if it ever did.
-    let mut mac = HmacSha256::new_from_slice(key.as_bytes())
-        .map_err(|_| SandboxError::Corrupt("unusable HMAC key".into()))?;
+    let mut mac =
+        HmacSha256::new_from_slice(key.as_bytes()).map_err(|_| SandboxError::Corrupt("unusable HMAC key".into()))?;
     mac.update(message);
     Ok(mac)
 }

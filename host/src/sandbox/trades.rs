@@ -150,7 +150,12 @@ pub enum Counter {
 /// Counts a call on the account's trade; `TradeNotFound` when the account has no such
 /// trade, so the count is also the existence check. Calls are counted whatever their outcome:
 /// tests want to see what an adapter tried.
-pub async fn count_call(pool: &AnyPool, payment_no: &str, account_id: &str, counter: Counter) -> Result<(), SandboxError> {
+pub async fn count_call(
+    pool: &AnyPool,
+    payment_no: &str,
+    account_id: &str,
+    counter: Counter,
+) -> Result<(), SandboxError> {
     // Fixed column names, never input: the only SQL assembled with format!.
     let column = match counter {
         Counter::Queried => "queried_count",
@@ -227,9 +232,7 @@ pub async fn create(pool: &AnyPool, new: &NewTrade) -> Result<Trade, SandboxErro
         } else {
             "currency"
         };
-        return Err(SandboxError::ParamMismatch(format!(
-            "a trade with this payment_no exists with another {field}"
-        )));
+        return Err(SandboxError::ParamMismatch(format!("a trade with this payment_no exists with another {field}")));
     }
     Ok(existing)
 }
@@ -261,13 +264,11 @@ pub async fn pay(pool: &AnyPool, payment_no: &str, late: bool) -> Result<Trade, 
 
 /// Closes the trade; closing a closed trade is fine, closing a paid one is `TradePaid`.
 pub async fn close(pool: &AnyPool, payment_no: &str) -> Result<Trade, SandboxError> {
-    sqlx::query(
-        "UPDATE sandbox_trades SET state = 'closed', updated_at = $2 WHERE payment_no = $1 AND state = 'open'",
-    )
-    .bind(payment_no)
-    .bind(now_ms())
-    .execute(pool)
-    .await?;
+    sqlx::query("UPDATE sandbox_trades SET state = 'closed', updated_at = $2 WHERE payment_no = $1 AND state = 'open'")
+        .bind(payment_no)
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
     let trade = get(pool, payment_no).await?;
     match trade.state {
         TradeState::Closed => Ok(trade),

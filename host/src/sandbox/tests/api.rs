@@ -46,13 +46,15 @@ async fn request_with_a_timestamp_over_300_s_away_is_refused_with_signature_inva
     let h = harness().await;
     let body = trade_body("P1", 100).to_string();
     for timestamp in [now_secs() - 301, now_secs() + 301] {
-        let request = h.signed_as(&h.account.account_id, &h.account.api_key, timestamp, "POST", "/sandbox/api/trades", &body);
+        let request =
+            h.signed_as(&h.account.account_id, &h.account.api_key, timestamp, "POST", "/sandbox/api/trades", &body);
         let (status, answer) = h.call(request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(answer["code"], "SIGNATURE_INVALID");
     }
     // Just inside the window is fine.
-    let request = h.signed_as(&h.account.account_id, &h.account.api_key, now_secs() - 290, "POST", "/sandbox/api/trades", &body);
+    let request =
+        h.signed_as(&h.account.account_id, &h.account.api_key, now_secs() - 290, "POST", "/sandbox/api/trades", &body);
     assert_eq!(h.call(request).await.0, StatusCode::OK);
 }
 
@@ -65,7 +67,8 @@ async fn unknown_account_missing_headers_and_unprefixed_path_are_refused_with_si
     unsigned.headers_mut().insert("x-sandbox-account", h.account.account_id.parse().expect("header"));
     // The signed path is the public one, `/sandbox/api/...`: signing the path without the
     // mount prefix must not verify.
-    let mut wrong_path = h.signed_as(&h.account.account_id, &h.account.api_key, now_secs(), "POST", "/api/trades", &body);
+    let mut wrong_path =
+        h.signed_as(&h.account.account_id, &h.account.api_key, now_secs(), "POST", "/api/trades", &body);
     *wrong_path.uri_mut() = "/sandbox/api/trades".parse().expect("uri");
     for request in [unknown, unsigned, wrong_path] {
         let (status, answer) = h.call(request).await;
@@ -117,7 +120,14 @@ async fn creating_a_trade_again_with_another_amount_currency_or_account_is_param
         assert_eq!(answer["code"], "PARAM_MISMATCH");
     }
     let other = h.sandbox.create_account().await.expect("account");
-    let request = h.signed_as(&other.account_id, &other.api_key, now_secs(), "POST", "/sandbox/api/trades", &trade_body("P1", 1234).to_string());
+    let request = h.signed_as(
+        &other.account_id,
+        &other.api_key,
+        now_secs(),
+        "POST",
+        "/sandbox/api/trades",
+        &trade_body("P1", 1234).to_string(),
+    );
     let (status, answer) = h.call(request).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["code"], "PARAM_MISMATCH");

@@ -68,7 +68,15 @@ pub fn trade_body(payment_no: &str, amount: i64) -> Value {
 
 impl Harness {
     /// A request signed with `key` at `timestamp` for `account_id`.
-    pub fn signed_as(&self, account_id: &str, key: &str, timestamp: i64, method: &str, path: &str, body: &str) -> Request<Body> {
+    pub fn signed_as(
+        &self,
+        account_id: &str,
+        key: &str,
+        timestamp: i64,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Request<Body> {
         let nonce = "n0nce0123456789abcdef";
         let message = format!("{method}\n{path}\n{timestamp}\n{nonce}\n{body}");
         Request::builder()
@@ -120,8 +128,9 @@ impl Harness {
 
     /// `GET /sandbox/trades/{payment_no}`: the trade with its counters.
     pub async fn detail(&self, payment_no: &str) -> Value {
-        let (status, body) =
-            self.call(Request::get(format!("/sandbox/trades/{payment_no}")).body(Body::empty()).expect("request")).await;
+        let (status, body) = self
+            .call(Request::get(format!("/sandbox/trades/{payment_no}")).body(Body::empty()).expect("request"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }

@@ -69,13 +69,17 @@ async fn late_pay_pays_a_closed_trade_and_answers_the_trade() {
     assert_eq!(body, h.detail("P1").await);
 }
 
-#[tokio::test]
+// Multi-threaded so that the two requests really run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_pay_and_close_have_exactly_one_winner() {
-    let h = harness().await;
+    let h = std::sync::Arc::new(harness().await);
     for i in 0..8 {
         let p = format!("RACE{i}");
         h.open_trade(&p, 100).await;
-        let (pay, close) = tokio::join!(h.pay(&p), close(&h, &p));
+        let (h1, p1, h2, p2) = (h.clone(), p.clone(), h.clone(), p.clone());
+        let paying = tokio::spawn(async move { h1.pay(&p1).await });
+        let closing = tokio::spawn(async move { close(&h2, &p2).await });
+        let (pay, close) = (paying.await.expect("pay task"), closing.await.expect("close task"));
         let state = h.detail(&p).await["state"].clone();
         match (pay.0, close.0) {
             (StatusCode::OK, StatusCode::CONFLICT) => {
@@ -155,17 +159,23 @@ async fn refund_no_used_again_answers_the_same_refund() {
     assert_eq!(h.detail("P1").await["refunded_amount"], 600);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_refunds_never_exceed_the_paid_amount() {
-    let h = harness().await;
+    let h = std::sync::Arc::new(harness().await);
     h.open_trade("P1", 1000).await;
     h.pay("P1").await;
-    let (a, b) = tokio::join!(refund(&h, "P1", "RA", 600), refund(&h, "P1", "RB", 600));
+    let (h1, h2) = (h.clone(), h.clone());
+    let a = tokio::spawn(async move { refund(&h1, "P1", "RA", 600).await });
+    let b = tokio::spawn(async move { refund(&h2, "P1", "RB", 600).await });
+    let (a, b) = (a.await.expect("refund task"), b.await.expect("refund task"));
     let mut codes = [a.0, b.0];
     codes.sort();
     assert_eq!(codes, [StatusCode::OK, StatusCode::BAD_REQUEST], "{a:?} {b:?}");
     assert_eq!(h.detail("P1").await["refunded_amount"], 600);
-    let (a, b) = tokio::join!(refund(&h, "P1", "RC", 100), refund(&h, "P1", "RC", 100));
+    let (h1, h2) = (h.clone(), h.clone());
+    let a = tokio::spawn(async move { refund(&h1, "P1", "RC", 100).await });
+    let b = tokio::spawn(async move { refund(&h2, "P1", "RC", 100).await });
+    let (a, b) = (a.await.expect("refund task"), b.await.expect("refund task"));
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     assert_eq!(a.1["refund_id"], b.1["refund_id"]);
     assert_eq!(h.detail("P1").await["refunded_amount"], 700);
