@@ -57,9 +57,32 @@ pub const CONTRACT_VERSION: &str = "1.0.0";
 
 /// Exports `$provider` (a type implementing [`Provider`]) as the adapter's implementation of
 /// the contract. Use it once per adapter crate.
+///
+/// The component exports exist on `wasm32` only: a native build of the adapter crate (its
+/// unit tests, `cargo test --workspace`) has no component to export, and a native linker
+/// would refuse the contract's export names.
 #[macro_export]
 macro_rules! export_adapter {
     ($provider:ident) => {
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!($provider with_types_in $crate::bindings);
+
+        #[cfg(not(target_arch = "wasm32"))]
+        #[allow(dead_code)]
+        const _: () = {
+            // Natively, keep the implementation checked and its functions "used".
+            fn exported<P: $crate::Provider>() -> [*const (); 6] {
+                [
+                    P::info as *const (),
+                    P::pay as *const (),
+                    P::query as *const (),
+                    P::close as *const (),
+                    P::refund as *const (),
+                    P::parse_notification as *const (),
+                ]
+            }
+            #[used]
+            static EXPORTED: fn() -> [*const (); 6] = exported::<$provider>;
+        };
     };
 }
