@@ -87,7 +87,7 @@ impl CallState {
             let value = HeaderValue::from_str(value).map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
             builder = builder.header(name, value);
         }
-        tracing::debug!(%method, url = %url, "adapter http request");
+        tracing::debug!(%method, url = %url, "adapter http request sent");
         let mut response = builder.body(req.body).send().await.map_err(|e| {
             if e.is_timeout() {
                 http::Error::Timeout
@@ -115,7 +115,7 @@ impl CallState {
                 Err(e) => return Err(http::Error::Connection(e.to_string())),
             }
         }
-        tracing::debug!(%method, url = %url, status, bytes = body.len(), "adapter http response");
+        tracing::info!(%method, url = %url, status, bytes = body.len(), "adapter http exchange");
         Ok(Response { status, headers, body })
     }
 }

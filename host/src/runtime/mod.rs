@@ -264,7 +264,7 @@ impl Runtime {
             Ok(Ok(r)) => Ok(r),
         };
         match &outcome {
-            Ok(_) => tracing::debug!(provider, op, elapsed_us = elapsed.as_micros() as u64, "adapter call done"),
+            Ok(_) => tracing::info!(provider, op, elapsed_us = elapsed.as_micros() as u64, "adapter call done"),
             Err(e) => tracing::error!(provider, op, elapsed_us = elapsed.as_micros() as u64, error = %e, "adapter call failed"),
         }
         outcome

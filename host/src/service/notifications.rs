@@ -1,6 +1,8 @@
 //! Provider notifications: the adapter verifies and decodes them, settlement applies them
 //! idempotently, and the provider gets the reply its protocol expects.
 
+use tracing::Instrument;
+
 use crate::runtime::contract::{NotificationEvent, Reply};
 use crate::store::payments::{self, SettleOutcome};
 use crate::store::{merchants, notifications};
@@ -36,19 +38,19 @@ impl Gateway {
                 return Ok(notification.ack);
             }
         };
-        let span = tracing::info_span!("notification", provider, merchant_id, payment_no = %status.payment_no);
-        let _enter = span.enter();
         // The payment must be this merchant's, at this provider: a valid signature for one
         // merchant's account proves nothing about another's payments.
         let owned = payments::get(&self.db, merchant_id, &status.payment_no)
             .await?
             .is_some_and(|p| p.provider == provider);
         if !owned {
-            tracing::error!("verified notification for a payment that is not this merchant's at this provider");
+            tracing::error!(payment_no = %status.payment_no, "verified notification for a payment that is not this merchant's at this provider");
             notifications::record(&self.db, provider, merchant_id, Some(&status.payment_no), true, "unknown payment").await?;
             return Ok(notification.ack);
         }
-        match self.apply_trade_status(status).await {
+        let order_ids = payments::order_ids(&self.db, &status.payment_no).await?.join(",");
+        let span = tracing::info_span!("settle", order_id = %order_ids, payment_no = %status.payment_no);
+        match self.apply_trade_status(status).instrument(span).await {
             Ok(outcome) => {
                 let outcome_text = match &outcome {
                     SettleOutcome::Paid { .. } => "paid".to_owned(),

@@ -102,8 +102,7 @@ impl Gateway {
                 if !created {
                     return Err(ServiceError::conflict("payment_in_progress", "another payment of these orders started meanwhile; try again"));
                 }
-                tracing::Span::current().record("payment_no", payment_no.as_str());
-                tracing::info!(amount = total.minor(), currency = %total.currency(), "payment created");
+                tracing::info!(payment_no = payment_no.as_str(), amount = total.minor(), currency = %total.currency(), "payment created");
                 self.payment_record(merchant_id, payment_no.as_str()).await?
             }
             Some(Some(existing)) => existing,
