@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
@@ -16,6 +17,9 @@ use crate::sandbox::Sandbox;
 use crate::service::Gateway;
 use crate::store;
 use crate::vault::Vault;
+
+/// How long shutdown waits for the sandbox's notification deliveries.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The demo merchant created at first start in the embedded setting.
 #[derive(Debug, Clone)]
@@ -33,18 +37,28 @@ pub struct Running {
     pub demo: Option<DemoMerchant>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The sandbox's notification deliveries, waited for briefly at shutdown.
+    sandbox_tasks: Option<TaskTracker>,
 }
 
 impl Running {
     /// Stops accepting requests and waits for the server to finish.
     pub async fn stop(self) -> std::io::Result<()> {
         self.shutdown.cancel();
-        self.server.await.map_err(std::io::Error::other)?
+        self.wait().await
     }
 
-    /// Waits until the server stops (Ctrl-C in `paygate serve`).
+    /// Waits until the server stops (Ctrl-C in `paygate serve`), then gives notifications
+    /// under way a few seconds to finish.
     pub async fn wait(self) -> std::io::Result<()> {
-        self.server.await.map_err(std::io::Error::other)?
+        let served = self.server.await.map_err(std::io::Error::other)?;
+        if let Some(tasks) = self.sandbox_tasks {
+            tasks.close();
+            if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+                tracing::warn!("sandbox notifications still under way were dropped at shutdown");
+            }
+        }
+        served
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -105,10 +119,12 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     ));
     let mut router = api::router(AppState { gateway: gateway.clone(), admin_token: config.admin_token.clone() });
     let mut demo = None;
+    let mut sandbox_tasks = None;
     if config.sandbox_enabled() {
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
         let sandbox = Sandbox::new(db.pool.clone(), format!("{public_url}/sandbox"), http);
         demo = first_start_demo(&gateway, &sandbox, &public_url).await?;
+        sandbox_tasks = Some(sandbox.notification_tasks().clone());
         router = router.nest("/sandbox", sandbox.router());
     }
     let router = router.layer(
@@ -122,7 +138,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
     });
     tracing::info!(%addr, %public_url, "paygate is serving");
-    Ok(Running { addr, public_url, gateway, demo, shutdown, server })
+    Ok(Running { addr, public_url, gateway, demo, shutdown, server, sandbox_tasks })
 }
 
 /// At the first start of an embedded paygate (no merchant yet), creates a demo merchant

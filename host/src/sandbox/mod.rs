@@ -22,6 +22,7 @@ mod notify;
 mod refunds;
 mod sign;
 mod tools;
+mod trace;
 mod trades;
 mod wire;
 
@@ -123,6 +124,7 @@ impl Sandbox {
             .route("/trades/{payment_no}", get(tools::get_trade))
             .route("/trades/{payment_no}/pay", post(tools::pay_trade))
             .route("/trades/{payment_no}/notify", post(tools::notify_trade))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), trace::trace_request))
             .with_state(self)
     }
 }

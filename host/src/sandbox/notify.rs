@@ -30,7 +30,8 @@ impl Sandbox {
     pub fn spawn_notification(&self, payment_no: String) {
         let sandbox = self.clone();
         self.tasks.spawn(async move {
-            sandbox.deliver_notification(&payment_no).await;
+            let span = sandbox.trade_span(&payment_no).await;
+            tracing::Instrument::instrument(sandbox.deliver_notification(&payment_no), span).await;
         });
     }
 

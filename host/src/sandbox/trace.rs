@@ -1,0 +1,79 @@
+//! Log context for the sandbox: every request, and every notification it sends, runs in a
+//! span naming the trade (`payment_no`) and paygate's orders paid by it (`order_id`), so a
+//! person following one order through the log sees the provider's side of it too.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sqlx::Row;
+use tracing::Instrument;
+
+use super::Sandbox;
+
+/// Largest request body the sandbox reads.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+impl Sandbox {
+    /// A span for work on trade `payment_no`. A real provider knows nothing of paygate's
+    /// orders; the sandbox shares paygate's database, and reads them only for the log.
+    pub(super) async fn trade_span(&self, payment_no: &str) -> tracing::Span {
+        let orders: Vec<String> = sqlx::query("SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id")
+            .bind(payment_no)
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| rows.iter().filter_map(|r| r.try_get("order_id").ok()).collect())
+            .unwrap_or_default();
+        tracing::info_span!("sandbox", payment_no, order_id = %orders.join(","))
+    }
+}
+
+/// The trade a request is about: the path segment after `trades/` or `checkout/`, or the
+/// `payment_no` of a trade-creation body.
+fn payment_no_of(path: &str, body: &[u8]) -> Option<String> {
+    let mut segments = path.split('/');
+    while let Some(s) = segments.next() {
+        if s == "trades" || s == "checkout" {
+            if let Some(no) = segments.next().filter(|n| !n.is_empty()) {
+                return Some(no.to_owned());
+            }
+        }
+    }
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("payment_no")?.as_str().map(str::to_owned)
+}
+
+/// Middleware: runs the request in its trade's span and logs the answer.
+pub(super) async fn trace_request(State(sandbox): State<Sandbox>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    let span = match payment_no_of(parts.uri.path(), &bytes) {
+        Some(no) => sandbox.trade_span(&no).await,
+        None => tracing::info_span!("sandbox"),
+    };
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+    let req = Request::from_parts(parts, Body::from(bytes));
+    async move {
+        let response = next.run(req).await;
+        tracing::info!(%method, %path, status = response.status().as_u16(), "sandbox answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payment_no_of;
+
+    #[test]
+    fn the_trade_comes_from_the_path_or_the_creation_body() {
+        assert_eq!(payment_no_of("/api/trades/P1/close", b""), Some("P1".into()));
+        assert_eq!(payment_no_of("/checkout/P2/pay", b""), Some("P2".into()));
+        assert_eq!(payment_no_of("/api/trades", br#"{"payment_no":"P3"}"#), Some("P3".into()));
+        assert_eq!(payment_no_of("/accounts", b""), None);
+    }
+}
