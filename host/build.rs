@@ -9,8 +9,12 @@ use std::process::Command;
 const ADAPTERS: &[(&str, &str)] = &[("paygate-mock", "paygate_mock.wasm")];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace root")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed={}", root.join("plugins").display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
@@ -23,7 +27,16 @@ fn main() {
     for (package, file) in ADAPTERS {
         let status = Command::new(&cargo)
             .current_dir(&root)
-            .args(["build", "--package", package, "--target", "wasm32-wasip2", "--profile", "adapter", "--target-dir"])
+            .args([
+                "build",
+                "--package",
+                package,
+                "--target",
+                "wasm32-wasip2",
+                "--profile",
+                "adapter",
+                "--target-dir",
+            ])
             .arg(&target_dir)
             // The outer build's flags and wrappers are for the host target, not for wasm.
             .env_remove("RUSTFLAGS")

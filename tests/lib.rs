@@ -41,18 +41,31 @@ impl TestApp {
             ("PAYGATE_DATA_DIR".into(), dir.path().display().to_string()),
             ("PAYGATE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
             // Compile the mock adapter once for the whole suite, not once per test.
-            ("PAYGATE_CACHE_DIR".into(), std::env::temp_dir().join("paygate-test-cache").display().to_string()),
+            (
+                "PAYGATE_CACHE_DIR".into(),
+                std::env::temp_dir()
+                    .join("paygate-test-cache")
+                    .display()
+                    .to_string(),
+            ),
         ]);
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
-        let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+        let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned())
+            .expect("test configuration");
         let running = paygate::app::spawn(config).await.expect("paygate starts");
-        let demo = running.demo.clone().expect("first start creates the demo merchant");
+        let demo = running
+            .demo
+            .clone()
+            .expect("first start creates the demo merchant");
         TestApp {
             url: format!("http://{}", running.addr),
             client: Client::new(),
-            merchant: Merchant { id: demo.id, api_key: demo.api_key },
+            merchant: Merchant {
+                id: demo.id,
+                api_key: demo.api_key,
+            },
             running,
             _dir: dir,
         }
@@ -84,7 +97,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Response {
-        self.client.get(format!("{}{path}", self.url)).bearer_auth(key).send().await.expect("request reaches paygate")
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request reaches paygate")
     }
 
     /// Creates an order for the demo merchant; returns its JSON.
@@ -100,20 +118,33 @@ impl TestApp {
 
     /// Starts payment of `order_ids` with the mock provider; returns status and JSON.
     pub async fn pay(&self, key: &str, order_ids: &[&str], channel: &str) -> (StatusCode, Value) {
-        let r = self.post("/v1/payments", key, &json!({"order_ids": order_ids, "provider": "mock", "channel": channel})).await;
+        let r = self
+            .post(
+                "/v1/payments",
+                key,
+                &json!({"order_ids": order_ids, "provider": "mock", "channel": channel}),
+            )
+            .await;
         let status = r.status();
         (status, r.json().await.expect("payment JSON"))
     }
 
     pub async fn order(&self, id: &str) -> Value {
-        let r = self.get(&format!("/v1/orders/{id}"), &self.merchant.api_key).await;
+        let r = self
+            .get(&format!("/v1/orders/{id}"), &self.merchant.api_key)
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.expect("order JSON")
     }
 
     /// The sandbox's view of a trade (state and counters).
     pub async fn sandbox_trade(&self, payment_no: &str) -> Value {
-        let r = self.client.get(format!("{}/sandbox/trades/{payment_no}", self.url)).send().await.expect("sandbox");
+        let r = self
+            .client
+            .get(format!("{}/sandbox/trades/{payment_no}", self.url))
+            .send()
+            .await
+            .expect("sandbox");
         assert_eq!(r.status(), StatusCode::OK, "sandbox trade {payment_no}");
         r.json().await.expect("trade JSON")
     }
@@ -121,7 +152,10 @@ impl TestApp {
     /// Pays a sandbox trade as a test tool would (`?notify=..&late=..`).
     pub async fn sandbox_pay(&self, payment_no: &str, query: &str) -> Response {
         self.client
-            .post(format!("{}/sandbox/trades/{payment_no}/pay{query}", self.url))
+            .post(format!(
+                "{}/sandbox/trades/{payment_no}/pay{query}",
+                self.url
+            ))
             .send()
             .await
             .expect("sandbox")
@@ -142,7 +176,9 @@ impl TestApp {
     /// Creates another merchant through the admin API, with the mock provider configured
     /// against a fresh sandbox account (`extra_settings` added, e.g. scenarios).
     pub async fn new_merchant(&self, name: &str, extra_settings: &[(&str, &str)]) -> Merchant {
-        let r = self.post("/admin/merchants", ADMIN_TOKEN, &json!({"name": name})).await;
+        let r = self
+            .post("/admin/merchants", ADMIN_TOKEN, &json!({"name": name}))
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let created: Value = r.json().await.expect("merchant JSON");
         let account: Value = self
@@ -168,14 +204,26 @@ impl TestApp {
             .send()
             .await
             .expect("admin");
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
-        Merchant { id, api_key: created["api_key"].as_str().expect("api key").to_owned() }
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        Merchant {
+            id,
+            api_key: created["api_key"].as_str().expect("api key").to_owned(),
+        }
     }
 
     /// Reads one integer from paygate's database (for checks the API does not expose).
     pub async fn db_i64(&self, sql: &str, bind: &str) -> i64 {
         use sqlx::Row;
-        let row = sqlx::query(sql).bind(bind).fetch_one(&self.running.gateway.db.pool).await.expect("query");
+        let row = sqlx::query(sql)
+            .bind(bind)
+            .fetch_one(&self.running.gateway.db.pool)
+            .await
+            .expect("query");
         row.try_get::<i64, _>(0).expect("integer")
     }
 }
@@ -185,5 +233,8 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> String
     assert_eq!(r.status(), status, "expected {status} {code}");
     let body: Value = r.json().await.expect("error JSON");
     assert_eq!(body["error"]["code"], code, "{body}");
-    body["error"]["message"].as_str().unwrap_or_default().to_owned()
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

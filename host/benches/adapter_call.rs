@@ -45,39 +45,64 @@ async fn stub_provider() -> String {
             }))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/sandbox")
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
     rt.block_on(async {
         let compile_started = Instant::now();
         let runtime = Runtime::new(Limits::default(), None).expect("runtime");
-        let adapter = runtime.prepare(paygate::adapters::MOCK).await.expect("mock adapter loads");
-        println!("compile + self-test of the mock adapter: {:.1} ms", compile_started.elapsed().as_secs_f64() * 1e3);
+        let adapter = runtime
+            .prepare(paygate::adapters::MOCK)
+            .await
+            .expect("mock adapter loads");
+        println!(
+            "compile + self-test of the mock adapter: {:.1} ms",
+            compile_started.elapsed().as_secs_f64() * 1e3
+        );
         runtime.activate(adapter);
 
         let base = stub_provider().await;
         let mut keys = KeyRing::default();
-        keys.insert("api_key", SecretKind::HmacKey, "bench-key").expect("key");
+        keys.insert("api_key", SecretKind::HmacKey, "bench-key")
+            .expect("key");
         let mut allowlist = Allowlist::default();
         allowlist.allow_base_url(&base).expect("url");
-        let grants = Grants { keys: Arc::new(keys), allowlist };
+        let grants = Grants {
+            keys: Arc::new(keys),
+            allowlist,
+        };
         let config = Config {
             merchant_id: "m_bench".into(),
-            settings: vec![("sandbox_url".into(), base.clone()), ("account_id".into(), "sbx_bench".into())],
+            settings: vec![
+                ("sandbox_url".into(), base.clone()),
+                ("account_id".into(), "sbx_bench".into()),
+            ],
         };
         let request = PayRequest {
             payment_no: "P1".into(),
-            amount: Money { minor: 1234, currency: "CNY".into() },
+            amount: Money {
+                minor: 1234,
+                currency: "CNY".into(),
+            },
             subject: "Green tea".into(),
             channel: "web".into(),
             expires_at: 4_102_444_800,
             notify_url: "http://127.0.0.1/v1/notify/mock/m_bench".into(),
-            payer: Payer { open_id: None, client_ip: None, return_url: None },
+            payer: Payer {
+                open_id: None,
+                client_ip: None,
+                return_url: None,
+            },
         };
 
         let mut info = Vec::with_capacity(ITERATIONS);
@@ -95,7 +120,10 @@ fn main() {
         let mut pay = Vec::with_capacity(ITERATIONS);
         for i in 0..WARMUP + ITERATIONS {
             let started = Instant::now();
-            let answer = runtime.pay("mock", grants.clone(), &config, &request).await.expect("call");
+            let answer = runtime
+                .pay("mock", grants.clone(), &config, &request)
+                .await
+                .expect("call");
             let elapsed = started.elapsed();
             answer.expect("the stub accepts the trade");
             if i >= WARMUP {

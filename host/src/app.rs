@@ -54,7 +54,10 @@ impl Running {
         let served = self.server.await.map_err(std::io::Error::other)?;
         if let Some(tasks) = self.sandbox_tasks {
             tasks.close();
-            if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+                .await
+                .is_err()
+            {
                 tracing::warn!("sandbox notifications still under way were dropped at shutdown");
             }
         }
@@ -68,8 +71,12 @@ impl Running {
 
 /// Opens the database of `config` (creating the data directory) and the vault.
 pub async fn open_storage(config: &Config) -> anyhow::Result<(store::Db, Vault)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
     let db = store::connect(&config.database_url()).await?;
     let vault = match &config.master_key {
         Some(key) => Vault::from_hex(key.expose())?,
@@ -101,11 +108,20 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         cpu_budget: config.adapter_cpu_budget,
         memory_bytes: config.adapter_memory_mb << 20,
         wall_timeout: config.adapter_timeout,
-        http: HttpLimits { timeout: config.adapter_http_timeout, max_response_bytes: 1 << 20 },
+        http: HttpLimits {
+            timeout: config.adapter_http_timeout,
+            max_response_bytes: 1 << 20,
+        },
     };
-    let runtime = Arc::new(Runtime::new(limits, Some(config.cache_dir().join("adapters")))?);
+    let runtime = Arc::new(Runtime::new(
+        limits,
+        Some(config.cache_dir().join("adapters")),
+    )?);
     for (file, wasm) in crate::adapters::bundled() {
-        let adapter = runtime.prepare(wasm).await.map_err(|e| anyhow::anyhow!("bundled adapter {file}: {e}"))?;
+        let adapter = runtime
+            .prepare(wasm)
+            .await
+            .map_err(|e| anyhow::anyhow!("bundled adapter {file}: {e}"))?;
         runtime.activate(adapter);
     }
 
@@ -117,11 +133,16 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         config.repay_cutoff.as_millis() as i64,
         config.provider_grace.as_millis() as i64,
     ));
-    let mut router = api::router(AppState { gateway: gateway.clone(), admin_token: config.admin_token.clone() });
+    let mut router = api::router(AppState {
+        gateway: gateway.clone(),
+        admin_token: config.admin_token.clone(),
+    });
     let mut demo = None;
     let mut sandbox_tasks = None;
     if config.sandbox_enabled() {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
         let sandbox = Sandbox::new(db.pool.clone(), format!("{public_url}/sandbox"), http);
         demo = first_start_demo(&gateway, &sandbox, &public_url).await?;
         sandbox_tasks = Some(sandbox.notification_tasks().clone());
@@ -135,15 +156,29 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
     });
     tracing::info!(%addr, %public_url, "paygate is serving");
-    Ok(Running { addr, public_url, gateway, demo, shutdown, server, sandbox_tasks })
+    Ok(Running {
+        addr,
+        public_url,
+        gateway,
+        demo,
+        shutdown,
+        server,
+        sandbox_tasks,
+    })
 }
 
 /// At the first start of an embedded paygate (no merchant yet), creates a demo merchant
 /// with the mock provider configured against the sandbox.
-async fn first_start_demo(gateway: &Gateway, sandbox: &Sandbox, public_url: &str) -> anyhow::Result<Option<DemoMerchant>> {
+async fn first_start_demo(
+    gateway: &Gateway,
+    sandbox: &Sandbox,
+    public_url: &str,
+) -> anyhow::Result<Option<DemoMerchant>> {
     if store::merchants::count(&gateway.db).await? > 0 {
         return Ok(None);
     }
@@ -154,6 +189,11 @@ async fn first_start_demo(gateway: &Gateway, sandbox: &Sandbox, public_url: &str
         ("account_id".to_owned(), account.account_id.clone()),
     ]);
     let secrets = BTreeMap::from([("api_key".to_owned(), account.api_key.clone())]);
-    gateway.configure_provider(&created.merchant.id, "mock", settings, secrets).await?;
-    Ok(Some(DemoMerchant { id: created.merchant.id, api_key: created.api_key }))
+    gateway
+        .configure_provider(&created.merchant.id, "mock", settings, secrets)
+        .await?;
+    Ok(Some(DemoMerchant {
+        id: created.merchant.id,
+        api_key: created.api_key,
+    }))
 }

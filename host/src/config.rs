@@ -39,9 +39,15 @@ impl fmt::Display for Secret {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("bad config file {path}: {source}")]
-    Toml { path: String, source: Box<toml::de::Error> },
+    Toml {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
@@ -113,55 +119,105 @@ impl Config {
     pub fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let file = match env("PAYGATE_CONFIG") {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File { path: path.clone(), source })?;
-                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Toml { path, source: Box::new(source) })?
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Toml {
+                    path,
+                    source: Box::new(source),
+                })?
             }
             None => FileConfig::default(),
         };
         let pick = |key: &str, from_file: Option<String>| env(key).or(from_file);
         let listen = pick("PAYGATE_LISTEN", file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen
-            .parse()
-            .map_err(|e| ConfigError::Invalid { key: "PAYGATE_LISTEN", reason: format!("`{listen}`: {e}") })?;
-        let duration = |key: &'static str, from_file: Option<String>, default: Duration| -> Result<Duration, ConfigError> {
+        let listen = listen.parse().map_err(|e| ConfigError::Invalid {
+            key: "PAYGATE_LISTEN",
+            reason: format!("`{listen}`: {e}"),
+        })?;
+        let duration = |key: &'static str,
+                        from_file: Option<String>,
+                        default: Duration|
+         -> Result<Duration, ConfigError> {
             match pick(key, from_file) {
-                Some(v) => parse_duration(&v).map_err(|reason| ConfigError::Invalid { key, reason }),
+                Some(v) => {
+                    parse_duration(&v).map_err(|reason| ConfigError::Invalid { key, reason })
+                }
                 None => Ok(default),
             }
         };
-        let public_url = pick("PAYGATE_PUBLIC_URL", file.public_url).map(|u| u.trim_end_matches('/').to_owned());
+        let public_url =
+            pick("PAYGATE_PUBLIC_URL", file.public_url).map(|u| u.trim_end_matches('/').to_owned());
         if let Some(u) = &public_url {
             if !url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https")) {
-                return Err(ConfigError::Invalid { key: "PAYGATE_PUBLIC_URL", reason: format!("`{u}` is not an http(s) URL") });
+                return Err(ConfigError::Invalid {
+                    key: "PAYGATE_PUBLIC_URL",
+                    reason: format!("`{u}` is not an http(s) URL"),
+                });
             }
         }
         let sandbox = match pick("PAYGATE_SANDBOX", None) {
-            Some(v) => Some(parse_bool(&v).ok_or(ConfigError::Invalid { key: "PAYGATE_SANDBOX", reason: format!("`{v}` is not true/false") })?),
+            Some(v) => Some(parse_bool(&v).ok_or(ConfigError::Invalid {
+                key: "PAYGATE_SANDBOX",
+                reason: format!("`{v}` is not true/false"),
+            })?),
             None => file.sandbox,
         };
         let memory = match pick("PAYGATE_ADAPTER_MEMORY_MB", None) {
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { key: "PAYGATE_ADAPTER_MEMORY_MB", reason: format!("`{v}` is not a number") })?,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                key: "PAYGATE_ADAPTER_MEMORY_MB",
+                reason: format!("`{v}` is not a number"),
+            })?,
             None => file.adapter_memory_mb.unwrap_or(64),
         };
         if !(4..=4096).contains(&memory) {
-            return Err(ConfigError::Invalid { key: "PAYGATE_ADAPTER_MEMORY_MB", reason: "must be from 4 to 4096".into() });
+            return Err(ConfigError::Invalid {
+                key: "PAYGATE_ADAPTER_MEMORY_MB",
+                reason: "must be from 4 to 4096".into(),
+            });
         }
         Ok(Config {
             listen,
-            data_dir: PathBuf::from(pick("PAYGATE_DATA_DIR", file.data_dir).unwrap_or_else(|| "./paygate-data".into())),
+            data_dir: PathBuf::from(
+                pick("PAYGATE_DATA_DIR", file.data_dir).unwrap_or_else(|| "./paygate-data".into()),
+            ),
             cache_dir: pick("PAYGATE_CACHE_DIR", file.cache_dir).map(PathBuf::from),
             database_url: env("DATABASE_URL").map(Secret).or(file.database_url),
             public_url,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
             sandbox,
-            repay_cutoff: duration("PAYGATE_REPAY_CUTOFF", file.repay_cutoff, Duration::from_secs(60))?,
-            provider_grace: duration("PAYGATE_PROVIDER_GRACE", file.provider_grace, Duration::from_secs(60))?,
-            adapter_cpu_budget: duration("PAYGATE_ADAPTER_CPU_BUDGET", file.adapter_cpu_budget, Duration::from_millis(500))?,
+            repay_cutoff: duration(
+                "PAYGATE_REPAY_CUTOFF",
+                file.repay_cutoff,
+                Duration::from_secs(60),
+            )?,
+            provider_grace: duration(
+                "PAYGATE_PROVIDER_GRACE",
+                file.provider_grace,
+                Duration::from_secs(60),
+            )?,
+            adapter_cpu_budget: duration(
+                "PAYGATE_ADAPTER_CPU_BUDGET",
+                file.adapter_cpu_budget,
+                Duration::from_millis(500),
+            )?,
             adapter_memory_mb: memory,
-            adapter_timeout: duration("PAYGATE_ADAPTER_TIMEOUT", file.adapter_timeout, Duration::from_secs(30))?,
-            adapter_http_timeout: duration("PAYGATE_ADAPTER_HTTP_TIMEOUT", file.adapter_http_timeout, Duration::from_secs(10))?,
-            log: env("PAYGATE_LOG").or_else(|| env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),
+            adapter_timeout: duration(
+                "PAYGATE_ADAPTER_TIMEOUT",
+                file.adapter_timeout,
+                Duration::from_secs(30),
+            )?,
+            adapter_http_timeout: duration(
+                "PAYGATE_ADAPTER_HTTP_TIMEOUT",
+                file.adapter_http_timeout,
+                Duration::from_secs(10),
+            )?,
+            log: env("PAYGATE_LOG")
+                .or_else(|| env("RUST_LOG"))
+                .or(file.log)
+                .unwrap_or_else(|| "info".into()),
         })
     }
 
@@ -169,13 +225,18 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_owned(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("paygate.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("paygate.db").display()
+            ),
         }
     }
 
     /// Where compiled adapter artifacts are kept.
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
     /// Whether the embedded setting (SQLite) is in force.
@@ -190,7 +251,9 @@ impl Config {
 
     /// The base URL providers and browsers reach paygate at.
     pub fn public_url(&self, bound: SocketAddr) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 
     /// The database URL with any password masked, for logs.
@@ -219,7 +282,9 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{v}` is not a duration like 500ms, 10s, 2m, 1h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{v}` is not a duration like 500ms, 10s, 2m, 1h"))?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
@@ -236,7 +301,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -245,7 +313,9 @@ mod tests {
         let c = config(&[]).expect("defaults");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(c.is_embedded() && c.sandbox_enabled());
-        assert!(c.database_url().starts_with("sqlite://./paygate-data/paygate.db"));
+        assert!(c
+            .database_url()
+            .starts_with("sqlite://./paygate-data/paygate.db"));
         assert_eq!(c.repay_cutoff, Duration::from_secs(60));
         assert_eq!(c.public_url(c.listen), "http://127.0.0.1:8080");
         assert!(c.admin_token.is_none());
@@ -255,7 +325,11 @@ mod tests {
     fn postgres_turns_the_sandbox_off_unless_asked() {
         let c = config(&[("DATABASE_URL", "postgres://u:pw@db/paygate")]).expect("valid");
         assert!(!c.sandbox_enabled());
-        let c = config(&[("DATABASE_URL", "postgres://u:pw@db/paygate"), ("PAYGATE_SANDBOX", "true")]).expect("valid");
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u:pw@db/paygate"),
+            ("PAYGATE_SANDBOX", "true"),
+        ])
+        .expect("valid");
         assert!(c.sandbox_enabled());
     }
 
@@ -268,7 +342,12 @@ mod tests {
         ])
         .expect("valid");
         let shown = format!("{c:?} {}", c.database_url_redacted());
-        assert!(!shown.contains("hunter2") && !shown.contains("admintoken123") && !shown.contains("abab"), "{shown}");
+        assert!(
+            !shown.contains("hunter2")
+                && !shown.contains("admintoken123")
+                && !shown.contains("abab"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -293,12 +372,17 @@ mod tests {
     fn environment_wins_over_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("paygate.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nrepay_cutoff = \"30s\"\n").expect("write");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nrepay_cutoff = \"30s\"\n",
+        )
+        .expect("write");
         let p = path.display().to_string();
         let c = config(&[("PAYGATE_CONFIG", &p)]).expect("file");
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.repay_cutoff, Duration::from_secs(30));
-        let c = config(&[("PAYGATE_CONFIG", &p), ("PAYGATE_LISTEN", "127.0.0.1:9001")]).expect("file");
+        let c =
+            config(&[("PAYGATE_CONFIG", &p), ("PAYGATE_LISTEN", "127.0.0.1:9001")]).expect("file");
         assert_eq!(c.listen.port(), 9001);
     }
 }

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use paygate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "paygate", version, about = "Payment gateway hub with sandboxed provider adapters")]
+#[command(
+    name = "paygate",
+    version,
+    about = "Payment gateway hub with sandboxed provider adapters"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,9 @@ async fn main() -> std::process::ExitCode {
     paygate::telemetry::init(&config.log);
     let result = match cli.command {
         Command::Serve => serve(config).await,
-        Command::Merchants { command: MerchantCommand::Create { name } } => create_merchant(config, &name).await,
+        Command::Merchants {
+            command: MerchantCommand::Create { name },
+        } => create_merchant(config, &name).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -61,10 +67,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!();
         println!("  First start: a demo merchant was created with the mock provider configured.");
         println!("  merchant id: {}", demo.id);
-        println!("  API key:     {}   (shown this once; paygate keeps only its hash)", demo.api_key);
+        println!(
+            "  API key:     {}   (shown this once; paygate keeps only its hash)",
+            demo.api_key
+        );
         println!();
     }
-    println!("paygate listening on http://{} (public URL {})", running.addr, running.public_url);
+    println!(
+        "paygate listening on http://{} (public URL {})",
+        running.addr, running.public_url
+    );
     let token = running.shutdown_token();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

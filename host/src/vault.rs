@@ -16,7 +16,10 @@ pub enum VaultError {
     #[error("master key must be 64 hex digits")]
     BadMasterKey,
     #[error("cannot read or create the master key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a sealed secret is corrupt or was sealed under another master key")]
     Unseal,
 }
@@ -35,7 +38,8 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     pub fn from_hex(hex_key: &str) -> Result<Vault, VaultError> {
-        let bytes = Zeroizing::new(hex::decode(hex_key.trim()).map_err(|_| VaultError::BadMasterKey)?);
+        let bytes =
+            Zeroizing::new(hex::decode(hex_key.trim()).map_err(|_| VaultError::BadMasterKey)?);
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| VaultError::BadMasterKey)?;
         Ok(Vault { cipher })
     }
@@ -43,7 +47,10 @@ impl Vault {
     /// Reads `dir/master.key`, creating it (mode 0600) with a fresh random key if missing.
     pub fn from_data_dir(dir: &Path) -> Result<Vault, VaultError> {
         let path = dir.join("master.key");
-        let io = |source| VaultError::KeyFile { path: path.display().to_string(), source };
+        let io = |source| VaultError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         if !path.exists() {
             std::fs::create_dir_all(dir).map_err(io)?;
             let mut key = Zeroizing::new([0u8; 32]);
@@ -53,7 +60,10 @@ impl Vault {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             match options.open(&path) {
-                Ok(mut f) => std::io::Write::write_all(&mut f, hex::encode(key.as_ref()).as_bytes()).map_err(io)?,
+                Ok(mut f) => {
+                    std::io::Write::write_all(&mut f, hex::encode(key.as_ref()).as_bytes())
+                        .map_err(io)?
+                }
                 // Another process created it first: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io(e)),
@@ -83,8 +93,13 @@ impl Vault {
             return Err(VaultError::Unseal);
         }
         let (nonce, ct) = bytes.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| VaultError::Unseal)?;
-        String::from_utf8(plain).map(Zeroizing::new).map_err(|_| VaultError::Unseal)
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| VaultError::Unseal)?;
+        String::from_utf8(plain)
+            .map(Zeroizing::new)
+            .map_err(|_| VaultError::Unseal)
     }
 }
 
@@ -98,7 +113,10 @@ mod tests {
         let b = Vault::from_hex(&"22".repeat(32)).expect("key");
         let sealed = a.seal("-----BEGIN PRIVATE KEY-----");
         assert!(!sealed.contains("PRIVATE"));
-        assert_eq!(a.open(&sealed).expect("open").as_str(), "-----BEGIN PRIVATE KEY-----");
+        assert_eq!(
+            a.open(&sealed).expect("open").as_str(),
+            "-----BEGIN PRIVATE KEY-----"
+        );
         assert!(matches!(b.open(&sealed), Err(VaultError::Unseal)));
         assert!(matches!(a.open("garbage"), Err(VaultError::Unseal)));
         assert_ne!(a.seal("x"), a.seal("x"), "fresh nonce every time");
@@ -111,6 +129,9 @@ mod tests {
         let sealed = first.seal("s");
         let second = Vault::from_data_dir(dir.path()).expect("read");
         assert_eq!(second.open(&sealed).expect("same key").as_str(), "s");
-        assert!(matches!(Vault::from_hex("abc"), Err(VaultError::BadMasterKey)));
+        assert!(matches!(
+            Vault::from_hex("abc"),
+            Err(VaultError::BadMasterKey)
+        ));
     }
 }

@@ -15,7 +15,12 @@ impl Drop for Server {
 }
 
 fn field(line: &str, label: &str) -> Option<String> {
-    line.trim().strip_prefix(label).map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
+    line.trim().strip_prefix(label).map(|rest| {
+        rest.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    })
 }
 
 #[test]
@@ -43,7 +48,10 @@ fn merchants_create_works_beside_a_running_server() {
         }
     }
     let addr = addr.expect("the server prints its address");
-    assert!(demo_key.is_some_and(|k| k.starts_with("pk_")), "the demo merchant's API key is printed at first start");
+    assert!(
+        demo_key.is_some_and(|k| k.starts_with("pk_")),
+        "the demo merchant's API key is printed at first start"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_paygate"))
         .args(["merchants", "create", "Acme Tea"])
@@ -51,10 +59,20 @@ fn merchants_create_works_beside_a_running_server() {
         .env("PAYGATE_LOG", "warn")
         .output()
         .expect("paygate merchants create runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let id = text.lines().find_map(|l| field(l, "merchant id:")).expect("prints the id");
-    let key = text.lines().find_map(|l| field(l, "API key:")).expect("prints the key");
+    let id = text
+        .lines()
+        .find_map(|l| field(l, "merchant id:"))
+        .expect("prints the id");
+    let key = text
+        .lines()
+        .find_map(|l| field(l, "API key:"))
+        .expect("prints the key");
     assert!(id.starts_with("m_") && key.starts_with("pk_"));
 
     // The running server accepts the new key at once: an unknown order is 404, not 401.

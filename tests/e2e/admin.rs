@@ -10,7 +10,10 @@ async fn provider_secrets_are_never_returned() {
     let merchant = app.new_merchant("shop", &[]).await;
     let r = app
         .client
-        .get(format!("{}/admin/merchants/{}/providers/mock", app.url, merchant.id))
+        .get(format!(
+            "{}/admin/merchants/{}/providers/mock",
+            app.url, merchant.id
+        ))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -28,12 +31,17 @@ async fn provider_configuration_is_checked_against_the_adapter() {
     let app = TestApp::spawn().await;
     let put = |body: Value| {
         app.client
-            .put(format!("{}/admin/merchants/{}/providers/mock", app.url, app.merchant.id))
+            .put(format!(
+                "{}/admin/merchants/{}/providers/mock",
+                app.url, app.merchant.id
+            ))
             .bearer_auth(ADMIN_TOKEN)
             .json(&body)
             .send()
     };
-    let r = put(json!({"settings": {"account_id": "a"}, "secrets": {"api_key": "k"}})).await.expect("http");
+    let r = put(json!({"settings": {"account_id": "a"}, "secrets": {"api_key": "k"}}))
+        .await
+        .expect("http");
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "missing_setting").await;
     let r = put(json!({"settings": {"sandbox_url": "ftp://x", "account_id": "a"}, "secrets": {"api_key": "k"}})).await.expect("http");
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_setting").await;
@@ -50,17 +58,39 @@ async fn provider_configuration_is_checked_against_the_adapter() {
 #[tokio::test]
 async fn admin_api_needs_the_token_and_is_off_without_one() {
     let app = TestApp::spawn().await;
-    let r = app.post("/admin/merchants", "wrong", &json!({"name": "x"})).await;
+    let r = app
+        .post("/admin/merchants", "wrong", &json!({"name": "x"}))
+        .await;
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = app.post("/admin/merchants", &app.merchant.api_key, &json!({"name": "x"})).await;
+    let r = app
+        .post(
+            "/admin/merchants",
+            &app.merchant.api_key,
+            &json!({"name": "x"}),
+        )
+        .await;
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let vars = [("PAYGATE_LISTEN", "127.0.0.1:0".to_owned()), ("PAYGATE_DATA_DIR", dir.path().display().to_string())];
-    let config = paygate_e2e::paygate::config::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-        .expect("config");
-    let running = paygate_e2e::paygate::app::spawn(config).await.expect("starts");
-    let r = app.client.post(format!("http://{}/admin/merchants", running.addr)).bearer_auth("anything").json(&json!({"name": "x"})).send().await.expect("http");
+    let vars = [
+        ("PAYGATE_LISTEN", "127.0.0.1:0".to_owned()),
+        ("PAYGATE_DATA_DIR", dir.path().display().to_string()),
+    ];
+    let config = paygate_e2e::paygate::config::Config::from_lookup(|k| {
+        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .expect("config");
+    let running = paygate_e2e::paygate::app::spawn(config)
+        .await
+        .expect("starts");
+    let r = app
+        .client
+        .post(format!("http://{}/admin/merchants", running.addr))
+        .bearer_auth("anything")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect("http");
     assert_error(r, StatusCode::NOT_FOUND, "admin_disabled").await;
     running.stop().await.expect("stops");
 }

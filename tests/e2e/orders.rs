@@ -11,27 +11,58 @@ fn order_body(out_trade_no: &str, amount: Value) -> Value {
 #[tokio::test]
 async fn created_order_is_pending_with_its_deadline() {
     let app = TestApp::spawn().await;
-    let r = app.post("/v1/orders", &app.merchant.api_key, &order_body("A-1", json!(1234))).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            &app.merchant.api_key,
+            &order_body("A-1", json!(1234)),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let order: Value = r.json().await.expect("json");
     assert_eq!(order["state"], "pending");
     assert_eq!(order["amount"], 1234);
     assert_eq!(order["currency"], "CNY");
     assert_eq!(order["merchant_id"], app.merchant.id);
-    assert!(order["id"].as_str().is_some_and(|id| id.starts_with("ord_")));
-    assert!(order["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')));
-    assert_eq!(app.order(order["id"].as_str().expect("id")).await["state"], "pending");
+    assert!(order["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("ord_")));
+    assert!(order["expires_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(
+        app.order(order["id"].as_str().expect("id")).await["state"],
+        "pending"
+    );
 }
 
 #[tokio::test]
 async fn zero_negative_and_absurd_amounts_are_refused() {
     let app = TestApp::spawn().await;
-    for (i, amount) in [json!(0), json!(-100), json!(10_000_000_001_i64)].into_iter().enumerate() {
-        let r = app.post("/v1/orders", &app.merchant.api_key, &order_body(&format!("A{i}"), amount)).await;
+    for (i, amount) in [json!(0), json!(-100), json!(10_000_000_001_i64)]
+        .into_iter()
+        .enumerate()
+    {
+        let r = app
+            .post(
+                "/v1/orders",
+                &app.merchant.api_key,
+                &order_body(&format!("A{i}"), amount),
+            )
+            .await;
         assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount").await;
     }
-    for (i, amount) in [json!(1e30), json!(12.5), json!("100")].into_iter().enumerate() {
-        let r = app.post("/v1/orders", &app.merchant.api_key, &order_body(&format!("B{i}"), amount)).await;
+    for (i, amount) in [json!(1e30), json!(12.5), json!("100")]
+        .into_iter()
+        .enumerate()
+    {
+        let r = app
+            .post(
+                "/v1/orders",
+                &app.merchant.api_key,
+                &order_body(&format!("B{i}"), amount),
+            )
+            .await;
         assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
     }
 }
@@ -42,10 +73,20 @@ async fn unknown_currency_missing_fields_and_long_subject_are_refused() {
     let key = &app.merchant.api_key;
     let mut body = order_body("C1", json!(100));
     body["currency"] = json!("XYZ");
-    assert_error(app.post("/v1/orders", key, &body).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_currency").await;
+    assert_error(
+        app.post("/v1/orders", key, &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_currency",
+    )
+    .await;
 
     let message = assert_error(
-        app.post("/v1/orders", key, &json!({"out_trade_no": "C2", "currency": "CNY", "subject": "Tea"})).await,
+        app.post(
+            "/v1/orders",
+            key,
+            &json!({"out_trade_no": "C2", "currency": "CNY", "subject": "Tea"}),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_body",
     )
@@ -54,26 +95,54 @@ async fn unknown_currency_missing_fields_and_long_subject_are_refused() {
 
     let mut body = order_body("C3", json!(100));
     body["subject"] = json!("x".repeat(10_000));
-    assert_error(app.post("/v1/orders", key, &body).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_subject").await;
+    assert_error(
+        app.post("/v1/orders", key, &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_subject",
+    )
+    .await;
 
     let mut body = order_body("C4", json!(100));
     body["ttl_seconds"] = json!(0);
-    assert_error(app.post("/v1/orders", key, &body).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_ttl").await;
+    assert_error(
+        app.post("/v1/orders", key, &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_ttl",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
     let app = TestApp::spawn().await;
-    let r = app.post_raw("/v1/orders", &app.merchant.api_key, "{\"out_trade_no\": \"A\", amount: }").await;
+    let r = app
+        .post_raw(
+            "/v1/orders",
+            &app.merchant.api_key,
+            "{\"out_trade_no\": \"A\", amount: }",
+        )
+        .await;
     assert_error(r, StatusCode::BAD_REQUEST, "malformed_json").await;
 }
 
 #[tokio::test]
 async fn requests_without_a_valid_api_key_are_401() {
     let app = TestApp::spawn().await;
-    let r = app.client.post(format!("{}/v1/orders", app.url)).json(&order_body("D1", json!(1))).send().await.expect("http");
+    let r = app
+        .client
+        .post(format!("{}/v1/orders", app.url))
+        .json(&order_body("D1", json!(1)))
+        .send()
+        .await
+        .expect("http");
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = app.post("/v1/orders", "pk_not-a-real-key", &order_body("D1", json!(1))).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            "pk_not-a-real-key",
+            &order_body("D1", json!(1)),
+        )
+        .await;
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -96,23 +165,47 @@ async fn same_idempotency_key_and_body_returns_the_first_response() {
     assert_eq!(again.json::<Value>().await.expect("json"), first);
 
     let other = send(order_body("E2", json!(700))).await.expect("http");
-    assert_error(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    assert_error(
+        other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn out_trade_no_is_unique_per_merchant() {
     let app = TestApp::spawn().await;
     let key = &app.merchant.api_key;
-    let first: Value = app.post("/v1/orders", key, &order_body("F1", json!(100))).await.json().await.expect("json");
-    let same = app.post("/v1/orders", key, &order_body("F1", json!(100))).await;
-    assert_eq!(same.status(), StatusCode::OK, "same content returns the existing order");
+    let first: Value = app
+        .post("/v1/orders", key, &order_body("F1", json!(100)))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let same = app
+        .post("/v1/orders", key, &order_body("F1", json!(100)))
+        .await;
+    assert_eq!(
+        same.status(),
+        StatusCode::OK,
+        "same content returns the existing order"
+    );
     assert_eq!(same.json::<Value>().await.expect("json")["id"], first["id"]);
-    let other = app.post("/v1/orders", key, &order_body("F1", json!(999))).await;
+    let other = app
+        .post("/v1/orders", key, &order_body("F1", json!(999)))
+        .await;
     assert_error(other, StatusCode::CONFLICT, "out_trade_no_exists").await;
 
     let second = app.new_merchant("second shop", &[]).await;
-    let theirs = app.post("/v1/orders", &second.api_key, &order_body("F1", json!(999))).await;
-    assert_eq!(theirs.status(), StatusCode::CREATED, "another merchant may use the same out_trade_no");
+    let theirs = app
+        .post("/v1/orders", &second.api_key, &order_body("F1", json!(999)))
+        .await;
+    assert_eq!(
+        theirs.status(),
+        StatusCode::CREATED,
+        "another merchant may use the same out_trade_no"
+    );
 }
 
 #[tokio::test]
@@ -121,10 +214,21 @@ async fn another_merchants_order_is_not_found() {
     let order = app.create_order(100, 600).await;
     let id = order["id"].as_str().expect("id");
     let other = app.new_merchant("other", &[]).await;
-    assert_error(app.get(&format!("/v1/orders/{id}"), &other.api_key).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.get(&format!("/v1/orders/{id}"), &other.api_key).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let (status, body) = app.pay(&other.api_key, &[id], "web").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let r = app.post(&format!("/v1/orders/{id}/cancel"), &other.api_key, &json!({})).await;
+    let r = app
+        .post(
+            &format!("/v1/orders/{id}/cancel"),
+            &other.api_key,
+            &json!({}),
+        )
+        .await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -137,7 +241,13 @@ async fn cancelling_closes_the_open_trade_at_the_provider_first() {
     assert_eq!(status, StatusCode::CREATED, "{payment}");
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
 
-    let r = app.post(&format!("/v1/orders/{id}/cancel"), &app.merchant.api_key, &json!({})).await;
+    let r = app
+        .post(
+            &format!("/v1/orders/{id}/cancel"),
+            &app.merchant.api_key,
+            &json!({}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.expect("json")["state"], "cancelled");
     let trade = app.sandbox_trade(payment_no).await;
@@ -145,7 +255,10 @@ async fn cancelling_closes_the_open_trade_at_the_provider_first() {
     assert_eq!(trade["counters"]["closed"], 1);
 
     let (status, body) = app.pay(&app.merchant.api_key, &[id], "qr").await;
-    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("order_cancelled")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_cancelled"))
+    );
 }
 
 #[tokio::test]
@@ -156,8 +269,21 @@ async fn a_paid_order_cannot_be_cancelled() {
     let (_, payment) = app.pay(&app.merchant.api_key, &[id], "web").await;
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
     // Paid at the provider, notification lost: the close finds the trade paid.
-    assert_eq!(app.sandbox_pay(payment_no, "?notify=false").await.status(), StatusCode::OK);
-    let r = app.post(&format!("/v1/orders/{id}/cancel"), &app.merchant.api_key, &json!({})).await;
+    assert_eq!(
+        app.sandbox_pay(payment_no, "?notify=false").await.status(),
+        StatusCode::OK
+    );
+    let r = app
+        .post(
+            &format!("/v1/orders/{id}/cancel"),
+            &app.merchant.api_key,
+            &json!({}),
+        )
+        .await;
     assert_error(r, StatusCode::CONFLICT, "order_paid").await;
-    assert_eq!(app.order(id).await["state"], "paid", "the close taught paygate the order was paid");
+    assert_eq!(
+        app.order(id).await["state"],
+        "paid",
+        "the close taught paygate the order was paid"
+    );
 }

@@ -22,20 +22,40 @@ async fn customer_pays_in_the_sandbox_and_the_notification_marks_the_order_paid(
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
     assert!(payment_no.len() <= 32 && payment_no.bytes().all(|b| b.is_ascii_alphanumeric()));
     let pay_url = payment["action"]["url"].as_str().expect("redirect url");
-    assert!(pay_url.ends_with(&format!("/sandbox/checkout/{payment_no}")), "{pay_url}");
+    assert!(
+        pay_url.ends_with(&format!("/sandbox/checkout/{payment_no}")),
+        "{pay_url}"
+    );
 
     // The customer opens the checkout page and presses Pay (a plain HTML form).
     let page = app.client.get(pay_url).send().await.expect("checkout page");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("html");
-    assert!(html.contains("12.34") && html.contains("Green tea") && html.contains("<form"), "{html}");
-    let pressed = app.client.post(format!("{pay_url}/pay")).send().await.expect("pay button");
-    assert!(pressed.status().is_success(), "after the 303 the page answers: {}", pressed.status());
+    assert!(
+        html.contains("12.34") && html.contains("Green tea") && html.contains("<form"),
+        "{html}"
+    );
+    let pressed = app
+        .client
+        .post(format!("{pay_url}/pay"))
+        .send()
+        .await
+        .expect("pay button");
+    assert!(
+        pressed.status().is_success(),
+        "after the 303 the page answers: {}",
+        pressed.status()
+    );
 
     let order = app.wait_for_order_state(id, "paid").await;
     assert_eq!(order["state"], "paid");
     assert_eq!(order["paid_by"], payment_no);
-    let payment: Value = app.get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key).await.json().await.expect("json");
+    let payment: Value = app
+        .get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(payment["state"], "paid");
     assert_eq!(payment["order_ids"], json!([id]));
     let trade = app.sandbox_trade(payment_no).await;
@@ -51,24 +71,53 @@ async fn notification_delivered_three_times_pays_the_order_once() {
     let (_, payment) = app.pay(&app.merchant.api_key, &[id], "qr").await;
     assert_eq!(payment["action"]["type"], "qr_code");
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
-    assert_eq!(app.sandbox_pay(payment_no, "?notify=false").await.status(), StatusCode::OK);
-    assert_eq!(app.order(id).await["state"], "pending", "no notification yet");
+    assert_eq!(
+        app.sandbox_pay(payment_no, "?notify=false").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.order(id).await["state"],
+        "pending",
+        "no notification yet"
+    );
 
     let mut versions = Vec::new();
     let mut paid_at = Vec::new();
     for _ in 0..3 {
-        let r = app.client.post(format!("{}/sandbox/trades/{payment_no}/notify", app.url)).send().await.expect("notify");
+        let r = app
+            .client
+            .post(format!("{}/sandbox/trades/{payment_no}/notify", app.url))
+            .send()
+            .await
+            .expect("notify");
         let delivery: Value = r.json().await.expect("json");
-        assert_eq!(delivery["status"], 200, "paygate acknowledges every delivery: {delivery}");
-        versions.push(app.db_i64("SELECT version FROM orders WHERE id = $1", id).await);
+        assert_eq!(
+            delivery["status"], 200,
+            "paygate acknowledges every delivery: {delivery}"
+        );
+        versions.push(
+            app.db_i64("SELECT version FROM orders WHERE id = $1", id)
+                .await,
+        );
         paid_at.push(app.order(id).await["paid_at"].clone());
     }
     assert_eq!(app.order(id).await["state"], "paid");
-    assert_eq!(versions[0], versions[2], "the 2nd and 3rd deliveries changed nothing: {versions:?}");
+    assert_eq!(
+        versions[0], versions[2],
+        "the 2nd and 3rd deliveries changed nothing: {versions:?}"
+    );
     assert_eq!(paid_at[0], paid_at[2]);
-    let payment_version = app.db_i64("SELECT version FROM payments WHERE payment_no = $1", payment_no).await;
+    let payment_version = app
+        .db_i64(
+            "SELECT version FROM payments WHERE payment_no = $1",
+            payment_no,
+        )
+        .await;
     let paid_count = app.db_i64("SELECT COUNT(*) FROM provider_notifications WHERE payment_no = $1 AND outcome = 'paid'", payment_no).await;
-    assert_eq!(paid_count, 1, "one delivery paid the order, the others were recorded as unchanged");
+    assert_eq!(
+        paid_count, 1,
+        "one delivery paid the order, the others were recorded as unchanged"
+    );
     assert!(payment_version > 0);
 }
 
@@ -87,7 +136,10 @@ async fn forged_notification_changes_nothing() {
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
     let cfg: Value = app
         .client
-        .get(format!("{}/admin/merchants/{}/providers/mock", app.url, app.merchant.id))
+        .get(format!(
+            "{}/admin/merchants/{}/providers/mock",
+            app.url, app.merchant.id
+        ))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -97,7 +149,11 @@ async fn forged_notification_changes_nothing() {
         .expect("json");
     let account = cfg["settings"]["account_id"].as_str().expect("account id");
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
     let body = json!({"event": "trade.paid", "payment_no": payment_no, "trade_id": "forged", "state": "paid",
         "amount": 800, "currency": "CNY", "paid_amount": 800, "paid_at": now.parse::<i64>().expect("n")})
     .to_string();
@@ -118,12 +174,28 @@ async fn forged_notification_changes_nothing() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.json::<Value>().await.expect("json")["code"], "FAIL");
     assert_eq!(app.order(id).await["state"], "pending");
-    let payment: Value = app.get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key).await.json().await.expect("json");
+    let payment: Value = app
+        .get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(payment["state"], "open");
-    let refused = app.db_i64("SELECT COUNT(*) FROM provider_notifications WHERE verified = 0 AND merchant_id = $1", &app.merchant.id).await;
+    let refused = app
+        .db_i64(
+            "SELECT COUNT(*) FROM provider_notifications WHERE verified = 0 AND merchant_id = $1",
+            &app.merchant.id,
+        )
+        .await;
     assert_eq!(refused, 1, "the refused notification is on record");
 
-    let unknown = app.client.post(format!("{}/v1/notify/nosuch/{}", app.url, app.merchant.id)).body("{}").send().await.expect("notify");
+    let unknown = app
+        .client
+        .post(format!("{}/v1/notify/nosuch/{}", app.url, app.merchant.id))
+        .body("{}")
+        .send()
+        .await
+        .expect("notify");
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
@@ -140,15 +212,21 @@ async fn repay_within_window_returns_stored_action_without_calling_the_provider(
         assert_eq!(again["payment_no"], first["payment_no"]);
         assert_eq!(again["action"], first["action"]);
     }
-    let trade = app.sandbox_trade(first["payment_no"].as_str().expect("payment_no")).await;
-    assert_eq!(trade["counters"]["created"], 1, "the provider was called once");
+    let trade = app
+        .sandbox_trade(first["payment_no"].as_str().expect("payment_no"))
+        .await;
+    assert_eq!(
+        trade["counters"]["created"], 1,
+        "the provider was called once"
+    );
 }
 
 #[tokio::test]
 async fn pay_request_carrying_an_amount_is_refused() {
     let app = TestApp::spawn().await;
     let order = app.create_order(100, 600).await;
-    let body = json!({"order_ids": [order["id"]], "provider": "mock", "channel": "web", "amount": 1});
+    let body =
+        json!({"order_ids": [order["id"]], "provider": "mock", "channel": "web", "amount": 1});
     let r = app.post("/v1/payments", &app.merchant.api_key, &body).await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "amount_not_allowed").await;
 }
@@ -158,11 +236,29 @@ async fn unknown_provider_or_channel_is_refused() {
     let app = TestApp::spawn().await;
     let order = app.create_order(100, 600).await;
     let id = order["id"].as_str().expect("id");
-    let r = app.post("/v1/payments", &app.merchant.api_key, &json!({"order_ids": [id], "provider": "paypal", "channel": "web"})).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [id], "provider": "paypal", "channel": "web"}),
+        )
+        .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_provider").await;
-    let r = app.post("/v1/payments", &app.merchant.api_key, &json!({"order_ids": [id], "provider": "mock", "channel": "carrier-pigeon"})).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [id], "provider": "mock", "channel": "carrier-pigeon"}),
+        )
+        .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_channel").await;
-    let r = app.post("/v1/payments", &app.merchant.api_key, &json!({"order_ids": [], "provider": "mock", "channel": "web"})).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [], "provider": "mock", "channel": "web"}),
+        )
+        .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_order_ids").await;
 }
 
@@ -170,8 +266,18 @@ async fn unknown_provider_or_channel_is_refused() {
 async fn pay_refused_when_less_than_the_cutoff_remains() {
     let app = TestApp::spawn().await;
     let order = app.create_order(100, 30).await;
-    let (status, body) = app.pay(&app.merchant.api_key, &[order["id"].as_str().expect("id")], "web").await;
-    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("order_expiring")), "{body}");
+    let (status, body) = app
+        .pay(
+            &app.merchant.api_key,
+            &[order["id"].as_str().expect("id")],
+            "web",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_expiring")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -183,23 +289,48 @@ async fn combined_payment_sums_the_orders_and_pays_them_together() {
     let (status, payment) = app.pay(&app.merchant.api_key, &ids, "web").await;
     assert_eq!(status, StatusCode::CREATED, "{payment}");
     assert_eq!(payment["amount"], 350);
-    assert_eq!(payment["expires_at"], a["expires_at"], "the earliest deadline");
+    assert_eq!(
+        payment["expires_at"], a["expires_at"],
+        "the earliest deadline"
+    );
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
     assert_eq!(app.sandbox_trade(payment_no).await["amount"], 350);
-    assert_eq!(app.sandbox_pay(payment_no, "").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.sandbox_pay(payment_no, "").await.status(),
+        StatusCode::OK
+    );
     for id in ids {
         assert_eq!(app.wait_for_order_state(id, "paid").await["state"], "paid");
     }
     let (status, body) = app.pay(&app.merchant.api_key, &ids[..1], "web").await;
-    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("order_paid")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_paid"))
+    );
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_api() {
     let app = TestApp::spawn().await;
-    let doc: Value = app.client.get(format!("{}/openapi.json", app.url)).send().await.expect("http").json().await.expect("json");
-    for path in ["/v1/orders", "/v1/orders/{id}", "/v1/orders/{id}/cancel", "/v1/payments", "/v1/payments/{payment_no}",
-        "/v1/notify/{provider}/{merchant_id}", "/admin/merchants", "/admin/merchants/{id}/providers/{provider}"] {
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .expect("http")
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/v1/orders",
+        "/v1/orders/{id}",
+        "/v1/orders/{id}/cancel",
+        "/v1/payments",
+        "/v1/payments/{payment_no}",
+        "/v1/notify/{provider}/{merchant_id}",
+        "/admin/merchants",
+        "/admin/merchants/{id}/providers/{provider}",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert!(doc["components"]["schemas"]["PayBody"].is_object());

@@ -10,12 +10,19 @@ async fn order_with_subject(app: &TestApp, key: &str, subject: &str) -> String {
         "subject": subject, "ttl_seconds": 600});
     let r = app.post("/v1/orders", key, &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned()
+    r.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn trap_cpu_loop_and_memory_blowup_fail_one_call_each_and_paygate_serves_on() {
-    let app = TestApp::spawn_with(&[("PAYGATE_ADAPTER_CPU_BUDGET", "200ms"), ("PAYGATE_ADAPTER_MEMORY_MB", "32")]).await;
+    let app = TestApp::spawn_with(&[
+        ("PAYGATE_ADAPTER_CPU_BUDGET", "200ms"),
+        ("PAYGATE_ADAPTER_MEMORY_MB", "32"),
+    ])
+    .await;
     let merchant = app.new_merchant("chaos", &[("scenarios", "on")]).await;
     for (subject, expected) in [
         ("scenario:trap", "trapped"),
@@ -41,5 +48,9 @@ async fn scenarios_are_off_unless_the_merchant_turns_them_on() {
     let app = TestApp::spawn().await;
     let id = order_with_subject(&app, &app.merchant.api_key, "scenario:trap").await;
     let (status, body) = app.pay(&app.merchant.api_key, &[&id], "web").await;
-    assert_eq!(status, StatusCode::CREATED, "an ordinary subject for a merchant without scenarios: {body}");
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "an ordinary subject for a merchant without scenarios: {body}"
+    );
 }

@@ -7,7 +7,10 @@ use axum::Json;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
-use super::views::{rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, ProviderConfigBody, ProviderConfigView};
+use super::views::{
+    rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, ProviderConfigBody,
+    ProviderConfigView,
+};
 use super::{json, AppState};
 use crate::store::provider_configs::ProviderConfig;
 
@@ -15,10 +18,21 @@ use crate::store::provider_configs::ProviderConfig;
 #[utoipa::path(post, path = "/admin/merchants", tag = "admin", request_body = CreateMerchantBody,
     responses((status = 201, body = CreatedMerchantView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("admin_token" = [])))]
-pub async fn create_merchant(State(state): State<AppState>, _: Admin, body: Bytes) -> Result<(StatusCode, Json<CreatedMerchantView>), ApiError> {
+pub async fn create_merchant(
+    State(state): State<AppState>,
+    _: Admin,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedMerchantView>), ApiError> {
     let req: CreateMerchantBody = json::parse(&body)?;
     let created = state.gateway.create_merchant(&req.name).await?;
-    Ok((StatusCode::CREATED, Json(CreatedMerchantView { id: created.merchant.id, name: created.merchant.name, api_key: created.api_key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedMerchantView {
+            id: created.merchant.id,
+            name: created.merchant.name,
+            api_key: created.api_key,
+        }),
+    ))
 }
 
 fn view(cfg: &ProviderConfig) -> ProviderConfigView {
@@ -44,7 +58,10 @@ pub async fn put_provider(
     body: Bytes,
 ) -> Result<Json<ProviderConfigView>, ApiError> {
     let req: ProviderConfigBody = json::parse(&body)?;
-    let cfg = state.gateway.configure_provider(&id, &provider, req.settings, req.secrets).await?;
+    let cfg = state
+        .gateway
+        .configure_provider(&id, &provider, req.settings, req.secrets)
+        .await?;
     Ok(Json(view(&cfg)))
 }
 
@@ -53,8 +70,14 @@ pub async fn put_provider(
     params(("id" = String, Path), ("provider" = String, Path)),
     responses((status = 200, body = ProviderConfigView), (status = 404, body = ErrorBody)),
     security(("admin_token" = [])))]
-pub async fn get_provider(State(state): State<AppState>, _: Admin, Path((id, provider)): Path<(String, String)>) -> Result<Json<ProviderConfigView>, ApiError> {
-    Ok(Json(view(&state.gateway.provider_config(&id, &provider).await?)))
+pub async fn get_provider(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((id, provider)): Path<(String, String)>,
+) -> Result<Json<ProviderConfigView>, ApiError> {
+    Ok(Json(view(
+        &state.gateway.provider_config(&id, &provider).await?,
+    )))
 }
 
 /// Lists the active adapters.

@@ -24,8 +24,12 @@ pub struct AuthMerchant(pub Merchant);
 impl FromRequestParts<AppState> for AuthMerchant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <api key>`"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <api key>`"))?;
         Ok(AuthMerchant(state.gateway.authenticate(key).await?))
     }
 }
@@ -36,11 +40,20 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = &state.admin_token else {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "admin_disabled", "the admin API is off: set PAYGATE_ADMIN_TOKEN"));
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "admin_disabled",
+                "the admin API is off: set PAYGATE_ADMIN_TOKEN",
+            ));
         };
-        let given = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <admin token>`"))?;
+        let given = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing `Authorization: Bearer <admin token>`")
+        })?;
         // Compare digests so the comparison time does not depend on the token's content.
         use sha2::{Digest, Sha256};
         if Sha256::digest(given.as_bytes()) != Sha256::digest(token.expose().as_bytes()) {

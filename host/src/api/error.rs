@@ -33,7 +33,11 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn unauthorized(message: &str) -> Self {
@@ -43,7 +47,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -51,18 +60,38 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Invalid { code, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
-            ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
-            ServiceError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            ServiceError::Provider { code, message, retryable } => {
-                let status = if retryable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+            ServiceError::Invalid { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            ServiceError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
+            ServiceError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            ServiceError::Provider {
+                code,
+                message,
+                retryable,
+            } => {
+                let status = if retryable {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
                 ApiError::new(status, code, message)
             }
             ServiceError::Unauthorized(m) => ApiError::unauthorized(m),
             ServiceError::Store(e) => e.into(),
             ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
             }
         }
     }
@@ -71,7 +100,11 @@ impl From<ServiceError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database is unavailable; try again")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the database is unavailable; try again",
+        )
     }
 }
 
@@ -81,10 +114,21 @@ impl From<crate::domain::OrderError> for ApiError {
         let code = match &e {
             OrderError::Money(MoneyError::UnknownCurrency(_)) => "invalid_currency",
             OrderError::Money(_) => "invalid_amount",
-            OrderError::Invalid { field: "subject", .. } => "invalid_subject",
-            OrderError::Invalid { field: "ttl_seconds", .. } => "invalid_ttl",
-            OrderError::Invalid { field: "notify_url", .. } => "invalid_notify_url",
-            OrderError::Invalid { field: "out_trade_no", .. } => "invalid_out_trade_no",
+            OrderError::Invalid {
+                field: "subject", ..
+            } => "invalid_subject",
+            OrderError::Invalid {
+                field: "ttl_seconds",
+                ..
+            } => "invalid_ttl",
+            OrderError::Invalid {
+                field: "notify_url",
+                ..
+            } => "invalid_notify_url",
+            OrderError::Invalid {
+                field: "out_trade_no",
+                ..
+            } => "invalid_out_trade_no",
             OrderError::Invalid { .. } => "invalid_body",
             OrderError::InvalidTransition { .. } => "invalid_transition",
         };

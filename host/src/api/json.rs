@@ -13,14 +13,24 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"))
-            }
-            serde_json::error::Category::Data => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("{inner}{at}"))
-            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            ),
+            serde_json::error::Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("{inner}{at}"),
+            ),
         }
     })
 }
@@ -38,13 +48,35 @@ mod tests {
 
     #[test]
     fn malformed_json_is_400_and_wrong_shape_is_422() {
-        assert_eq!(parse::<Body>(b"{amount: 1").expect_err("bad").code, "malformed_json");
+        assert_eq!(
+            parse::<Body>(b"{amount: 1").expect_err("bad").code,
+            "malformed_json"
+        );
         let e = parse::<Body>(b"{}").expect_err("missing");
-        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+        );
         assert!(e.message.contains("amount"), "{}", e.message);
-        assert_eq!(parse::<Body>(br#"{"amount": "1"}"#).expect_err("type").code, "invalid_body");
-        assert_eq!(parse::<Body>(br#"{"amount": 1e40}"#).expect_err("huge").code, "invalid_body");
-        assert_eq!(parse::<Body>(br#"{"amount": 1, "x": 2}"#).expect_err("unknown").code, "invalid_body");
-        assert_eq!(parse::<Body>(br#"{"amount": 5}"#).map(|b| b.amount).ok(), Some(5));
+        assert_eq!(
+            parse::<Body>(br#"{"amount": "1"}"#).expect_err("type").code,
+            "invalid_body"
+        );
+        assert_eq!(
+            parse::<Body>(br#"{"amount": 1e40}"#)
+                .expect_err("huge")
+                .code,
+            "invalid_body"
+        );
+        assert_eq!(
+            parse::<Body>(br#"{"amount": 1, "x": 2}"#)
+                .expect_err("unknown")
+                .code,
+            "invalid_body"
+        );
+        assert_eq!(
+            parse::<Body>(br#"{"amount": 5}"#).map(|b| b.amount).ok(),
+            Some(5)
+        );
     }
 }

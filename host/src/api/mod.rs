@@ -46,7 +46,8 @@ struct SecuritySchemes;
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        let bearer =
+            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         components.add_security_scheme("api_key", bearer());
         components.add_security_scheme("admin_token", bearer());
     }
@@ -61,11 +62,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{payment_no}", get(payments::get))
         .route("/v1/notify/{provider}/{merchant_id}", post(notify::receive))
         .route("/admin/merchants", post(admin::create_merchant))
-        .route("/admin/merchants/{id}/providers/{provider}", get(admin::get_provider).put(admin::put_provider))
+        .route(
+            "/admin/merchants/{id}/providers/{provider}",
+            get(admin::get_provider).put(admin::put_provider),
+        )
         .route("/admin/adapters", get(admin::adapters))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

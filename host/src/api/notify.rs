@@ -23,20 +23,38 @@ pub async fn receive(
 ) -> Result<Response, ApiError> {
     let headers: Vec<(String, String)> = headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let span = tracing::info_span!("notify", provider = %provider, merchant_id = %merchant_id);
-    let reply = tracing::Instrument::instrument(state.gateway.handle_notification(&provider, &merchant_id, headers, body.to_vec()), span)
-        .await
-        .map_err(|e| match e {
-            crate::service::ServiceError::Invalid { code: "provider_not_configured" | "unknown_provider", message } => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
-            }
-            other => other.into(),
-        })?;
-    let mut response = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
+    let reply = tracing::Instrument::instrument(
+        state
+            .gateway
+            .handle_notification(&provider, &merchant_id, headers, body.to_vec()),
+        span,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::service::ServiceError::Invalid {
+            code: "provider_not_configured" | "unknown_provider",
+            message,
+        } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+        other => other.into(),
+    })?;
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+        reply.body,
+    )
+        .into_response();
     for (name, value) in reply.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
             response.headers_mut().insert(n, v);
         }
     }

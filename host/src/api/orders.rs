@@ -29,14 +29,28 @@ use crate::service::orders::{Created, IdempotencyKey};
         (status = 409, description = "out_trade_no exists with other content", body = ErrorBody),
         (status = 422, description = "invalid field or reused idempotency key", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn create(State(state): State<AppState>, AuthMerchant(merchant): AuthMerchant, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: CreateOrderBody = json::parse(&body)?;
-    let order = NewOrder::validate(&req.out_trade_no, req.amount, &req.currency, &req.subject, req.ttl_seconds, req.notify_url.as_deref())?;
+    let order = NewOrder::validate(
+        &req.out_trade_no,
+        req.amount,
+        &req.currency,
+        &req.subject,
+        req.ttl_seconds,
+        req.notify_url.as_deref(),
+    )?;
     let idem = idempotency_key(&headers, "POST /v1/orders", &body)?;
     let span = tracing::info_span!("create_order", merchant_id = %merchant.id, out_trade_no = %order.out_trade_no);
     let created = state
         .gateway
-        .create_order(&merchant.id, order, idem, |o| serde_json::to_string(&OrderView::from(o)).unwrap_or_default())
+        .create_order(&merchant.id, order, idem, |o| {
+            serde_json::to_string(&OrderView::from(o)).unwrap_or_default()
+        })
         .instrument(span)
         .await?;
     Ok(match created {
@@ -44,31 +58,55 @@ pub async fn create(State(state): State<AppState>, AuthMerchant(merchant): AuthM
         Created::Existing(o) => (StatusCode::OK, Json(OrderView::from(&o))).into_response(),
         Created::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+            (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
         }
     })
 }
 
 /// Reads the `Idempotency-Key` header (1-255 visible ASCII characters) and fingerprints the
 /// request with it.
-fn idempotency_key(headers: &HeaderMap, operation: &str, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+fn idempotency_key(
+    headers: &HeaderMap,
+    operation: &str,
+    body: &[u8],
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = value
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+        })?;
     let mut h = Sha256::new();
     h.update(operation.as_bytes());
     h.update(b"\n");
     h.update(body);
-    Ok(Some(IdempotencyKey { key: key.to_owned(), fingerprint: hex::encode(h.finalize()) }))
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        fingerprint: hex::encode(h.finalize()),
+    }))
 }
 
 /// Reads one of the merchant's orders; another merchant's order is 404.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, AuthMerchant(merchant): AuthMerchant, Path(id): Path<String>) -> Result<Json<OrderView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
     let order = state.gateway.order(&merchant.id, &id).await?;
     Ok(Json(OrderView::from(&order)))
 }
@@ -79,8 +117,16 @@ pub async fn get(State(state): State<AppState>, AuthMerchant(merchant): AuthMerc
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, description = "the provider could not be reached to close the open payment", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn cancel(State(state): State<AppState>, AuthMerchant(merchant): AuthMerchant, Path(id): Path<String>) -> Result<Json<OrderView>, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
     let span = tracing::info_span!("cancel_order", merchant_id = %merchant.id, order_id = %id);
-    let order = state.gateway.cancel_order(&merchant.id, &id).instrument(span).await?;
+    let order = state
+        .gateway
+        .cancel_order(&merchant.id, &id)
+        .instrument(span)
+        .await?;
     Ok(Json(OrderView::from(&order)))
 }

@@ -26,8 +26,14 @@ use crate::service::payments::PayCommand;
         (status = 502, description = "the provider refused", body = ErrorBody),
         (status = 503, description = "the provider could not be reached; retry", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn create(State(state): State<AppState>, AuthMerchant(merchant): AuthMerchant, body: Bytes) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(&body) {
+pub async fn create(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
+    if let Ok(serde_json::Value::Object(fields)) =
+        serde_json::from_slice::<serde_json::Value>(&body)
+    {
         if fields.contains_key("amount") {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -42,20 +48,43 @@ pub async fn create(State(state): State<AppState>, AuthMerchant(merchant): AuthM
         order_ids: req.order_ids,
         provider: req.provider,
         channel: req.channel,
-        payer: Payer { open_id: payer.open_id, client_ip: payer.client_ip, return_url: payer.return_url },
+        payer: Payer {
+            open_id: payer.open_id,
+            client_ip: payer.client_ip,
+            return_url: payer.return_url,
+        },
     };
     let span = tracing::info_span!("pay", merchant_id = %merchant.id, order_id = %cmd.order_ids.join(","),
         provider = %cmd.provider, channel = %cmd.channel, payment_no = tracing::field::Empty);
-    let outcome = state.gateway.pay(&merchant.id, cmd).instrument(span).await?;
-    Ok((StatusCode::CREATED, Json(PaymentView::from_outcome(&outcome))))
+    let outcome = state
+        .gateway
+        .pay(&merchant.id, cmd)
+        .instrument(span)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PaymentView::from_outcome(&outcome)),
+    ))
 }
 
 /// Reads one of the merchant's payments.
 #[utoipa::path(get, path = "/v1/payments/{payment_no}", tag = "payments", params(("payment_no" = String, Path)),
     responses((status = 200, body = PaymentView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, AuthMerchant(merchant): AuthMerchant, Path(payment_no): Path<String>) -> Result<Json<PaymentView>, ApiError> {
-    let payment = state.gateway.payment_record(&merchant.id, &payment_no).await?;
+pub async fn get(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    Path(payment_no): Path<String>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let payment = state
+        .gateway
+        .payment_record(&merchant.id, &payment_no)
+        .await?;
     let orders = state.gateway.payment_orders(&payment.payment_no).await?;
     let expires_at = orders.iter().map(|o| o.expires_at).min();
-    Ok(Json(PaymentView::new(&payment, orders.into_iter().map(|o| o.id).collect(), expires_at, false)))
+    Ok(Json(PaymentView::new(
+        &payment,
+        orders.into_iter().map(|o| o.id).collect(),
+        expires_at,
+        false,
+    )))
 }

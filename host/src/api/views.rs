@@ -14,7 +14,10 @@ use crate::store::payments::PaymentRecord;
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -131,7 +134,12 @@ pub struct PaymentView {
 }
 
 impl PaymentView {
-    pub fn new(p: &PaymentRecord, order_ids: Vec<String>, expires_at: Option<i64>, reused: bool) -> PaymentView {
+    pub fn new(
+        p: &PaymentRecord,
+        order_ids: Vec<String>,
+        expires_at: Option<i64>,
+        reused: bool,
+    ) -> PaymentView {
         PaymentView {
             payment_no: p.payment_no.clone(),
             state: p.state.as_str().to_owned(),
@@ -142,7 +150,10 @@ impl PaymentView {
             order_ids,
             expires_at: expires_at.map(rfc3339),
             provider_deadline: rfc3339(p.provider_deadline),
-            action: p.action.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+            action: p
+                .action
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok()),
             reused,
             flag: p.flag.clone(),
             provider_trade_id: p.provider_trade_id.clone(),
@@ -152,7 +163,12 @@ impl PaymentView {
     }
 
     pub fn from_outcome(o: &PayOutcome) -> PaymentView {
-        let mut v = PaymentView::new(&o.payment, o.order_ids.clone(), Some(o.expires_at), o.reused);
+        let mut v = PaymentView::new(
+            &o.payment,
+            o.order_ids.clone(),
+            Some(o.expires_at),
+            o.reused,
+        );
         v.action = o.action.clone();
         v
     }

@@ -90,7 +90,10 @@ impl OrderState {
 
     /// Whether no event can move the order any more.
     pub fn is_final(&self) -> bool {
-        matches!(self, OrderState::Closed | OrderState::Cancelled | OrderState::Refunded)
+        matches!(
+            self,
+            OrderState::Closed | OrderState::Cancelled | OrderState::Refunded
+        )
     }
 
     /// Applies `event`: the state machine above.
@@ -102,9 +105,10 @@ impl OrderState {
             (S::Pending, E::Expire) => Ok(Transition::To(S::Closed)),
             (S::Pending, E::Cancel) => Ok(Transition::To(S::Cancelled)),
             (S::Paid, E::Refund) => Ok(Transition::To(S::Refunded)),
-            (S::Paid, E::Pay) | (S::Closed, E::Expire) | (S::Cancelled, E::Cancel) | (S::Refunded, E::Refund) => {
-                Ok(Transition::Unchanged)
-            }
+            (S::Paid, E::Pay)
+            | (S::Closed, E::Expire)
+            | (S::Cancelled, E::Cancel)
+            | (S::Refunded, E::Refund) => Ok(Transition::Unchanged),
             (from, event) => Err(OrderError::InvalidTransition { from, event }),
         }
     }
@@ -144,12 +148,21 @@ impl NewOrder {
         ttl_seconds: Option<i64>,
         notify_url: Option<&str>,
     ) -> Result<NewOrder, OrderError> {
-        let invalid = |field, reason: &str| OrderError::Invalid { field, reason: reason.to_owned() };
+        let invalid = |field, reason: &str| OrderError::Invalid {
+            field,
+            reason: reason.to_owned(),
+        };
         if out_trade_no.is_empty() || out_trade_no.chars().count() > MAX_OUT_TRADE_NO_CHARS {
             return Err(invalid("out_trade_no", "must be 1 to 64 characters"));
         }
-        if !out_trade_no.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*.".contains(c)) {
-            return Err(invalid("out_trade_no", "may only contain letters, digits and _-|*."));
+        if !out_trade_no
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-|*.".contains(c))
+        {
+            return Err(invalid(
+                "out_trade_no",
+                "may only contain letters, digits and _-|*.",
+            ));
         }
         let currency = Currency::parse(currency)?;
         let amount = Money::new(amount, currency)?;
@@ -166,9 +179,13 @@ impl NewOrder {
         }
         if let Some(u) = notify_url {
             let ok = u.len() <= MAX_NOTIFY_URL_CHARS
-                && url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
+                && url::Url::parse(u)
+                    .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
             if !ok {
-                return Err(invalid("notify_url", "must be an absolute http(s) URL of at most 1024 characters"));
+                return Err(invalid(
+                    "notify_url",
+                    "must be an absolute http(s) URL of at most 1024 characters",
+                ));
             }
         }
         Ok(NewOrder {
@@ -239,8 +256,20 @@ mod tests {
         assert_eq!(S::parse("PAID"), None);
     }
 
-    fn valid(amount: i64, currency: &str, subject: &str, ttl: Option<i64>) -> Result<NewOrder, OrderError> {
-        NewOrder::validate("A-1", amount, currency, subject, ttl, Some("https://shop.example/hook"))
+    fn valid(
+        amount: i64,
+        currency: &str,
+        subject: &str,
+        ttl: Option<i64>,
+    ) -> Result<NewOrder, OrderError> {
+        NewOrder::validate(
+            "A-1",
+            amount,
+            currency,
+            subject,
+            ttl,
+            Some("https://shop.example/hook"),
+        )
     }
 
     #[test]
@@ -252,22 +281,52 @@ mod tests {
 
     #[test]
     fn zero_negative_and_absurd_amounts_are_refused() {
-        assert_eq!(valid(0, "CNY", "Tea", None), Err(OrderError::Money(MoneyError::NotPositive)));
-        assert_eq!(valid(-5, "CNY", "Tea", None), Err(OrderError::Money(MoneyError::NotPositive)));
-        assert_eq!(valid(i64::MAX, "CNY", "Tea", None), Err(OrderError::Money(MoneyError::TooLarge)));
+        assert_eq!(
+            valid(0, "CNY", "Tea", None),
+            Err(OrderError::Money(MoneyError::NotPositive))
+        );
+        assert_eq!(
+            valid(-5, "CNY", "Tea", None),
+            Err(OrderError::Money(MoneyError::NotPositive))
+        );
+        assert_eq!(
+            valid(i64::MAX, "CNY", "Tea", None),
+            Err(OrderError::Money(MoneyError::TooLarge))
+        );
     }
 
     #[test]
     fn unknown_currency_is_refused() {
-        assert!(matches!(valid(1, "XYZ", "Tea", None), Err(OrderError::Money(MoneyError::UnknownCurrency(_)))));
+        assert!(matches!(
+            valid(1, "XYZ", "Tea", None),
+            Err(OrderError::Money(MoneyError::UnknownCurrency(_)))
+        ));
     }
 
     #[test]
     fn subject_must_be_short_printable_text() {
         let long = "x".repeat(MAX_SUBJECT_CHARS + 1);
-        assert!(matches!(valid(1, "CNY", &long, None), Err(OrderError::Invalid { field: "subject", .. })));
-        assert!(matches!(valid(1, "CNY", "  ", None), Err(OrderError::Invalid { field: "subject", .. })));
-        assert!(matches!(valid(1, "CNY", "a\u{0}b", None), Err(OrderError::Invalid { field: "subject", .. })));
+        assert!(matches!(
+            valid(1, "CNY", &long, None),
+            Err(OrderError::Invalid {
+                field: "subject",
+                ..
+            })
+        ));
+        assert!(matches!(
+            valid(1, "CNY", "  ", None),
+            Err(OrderError::Invalid {
+                field: "subject",
+                ..
+            })
+        ));
+        assert!(matches!(
+            valid(1, "CNY", "a\u{0}b", None),
+            Err(OrderError::Invalid {
+                field: "subject",
+                ..
+            })
+        ));
         assert!(valid(1, "CNY", &"茶".repeat(MAX_SUBJECT_CHARS), None).is_ok());
     }
 
@@ -276,19 +335,46 @@ mod tests {
         assert!(valid(1, "CNY", "Tea", Some(1)).is_ok());
         assert!(valid(1, "CNY", "Tea", Some(MAX_TTL_SECONDS)).is_ok());
         for bad in [0, -1, MAX_TTL_SECONDS + 1] {
-            assert!(matches!(valid(1, "CNY", "Tea", Some(bad)), Err(OrderError::Invalid { field: "ttl_seconds", .. })));
+            assert!(matches!(
+                valid(1, "CNY", "Tea", Some(bad)),
+                Err(OrderError::Invalid {
+                    field: "ttl_seconds",
+                    ..
+                })
+            ));
         }
     }
 
     #[test]
     fn out_trade_no_and_notify_url_are_checked() {
         let bad_no = NewOrder::validate("a b", 1, "CNY", "Tea", None, None);
-        assert!(matches!(bad_no, Err(OrderError::Invalid { field: "out_trade_no", .. })));
+        assert!(matches!(
+            bad_no,
+            Err(OrderError::Invalid {
+                field: "out_trade_no",
+                ..
+            })
+        ));
         let empty = NewOrder::validate("", 1, "CNY", "Tea", None, None);
-        assert!(matches!(empty, Err(OrderError::Invalid { field: "out_trade_no", .. })));
+        assert!(matches!(
+            empty,
+            Err(OrderError::Invalid {
+                field: "out_trade_no",
+                ..
+            })
+        ));
         for url in ["ftp://x.example/", "not a url", "/relative"] {
             let r = NewOrder::validate("A1", 1, "CNY", "Tea", None, Some(url));
-            assert!(matches!(r, Err(OrderError::Invalid { field: "notify_url", .. })), "{url}");
+            assert!(
+                matches!(
+                    r,
+                    Err(OrderError::Invalid {
+                        field: "notify_url",
+                        ..
+                    })
+                ),
+                "{url}"
+            );
         }
     }
 }

@@ -45,7 +45,12 @@ pub enum PaymentState {
 }
 
 impl PaymentState {
-    pub const ALL: [PaymentState; 4] = [PaymentState::Open, PaymentState::Paid, PaymentState::Closed, PaymentState::Failed];
+    pub const ALL: [PaymentState; 4] = [
+        PaymentState::Open,
+        PaymentState::Paid,
+        PaymentState::Closed,
+        PaymentState::Failed,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -79,19 +84,32 @@ pub struct PayWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
     /// Less than the cut-off remains: the provider would not have time to answer.
-    #[error("the order expires in {remaining_ms} ms, less than the {cutoff_ms} ms a payment needs")]
+    #[error(
+        "the order expires in {remaining_ms} ms, less than the {cutoff_ms} ms a payment needs"
+    )]
     Expiring { remaining_ms: i64, cutoff_ms: i64 },
 }
 
 /// The pay-window rule: a pay call is refused when less than `cutoff_ms` remains before
 /// `expires_at_ms`; otherwise the provider's deadline is `expires_at_ms + grace_ms`, the
 /// same absolute instant on every repay (so a repay carries the remaining time only).
-pub fn pay_window(expires_at_ms: i64, now_ms: i64, cutoff_ms: i64, grace_ms: i64) -> Result<PayWindow, WindowError> {
+pub fn pay_window(
+    expires_at_ms: i64,
+    now_ms: i64,
+    cutoff_ms: i64,
+    grace_ms: i64,
+) -> Result<PayWindow, WindowError> {
     let remaining_ms = expires_at_ms - now_ms;
     if remaining_ms < cutoff_ms {
-        return Err(WindowError::Expiring { remaining_ms, cutoff_ms });
+        return Err(WindowError::Expiring {
+            remaining_ms,
+            cutoff_ms,
+        });
     }
-    Ok(PayWindow { provider_deadline_ms: expires_at_ms + grace_ms, remaining_ms })
+    Ok(PayWindow {
+        provider_deadline_ms: expires_at_ms + grace_ms,
+        remaining_ms,
+    })
 }
 
 #[cfg(test)]
@@ -143,10 +161,19 @@ mod tests {
     fn pay_refused_when_less_than_cutoff_remains() {
         assert_eq!(
             pay_window(100_000, 40_001, 60_000, 60_000),
-            Err(WindowError::Expiring { remaining_ms: 59_999, cutoff_ms: 60_000 })
+            Err(WindowError::Expiring {
+                remaining_ms: 59_999,
+                cutoff_ms: 60_000
+            })
         );
-        assert!(pay_window(100_000, 40_000, 60_000, 60_000).is_ok(), "exactly the cut-off is still allowed");
-        assert!(pay_window(100_000, 200_000, 60_000, 60_000).is_err(), "past the deadline");
+        assert!(
+            pay_window(100_000, 40_000, 60_000, 60_000).is_ok(),
+            "exactly the cut-off is still allowed"
+        );
+        assert!(
+            pay_window(100_000, 200_000, 60_000, 60_000).is_err(),
+            "past the deadline"
+        );
     }
 }
 
@@ -161,5 +188,7 @@ pub enum PayAction {
     /// Render `html` (an auto-submitting form) in the payer's browser.
     HtmlForm { html: String },
     /// Hand `params` to the provider's app SDK or JS bridge.
-    SdkParams { params: std::collections::BTreeMap<String, String> },
+    SdkParams {
+        params: std::collections::BTreeMap<String, String>,
+    },
 }

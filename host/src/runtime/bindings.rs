@@ -13,12 +13,12 @@ wasmtime::component::bindgen!({
 /// The contract's data types, for the rest of the host.
 pub mod contract {
     pub use super::exports::paygate::provider::provider::{
-        AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest, RefundStatus,
-        Refusal, TradeStatus,
+        AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
+        RefundStatus, Refusal, TradeStatus,
     };
     pub use super::paygate::provider::types::{
-        Money, NotificationEvent, PayAction, Payer, Rejection, RefundState, Reply, SecretKind, SecretSpec,
-        SettingSpec, TradeState,
+        Money, NotificationEvent, PayAction, Payer, RefundState, Rejection, Reply, SecretKind,
+        SecretSpec, SettingSpec, TradeState,
     };
 
     /// The contract version this host implements.

@@ -32,7 +32,10 @@ impl Default for Limits {
             cpu_budget: Duration::from_millis(500),
             memory_bytes: 64 << 20,
             wall_timeout: Duration::from_secs(30),
-            http: HttpLimits { timeout: Duration::from_secs(10), max_response_bytes: 1 << 20 },
+            http: HttpLimits {
+                timeout: Duration::from_secs(10),
+                max_response_bytes: 1 << 20,
+            },
         }
     }
 }
@@ -67,7 +70,12 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub(super) fn new(adapter: &str, grants: Grants, limits: &Limits, http: reqwest::Client) -> CallState {
+    pub(super) fn new(
+        adapter: &str,
+        grants: Grants,
+        limits: &Limits,
+        http: reqwest::Client,
+    ) -> CallState {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         // An empty WASI context: no preopened directories, environment, arguments, network
@@ -110,7 +118,10 @@ impl CallState {
     pub(super) fn flush_output(&self) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
                 tracing::info!(adapter = %self.adapter, stream, "{line}");
             }
         }
@@ -119,7 +130,10 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -168,15 +182,24 @@ impl std::error::Error for CpuBudgetExceeded {}
 /// Turns a wasmtime error into the call's error.
 pub(super) fn classify(adapter: &str, limits: &Limits, err: wasmtime::Error) -> CallError {
     if err.downcast_ref::<CpuBudgetExceeded>().is_some() {
-        return CallError::CpuBudget { adapter: adapter.to_owned(), budget_ms: limits.cpu_budget.as_millis() };
+        return CallError::CpuBudget {
+            adapter: adapter.to_owned(),
+            budget_ms: limits.cpu_budget.as_millis(),
+        };
     }
     let text = format!("{err:?}");
     if text.contains("forcing trap when growing memory") || text.contains("memory allocation") {
-        return CallError::Memory { adapter: adapter.to_owned(), cap_bytes: limits.memory_bytes };
+        return CallError::Memory {
+            adapter: adapter.to_owned(),
+            cap_bytes: limits.memory_bytes,
+        };
     }
     let message = match err.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => format!("{trap}"),
         None => format!("{err}"),
     };
-    CallError::Trap { adapter: adapter.to_owned(), message }
+    CallError::Trap {
+        adapter: adapter.to_owned(),
+        message,
+    }
 }

@@ -19,15 +19,18 @@ pub struct Allowlist {
 impl Allowlist {
     /// Adds the origin of a base URL setting; refuses anything but absolute http(s) URLs.
     pub fn allow_base_url(&mut self, base: &str) -> Result<(), String> {
-        let origin = origin_of(base).ok_or_else(|| format!("`{base}` is not an absolute http(s) URL"))?;
+        let origin =
+            origin_of(base).ok_or_else(|| format!("`{base}` is not an absolute http(s) URL"))?;
         self.origins.insert(origin);
         Ok(())
     }
 
     /// Whether `url` may be called, or why not.
     pub fn check(&self, url: &str) -> Result<url::Url, http::Error> {
-        let parsed = url::Url::parse(url).map_err(|e| http::Error::Invalid(format!("bad URL `{url}`: {e}")))?;
-        let origin = origin_of(url).ok_or_else(|| http::Error::Denied(format!("`{url}` is not an http(s) URL")))?;
+        let parsed = url::Url::parse(url)
+            .map_err(|e| http::Error::Invalid(format!("bad URL `{url}`: {e}")))?;
+        let origin = origin_of(url)
+            .ok_or_else(|| http::Error::Denied(format!("`{url}` is not an http(s) URL")))?;
         if !self.origins.contains(&origin) {
             return Err(http::Error::Denied(format!(
                 "{}://{}:{} is not in this adapter's allowlist (its base-URL settings)",
@@ -43,7 +46,11 @@ fn origin_of(url: &str) -> Option<(String, String, u16)> {
     if !matches!(u.scheme(), "http" | "https") {
         return None;
     }
-    Some((u.scheme().to_owned(), u.host_str()?.to_ascii_lowercase(), u.port_or_known_default()?))
+    Some((
+        u.scheme().to_owned(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
 }
 
 /// Limits of outbound calls, from configuration.
@@ -81,10 +88,15 @@ impl CallState {
             Method::Delete => reqwest::Method::DELETE,
             Method::Patch => reqwest::Method::PATCH,
         };
-        let mut builder = self.http.request(method.clone(), url.clone()).timeout(self.http_limits.timeout);
+        let mut builder = self
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(self.http_limits.timeout);
         for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| http::Error::Invalid(format!("bad header name `{name}`")))?;
-            let value = HeaderValue::from_str(value).map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| http::Error::Invalid(format!("bad header name `{name}`")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
             builder = builder.header(name, value);
         }
         tracing::debug!(%method, url = %url, "adapter http request sent");
@@ -99,7 +111,12 @@ impl CallState {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         loop {
@@ -116,7 +133,11 @@ impl CallState {
             }
         }
         tracing::info!(%method, url = %url, status, bytes = body.len(), "adapter http exchange");
-        Ok(Response { status, headers, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -126,15 +147,19 @@ mod tests {
 
     fn list() -> Allowlist {
         let mut a = Allowlist::default();
-        a.allow_base_url("https://api.mch.weixin.qq.com").expect("url");
-        a.allow_base_url("http://127.0.0.1:8080/sandbox").expect("url");
+        a.allow_base_url("https://api.mch.weixin.qq.com")
+            .expect("url");
+        a.allow_base_url("http://127.0.0.1:8080/sandbox")
+            .expect("url");
         a
     }
 
     #[test]
     fn urls_on_allowed_origins_pass() {
         let a = list();
-        assert!(a.check("https://api.mch.weixin.qq.com/v3/pay/transactions/native").is_ok());
+        assert!(a
+            .check("https://api.mch.weixin.qq.com/v3/pay/transactions/native")
+            .is_ok());
         assert!(a.check("https://API.mch.weixin.qq.com:443/v3/x").is_ok());
         assert!(a.check("http://127.0.0.1:8080/sandbox/api/trades").is_ok());
     }

@@ -37,7 +37,9 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<_> = self.keys.keys().collect();
         names.sort();
-        f.debug_struct("KeyRing").field("names", &names).finish_non_exhaustive()
+        f.debug_struct("KeyRing")
+            .field("names", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,20 +62,36 @@ pub fn kind_name(kind: SecretKind) -> &'static str {
 }
 
 pub fn parse_kind(s: &str) -> Option<SecretKind> {
-    [SecretKind::RsaPrivateKey, SecretKind::RsaPublicKey, SecretKind::Aes256Key, SecretKind::HmacKey]
-        .into_iter()
-        .find(|k| kind_name(*k) == s)
+    [
+        SecretKind::RsaPrivateKey,
+        SecretKind::RsaPublicKey,
+        SecretKind::Aes256Key,
+        SecretKind::HmacKey,
+    ]
+    .into_iter()
+    .find(|k| kind_name(*k) == s)
 }
 
 impl KeyRing {
     /// Parses `value` as a secret of `kind` and adds it under `name`.
-    pub fn insert(&mut self, name: &str, kind: SecretKind, value: &str) -> Result<(), KeyParseError> {
-        let err = |reason: String| KeyParseError { name: name.to_owned(), kind: kind_name(kind), reason };
+    pub fn insert(
+        &mut self,
+        name: &str,
+        kind: SecretKind,
+        value: &str,
+    ) -> Result<(), KeyParseError> {
+        let err = |reason: String| KeyParseError {
+            name: name.to_owned(),
+            kind: kind_name(kind),
+            reason,
+        };
         let material = match kind {
             SecretKind::RsaPrivateKey => {
                 let key = RsaPrivateKey::from_pkcs8_pem(value)
                     .or_else(|_| RsaPrivateKey::from_pkcs1_pem(value))
-                    .map_err(|e| err(format!("expected a PKCS#8 or PKCS#1 PEM private key ({e})")))?;
+                    .map_err(|e| {
+                        err(format!("expected a PKCS#8 or PKCS#1 PEM private key ({e})"))
+                    })?;
                 KeyMaterial::RsaPrivate(Box::new(SigningKey::<Sha256>::new(key)))
             }
             SecretKind::RsaPublicKey => {
@@ -105,65 +123,131 @@ impl KeyRing {
     }
 
     fn get(&self, name: &str) -> Result<&KeyMaterial, keys::Error> {
-        self.keys.get(name).ok_or_else(|| keys::Error::UnknownKey(name.to_owned()))
+        self.keys
+            .get(name)
+            .ok_or_else(|| keys::Error::UnknownKey(name.to_owned()))
     }
 
-    pub fn sign(&self, name: &str, algorithm: SignatureAlgorithm, message: &[u8]) -> Result<Vec<u8>, keys::Error> {
+    pub fn sign(
+        &self,
+        name: &str,
+        algorithm: SignatureAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, keys::Error> {
         match (algorithm, self.get(name)?) {
-            (SignatureAlgorithm::RsaSha256, KeyMaterial::RsaPrivate(k)) => Ok(k.sign(message).to_vec()),
+            (SignatureAlgorithm::RsaSha256, KeyMaterial::RsaPrivate(k)) => {
+                Ok(k.sign(message).to_vec())
+            }
             (SignatureAlgorithm::HmacSha256, KeyMaterial::Hmac(k)) => Ok(hmac_sha256(k, message)),
-            (SignatureAlgorithm::RsaSha256, _) => Err(keys::Error::WrongKind(format!("`{name}` is not an rsa-private-key"))),
-            (SignatureAlgorithm::HmacSha256, _) => Err(keys::Error::WrongKind(format!("`{name}` is not an hmac-key"))),
+            (SignatureAlgorithm::RsaSha256, _) => Err(keys::Error::WrongKind(format!(
+                "`{name}` is not an rsa-private-key"
+            ))),
+            (SignatureAlgorithm::HmacSha256, _) => Err(keys::Error::WrongKind(format!(
+                "`{name}` is not an hmac-key"
+            ))),
         }
     }
 
-    pub fn verify(&self, name: &str, algorithm: SignatureAlgorithm, message: &[u8], signature: &[u8]) -> Result<bool, keys::Error> {
+    pub fn verify(
+        &self,
+        name: &str,
+        algorithm: SignatureAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, keys::Error> {
         match (algorithm, self.get(name)?) {
             (SignatureAlgorithm::RsaSha256, KeyMaterial::RsaPublic(k)) => {
-                let Ok(sig) = Signature::try_from(signature) else { return Ok(false) };
+                let Ok(sig) = Signature::try_from(signature) else {
+                    return Ok(false);
+                };
                 Ok(k.verify(message, &sig).is_ok())
             }
             (SignatureAlgorithm::HmacSha256, KeyMaterial::Hmac(k)) => {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(k).map_err(|e| keys::Error::InvalidInput(e.to_string()))?;
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(k)
+                    .map_err(|e| keys::Error::InvalidInput(e.to_string()))?;
                 mac.update(message);
                 Ok(mac.verify_slice(signature).is_ok())
             }
-            (SignatureAlgorithm::RsaSha256, _) => Err(keys::Error::WrongKind(format!("`{name}` is not an rsa-public-key"))),
-            (SignatureAlgorithm::HmacSha256, _) => Err(keys::Error::WrongKind(format!("`{name}` is not an hmac-key"))),
+            (SignatureAlgorithm::RsaSha256, _) => Err(keys::Error::WrongKind(format!(
+                "`{name}` is not an rsa-public-key"
+            ))),
+            (SignatureAlgorithm::HmacSha256, _) => Err(keys::Error::WrongKind(format!(
+                "`{name}` is not an hmac-key"
+            ))),
         }
     }
 
-    pub fn decrypt(&self, name: &str, cipher: Cipher, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, keys::Error> {
+    pub fn decrypt(
+        &self,
+        name: &str,
+        cipher: Cipher,
+        nonce: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, keys::Error> {
         let Cipher::Aes256Gcm = cipher;
         let KeyMaterial::Aes256(key) = self.get(name)? else {
-            return Err(keys::Error::WrongKind(format!("`{name}` is not an aes256-key")));
+            return Err(keys::Error::WrongKind(format!(
+                "`{name}` is not an aes256-key"
+            )));
         };
         if nonce.len() != 12 {
-            return Err(keys::Error::InvalidInput(format!("AES-256-GCM takes a 12-byte nonce, got {}", nonce.len())));
+            return Err(keys::Error::InvalidInput(format!(
+                "AES-256-GCM takes a 12-byte nonce, got {}",
+                nonce.len()
+            )));
         }
-        let aes = Aes256Gcm::new_from_slice(key.as_slice()).map_err(|e| keys::Error::InvalidInput(e.to_string()))?;
-        aes.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad }).map_err(|_| keys::Error::DecryptFailed)
+        let aes = Aes256Gcm::new_from_slice(key.as_slice())
+            .map_err(|e| keys::Error::InvalidInput(e.to_string()))?;
+        aes.decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| keys::Error::DecryptFailed)
     }
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(message);
     mac.finalize().into_bytes().to_vec()
 }
 
 impl keys::Host for CallState {
-    async fn sign(&mut self, key: String, algorithm: SignatureAlgorithm, message: Vec<u8>) -> Result<Vec<u8>, keys::Error> {
+    async fn sign(
+        &mut self,
+        key: String,
+        algorithm: SignatureAlgorithm,
+        message: Vec<u8>,
+    ) -> Result<Vec<u8>, keys::Error> {
         self.keys.sign(&key, algorithm, &message)
     }
 
-    async fn verify(&mut self, key: String, algorithm: SignatureAlgorithm, message: Vec<u8>, signature: Vec<u8>) -> Result<bool, keys::Error> {
+    async fn verify(
+        &mut self,
+        key: String,
+        algorithm: SignatureAlgorithm,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<bool, keys::Error> {
         self.keys.verify(&key, algorithm, &message, &signature)
     }
 
-    async fn decrypt(&mut self, key: String, cipher: Cipher, nonce: Vec<u8>, associated_data: Vec<u8>, ciphertext: Vec<u8>) -> Result<Vec<u8>, keys::Error> {
-        self.keys.decrypt(&key, cipher, &nonce, &associated_data, &ciphertext)
+    async fn decrypt(
+        &mut self,
+        key: String,
+        cipher: Cipher,
+        nonce: Vec<u8>,
+        associated_data: Vec<u8>,
+        ciphertext: Vec<u8>,
+    ) -> Result<Vec<u8>, keys::Error> {
+        self.keys
+            .decrypt(&key, cipher, &nonce, &associated_data, &ciphertext)
     }
 }
 
@@ -173,8 +257,14 @@ mod tests {
 
     fn ring() -> KeyRing {
         let mut r = KeyRing::default();
-        r.insert("hmac", SecretKind::HmacKey, "secret").expect("hmac key");
-        r.insert("aes", SecretKind::Aes256Key, "0123456789abcdef0123456789abcdef").expect("aes key");
+        r.insert("hmac", SecretKind::HmacKey, "secret")
+            .expect("hmac key");
+        r.insert(
+            "aes",
+            SecretKind::Aes256Key,
+            "0123456789abcdef0123456789abcdef",
+        )
+        .expect("aes key");
         r
     }
 
@@ -182,10 +272,30 @@ mod tests {
     fn hmac_sha256_matches_rfc4231_test_case_2() {
         let mut r = KeyRing::default();
         r.insert("k", SecretKind::HmacKey, "Jefe").expect("key");
-        let sig = r.sign("k", SignatureAlgorithm::HmacSha256, b"what do ya want for nothing?").expect("sign");
-        assert_eq!(hex::encode(&sig), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-        assert_eq!(r.verify("k", SignatureAlgorithm::HmacSha256, b"what do ya want for nothing?", &sig), Ok(true));
-        assert_eq!(r.verify("k", SignatureAlgorithm::HmacSha256, b"tampered", &sig), Ok(false));
+        let sig = r
+            .sign(
+                "k",
+                SignatureAlgorithm::HmacSha256,
+                b"what do ya want for nothing?",
+            )
+            .expect("sign");
+        assert_eq!(
+            hex::encode(&sig),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            r.verify(
+                "k",
+                SignatureAlgorithm::HmacSha256,
+                b"what do ya want for nothing?",
+                &sig
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            r.verify("k", SignatureAlgorithm::HmacSha256, b"tampered", &sig),
+            Ok(false)
+        );
     }
 
     #[test]
@@ -195,13 +305,33 @@ mod tests {
         let public = private.to_public_key();
         let mut r = KeyRing::default();
         let pem = private.to_pkcs8_pem(LineEnding::LF).expect("pem");
-        r.insert("priv", SecretKind::RsaPrivateKey, &pem).expect("private key");
-        r.insert("pub", SecretKind::RsaPublicKey, &public.to_public_key_pem(LineEnding::LF).expect("pem")).expect("public key");
-        let sig = r.sign("priv", SignatureAlgorithm::RsaSha256, b"GET\n/v3/x\n").expect("sign");
-        assert_eq!(r.verify("pub", SignatureAlgorithm::RsaSha256, b"GET\n/v3/x\n", &sig), Ok(true));
-        assert_eq!(r.verify("pub", SignatureAlgorithm::RsaSha256, b"GET\n/v3/y\n", &sig), Ok(false));
-        assert_eq!(r.verify("pub", SignatureAlgorithm::RsaSha256, b"x", b"short"), Ok(false));
-        assert!(matches!(r.sign("pub", SignatureAlgorithm::RsaSha256, b"x"), Err(keys::Error::WrongKind(_))));
+        r.insert("priv", SecretKind::RsaPrivateKey, &pem)
+            .expect("private key");
+        r.insert(
+            "pub",
+            SecretKind::RsaPublicKey,
+            &public.to_public_key_pem(LineEnding::LF).expect("pem"),
+        )
+        .expect("public key");
+        let sig = r
+            .sign("priv", SignatureAlgorithm::RsaSha256, b"GET\n/v3/x\n")
+            .expect("sign");
+        assert_eq!(
+            r.verify("pub", SignatureAlgorithm::RsaSha256, b"GET\n/v3/x\n", &sig),
+            Ok(true)
+        );
+        assert_eq!(
+            r.verify("pub", SignatureAlgorithm::RsaSha256, b"GET\n/v3/y\n", &sig),
+            Ok(false)
+        );
+        assert_eq!(
+            r.verify("pub", SignatureAlgorithm::RsaSha256, b"x", b"short"),
+            Ok(false)
+        );
+        assert!(matches!(
+            r.sign("pub", SignatureAlgorithm::RsaSha256, b"x"),
+            Err(keys::Error::WrongKind(_))
+        ));
     }
 
     #[test]
@@ -209,32 +339,66 @@ mod tests {
         let r = ring();
         let aes = Aes256Gcm::new_from_slice(b"0123456789abcdef0123456789abcdef").expect("key");
         let nonce = b"abcdefghijkl";
-        let ct = aes.encrypt(Nonce::from_slice(nonce), Payload { msg: b"{\"paid\":true}", aad: b"transaction" }).expect("encrypt");
-        assert_eq!(r.decrypt("aes", Cipher::Aes256Gcm, nonce, b"transaction", &ct), Ok(b"{\"paid\":true}".to_vec()));
-        assert_eq!(r.decrypt("aes", Cipher::Aes256Gcm, nonce, b"other", &ct), Err(keys::Error::DecryptFailed));
-        assert!(matches!(r.decrypt("aes", Cipher::Aes256Gcm, b"short", b"", &ct), Err(keys::Error::InvalidInput(_))));
+        let ct = aes
+            .encrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: b"{\"paid\":true}",
+                    aad: b"transaction",
+                },
+            )
+            .expect("encrypt");
+        assert_eq!(
+            r.decrypt("aes", Cipher::Aes256Gcm, nonce, b"transaction", &ct),
+            Ok(b"{\"paid\":true}".to_vec())
+        );
+        assert_eq!(
+            r.decrypt("aes", Cipher::Aes256Gcm, nonce, b"other", &ct),
+            Err(keys::Error::DecryptFailed)
+        );
+        assert!(matches!(
+            r.decrypt("aes", Cipher::Aes256Gcm, b"short", b"", &ct),
+            Err(keys::Error::InvalidInput(_))
+        ));
     }
 
     #[test]
     fn unknown_and_wrong_kind_keys_are_errors() {
         let r = ring();
-        assert_eq!(r.sign("nope", SignatureAlgorithm::HmacSha256, b"x"), Err(keys::Error::UnknownKey("nope".into())));
-        assert!(matches!(r.sign("aes", SignatureAlgorithm::HmacSha256, b"x"), Err(keys::Error::WrongKind(_))));
-        assert!(matches!(r.decrypt("hmac", Cipher::Aes256Gcm, &[0; 12], b"", b""), Err(keys::Error::WrongKind(_))));
+        assert_eq!(
+            r.sign("nope", SignatureAlgorithm::HmacSha256, b"x"),
+            Err(keys::Error::UnknownKey("nope".into()))
+        );
+        assert!(matches!(
+            r.sign("aes", SignatureAlgorithm::HmacSha256, b"x"),
+            Err(keys::Error::WrongKind(_))
+        ));
+        assert!(matches!(
+            r.decrypt("hmac", Cipher::Aes256Gcm, &[0; 12], b"", b""),
+            Err(keys::Error::WrongKind(_))
+        ));
     }
 
     #[test]
     fn malformed_secrets_are_refused_when_stored() {
         let mut r = KeyRing::default();
         assert!(r.insert("a", SecretKind::Aes256Key, "too short").is_err());
-        assert!(r.insert("p", SecretKind::RsaPrivateKey, "-----BEGIN NOTHING-----").is_err());
+        assert!(r
+            .insert("p", SecretKind::RsaPrivateKey, "-----BEGIN NOTHING-----")
+            .is_err());
         assert!(r.insert("h", SecretKind::HmacKey, "").is_err());
-        assert!(r.insert("a", SecretKind::Aes256Key, &"ab".repeat(32)).is_ok(), "64 hex digits");
+        assert!(
+            r.insert("a", SecretKind::Aes256Key, &"ab".repeat(32))
+                .is_ok(),
+            "64 hex digits"
+        );
     }
 
     #[test]
     fn debug_shows_names_not_key_bytes() {
         let shown = format!("{:?}", ring());
-        assert!(shown.contains("hmac") && !shown.contains("secret") && !shown.contains("0123456789"));
+        assert!(
+            shown.contains("hmac") && !shown.contains("secret") && !shown.contains("0123456789")
+        );
     }
 }

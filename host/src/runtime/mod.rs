@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
 pub use bindings::contract;
 pub use call::{CallError, Grants, Limits};
@@ -29,8 +31,8 @@ pub use keys::{kind_name, parse_kind, KeyParseError, KeyRing};
 use bindings::{Adapter, AdapterPre};
 use call::{classify, CallState, CpuBudgetExceeded};
 use contract::{
-    AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest, RefundStatus, Refusal,
-    TradeStatus,
+    AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
+    RefundStatus, Refusal, TradeStatus,
 };
 
 /// How often the engine's epoch advances: the granularity of the CPU budget.
@@ -104,7 +106,8 @@ impl Runtime {
             }
         };
         let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Adapter::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let http = http::client().map_err(|e| RuntimeError::Engine(e.to_string()))?;
@@ -147,17 +150,29 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
-        let pre = AdapterPre::new(instance_pre).map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
+        let pre =
+            AdapterPre::new(instance_pre).map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
 
-        let mut store = self.store("(self-test)", Grants { keys: Arc::default(), allowlist: Allowlist::default() });
+        let mut store = self.store(
+            "(self-test)",
+            Grants {
+                keys: Arc::default(),
+                allowlist: Allowlist::default(),
+            },
+        );
         let info = async {
             let bindings = pre.instantiate_async(&mut store).await?;
-            bindings.paygate_provider_provider().call_info(&mut store).await
+            bindings
+                .paygate_provider_provider()
+                .call_info(&mut store)
+                .await
         };
         let info = tokio::time::timeout(self.limits.wall_timeout, info)
             .await
             .map_err(|_| RuntimeError::SelfTest("info() did not return in time".into()))?
-            .map_err(|e| RuntimeError::SelfTest(classify("(self-test)", &self.limits, e).to_string()))?;
+            .map_err(|e| {
+                RuntimeError::SelfTest(classify("(self-test)", &self.limits, e).to_string())
+            })?;
         check_info(&info).map_err(RuntimeError::SelfTest)?;
         Ok(Arc::new(LoadedAdapter { info, sha256, pre }))
     }
@@ -172,18 +187,33 @@ impl Runtime {
 
     /// The active version for `provider`.
     pub fn adapter(&self, provider: &str) -> Option<Arc<LoadedAdapter>> {
-        self.active.read().unwrap_or_else(|p| p.into_inner()).get(provider).cloned()
+        self.active
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(provider)
+            .cloned()
     }
 
     /// Every active adapter, by provider name.
     pub fn adapters(&self) -> Vec<Arc<LoadedAdapter>> {
-        let mut all: Vec<_> = self.active.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let mut all: Vec<_> = self
+            .active
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.info.name.cmp(&b.info.name));
         all
     }
 
     fn component(&self, sha256: &str, wasm: &[u8]) -> Result<Component, RuntimeError> {
-        if let Some(c) = self.compiled.read().unwrap_or_else(|p| p.into_inner()).get(sha256) {
+        if let Some(c) = self
+            .compiled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+        {
             return Ok(c.clone());
         }
         let started = Instant::now();
@@ -207,7 +237,8 @@ impl Runtime {
         let component = match cached {
             Some(c) => c,
             None => {
-                let c = Component::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+                let c = Component::new(&self.engine, wasm)
+                    .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
                 if let Some(path) = &artifact {
                     if let Err(e) = write_artifact(path, &c) {
                         tracing::warn!(path = %path.display(), error = %e, "could not cache compiled adapter");
@@ -216,8 +247,16 @@ impl Runtime {
                 c
             }
         };
-        tracing::info!(sha256, from_cache, elapsed_ms = started.elapsed().as_millis() as u64, "adapter component ready");
-        self.compiled.write().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned(), component.clone());
+        tracing::info!(
+            sha256,
+            from_cache,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "adapter component ready"
+        );
+        self.compiled
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha256.to_owned(), component.clone());
         Ok(component)
     }
 
@@ -238,8 +277,14 @@ impl Runtime {
         store
     }
 
-    async fn instantiate(&self, provider: &str, grants: Grants) -> Result<(Store<CallState>, Adapter), CallError> {
-        let adapter = self.adapter(provider).ok_or_else(|| CallError::UnknownAdapter(provider.to_owned()))?;
+    async fn instantiate(
+        &self,
+        provider: &str,
+        grants: Grants,
+    ) -> Result<(Store<CallState>, Adapter), CallError> {
+        let adapter = self
+            .adapter(provider)
+            .ok_or_else(|| CallError::UnknownAdapter(provider.to_owned()))?;
         let mut store = self.store(&adapter.info.name, grants);
         let bindings = adapter
             .pre
@@ -259,13 +304,23 @@ impl Runtime {
         store.data().flush_output();
         let elapsed = store.data().started.elapsed();
         let outcome = match result {
-            Err(_) => Err(CallError::Timeout { adapter: provider.to_owned(), timeout_ms: self.limits.wall_timeout.as_millis() }),
+            Err(_) => Err(CallError::Timeout {
+                adapter: provider.to_owned(),
+                timeout_ms: self.limits.wall_timeout.as_millis(),
+            }),
             Ok(Err(e)) => Err(classify(provider, &self.limits, e)),
             Ok(Ok(r)) => Ok(r),
         };
         match &outcome {
-            Ok(_) => tracing::info!(provider, op, elapsed_us = elapsed.as_micros() as u64, "adapter call done"),
-            Err(e) => tracing::error!(provider, op, elapsed_us = elapsed.as_micros() as u64, error = %e, "adapter call failed"),
+            Ok(_) => tracing::info!(
+                provider,
+                op,
+                elapsed_us = elapsed.as_micros() as u64,
+                "adapter call done"
+            ),
+            Err(e) => {
+                tracing::error!(provider, op, elapsed_us = elapsed.as_micros() as u64, error = %e, "adapter call failed")
+            }
         }
         outcome
     }
@@ -273,33 +328,84 @@ impl Runtime {
     /// Calls `info()` of the active adapter in a fresh instance (no grants): the fixed cost of
     /// a call, and a liveness check of the adapter.
     pub async fn query_info(&self, provider: &str) -> Result<AdapterInfo, CallError> {
-        let grants = Grants { keys: Arc::default(), allowlist: Allowlist::default() };
+        let grants = Grants {
+            keys: Arc::default(),
+            allowlist: Allowlist::default(),
+        };
         let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_info(&mut store)).await;
+        let r = tokio::time::timeout(
+            self.limits.wall_timeout,
+            b.paygate_provider_provider().call_info(&mut store),
+        )
+        .await;
         self.finish(provider, "info", &store, r)
     }
 
-    pub async fn pay(&self, provider: &str, grants: Grants, config: &Config, req: &PayRequest) -> Result<Result<PayResponse, ProviderError>, CallError> {
+    pub async fn pay(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        req: &PayRequest,
+    ) -> Result<Result<PayResponse, ProviderError>, CallError> {
         let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_pay(&mut store, config, req)).await;
+        let r = tokio::time::timeout(
+            self.limits.wall_timeout,
+            b.paygate_provider_provider()
+                .call_pay(&mut store, config, req),
+        )
+        .await;
         self.finish(provider, "pay", &store, r)
     }
 
-    pub async fn query(&self, provider: &str, grants: Grants, config: &Config, payment_no: &str) -> Result<Result<TradeStatus, ProviderError>, CallError> {
+    pub async fn query(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        payment_no: &str,
+    ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
         let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_query(&mut store, config, payment_no)).await;
+        let r = tokio::time::timeout(
+            self.limits.wall_timeout,
+            b.paygate_provider_provider()
+                .call_query(&mut store, config, payment_no),
+        )
+        .await;
         self.finish(provider, "query", &store, r)
     }
 
-    pub async fn close(&self, provider: &str, grants: Grants, config: &Config, payment_no: &str) -> Result<Result<(), ProviderError>, CallError> {
+    pub async fn close(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        payment_no: &str,
+    ) -> Result<Result<(), ProviderError>, CallError> {
         let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_close(&mut store, config, payment_no)).await;
+        let r = tokio::time::timeout(
+            self.limits.wall_timeout,
+            b.paygate_provider_provider()
+                .call_close(&mut store, config, payment_no),
+        )
+        .await;
         self.finish(provider, "close", &store, r)
     }
 
-    pub async fn refund(&self, provider: &str, grants: Grants, config: &Config, req: &RefundRequest) -> Result<Result<RefundStatus, ProviderError>, CallError> {
+    pub async fn refund(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        req: &RefundRequest,
+    ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
         let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(self.limits.wall_timeout, b.paygate_provider_provider().call_refund(&mut store, config, req)).await;
+        let r = tokio::time::timeout(
+            self.limits.wall_timeout,
+            b.paygate_provider_provider()
+                .call_refund(&mut store, config, req),
+        )
+        .await;
         self.finish(provider, "refund", &store, r)
     }
 
@@ -308,11 +414,13 @@ impl Runtime {
         provider: &str,
         grants: Grants,
         config: &Config,
-        headers: &Vec<(String, String)>,
-        body: &Vec<u8>,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
     ) -> Result<Result<Notification, Refusal>, CallError> {
         let (mut store, b) = self.instantiate(provider, grants).await?;
-        let call = b.paygate_provider_provider().call_parse_notification(&mut store, config, headers, body);
+        let call = b
+            .paygate_provider_provider()
+            .call_parse_notification(&mut store, config, &headers, &body);
         let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "parse-notification", &store, r)
     }
@@ -336,7 +444,9 @@ fn build_engine(limits: &Limits, pooling: bool) -> wasmtime::Result<Engine> {
 }
 
 fn write_artifact(path: &std::path::Path, component: &Component) -> std::io::Result<()> {
-    let bytes = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let bytes = component
+        .serialize()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -350,12 +460,22 @@ fn write_artifact(path: &std::path::Path, component: &Component) -> std::io::Res
 fn check_info(info: &AdapterInfo) -> Result<(), String> {
     let name_ok = !info.name.is_empty()
         && info.name.len() <= 32
-        && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && info
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !name_ok {
-        return Err(format!("provider name `{}` must be 1-32 characters of [a-z0-9-]", info.name));
+        return Err(format!(
+            "provider name `{}` must be 1-32 characters of [a-z0-9-]",
+            info.name
+        ));
     }
     if info.contract_version.split('.').next() != contract::CONTRACT_VERSION.split('.').next() {
-        return Err(format!("built for contract {}, this host implements {}", info.contract_version, contract::CONTRACT_VERSION));
+        return Err(format!(
+            "built for contract {}, this host implements {}",
+            info.contract_version,
+            contract::CONTRACT_VERSION
+        ));
     }
     if info.channels.is_empty() {
         return Err("declares no channel".into());

@@ -24,25 +24,36 @@ pub struct SandboxAccount {
 impl fmt::Debug for SandboxAccount {
     // The key signs requests: keep it out of logs even though it only guards fake money.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxAccount").field("account_id", &self.account_id).field("api_key", &"[redacted]").finish()
+        f.debug_struct("SandboxAccount")
+            .field("account_id", &self.account_id)
+            .field("api_key", &"[redacted]")
+            .finish()
     }
 }
 
 /// `len` random characters of `[0-9A-Za-z]` from the OS generator (keys, ids and nonces).
 pub fn random_token(len: usize) -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// Opens an account with a fresh id and key.
 pub async fn create(pool: &AnyPool) -> Result<SandboxAccount, SandboxError> {
-    let account =
-        SandboxAccount { account_id: format!("sbx_{}", random_token(20)), api_key: random_token(API_KEY_LEN) };
-    sqlx::query("INSERT INTO sandbox_accounts (account_id, api_key, created_at) VALUES ($1, $2, $3)")
-        .bind(&account.account_id)
-        .bind(&account.api_key)
-        .bind(now_ms())
-        .execute(pool)
-        .await?;
+    let account = SandboxAccount {
+        account_id: format!("sbx_{}", random_token(20)),
+        api_key: random_token(API_KEY_LEN),
+    };
+    sqlx::query(
+        "INSERT INTO sandbox_accounts (account_id, api_key, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&account.account_id)
+    .bind(&account.api_key)
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
     Ok(account)
 }
 

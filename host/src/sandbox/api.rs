@@ -10,7 +10,9 @@ use super::error::SandboxError;
 use super::refunds::{self, NewRefund};
 use super::sign::{now_secs, Signed};
 use super::trades::{self, Counter, NewTrade, TradeState};
-use super::wire::{AccountCreated, CreateRefund, CreateTrade, RefundView, TradeClosed, TradeCreated, TradeView};
+use super::wire::{
+    AccountCreated, CreateRefund, CreateTrade, RefundView, TradeClosed, TradeCreated, TradeView,
+};
 use super::Sandbox;
 use crate::domain::{Currency, Money};
 
@@ -23,11 +25,20 @@ pub async fn create_account(
     State(sandbox): State<Sandbox>,
 ) -> Result<(StatusCode, Json<AccountCreated>), SandboxError> {
     let account = sandbox.create_account().await?;
-    Ok((StatusCode::CREATED, Json(AccountCreated { account_id: account.account_id, api_key: account.api_key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountCreated {
+            account_id: account.account_id,
+            api_key: account.api_key,
+        }),
+    ))
 }
 
 /// `POST /api/trades`.
-pub async fn create_trade(State(sandbox): State<Sandbox>, signed: Signed) -> Result<Json<TradeCreated>, SandboxError> {
+pub async fn create_trade(
+    State(sandbox): State<Sandbox>,
+    signed: Signed,
+) -> Result<Json<TradeCreated>, SandboxError> {
     let req: CreateTrade = parse(&signed.body)?;
     let new = validate_trade(req, signed.account_id)?;
     let trade = trades::create(&sandbox.pool, &new).await?;
@@ -45,7 +56,13 @@ pub async fn query_trade(
     Path(payment_no): Path<String>,
     signed: Signed,
 ) -> Result<Json<TradeView>, SandboxError> {
-    trades::count_call(&sandbox.pool, &payment_no, &signed.account_id, Counter::Queried).await?;
+    trades::count_call(
+        &sandbox.pool,
+        &payment_no,
+        &signed.account_id,
+        Counter::Queried,
+    )
+    .await?;
     let trade = trades::get(&sandbox.pool, &payment_no).await?;
     Ok(Json(TradeView::from(&trade)))
 }
@@ -56,9 +73,18 @@ pub async fn close_trade(
     Path(payment_no): Path<String>,
     signed: Signed,
 ) -> Result<Json<TradeClosed>, SandboxError> {
-    trades::count_call(&sandbox.pool, &payment_no, &signed.account_id, Counter::Closed).await?;
+    trades::count_call(
+        &sandbox.pool,
+        &payment_no,
+        &signed.account_id,
+        Counter::Closed,
+    )
+    .await?;
     let trade = trades::close(&sandbox.pool, &payment_no).await?;
-    Ok(Json(TradeClosed { payment_no: trade.payment_no, state: TradeState::Closed.as_str() }))
+    Ok(Json(TradeClosed {
+        payment_no: trade.payment_no,
+        state: TradeState::Closed.as_str(),
+    }))
 }
 
 /// `POST /api/trades/{payment_no}/refunds`.
@@ -69,13 +95,23 @@ pub async fn create_refund(
 ) -> Result<Json<RefundView>, SandboxError> {
     let req: CreateRefund = parse(&signed.body)?;
     check_number(&req.refund_no, "refund_no")?;
-    let currency = Currency::parse(&req.currency).map_err(|e| SandboxError::InvalidRequest(e.to_string()))?;
+    let currency =
+        Currency::parse(&req.currency).map_err(|e| SandboxError::InvalidRequest(e.to_string()))?;
     Money::new(req.amount, currency).map_err(|e| SandboxError::InvalidRequest(e.to_string()))?;
 
-    trades::count_call(&sandbox.pool, &payment_no, &signed.account_id, Counter::Refunded).await?;
+    trades::count_call(
+        &sandbox.pool,
+        &payment_no,
+        &signed.account_id,
+        Counter::Refunded,
+    )
+    .await?;
     let trade = trades::get(&sandbox.pool, &payment_no).await?;
     if trade.currency != req.currency {
-        return Err(SandboxError::InvalidRequest(format!("the trade is in {}", trade.currency)));
+        return Err(SandboxError::InvalidRequest(format!(
+            "the trade is in {}",
+            trade.currency
+        )));
     }
     let refund = refunds::refund(
         &sandbox.pool,
@@ -99,18 +135,23 @@ pub async fn create_refund(
 
 /// Parses a JSON body; malformed JSON or a missing field is `INVALID_REQUEST`.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, SandboxError> {
-    serde_json::from_slice(body).map_err(|e| SandboxError::InvalidRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| SandboxError::InvalidRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Merchant numbers (payment_no, refund_no) become URL path segments: 1-64 characters of
 /// `[0-9A-Za-z_-]`, which need no escaping anywhere.
 pub fn check_number(value: &str, field: &str) -> Result<(), SandboxError> {
-    let ok =
-        (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(SandboxError::InvalidRequest(format!("{field} must be 1-64 characters of [0-9A-Za-z_-]")))
+        Err(SandboxError::InvalidRequest(format!(
+            "{field} must be 1-64 characters of [0-9A-Za-z_-]"
+        )))
     }
 }
 
@@ -121,16 +162,23 @@ fn validate_trade(req: CreateTrade, account_id: String) -> Result<NewTrade, Sand
     Money::new(req.amount, currency).map_err(|e| invalid(e.to_string()))?;
     let subject_chars = req.subject.chars().count();
     if subject_chars == 0 || subject_chars > MAX_SUBJECT_CHARS {
-        return Err(invalid(format!("subject must be 1-{MAX_SUBJECT_CHARS} characters")));
+        return Err(invalid(format!(
+            "subject must be 1-{MAX_SUBJECT_CHARS} characters"
+        )));
     }
     let channel_chars = req.channel.chars().count();
     if channel_chars == 0 || channel_chars > MAX_CHANNEL_CHARS {
-        return Err(invalid(format!("channel must be 1-{MAX_CHANNEL_CHARS} characters")));
+        return Err(invalid(format!(
+            "channel must be 1-{MAX_CHANNEL_CHARS} characters"
+        )));
     }
     if req.expires_at <= now_secs() {
         return Err(invalid("expires_at is in the past".into()));
     }
-    let expires_at_ms = req.expires_at.checked_mul(1000).ok_or_else(|| invalid("expires_at is out of range".into()))?;
+    let expires_at_ms = req
+        .expires_at
+        .checked_mul(1000)
+        .ok_or_else(|| invalid("expires_at is out of range".into()))?;
     let url_ok = req.notify_url.len() <= MAX_URL_LEN
         && url::Url::parse(&req.notify_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
     if !url_ok {

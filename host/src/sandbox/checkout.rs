@@ -44,7 +44,8 @@ pub fn format_amount(minor: i64, currency: &str) -> String {
 
 /// `2025-01-02 03:04:05 UTC`.
 pub fn format_utc(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&format).ok())
@@ -84,7 +85,9 @@ fn render(base_path: &str, trade: &Trade) -> String {
         TradeState::Paid | TradeState::Refunded => {
             r#"<p class="note">Payment received. You can close this page.</p>"#.to_owned()
         }
-        TradeState::Closed => r#"<p class="note">This trade is closed and can no longer be paid.</p>"#.to_owned(),
+        TradeState::Closed => {
+            r#"<p class="note">This trade is closed and can no longer be paid.</p>"#.to_owned()
+        }
     };
     let mut rows = vec![
         ("Amount", format_amount(trade.amount, &trade.currency)),
@@ -96,9 +99,15 @@ fn render(base_path: &str, trade: &Trade) -> String {
         rows.push(("Paid at", format_utc(paid_at)));
     }
     if trade.refunded_amount > 0 {
-        rows.push(("Refunded", format_amount(trade.refunded_amount, &trade.currency)));
+        rows.push((
+            "Refunded",
+            format_amount(trade.refunded_amount, &trade.currency),
+        ));
     }
-    let rows: String = rows.iter().map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", escape_html(v))).collect();
+    let rows: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", escape_html(v)))
+        .collect();
     let body = format!(
         r#"<p class="brand">paygate sandbox</p>
 <h1>{subject}</h1>
@@ -144,12 +153,19 @@ fn not_found(payment_no: &str) -> Response {
         r#"<p class="brand">paygate sandbox</p><h1>Trade not found</h1><p class="note">No trade with payment no. {}.</p>"#,
         escape_html(payment_no)
     );
-    (StatusCode::NOT_FOUND, Html(document("Trade not found - paygate sandbox", &body))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Html(document("Trade not found - paygate sandbox", &body)),
+    )
+        .into_response()
 }
 
 fn failure(error: SandboxError) -> Response {
     tracing::error!(error = %error, "sandbox checkout failed");
-    let body =
-        r#"<p class="brand">paygate sandbox</p><h1>Something went wrong</h1><p class="note">Please try again.</p>"#;
-    (StatusCode::INTERNAL_SERVER_ERROR, Html(document("Error - paygate sandbox", body))).into_response()
+    let body = r#"<p class="brand">paygate sandbox</p><h1>Something went wrong</h1><p class="note">Please try again.</p>"#;
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(document("Error - paygate sandbox", body)),
+    )
+        .into_response()
 }

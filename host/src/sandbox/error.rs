@@ -58,12 +58,17 @@ impl IntoResponse for SandboxError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         // Internal details stay in the log; the caller only needs to know the outcome is unknown.
-        let message = if status.is_server_error() && !matches!(self, SandboxError::NotifyFailed(_)) {
+        let message = if status.is_server_error() && !matches!(self, SandboxError::NotifyFailed(_))
+        {
             tracing::error!(error = %self, "sandbox request failed");
             "internal error; the outcome is unknown".to_owned()
         } else {
             self.to_string()
         };
-        (status, Json(serde_json::json!({ "code": code, "message": message }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "code": code, "message": message })),
+        )
+            .into_response()
     }
 }

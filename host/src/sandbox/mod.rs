@@ -42,8 +42,11 @@ pub use error::SandboxError;
 pub use notify::Delivery;
 
 /// The delays before the 2nd, 3rd and 4th notification attempts (PROTOCOL.md).
-pub const NOTIFY_RETRY_DELAYS: [Duration; 3] =
-    [Duration::from_secs(1), Duration::from_secs(3), Duration::from_secs(10)];
+pub const NOTIFY_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
 
 /// How long one notification attempt may wait for the receiver's answer.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,7 +127,10 @@ impl Sandbox {
             .route("/trades/{payment_no}", get(tools::get_trade))
             .route("/trades/{payment_no}/pay", post(tools::pay_trade))
             .route("/trades/{payment_no}/notify", post(tools::notify_trade))
-            .layer(axum::middleware::from_fn_with_state(self.clone(), trace::trace_request))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                trace::trace_request,
+            ))
             .with_state(self)
     }
 }

@@ -56,7 +56,11 @@ impl Sandbox {
             match delays.next() {
                 Some(delay) => tokio::time::sleep(*delay).await,
                 None => {
-                    tracing::warn!(payment_no, attempt, "sandbox notification never acknowledged");
+                    tracing::warn!(
+                        payment_no,
+                        attempt,
+                        "sandbox notification never acknowledged"
+                    );
                     return false;
                 }
             }
@@ -65,7 +69,11 @@ impl Sandbox {
 
     /// One signed POST of the paid notification to the trade's `notify_url`, counted in the
     /// trade's `notifications` counters. `attempt` is for the log only.
-    pub async fn send_notification(&self, payment_no: &str, attempt: u32) -> Result<Delivery, SandboxError> {
+    pub async fn send_notification(
+        &self,
+        payment_no: &str,
+        attempt: u32,
+    ) -> Result<Delivery, SandboxError> {
         let trade = trades::get(&self.pool, payment_no).await?;
         let (Some(paid_amount), Some(paid_at_ms)) = (trade.paid_amount, trade.paid_at_ms) else {
             return Err(SandboxError::TradeNotPaid);
@@ -120,8 +128,18 @@ impl Sandbox {
             && serde_json::from_slice::<Value>(&body)
                 .is_ok_and(|v| v.get("code").and_then(Value::as_str) == Some("SUCCESS"));
         trades::count_notification(&self.pool, payment_no, acknowledged).await?;
-        tracing::info!(payment_no, attempt, status, acknowledged, "sandbox notification answered");
-        Ok(Delivery { status, body: String::from_utf8_lossy(&body).into_owned(), acknowledged })
+        tracing::info!(
+            payment_no,
+            attempt,
+            status,
+            acknowledged,
+            "sandbox notification answered"
+        );
+        Ok(Delivery {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            acknowledged,
+        })
     }
 }
 

@@ -38,7 +38,11 @@ pub struct NewRefund {
     pub reason: Option<String>,
 }
 
-async fn find(pool: &AnyPool, payment_no: &str, refund_no: &str) -> Result<Option<Refund>, SandboxError> {
+async fn find(
+    pool: &AnyPool,
+    payment_no: &str,
+    refund_no: &str,
+) -> Result<Option<Refund>, SandboxError> {
     let row = sqlx::query(
         "SELECT refund_id, payment_no, refund_no, amount FROM sandbox_refunds \
          WHERE payment_no = $1 AND refund_no = $2",
@@ -104,5 +108,9 @@ pub async fn refund(pool: &AnyPool, new: &NewRefund) -> Result<Refund, SandboxEr
     }
     tx.rollback().await?;
     let trade = trades::get(pool, &new.payment_no).await?;
-    Err(if trade.state.is_paid() { SandboxError::RefundAmountExceeded } else { SandboxError::TradeNotPaid })
+    Err(if trade.state.is_paid() {
+        SandboxError::RefundAmountExceeded
+    } else {
+        SandboxError::TradeNotPaid
+    })
 }

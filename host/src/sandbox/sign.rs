@@ -22,7 +22,13 @@ pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// `METHOD \n PATH \n TIMESTAMP \n NONCE \n BODY`: what an adapter signs.
-pub fn request_message(method: &str, path: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+pub fn request_message(
+    method: &str,
+    path: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut m = format!("{method}\n{path}\n{timestamp}\n{nonce}\n").into_bytes();
     m.extend_from_slice(body);
     m
@@ -37,8 +43,8 @@ pub fn notification_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8
 
 fn mac(key: &str, message: &[u8]) -> Result<HmacSha256, SandboxError> {
     // HMAC takes keys of any length, so this cannot fail; no reason to panic if it ever did.
-    let mut mac =
-        HmacSha256::new_from_slice(key.as_bytes()).map_err(|_| SandboxError::Corrupt("unusable HMAC key".into()))?;
+    let mut mac = HmacSha256::new_from_slice(key.as_bytes())
+        .map_err(|_| SandboxError::Corrupt("unusable HMAC key".into()))?;
     mac.update(message);
     Ok(mac)
 }
@@ -50,7 +56,9 @@ pub fn sign(key: &str, message: &[u8]) -> Result<String, SandboxError> {
 
 /// Whether `signature_hex` is HMAC-SHA256(key, message), compared in constant time.
 pub fn verify(key: &str, message: &[u8], signature_hex: &str) -> Result<bool, SandboxError> {
-    let Ok(signature) = hex::decode(signature_hex) else { return Ok(false) };
+    let Ok(signature) = hex::decode(signature_hex) else {
+        return Ok(false);
+    };
     Ok(mac(key, message)?.verify_slice(&signature).is_ok())
 }
 
@@ -81,19 +89,22 @@ impl FromRequest<Sandbox> for Signed {
         // path (`/sandbox/api/...`), which is our public base's path plus what is left.
         let path = format!("{}{}", sandbox.base_path, req.uri().path());
         let headers = SignatureHeaders::read(req.headers())?;
-        let body = Bytes::from_request(req, sandbox)
-            .await
-            .map_err(|e| SandboxError::InvalidRequest(format!("unreadable body: {}", e.body_text())))?;
+        let body = Bytes::from_request(req, sandbox).await.map_err(|e| {
+            SandboxError::InvalidRequest(format!("unreadable body: {}", e.body_text()))
+        })?;
 
-        let timestamp: i64 = headers
-            .timestamp
-            .parse()
-            .map_err(|_| SandboxError::SignatureInvalid("x-sandbox-timestamp is not Unix seconds"))?;
+        let timestamp: i64 = headers.timestamp.parse().map_err(|_| {
+            SandboxError::SignatureInvalid("x-sandbox-timestamp is not Unix seconds")
+        })?;
         if (now_secs() - timestamp).abs() > MAX_CLOCK_SKEW_SECS {
-            return Err(SandboxError::SignatureInvalid("timestamp more than 300 s away from the sandbox's clock"));
+            return Err(SandboxError::SignatureInvalid(
+                "timestamp more than 300 s away from the sandbox's clock",
+            ));
         }
         if !nonce_is_well_formed(&headers.nonce) {
-            return Err(SandboxError::SignatureInvalid("x-sandbox-nonce must be 16-32 characters of [0-9A-Za-z]"));
+            return Err(SandboxError::SignatureInvalid(
+                "x-sandbox-nonce must be 16-32 characters of [0-9A-Za-z]",
+            ));
         }
         let key = accounts::api_key(&sandbox.pool, &headers.account)
             .await?
@@ -102,7 +113,10 @@ impl FromRequest<Sandbox> for Signed {
         if !verify(&key, &message, &headers.signature)? {
             return Err(SandboxError::SignatureInvalid("signature does not verify"));
         }
-        Ok(Signed { account_id: headers.account, body })
+        Ok(Signed {
+            account_id: headers.account,
+            body,
+        })
     }
 }
 

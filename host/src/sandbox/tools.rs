@@ -56,6 +56,10 @@ pub async fn notify_trade(
     Path(payment_no): Path<String>,
 ) -> Result<Json<NotifyAnswer>, SandboxError> {
     let delivery = sandbox.send_notification(&payment_no, 1).await?;
-    let body = serde_json::from_str(&delivery.body).unwrap_or(serde_json::Value::String(delivery.body));
-    Ok(Json(NotifyAnswer { status: delivery.status, body }))
+    let body =
+        serde_json::from_str(&delivery.body).unwrap_or(serde_json::Value::String(delivery.body));
+    Ok(Json(NotifyAnswer {
+        status: delivery.status,
+        body,
+    }))
 }

@@ -19,12 +19,18 @@ impl Sandbox {
     /// A span for work on trade `payment_no`. A real provider knows nothing of paygate's
     /// orders; the sandbox shares paygate's database, and reads them only for the log.
     pub(super) async fn trade_span(&self, payment_no: &str) -> tracing::Span {
-        let orders: Vec<String> = sqlx::query("SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id")
-            .bind(payment_no)
-            .fetch_all(&self.pool)
-            .await
-            .map(|rows| rows.iter().filter_map(|r| r.try_get("order_id").ok()).collect())
-            .unwrap_or_default();
+        let orders: Vec<String> = sqlx::query(
+            "SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id",
+        )
+        .bind(payment_no)
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.try_get("order_id").ok())
+                .collect()
+        })
+        .unwrap_or_default();
         tracing::info_span!("sandbox", payment_no, order_id = %orders.join(","))
     }
 }
@@ -45,7 +51,11 @@ fn payment_no_of(path: &str, body: &[u8]) -> Option<String> {
 }
 
 /// Middleware: runs the request in its trade's span and logs the answer.
-pub(super) async fn trace_request(State(sandbox): State<Sandbox>, req: Request, next: Next) -> Response {
+pub(super) async fn trace_request(
+    State(sandbox): State<Sandbox>,
+    req: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
@@ -71,9 +81,15 @@ mod tests {
 
     #[test]
     fn the_trade_comes_from_the_path_or_the_creation_body() {
-        assert_eq!(payment_no_of("/api/trades/P1/close", b""), Some("P1".into()));
+        assert_eq!(
+            payment_no_of("/api/trades/P1/close", b""),
+            Some("P1".into())
+        );
         assert_eq!(payment_no_of("/checkout/P2/pay", b""), Some("P2".into()));
-        assert_eq!(payment_no_of("/api/trades", br#"{"payment_no":"P3"}"#), Some("P3".into()));
+        assert_eq!(
+            payment_no_of("/api/trades", br#"{"payment_no":"P3"}"#),
+            Some("P3".into())
+        );
         assert_eq!(payment_no_of("/accounts", b""), None);
     }
 }

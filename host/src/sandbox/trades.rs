@@ -30,9 +30,14 @@ impl TradeState {
     }
 
     pub fn parse(s: &str) -> Option<TradeState> {
-        [TradeState::Open, TradeState::Paid, TradeState::Closed, TradeState::Refunded]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            TradeState::Open,
+            TradeState::Paid,
+            TradeState::Closed,
+            TradeState::Refunded,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 
     /// Paid, whether or not refunds followed: what a pay or a close is refused for.
@@ -127,16 +132,20 @@ async fn expire_if_due(pool: &AnyPool, payment_no: &str, now: i64) -> Result<(),
 /// The trade, with expiry applied, whoever its account.
 pub async fn load(pool: &AnyPool, payment_no: &str) -> Result<Option<Trade>, SandboxError> {
     expire_if_due(pool, payment_no, now_ms()).await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sandbox_trades WHERE payment_no = $1"))
-        .bind(payment_no)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sandbox_trades WHERE payment_no = $1"
+    ))
+    .bind(payment_no)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(Trade::from_row).transpose()
 }
 
 /// The trade, or `TradeNotFound`.
 pub async fn get(pool: &AnyPool, payment_no: &str) -> Result<Trade, SandboxError> {
-    load(pool, payment_no).await?.ok_or(SandboxError::TradeNotFound)
+    load(pool, payment_no)
+        .await?
+        .ok_or(SandboxError::TradeNotFound)
 }
 
 /// The API calls counted per trade.
@@ -232,7 +241,9 @@ pub async fn create(pool: &AnyPool, new: &NewTrade) -> Result<Trade, SandboxErro
         } else {
             "currency"
         };
-        return Err(SandboxError::ParamMismatch(format!("a trade with this payment_no exists with another {field}")));
+        return Err(SandboxError::ParamMismatch(format!(
+            "a trade with this payment_no exists with another {field}"
+        )));
     }
     Ok(existing)
 }
@@ -248,7 +259,11 @@ pub async fn pay(pool: &AnyPool, payment_no: &str, late: bool) -> Result<Trade, 
         "UPDATE sandbox_trades SET state = 'paid', paid_amount = amount, paid_at = $2, updated_at = $2 \
          WHERE payment_no = $1 AND state = 'open' AND expires_at > $2"
     };
-    let done = sqlx::query(sql).bind(payment_no).bind(now).execute(pool).await?;
+    let done = sqlx::query(sql)
+        .bind(payment_no)
+        .bind(now)
+        .execute(pool)
+        .await?;
     let trade = get(pool, payment_no).await?;
     if done.rows_affected() == 1 {
         return Ok(trade);
@@ -273,12 +288,18 @@ pub async fn close(pool: &AnyPool, payment_no: &str) -> Result<Trade, SandboxErr
     match trade.state {
         TradeState::Closed => Ok(trade),
         s if s.is_paid() => Err(SandboxError::TradePaid),
-        _ => Err(SandboxError::Corrupt(format!("trade {payment_no} still open after close"))),
+        _ => Err(SandboxError::Corrupt(format!(
+            "trade {payment_no} still open after close"
+        ))),
     }
 }
 
 /// Counts one notification attempt, and its acknowledgement when the receiver gave one.
-pub async fn count_notification(pool: &AnyPool, payment_no: &str, acknowledged: bool) -> Result<(), SandboxError> {
+pub async fn count_notification(
+    pool: &AnyPool,
+    payment_no: &str,
+    acknowledged: bool,
+) -> Result<(), SandboxError> {
     let sql = if acknowledged {
         "UPDATE sandbox_trades SET notify_sent_count = notify_sent_count + 1, \
          notify_ack_count = notify_ack_count + 1 WHERE payment_no = $1"

@@ -144,7 +144,10 @@ impl From<&Trade> for TradeDetail {
                 closed: t.closed_count,
                 refunded: t.refunded_count,
             },
-            notifications: Notifications { sent: t.notify_sent_count, acknowledged: t.notify_ack_count },
+            notifications: Notifications {
+                sent: t.notify_sent_count,
+                acknowledged: t.notify_ack_count,
+            },
         }
     }
 }

@@ -18,7 +18,11 @@ pub enum ServiceError {
     /// The provider refused or could not be reached (502); `retryable` says whether the
     /// same request may succeed later.
     #[error("{message}")]
-    Provider { code: &'static str, message: String, retryable: bool },
+    Provider {
+        code: &'static str,
+        message: String,
+        retryable: bool,
+    },
     /// Authentication failed (401).
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -30,15 +34,24 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Invalid { code, message: message.into() }
+        ServiceError::Invalid {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Conflict { code, message: message.into() }
+        ServiceError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn unknown_provider(provider: &str) -> Self {
-        ServiceError::invalid("unknown_provider", format!("no adapter is active for provider `{provider}`"))
+        ServiceError::invalid(
+            "unknown_provider",
+            format!("no adapter is active for provider `{provider}`"),
+        )
     }
 }
 
@@ -46,7 +59,11 @@ impl From<CallError> for ServiceError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::UnknownAdapter(p) => ServiceError::unknown_provider(&p),
-            other => ServiceError::Provider { code: "adapter_failed", message: other.to_string(), retryable: true },
+            other => ServiceError::Provider {
+                code: "adapter_failed",
+                message: other.to_string(),
+                retryable: true,
+            },
         }
     }
 }

@@ -18,7 +18,11 @@ use crate::vault::Vault;
 const API_KEY_PREFIX: &str = "pk_";
 
 fn random_token(len: usize) -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// SHA-256 of an API key, the form it is stored and looked up in.
@@ -34,15 +38,29 @@ pub struct CreatedMerchant {
 
 /// Creates a merchant with a fresh API key and webhook secret. Needs only the database and
 /// the vault, so `paygate merchants create` works beside a running server.
-pub async fn new_merchant(db: &Db, vault: &Vault, name: &str) -> Result<CreatedMerchant, ServiceError> {
+pub async fn new_merchant(
+    db: &Db,
+    vault: &Vault,
+    name: &str,
+) -> Result<CreatedMerchant, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("invalid_name", "name must be 1 to 128 printable characters"));
+        return Err(ServiceError::invalid(
+            "invalid_name",
+            "name must be 1 to 128 printable characters",
+        ));
     }
     let id = format!("m_{}", uuid::Uuid::now_v7().simple());
     let api_key = format!("{API_KEY_PREFIX}{}", random_token(40));
     let webhook_secret = format!("whsec_{}", random_token(40));
-    let merchant = merchants::insert(db, &id, name, &api_key_hash(&api_key), &vault.seal(&webhook_secret)).await?;
+    let merchant = merchants::insert(
+        db,
+        &id,
+        name,
+        &api_key_hash(&api_key),
+        &vault.seal(&webhook_secret),
+    )
+    .await?;
     tracing::info!(merchant_id = %merchant.id, name = %merchant.name, "merchant created");
     Ok(CreatedMerchant { merchant, api_key })
 }
@@ -71,23 +89,39 @@ impl Gateway {
         settings: BTreeMap<String, String>,
         secrets: BTreeMap<String, String>,
     ) -> Result<ProviderConfig, ServiceError> {
-        merchants::get(&self.db, merchant_id).await?.ok_or(ServiceError::NotFound("merchant"))?;
-        let adapter = self.runtime.adapter(provider).ok_or_else(|| ServiceError::unknown_provider(provider))?;
+        merchants::get(&self.db, merchant_id)
+            .await?
+            .ok_or(ServiceError::NotFound("merchant"))?;
+        let adapter = self
+            .runtime
+            .adapter(provider)
+            .ok_or_else(|| ServiceError::unknown_provider(provider))?;
         let info = &adapter.info;
         for name in settings.keys() {
             if !info.settings.iter().any(|s| &s.name == name) {
-                return Err(ServiceError::invalid("unknown_setting", format!("provider `{provider}` has no setting `{name}`")));
+                return Err(ServiceError::invalid(
+                    "unknown_setting",
+                    format!("provider `{provider}` has no setting `{name}`"),
+                ));
             }
         }
         for spec in &info.settings {
             match settings.get(&spec.name) {
                 None if spec.required => {
-                    return Err(ServiceError::invalid("missing_setting", format!("setting `{}` is required: {}", spec.name, spec.description)))
+                    return Err(ServiceError::invalid(
+                        "missing_setting",
+                        format!("setting `{}` is required: {}", spec.name, spec.description),
+                    ))
                 }
                 Some(v) if spec.is_base_url => {
                     crate::runtime::Allowlist::default()
                         .allow_base_url(v)
-                        .map_err(|e| ServiceError::invalid("invalid_setting", format!("setting `{}`: {e}", spec.name)))?;
+                        .map_err(|e| {
+                            ServiceError::invalid(
+                                "invalid_setting",
+                                format!("setting `{}`: {e}", spec.name),
+                            )
+                        })?;
                 }
                 _ => {}
             }
@@ -98,16 +132,30 @@ impl Gateway {
                 .secrets
                 .iter()
                 .find(|s| &s.name == name)
-                .ok_or_else(|| ServiceError::invalid("unknown_secret", format!("provider `{provider}` has no secret `{name}`")))?;
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "unknown_secret",
+                        format!("provider `{provider}` has no secret `{name}`"),
+                    )
+                })?;
             // Parse now, so a bad key is refused here and not at the first payment.
             KeyRing::default()
                 .insert(name, spec.kind, value)
                 .map_err(|e| ServiceError::invalid("invalid_secret", e.to_string()))?;
-            sealed.insert(name.clone(), SealedSecret { kind: secret_kind_name(spec.kind).to_owned(), sealed: self.vault.seal(value) });
+            sealed.insert(
+                name.clone(),
+                SealedSecret {
+                    kind: secret_kind_name(spec.kind).to_owned(),
+                    sealed: self.vault.seal(value),
+                },
+            );
         }
         for spec in info.secrets.iter().filter(|s| s.required) {
             if !sealed.contains_key(&spec.name) {
-                return Err(ServiceError::invalid("missing_secret", format!("secret `{}` is required: {}", spec.name, spec.description)));
+                return Err(ServiceError::invalid(
+                    "missing_secret",
+                    format!("secret `{}` is required: {}", spec.name, spec.description),
+                ));
             }
         }
         let cfg = ProviderConfig {
@@ -124,9 +172,17 @@ impl Gateway {
             .ok_or_else(|| ServiceError::Internal("configuration vanished after write".into()))
     }
 
-    pub async fn provider_config(&self, merchant_id: &str, provider: &str) -> Result<ProviderConfig, ServiceError> {
-        merchants::get(&self.db, merchant_id).await?.ok_or(ServiceError::NotFound("merchant"))?;
-        provider_configs::get(&self.db, merchant_id, provider).await?.ok_or(ServiceError::NotFound("provider configuration"))
+    pub async fn provider_config(
+        &self,
+        merchant_id: &str,
+        provider: &str,
+    ) -> Result<ProviderConfig, ServiceError> {
+        merchants::get(&self.db, merchant_id)
+            .await?
+            .ok_or(ServiceError::NotFound("merchant"))?;
+        provider_configs::get(&self.db, merchant_id, provider)
+            .await?
+            .ok_or(ServiceError::NotFound("provider configuration"))
     }
 }
 

@@ -18,6 +18,9 @@ use crate::store::provider_configs::{self, ProviderConfig};
 use crate::store::Db;
 use crate::vault::Vault;
 
+/// Parsed key rings by (merchant id, provider), with the `updated_at` they were built from.
+type KeyRingCache = HashMap<(String, String), (i64, Arc<KeyRing>)>;
+
 /// Everything a use case needs. One per process, shared by all requests.
 pub struct Gateway {
     pub db: Db,
@@ -30,7 +33,7 @@ pub struct Gateway {
     pub provider_grace_ms: i64,
     /// Parsed key rings by (merchant, provider), with the config's `updated_at` they were
     /// built from: RSA parsing is not free, and a config update invalidates the entry.
-    keyrings: Mutex<HashMap<(String, String), (i64, Arc<KeyRing>)>>,
+    keyrings: Mutex<KeyRingCache>,
 }
 
 /// A merchant's configuration for one provider, ready for an adapter call.
@@ -40,8 +43,23 @@ pub struct CallContext {
 }
 
 impl Gateway {
-    pub fn new(db: Db, runtime: Arc<Runtime>, vault: Vault, public_url: String, repay_cutoff_ms: i64, provider_grace_ms: i64) -> Gateway {
-        Gateway { db, runtime, vault, public_url, repay_cutoff_ms, provider_grace_ms, keyrings: Mutex::new(HashMap::new()) }
+    pub fn new(
+        db: Db,
+        runtime: Arc<Runtime>,
+        vault: Vault,
+        public_url: String,
+        repay_cutoff_ms: i64,
+        provider_grace_ms: i64,
+    ) -> Gateway {
+        Gateway {
+            db,
+            runtime,
+            vault,
+            public_url,
+            repay_cutoff_ms,
+            provider_grace_ms,
+            keyrings: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The URL a provider sends notifications for this merchant's payments to.
@@ -51,24 +69,40 @@ impl Gateway {
 
     /// Loads the merchant's configuration for `provider` and turns it into the adapter's
     /// config, keys and allowlist.
-    pub async fn call_context(&self, merchant_id: &str, provider: &str) -> Result<CallContext, ServiceError> {
-        let adapter = self.runtime.adapter(provider).ok_or_else(|| ServiceError::unknown_provider(provider))?;
-        let cfg = provider_configs::get(&self.db, merchant_id, provider).await?.ok_or_else(|| {
-            ServiceError::invalid("provider_not_configured", format!("provider `{provider}` is not configured for this merchant"))
-        })?;
+    pub async fn call_context(
+        &self,
+        merchant_id: &str,
+        provider: &str,
+    ) -> Result<CallContext, ServiceError> {
+        let adapter = self
+            .runtime
+            .adapter(provider)
+            .ok_or_else(|| ServiceError::unknown_provider(provider))?;
+        let cfg = provider_configs::get(&self.db, merchant_id, provider)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "provider_not_configured",
+                    format!("provider `{provider}` is not configured for this merchant"),
+                )
+            })?;
         let keys = self.keyring(&cfg)?;
         let mut allowlist = Allowlist::default();
         for spec in adapter.info.settings.iter().filter(|s| s.is_base_url) {
             if let Some(url) = cfg.settings.get(&spec.name) {
-                allowlist
-                    .allow_base_url(url)
-                    .map_err(|e| ServiceError::Internal(format!("stored setting `{}`: {e}", spec.name)))?;
+                allowlist.allow_base_url(url).map_err(|e| {
+                    ServiceError::Internal(format!("stored setting `{}`: {e}", spec.name))
+                })?;
             }
         }
         Ok(CallContext {
             config: contract::Config {
                 merchant_id: merchant_id.to_owned(),
-                settings: cfg.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                settings: cfg
+                    .settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             },
             grants: Grants { keys, allowlist },
         })
@@ -84,10 +118,18 @@ impl Gateway {
         }
         let mut ring = KeyRing::default();
         for (name, secret) in &cfg.secrets {
-            let kind = crate::runtime::parse_kind(&secret.kind)
-                .ok_or_else(|| ServiceError::Internal(format!("stored secret `{name}` has unknown kind `{}`", secret.kind)))?;
-            let value = self.vault.open(&secret.sealed).map_err(|e| ServiceError::Internal(e.to_string()))?;
-            ring.insert(name, kind, &value).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let kind = crate::runtime::parse_kind(&secret.kind).ok_or_else(|| {
+                ServiceError::Internal(format!(
+                    "stored secret `{name}` has unknown kind `{}`",
+                    secret.kind
+                ))
+            })?;
+            let value = self
+                .vault
+                .open(&secret.sealed)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            ring.insert(name, kind, &value)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
         }
         let ring = Arc::new(ring);
         cache.insert(cache_key, (cfg.updated_at, ring.clone()));

@@ -19,14 +19,27 @@ impl Gateway {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Reply, ServiceError> {
-        merchants::get(&self.db, merchant_id).await?.ok_or(ServiceError::NotFound("merchant"))?;
+        merchants::get(&self.db, merchant_id)
+            .await?
+            .ok_or(ServiceError::NotFound("merchant"))?;
         let ctx = self.call_context(merchant_id, provider).await?;
-        let parsed = self.runtime.parse_notification(provider, ctx.grants, &ctx.config, &headers, &body).await?;
+        let parsed = self
+            .runtime
+            .parse_notification(provider, ctx.grants, &ctx.config, headers, body)
+            .await?;
         let notification = match parsed {
             Ok(n) => n,
             Err(refusal) => {
                 tracing::warn!(provider, merchant_id, error = ?refusal.error, "notification refused by the adapter; nothing changed");
-                notifications::record(&self.db, provider, merchant_id, None, false, &format!("refused: {:?}", refusal.error)).await?;
+                notifications::record(
+                    &self.db,
+                    provider,
+                    merchant_id,
+                    None,
+                    false,
+                    &format!("refused: {:?}", refusal.error),
+                )
+                .await?;
                 return Ok(refusal.reply);
             }
         };
@@ -34,7 +47,15 @@ impl Gateway {
             NotificationEvent::Payment(status) => status,
             NotificationEvent::Refund(refund) => {
                 tracing::info!(payment_no = %refund.payment_no, refund_no = %refund.refund_no, state = ?refund.state, "refund notification recorded");
-                notifications::record(&self.db, provider, merchant_id, Some(&refund.payment_no), true, "refund event recorded").await?;
+                notifications::record(
+                    &self.db,
+                    provider,
+                    merchant_id,
+                    Some(&refund.payment_no),
+                    true,
+                    "refund event recorded",
+                )
+                .await?;
                 return Ok(notification.ack);
             }
         };
@@ -45,22 +66,43 @@ impl Gateway {
             .is_some_and(|p| p.provider == provider);
         if !owned {
             tracing::error!(payment_no = %status.payment_no, "verified notification for a payment that is not this merchant's at this provider");
-            notifications::record(&self.db, provider, merchant_id, Some(&status.payment_no), true, "unknown payment").await?;
+            notifications::record(
+                &self.db,
+                provider,
+                merchant_id,
+                Some(&status.payment_no),
+                true,
+                "unknown payment",
+            )
+            .await?;
             return Ok(notification.ack);
         }
-        let order_ids = payments::order_ids(&self.db, &status.payment_no).await?.join(",");
-        let span = tracing::info_span!("settle", order_id = %order_ids, payment_no = %status.payment_no);
+        let order_ids = payments::order_ids(&self.db, &status.payment_no)
+            .await?
+            .join(",");
+        let span =
+            tracing::info_span!("settle", order_id = %order_ids, payment_no = %status.payment_no);
         match self.apply_trade_status(status).instrument(span).await {
             Ok(outcome) => {
                 let outcome_text = match &outcome {
                     SettleOutcome::Paid { .. } => "paid".to_owned(),
-                    SettleOutcome::PaidWithConflict { .. } => "paid, double payment flagged".to_owned(),
+                    SettleOutcome::PaidWithConflict { .. } => {
+                        "paid, double payment flagged".to_owned()
+                    }
                     SettleOutcome::Closed => "closed".to_owned(),
                     SettleOutcome::Unchanged => "unchanged".to_owned(),
                     SettleOutcome::Flagged(f) => format!("flagged {f}"),
                     SettleOutcome::UnknownPayment => "unknown payment".to_owned(),
                 };
-                notifications::record(&self.db, provider, merchant_id, Some(&status.payment_no), true, &outcome_text).await?;
+                notifications::record(
+                    &self.db,
+                    provider,
+                    merchant_id,
+                    Some(&status.payment_no),
+                    true,
+                    &outcome_text,
+                )
+                .await?;
                 Ok(notification.ack)
             }
             Err(e) => {

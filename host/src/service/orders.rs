@@ -63,7 +63,10 @@ impl Gateway {
                 } else {
                     Err(ServiceError::conflict(
                         "out_trade_no_exists",
-                        format!("an order with out_trade_no `{}` already exists with other content", order.out_trade_no),
+                        format!(
+                            "an order with out_trade_no `{}` already exists with other content",
+                            order.out_trade_no
+                        ),
                     ))
                 }
             }
@@ -82,18 +85,30 @@ impl Gateway {
             ));
         }
         if saved.status == 0 {
-            return Err(ServiceError::conflict("idempotency_key_in_use", "a request with this Idempotency-Key is still running"));
+            return Err(ServiceError::conflict(
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key is still running",
+            ));
         }
-        Ok(Created::Replay { status: saved.status, body: saved.body })
+        Ok(Created::Replay {
+            status: saved.status,
+            body: saved.body,
+        })
     }
 
     pub async fn order(&self, merchant_id: &str, id: &str) -> Result<OrderRecord, ServiceError> {
-        orders::get(&self.db, merchant_id, id).await?.ok_or(ServiceError::NotFound("order"))
+        orders::get(&self.db, merchant_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("order"))
     }
 
     /// Cancels a pending order. An open payment is closed at its provider first; if the
     /// provider says it was paid, the order is paid and the cancel is refused.
-    pub async fn cancel_order(&self, merchant_id: &str, id: &str) -> Result<OrderRecord, ServiceError> {
+    pub async fn cancel_order(
+        &self,
+        merchant_id: &str,
+        id: &str,
+    ) -> Result<OrderRecord, ServiceError> {
         let order = self.order(merchant_id, id).await?;
         match order.state {
             OrderState::Pending => {}
@@ -103,7 +118,9 @@ impl Gateway {
         if let Some(payment_no) = &order.open_payment_no {
             let payment = payments::get(&self.db, merchant_id, payment_no)
                 .await?
-                .ok_or_else(|| ServiceError::Internal(format!("open payment {payment_no} missing")))?;
+                .ok_or_else(|| {
+                    ServiceError::Internal(format!("open payment {payment_no} missing"))
+                })?;
             if payment.state == PaymentState::Open {
                 self.close_at_provider(&payment).await?;
             }
@@ -112,7 +129,10 @@ impl Gateway {
             let now = self.order(merchant_id, id).await?;
             return match now.state {
                 OrderState::Cancelled => Ok(now),
-                OrderState::Pending => Err(ServiceError::conflict("payment_in_progress", "a payment for this order started meanwhile; try again")),
+                OrderState::Pending => Err(ServiceError::conflict(
+                    "payment_in_progress",
+                    "a payment for this order started meanwhile; try again",
+                )),
                 other => Err(state_conflict(other)),
             };
         }

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{pay_window, Money, OrderState, PayAction, PaymentNo, PaymentState, ReportedPayment, WindowError};
+use crate::domain::{
+    pay_window, Money, OrderState, PayAction, PaymentNo, PaymentState, ReportedPayment, WindowError,
+};
 use crate::runtime::contract::{self, ProviderError, TradeState, TradeStatus};
+use crate::store::now_ms;
 use crate::store::orders::{self, OrderRecord};
 use crate::store::payments::{self, NewPayment, PaymentRecord, ReportDetails, SettleOutcome};
-use crate::store::now_ms;
 
 use super::orders::state_conflict;
 use super::{Gateway, ServiceError};
@@ -37,19 +39,37 @@ pub struct PayOutcome {
 }
 
 impl Gateway {
-    pub async fn pay(&self, merchant_id: &str, cmd: PayCommand) -> Result<PayOutcome, ServiceError> {
+    pub async fn pay(
+        &self,
+        merchant_id: &str,
+        cmd: PayCommand,
+    ) -> Result<PayOutcome, ServiceError> {
         let ids: BTreeSet<&String> = cmd.order_ids.iter().collect();
         if cmd.order_ids.is_empty() || cmd.order_ids.len() > MAX_ORDERS_PER_PAYMENT {
-            return Err(ServiceError::invalid("invalid_order_ids", format!("order_ids must hold 1 to {MAX_ORDERS_PER_PAYMENT} order ids")));
+            return Err(ServiceError::invalid(
+                "invalid_order_ids",
+                format!("order_ids must hold 1 to {MAX_ORDERS_PER_PAYMENT} order ids"),
+            ));
         }
         if ids.len() != cmd.order_ids.len() {
-            return Err(ServiceError::invalid("invalid_order_ids", "order_ids names an order twice"));
+            return Err(ServiceError::invalid(
+                "invalid_order_ids",
+                "order_ids names an order twice",
+            ));
         }
-        let adapter = self.runtime.adapter(&cmd.provider).ok_or_else(|| ServiceError::unknown_provider(&cmd.provider))?;
+        let adapter = self
+            .runtime
+            .adapter(&cmd.provider)
+            .ok_or_else(|| ServiceError::unknown_provider(&cmd.provider))?;
         if !adapter.info.channels.contains(&cmd.channel) {
             return Err(ServiceError::invalid(
                 "unknown_channel",
-                format!("provider `{}` has no channel `{}` (it has: {})", cmd.provider, cmd.channel, adapter.info.channels.join(", ")),
+                format!(
+                    "provider `{}` has no channel `{}` (it has: {})",
+                    cmd.provider,
+                    cmd.channel,
+                    adapter.info.channels.join(", ")
+                ),
             ));
         }
 
@@ -65,20 +85,40 @@ impl Gateway {
         }
         let amounts: Vec<Money> = orders
             .iter()
-            .map(|o| crate::domain::Currency::parse(&o.currency).and_then(|c| Money::new(o.amount, c)))
+            .map(|o| {
+                crate::domain::Currency::parse(&o.currency).and_then(|c| Money::new(o.amount, c))
+            })
             .collect::<Result<_, _>>()
             .map_err(|e| ServiceError::Internal(format!("stored order amount: {e}")))?;
-        let total = Money::sum(&amounts).map_err(|e| ServiceError::invalid("invalid_combination", format!("orders cannot be paid together: {e}")))?;
-        let expires_at = orders.iter().map(|o| o.expires_at).min().unwrap_or_default();
-        let window = pay_window(expires_at, now_ms(), self.repay_cutoff_ms, self.provider_grace_ms).map_err(|e| match e {
+        let total = Money::sum(&amounts).map_err(|e| {
+            ServiceError::invalid(
+                "invalid_combination",
+                format!("orders cannot be paid together: {e}"),
+            )
+        })?;
+        let expires_at = orders
+            .iter()
+            .map(|o| o.expires_at)
+            .min()
+            .unwrap_or_default();
+        let window = pay_window(
+            expires_at,
+            now_ms(),
+            self.repay_cutoff_ms,
+            self.provider_grace_ms,
+        )
+        .map_err(|e| match e {
             WindowError::Expiring { .. } => ServiceError::conflict("order_expiring", e.to_string()),
         })?;
         let order_ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
 
         // An open payment for exactly these orders, provider and channel is resumed.
-        let open: BTreeSet<Option<&String>> = orders.iter().map(|o| o.open_payment_no.as_ref()).collect();
+        let open: BTreeSet<Option<&String>> =
+            orders.iter().map(|o| o.open_payment_no.as_ref()).collect();
         let resumable = match open.iter().next() {
-            Some(Some(no)) if open.len() == 1 => Some(self.resumable(merchant_id, no, &cmd, &order_ids).await?),
+            Some(Some(no)) if open.len() == 1 => {
+                Some(self.resumable(merchant_id, no, &cmd, &order_ids).await?)
+            }
             Some(None) if open.len() == 1 => None,
             _ => Some(None),
         };
@@ -100,10 +140,14 @@ impl Gateway {
                 )
                 .await?;
                 if !created {
-                    return Err(ServiceError::conflict("payment_in_progress", "another payment of these orders started meanwhile; try again"));
+                    return Err(ServiceError::conflict(
+                        "payment_in_progress",
+                        "another payment of these orders started meanwhile; try again",
+                    ));
                 }
                 tracing::info!(payment_no = payment_no.as_str(), amount = total.minor(), currency = %total.currency(), "payment created");
-                self.payment_record(merchant_id, payment_no.as_str()).await?
+                self.payment_record(merchant_id, payment_no.as_str())
+                    .await?
             }
             Some(Some(existing)) => existing,
             Some(None) => {
@@ -117,23 +161,36 @@ impl Gateway {
 
         if let Some(stored) = &payment.action {
             if now_ms() < payment.provider_deadline {
-                let action: PayAction = serde_json::from_str(stored).map_err(|e| ServiceError::Internal(format!("stored action: {e}")))?;
+                let action: PayAction = serde_json::from_str(stored)
+                    .map_err(|e| ServiceError::Internal(format!("stored action: {e}")))?;
                 tracing::info!("returning the stored pay action; provider not called");
-                return Ok(PayOutcome { payment, order_ids, expires_at, action: Some(action), reused: true });
+                return Ok(PayOutcome {
+                    payment,
+                    order_ids,
+                    expires_at,
+                    action: Some(action),
+                    reused: true,
+                });
             }
         }
 
         let ctx = self.call_context(merchant_id, &cmd.provider).await?;
         let request = contract::PayRequest {
             payment_no: payment.payment_no.clone(),
-            amount: contract::Money { minor: payment.amount as u64, currency: payment.currency.clone() },
+            amount: contract::Money {
+                minor: payment.amount as u64,
+                currency: payment.currency.clone(),
+            },
             subject: pay_subject(&orders),
             channel: cmd.channel.clone(),
             expires_at: payment.provider_deadline.div_euclid(1000),
             notify_url: self.notify_url(&cmd.provider, merchant_id),
             payer: cmd.payer.clone(),
         };
-        let answer = self.runtime.pay(&cmd.provider, ctx.grants, &ctx.config, &request).await;
+        let answer = self
+            .runtime
+            .pay(&cmd.provider, ctx.grants, &ctx.config, &request)
+            .await;
         let response = match answer {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => return Err(self.pay_refused(&payment, e).await),
@@ -144,15 +201,36 @@ impl Gateway {
             }
         };
         let action = pay_action(response.action);
-        let json = serde_json::to_string(&action).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        payments::set_action(&self.db, &payment.payment_no, &json, response.provider_trade_id.as_deref()).await?;
+        let json =
+            serde_json::to_string(&action).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        payments::set_action(
+            &self.db,
+            &payment.payment_no,
+            &json,
+            response.provider_trade_id.as_deref(),
+        )
+        .await?;
         tracing::info!(action = action_kind(&action), "provider opened the trade");
-        let payment = self.payment_record(merchant_id, &payment.payment_no).await?;
-        Ok(PayOutcome { payment, order_ids, expires_at, action: Some(action), reused: false })
+        let payment = self
+            .payment_record(merchant_id, &payment.payment_no)
+            .await?;
+        Ok(PayOutcome {
+            payment,
+            order_ids,
+            expires_at,
+            action: Some(action),
+            reused: false,
+        })
     }
 
     /// The open payment `payment_no` if it is for exactly these orders, provider and channel.
-    async fn resumable(&self, merchant_id: &str, payment_no: &str, cmd: &PayCommand, order_ids: &[String]) -> Result<Option<PaymentRecord>, ServiceError> {
+    async fn resumable(
+        &self,
+        merchant_id: &str,
+        payment_no: &str,
+        cmd: &PayCommand,
+        order_ids: &[String],
+    ) -> Result<Option<PaymentRecord>, ServiceError> {
         let p = self.payment_record(merchant_id, payment_no).await?;
         let same = p.state == PaymentState::Open
             && p.provider == cmd.provider
@@ -163,36 +241,72 @@ impl Gateway {
 
     /// Turns the provider's refusal to open a trade into the payment's fate and an error.
     async fn pay_refused(&self, payment: &PaymentRecord, e: ProviderError) -> ServiceError {
-        let definitive = |code, message: String| ServiceError::Provider { code, message, retryable: false };
+        let definitive = |code, message: String| ServiceError::Provider {
+            code,
+            message,
+            retryable: false,
+        };
         let failed = match &e {
             ProviderError::Unreachable(m) => {
-                return ServiceError::Provider { code: "provider_unreachable", message: format!("provider unreachable: {m}"), retryable: true }
+                return ServiceError::Provider {
+                    code: "provider_unreachable",
+                    message: format!("provider unreachable: {m}"),
+                    retryable: true,
+                }
             }
             ProviderError::AlreadyPaid => {
                 return match self.sync_payment(payment).await {
-                    Ok(_) => ServiceError::conflict("order_paid", "the provider reports this payment already paid"),
+                    Ok(_) => ServiceError::conflict(
+                        "order_paid",
+                        "the provider reports this payment already paid",
+                    ),
                     Err(err) => err,
                 };
             }
-            ProviderError::Rejected(r) => definitive("provider_rejected", format!("the provider refused: {} {}", r.code, r.message)),
-            ProviderError::AlreadyClosed => definitive("provider_rejected", "the provider has closed this trade".into()),
-            ProviderError::NotFound => definitive("provider_rejected", "the provider does not know this trade".into()),
-            ProviderError::BadSignature(m) => definitive("provider_rejected", format!("signature problem: {m}")),
-            ProviderError::Config(m) => definitive("provider_misconfigured", format!("the merchant's provider configuration is wrong: {m}")),
-            ProviderError::Unsupported(m) => ServiceError::invalid("unsupported", format!("not supported by this provider: {m}")),
+            ProviderError::Rejected(r) => definitive(
+                "provider_rejected",
+                format!("the provider refused: {} {}", r.code, r.message),
+            ),
+            ProviderError::AlreadyClosed => definitive(
+                "provider_rejected",
+                "the provider has closed this trade".into(),
+            ),
+            ProviderError::NotFound => definitive(
+                "provider_rejected",
+                "the provider does not know this trade".into(),
+            ),
+            ProviderError::BadSignature(m) => {
+                definitive("provider_rejected", format!("signature problem: {m}"))
+            }
+            ProviderError::Config(m) => definitive(
+                "provider_misconfigured",
+                format!("the merchant's provider configuration is wrong: {m}"),
+            ),
+            ProviderError::Unsupported(m) => ServiceError::invalid(
+                "unsupported",
+                format!("not supported by this provider: {m}"),
+            ),
         };
         tracing::warn!(error = %failed, "provider refused the trade; payment failed");
-        if let Err(store) = payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Failed).await {
+        if let Err(store) =
+            payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Failed).await
+        {
             return store.into();
         }
         failed
     }
 
-    pub async fn payment_record(&self, merchant_id: &str, payment_no: &str) -> Result<PaymentRecord, ServiceError> {
+    pub async fn payment_record(
+        &self,
+        merchant_id: &str,
+        payment_no: &str,
+    ) -> Result<PaymentRecord, ServiceError> {
         if PaymentNo::parse(payment_no).is_none() {
             return Err(ServiceError::NotFound("payment"));
         }
-        payments::get(&self.db, merchant_id, payment_no).await?.ok_or(ServiceError::NotFound("payment"))
+        payments::get(&self.db, merchant_id, payment_no)
+            .await?
+            .ok_or(ServiceError::NotFound("payment"))
     }
 
     pub async fn payment_orders(&self, payment_no: &str) -> Result<Vec<OrderRecord>, ServiceError> {
@@ -202,8 +316,19 @@ impl Gateway {
     /// Closes an open payment's trade at its provider, then locally. "Already paid" at the
     /// provider settles the payment as paid instead and refuses with `order_paid`.
     pub async fn close_at_provider(&self, payment: &PaymentRecord) -> Result<(), ServiceError> {
-        let ctx = self.call_context(&payment.merchant_id, &payment.provider).await?;
-        match self.runtime.close(&payment.provider, ctx.grants, &ctx.config, &payment.payment_no).await? {
+        let ctx = self
+            .call_context(&payment.merchant_id, &payment.provider)
+            .await?;
+        match self
+            .runtime
+            .close(
+                &payment.provider,
+                ctx.grants,
+                &ctx.config,
+                &payment.payment_no,
+            )
+            .await?
+        {
             Ok(()) | Err(ProviderError::AlreadyClosed) | Err(ProviderError::NotFound) => {
                 payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Closed).await?;
                 tracing::info!(payment_no = %payment.payment_no, "payment closed at the provider");
@@ -211,42 +336,85 @@ impl Gateway {
             }
             Err(ProviderError::AlreadyPaid) => {
                 self.sync_payment(payment).await?;
-                Err(ServiceError::conflict("order_paid", "the provider reports this payment paid"))
+                Err(ServiceError::conflict(
+                    "order_paid",
+                    "the provider reports this payment paid",
+                ))
             }
-            Err(ProviderError::Unreachable(m)) => {
-                Err(ServiceError::Provider { code: "provider_unreachable", message: format!("could not close the open payment: {m}"), retryable: true })
-            }
-            Err(other) => Err(ServiceError::Provider { code: "provider_rejected", message: format!("could not close the open payment: {other:?}"), retryable: false }),
+            Err(ProviderError::Unreachable(m)) => Err(ServiceError::Provider {
+                code: "provider_unreachable",
+                message: format!("could not close the open payment: {m}"),
+                retryable: true,
+            }),
+            Err(other) => Err(ServiceError::Provider {
+                code: "provider_rejected",
+                message: format!("could not close the open payment: {other:?}"),
+                retryable: false,
+            }),
         }
     }
 
     /// Asks the provider for the payment's state and settles it.
-    pub async fn sync_payment(&self, payment: &PaymentRecord) -> Result<SettleOutcome, ServiceError> {
-        let ctx = self.call_context(&payment.merchant_id, &payment.provider).await?;
-        match self.runtime.query(&payment.provider, ctx.grants, &ctx.config, &payment.payment_no).await? {
+    pub async fn sync_payment(
+        &self,
+        payment: &PaymentRecord,
+    ) -> Result<SettleOutcome, ServiceError> {
+        let ctx = self
+            .call_context(&payment.merchant_id, &payment.provider)
+            .await?;
+        match self
+            .runtime
+            .query(
+                &payment.provider,
+                ctx.grants,
+                &ctx.config,
+                &payment.payment_no,
+            )
+            .await?
+        {
             Ok(status) => self.apply_trade_status(&status).await,
-            Err(e) => Err(ServiceError::Provider { code: "provider_unreachable", message: format!("status query failed: {e:?}"), retryable: true }),
+            Err(e) => Err(ServiceError::Provider {
+                code: "provider_unreachable",
+                message: format!("status query failed: {e:?}"),
+                retryable: true,
+            }),
         }
     }
 
     /// Applies a provider's report (notification or query) through settlement.
-    pub async fn apply_trade_status(&self, status: &TradeStatus) -> Result<SettleOutcome, ServiceError> {
+    pub async fn apply_trade_status(
+        &self,
+        status: &TradeStatus,
+    ) -> Result<SettleOutcome, ServiceError> {
         let outcome = payments::settle_report(
             &self.db,
             &status.payment_no,
             &reported(status),
-            &ReportDetails { provider_trade_id: status.provider_trade_id.as_deref(), paid_at_ms: status.paid_at.map(|s| s * 1000) },
+            &ReportDetails {
+                provider_trade_id: status.provider_trade_id.as_deref(),
+                paid_at_ms: status.paid_at.map(|s| s * 1000),
+            },
         )
         .await?;
         match &outcome {
-            SettleOutcome::Paid { order_ids } => tracing::info!(payment_no = %status.payment_no, ?order_ids, "payment settled: paid"),
+            SettleOutcome::Paid { order_ids } => {
+                tracing::info!(payment_no = %status.payment_no, ?order_ids, "payment settled: paid")
+            }
             SettleOutcome::PaidWithConflict { conflicting, .. } => {
                 tracing::error!(payment_no = %status.payment_no, ?conflicting, "paid for orders no longer payable: flagged double_payment")
             }
-            SettleOutcome::Flagged(flag) => tracing::error!(payment_no = %status.payment_no, flag, "payment flagged for an operator"),
-            SettleOutcome::Closed => tracing::info!(payment_no = %status.payment_no, "payment settled: closed"),
-            SettleOutcome::Unchanged => tracing::info!(payment_no = %status.payment_no, "report changes nothing (already applied)"),
-            SettleOutcome::UnknownPayment => tracing::warn!(payment_no = %status.payment_no, "report for an unknown payment"),
+            SettleOutcome::Flagged(flag) => {
+                tracing::error!(payment_no = %status.payment_no, flag, "payment flagged for an operator")
+            }
+            SettleOutcome::Closed => {
+                tracing::info!(payment_no = %status.payment_no, "payment settled: closed")
+            }
+            SettleOutcome::Unchanged => {
+                tracing::info!(payment_no = %status.payment_no, "report changes nothing (already applied)")
+            }
+            SettleOutcome::UnknownPayment => {
+                tracing::warn!(payment_no = %status.payment_no, "report for an unknown payment")
+            }
         }
         Ok(outcome)
     }
@@ -258,8 +426,14 @@ pub fn reported(status: &TradeStatus) -> ReportedPayment {
     match status.state {
         TradeState::Open => ReportedPayment::Open,
         TradeState::Paid => match &status.paid_amount {
-            Some(m) => ReportedPayment::Paid { minor: i64::try_from(m.minor).unwrap_or(-1), currency: m.currency.clone() },
-            None => ReportedPayment::Paid { minor: -1, currency: String::new() },
+            Some(m) => ReportedPayment::Paid {
+                minor: i64::try_from(m.minor).unwrap_or(-1),
+                currency: m.currency.clone(),
+            },
+            None => ReportedPayment::Paid {
+                minor: -1,
+                currency: String::new(),
+            },
         },
         TradeState::Closed => ReportedPayment::Closed,
         TradeState::Refunded => ReportedPayment::Refunded,
@@ -281,7 +455,9 @@ fn pay_action(action: contract::PayAction) -> PayAction {
         contract::PayAction::QrCode(content) => PayAction::QrCode { content },
         contract::PayAction::Redirect(url) => PayAction::Redirect { url },
         contract::PayAction::HtmlForm(html) => PayAction::HtmlForm { html },
-        contract::PayAction::SdkParams(params) => PayAction::SdkParams { params: params.into_iter().collect() },
+        contract::PayAction::SdkParams(params) => PayAction::SdkParams {
+            params: params.into_iter().collect(),
+        },
     }
 }
 

@@ -21,9 +21,11 @@ impl StoreError {
     /// The name of the unique constraint a write violated, if that is why it failed.
     pub fn violated_constraint(&self) -> Option<String> {
         match self {
-            StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Some(e.constraint().map(str::to_owned).unwrap_or_else(|| e.message().to_owned()))
-            }
+            StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation() => Some(
+                e.constraint()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.message().to_owned()),
+            ),
             _ => None,
         }
     }
@@ -51,7 +53,11 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migration
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies migrations.
 pub async fn connect(url: &str) -> Result<Db, StoreError> {
     sqlx::any::install_default_drivers();
-    let engine = if url.starts_with("postgres") { Engine::Postgres } else { Engine::Sqlite };
+    let engine = if url.starts_with("postgres") {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    };
     let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
     let pool = match engine {
         Engine::Sqlite => {
@@ -71,16 +77,20 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
                 .connect_with(options)
                 .await?
         }
-        Engine::Postgres => AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?,
+        Engine::Postgres => {
+            AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?
+        }
     };
     match engine {
         Engine::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
         Engine::Postgres => {
-            return Err(StoreError::Corrupt("PostgreSQL is not supported yet".into()));
+            return Err(StoreError::Corrupt(
+                "PostgreSQL is not supported yet".into(),
+            ));
         }
     }
     Ok(Db { pool, engine })

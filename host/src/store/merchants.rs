@@ -11,7 +11,13 @@ pub struct Merchant {
     pub created_at: i64,
 }
 
-pub async fn insert(db: &Db, id: &str, name: &str, api_key_hash: &str, sealed_webhook_secret: &str) -> Result<Merchant, StoreError> {
+pub async fn insert(
+    db: &Db,
+    id: &str,
+    name: &str,
+    api_key_hash: &str,
+    sealed_webhook_secret: &str,
+) -> Result<Merchant, StoreError> {
     let created_at = now_ms();
     sqlx::query("INSERT INTO merchants (id, name, api_key_hash, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(id)
@@ -21,7 +27,11 @@ pub async fn insert(db: &Db, id: &str, name: &str, api_key_hash: &str, sealed_we
         .bind(created_at)
         .execute(&db.pool)
         .await?;
-    Ok(Merchant { id: id.to_owned(), name: name.to_owned(), created_at })
+    Ok(Merchant {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        created_at,
+    })
 }
 
 pub async fn by_api_key_hash(db: &Db, hash: &str) -> Result<Option<Merchant>, StoreError> {
@@ -29,8 +39,14 @@ pub async fn by_api_key_hash(db: &Db, hash: &str) -> Result<Option<Merchant>, St
         .bind(hash)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|r| Ok(Merchant { id: r.try_get("id")?, name: r.try_get("name")?, created_at: r.try_get("created_at")? }))
-        .transpose()
+    row.map(|r| {
+        Ok(Merchant {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .transpose()
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Merchant>, StoreError> {
@@ -38,10 +54,19 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Merchant>, StoreError> {
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|r| Ok(Merchant { id: r.try_get("id")?, name: r.try_get("name")?, created_at: r.try_get("created_at")? }))
-        .transpose()
+    row.map(|r| {
+        Ok(Merchant {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .transpose()
 }
 
 pub async fn count(db: &Db) -> Result<i64, StoreError> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM merchants").fetch_one(&db.pool).await?.try_get("n")?)
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM merchants")
+        .fetch_one(&db.pool)
+        .await?
+        .try_get("n")?)
 }

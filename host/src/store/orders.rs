@@ -41,7 +41,8 @@ fn from_row(r: &AnyRow) -> Result<OrderRecord, StoreError> {
         currency: r.try_get("currency")?,
         subject: r.try_get("subject")?,
         notify_url: r.try_get("notify_url")?,
-        state: OrderState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("order state `{state}`")))?,
+        state: OrderState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("order state `{state}`")))?,
         open_payment_no: r.try_get("open_payment_no")?,
         paid_by: r.try_get("paid_by")?,
         version: r.try_get("version")?,
@@ -54,7 +55,12 @@ fn from_row(r: &AnyRow) -> Result<OrderRecord, StoreError> {
 
 /// Inserts a new order inside `tx`. A duplicate `out_trade_no` fails with the unique
 /// constraint `orders_merchant_out_trade_no_key`.
-pub async fn insert(tx: &mut Transaction<'_, Any>, id: &str, merchant_id: &str, order: &NewOrder) -> Result<OrderRecord, StoreError> {
+pub async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    merchant_id: &str,
+    order: &NewOrder,
+) -> Result<OrderRecord, StoreError> {
     let now = now_ms();
     let record = OrderRecord {
         id: id.to_owned(),
@@ -95,13 +101,25 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, id: &str, merchant_id: &str, 
 /// The merchant's order `id`; another merchant's order is `None`, as if it did not exist.
 pub async fn get(db: &Db, merchant_id: &str, id: &str) -> Result<Option<OrderRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1 AND merchant_id = $2");
-    let row = sqlx::query(&sql).bind(id).bind(merchant_id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(merchant_id)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn by_out_trade_no(db: &Db, merchant_id: &str, out_trade_no: &str) -> Result<Option<OrderRecord>, StoreError> {
+pub async fn by_out_trade_no(
+    db: &Db,
+    merchant_id: &str,
+    out_trade_no: &str,
+) -> Result<Option<OrderRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE merchant_id = $1 AND out_trade_no = $2");
-    let row = sqlx::query(&sql).bind(merchant_id).bind(out_trade_no).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&sql)
+        .bind(merchant_id)
+        .bind(out_trade_no)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -110,13 +128,21 @@ pub async fn of_payment(db: &Db, payment_no: &str) -> Result<Vec<OrderRecord>, S
     let sql = format!(
         "SELECT {COLUMNS} FROM orders WHERE id IN (SELECT order_id FROM payment_orders WHERE payment_no = $1) ORDER BY id"
     );
-    let rows = sqlx::query(&sql).bind(payment_no).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(&sql)
+        .bind(payment_no)
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// Moves a pending order with no open payment to `to` (cancelled, closed). `false` if the
 /// order was not in that condition any more.
-pub async fn finish_unpaid(db: &Db, merchant_id: &str, id: &str, to: OrderState) -> Result<bool, StoreError> {
+pub async fn finish_unpaid(
+    db: &Db,
+    merchant_id: &str,
+    id: &str,
+    to: OrderState,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE orders SET state = $1, version = version + 1, updated_at = $2
          WHERE id = $3 AND merchant_id = $4 AND state = 'pending' AND open_payment_no IS NULL",

@@ -43,7 +43,8 @@ fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
         channel: r.try_get("channel")?,
         amount: r.try_get("amount")?,
         currency: r.try_get("currency")?,
-        state: PaymentState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("payment state `{state}`")))?,
+        state: PaymentState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("payment state `{state}`")))?,
         provider_deadline: r.try_get("provider_deadline")?,
         action: r.try_get("action")?,
         provider_trade_id: r.try_get("provider_trade_id")?,
@@ -114,22 +115,38 @@ pub async fn create(db: &Db, p: &NewPayment<'_>) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-pub async fn get(db: &Db, merchant_id: &str, payment_no: &str) -> Result<Option<PaymentRecord>, StoreError> {
+pub async fn get(
+    db: &Db,
+    merchant_id: &str,
+    payment_no: &str,
+) -> Result<Option<PaymentRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE payment_no = $1 AND merchant_id = $2");
-    let row = sqlx::query(&sql).bind(payment_no).bind(merchant_id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&sql)
+        .bind(payment_no)
+        .bind(merchant_id)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn order_ids(db: &Db, payment_no: &str) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id")
-        .bind(payment_no)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(|r| r.try_get("order_id").map_err(StoreError::from)).collect()
+    let rows =
+        sqlx::query("SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id")
+            .bind(payment_no)
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter()
+        .map(|r| r.try_get("order_id").map_err(StoreError::from))
+        .collect()
 }
 
 /// Stores the action the provider returned for an open payment.
-pub async fn set_action(db: &Db, payment_no: &str, action_json: &str, provider_trade_id: Option<&str>) -> Result<bool, StoreError> {
+pub async fn set_action(
+    db: &Db,
+    payment_no: &str,
+    action_json: &str,
+    provider_trade_id: Option<&str>,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE payments SET action = $1, provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1,
          updated_at = $3 WHERE payment_no = $4 AND state = 'open'",
@@ -161,7 +178,11 @@ pub async fn end_unpaid(db: &Db, payment_no: &str, to: PaymentState) -> Result<b
     Ok(done.rows_affected() == 1)
 }
 
-async fn release_orders(tx: &mut Transaction<'_, Any>, payment_no: &str, now: i64) -> Result<(), StoreError> {
+async fn release_orders(
+    tx: &mut Transaction<'_, Any>,
+    payment_no: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE orders SET open_payment_no = NULL, version = version + 1, updated_at = $1 WHERE open_payment_no = $2")
         .bind(now)
         .bind(payment_no)
@@ -174,10 +195,15 @@ async fn release_orders(tx: &mut Transaction<'_, Any>, payment_no: &str, now: i6
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettleOutcome {
     /// The payment and its orders are now paid.
-    Paid { order_ids: Vec<String> },
+    Paid {
+        order_ids: Vec<String>,
+    },
     /// The payment was marked paid, but some orders were no longer pending (cancelled,
     /// closed, or paid by another payment): double or late payment, flagged.
-    PaidWithConflict { order_ids: Vec<String>, conflicting: Vec<String> },
+    PaidWithConflict {
+        order_ids: Vec<String>,
+        conflicting: Vec<String>,
+    },
     Closed,
     /// Nothing changed: a repeated or uninformative report.
     Unchanged,
@@ -215,7 +241,12 @@ pub async fn settle_report(
         return Ok(SettleOutcome::UnknownPayment);
     }
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE payment_no = $1");
-    let payment = from_row(&sqlx::query(&sql).bind(payment_no).fetch_one(&mut *tx).await?)?;
+    let payment = from_row(
+        &sqlx::query(&sql)
+            .bind(payment_no)
+            .fetch_one(&mut *tx)
+            .await?,
+    )?;
 
     let outcome = match settle(payment.state, payment.amount, &payment.currency, reported) {
         Settlement::MarkPaid => {
@@ -231,13 +262,15 @@ pub async fn settle_report(
             .bind(payment_no)
             .execute(&mut *tx)
             .await?;
-            let ids: Vec<String> = sqlx::query("SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id")
-                .bind(payment_no)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("order_id"))
-                .collect::<Result<_, _>>()?;
+            let ids: Vec<String> = sqlx::query(
+                "SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id",
+            )
+            .bind(payment_no)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("order_id"))
+            .collect::<Result<_, _>>()?;
             let mut conflicting = Vec::new();
             for id in &ids {
                 let done = sqlx::query(
@@ -260,7 +293,10 @@ pub async fn settle_report(
                 // Money arrived for orders that are no longer payable: keep the record, and
                 // flag it so the refund (or an operator) gives it back.
                 set_flag(&mut tx, payment_no, "double_payment", now).await?;
-                SettleOutcome::PaidWithConflict { order_ids: ids, conflicting }
+                SettleOutcome::PaidWithConflict {
+                    order_ids: ids,
+                    conflicting,
+                }
             }
         }
         Settlement::MarkClosed => {
@@ -290,7 +326,12 @@ pub async fn settle_report(
     Ok(outcome)
 }
 
-async fn set_flag(tx: &mut Transaction<'_, Any>, payment_no: &str, flag: &str, now: i64) -> Result<(), StoreError> {
+async fn set_flag(
+    tx: &mut Transaction<'_, Any>,
+    payment_no: &str,
+    flag: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE payments SET flag = $1, version = version + 1, updated_at = $2 WHERE payment_no = $3")
         .bind(flag)
         .bind(now)

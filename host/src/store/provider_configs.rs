@@ -24,8 +24,10 @@ pub struct ProviderConfig {
 }
 
 pub async fn upsert(db: &Db, cfg: &ProviderConfig) -> Result<(), StoreError> {
-    let settings = serde_json::to_string(&cfg.settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let secrets = serde_json::to_string(&cfg.secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let settings =
+        serde_json::to_string(&cfg.settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let secrets =
+        serde_json::to_string(&cfg.secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO provider_configs (merchant_id, provider, settings, secrets, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (merchant_id, provider) DO UPDATE SET settings = EXCLUDED.settings, secrets = EXCLUDED.secrets,
@@ -41,7 +43,11 @@ pub async fn upsert(db: &Db, cfg: &ProviderConfig) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub async fn get(db: &Db, merchant_id: &str, provider: &str) -> Result<Option<ProviderConfig>, StoreError> {
+pub async fn get(
+    db: &Db,
+    merchant_id: &str,
+    provider: &str,
+) -> Result<Option<ProviderConfig>, StoreError> {
     let row = sqlx::query("SELECT settings, secrets, updated_at FROM provider_configs WHERE merchant_id = $1 AND provider = $2")
         .bind(merchant_id)
         .bind(provider)
@@ -53,8 +59,10 @@ pub async fn get(db: &Db, merchant_id: &str, provider: &str) -> Result<Option<Pr
     Ok(Some(ProviderConfig {
         merchant_id: merchant_id.to_owned(),
         provider: provider.to_owned(),
-        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(format!("provider_configs.settings: {e}")))?,
-        secrets: serde_json::from_str(&secrets).map_err(|e| StoreError::Corrupt(format!("provider_configs.secrets: {e}")))?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("provider_configs.settings: {e}")))?,
+        secrets: serde_json::from_str(&secrets)
+            .map_err(|e| StoreError::Corrupt(format!("provider_configs.secrets: {e}")))?,
         updated_at: row.try_get("updated_at")?,
     }))
 }

@@ -15,9 +15,10 @@ mod wire;
 use paygate_sdk::http::Method;
 use paygate_sdk::keys::{self, SignatureAlgorithm};
 use paygate_sdk::{
-    header, hex_decode, hex_encode, json_body, nonce, required_setting, send, setting, unix_now, AdapterInfo, Config,
-    Notification, NotificationEvent, PayAction, PayRequest, PayResponse, Provider, ProviderError, RefundRequest,
-    RefundState, RefundStatus, Refusal, Reply, SecretKind, SecretSpec, SettingSpec, TradeStatus,
+    header, hex_decode, hex_encode, json_body, nonce, required_setting, send, setting, unix_now,
+    AdapterInfo, Config, Notification, NotificationEvent, PayAction, PayRequest, PayResponse,
+    Provider, ProviderError, RefundRequest, RefundState, RefundStatus, Refusal, Reply, SecretKind,
+    SecretSpec, SettingSpec, TradeStatus,
 };
 
 use wire::{CreateRefund, CreateTrade, RefundCreated, Trade, TradeCreated};
@@ -38,7 +39,9 @@ impl Provider for Mock {
                 SettingSpec {
                     name: "sandbox_url".into(),
                     required: true,
-                    description: "base URL of the sandbox provider, e.g. http://127.0.0.1:8080/sandbox".into(),
+                    description:
+                        "base URL of the sandbox provider, e.g. http://127.0.0.1:8080/sandbox"
+                            .into(),
                     is_base_url: true,
                 },
                 SettingSpec {
@@ -50,7 +53,8 @@ impl Provider for Mock {
                 SettingSpec {
                     name: "scenarios".into(),
                     required: false,
-                    description: "`on` enables test scenarios chosen by the pay request's subject".into(),
+                    description: "`on` enables test scenarios chosen by the pay request's subject"
+                        .into(),
                     is_base_url: false,
                 },
             ],
@@ -58,7 +62,8 @@ impl Provider for Mock {
                 name: "api_key".into(),
                 kind: SecretKind::HmacKey,
                 required: true,
-                description: "the sandbox account's API key, which signs requests and notifications".into(),
+                description:
+                    "the sandbox account's API key, which signs requests and notifications".into(),
             }],
         }
     }
@@ -68,7 +73,10 @@ impl Provider for Mock {
             run_scenario(&request.subject);
         }
         if request.channel != "web" && request.channel != "qr" {
-            return Err(ProviderError::Unsupported(format!("channel `{}`", request.channel)));
+            return Err(ProviderError::Unsupported(format!(
+                "channel `{}`",
+                request.channel
+            )));
         }
         let body = serde_json::to_vec(&CreateTrade {
             payment_no: &request.payment_no,
@@ -86,17 +94,31 @@ impl Provider for Mock {
             "qr" => PayAction::QrCode(created.pay_url),
             _ => PayAction::Redirect(created.pay_url),
         };
-        Ok(PayResponse { action, provider_trade_id: Some(created.trade_id) })
+        Ok(PayResponse {
+            action,
+            provider_trade_id: Some(created.trade_id),
+        })
     }
 
     fn query(config: Config, payment_no: String) -> Result<TradeStatus, ProviderError> {
-        let response = call(&config, Method::Get, &format!("/api/trades/{payment_no}"), Vec::new())?;
+        let response = call(
+            &config,
+            Method::Get,
+            &format!("/api/trades/{payment_no}"),
+            Vec::new(),
+        )?;
         let trade: Trade = json_body(&response)?;
         trade_status(trade)
     }
 
     fn close(config: Config, payment_no: String) -> Result<(), ProviderError> {
-        call(&config, Method::Post, &format!("/api/trades/{payment_no}/close"), Vec::new()).map(|_| ())
+        call(
+            &config,
+            Method::Post,
+            &format!("/api/trades/{payment_no}/close"),
+            Vec::new(),
+        )
+        .map(|_| ())
     }
 
     fn refund(config: Config, request: RefundRequest) -> Result<RefundStatus, ProviderError> {
@@ -107,7 +129,12 @@ impl Provider for Mock {
             reason: request.reason.as_deref(),
         })
         .map_err(|e| ProviderError::Config(e.to_string()))?;
-        let response = call(&config, Method::Post, &format!("/api/trades/{}/refunds", request.payment_no), body)?;
+        let response = call(
+            &config,
+            Method::Post,
+            &format!("/api/trades/{}/refunds", request.payment_no),
+            body,
+        )?;
         let refund: RefundCreated = json_body(&response)?;
         let state = match refund.state.as_str() {
             "succeeded" => RefundState::Succeeded,
@@ -119,38 +146,92 @@ impl Provider for Mock {
             refund_no: refund.refund_no,
             state,
             provider_refund_id: refund.refund_id,
-            amount: refund.amount.map(|minor| paygate_sdk::Money { minor, currency: request.amount.currency.clone() }),
+            amount: refund.amount.map(|minor| paygate_sdk::Money {
+                minor,
+                currency: request.amount.currency.clone(),
+            }),
         })
     }
 
-    fn parse_notification(config: Config, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<Notification, Refusal> {
-        let refuse = |status: u16, error: ProviderError, why: &str| Refusal { error, reply: fail_reply(status, why) };
-        let account = required_setting(&config, "account_id").map_err(|e| refuse(500, e, "adapter is not configured"))?;
+    fn parse_notification(
+        config: Config,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Notification, Refusal> {
+        let refuse = |status: u16, error: ProviderError, why: &str| Refusal {
+            error,
+            reply: fail_reply(status, why),
+        };
+        let account = required_setting(&config, "account_id")
+            .map_err(|e| refuse(500, e, "adapter is not configured"))?;
         let (Some(from), Some(timestamp), Some(nonce), Some(signature)) = (
             header(&headers, "x-sandbox-account"),
             header(&headers, "x-sandbox-timestamp"),
             header(&headers, "x-sandbox-nonce"),
             header(&headers, "x-sandbox-signature"),
         ) else {
-            return Err(refuse(401, ProviderError::BadSignature("signature headers missing".into()), "signature headers missing"));
+            return Err(refuse(
+                401,
+                ProviderError::BadSignature("signature headers missing".into()),
+                "signature headers missing",
+            ));
         };
         if from != account {
-            return Err(refuse(401, ProviderError::BadSignature(format!("notification for account `{from}`")), "wrong account"));
+            return Err(refuse(
+                401,
+                ProviderError::BadSignature(format!("notification for account `{from}`")),
+                "wrong account",
+            ));
         }
-        let fresh = timestamp.parse::<i64>().is_ok_and(|t| (unix_now() - t).abs() <= NOTIFICATION_WINDOW_SECS);
+        let fresh = timestamp
+            .parse::<i64>()
+            .is_ok_and(|t| (unix_now() - t).abs() <= NOTIFICATION_WINDOW_SECS);
         if !fresh {
-            return Err(refuse(401, ProviderError::BadSignature("stale or malformed timestamp".into()), "stale timestamp"));
+            return Err(refuse(
+                401,
+                ProviderError::BadSignature("stale or malformed timestamp".into()),
+                "stale timestamp",
+            ));
         }
-        let signature = hex_decode(signature)
-            .ok_or_else(|| refuse(401, ProviderError::BadSignature("signature is not hex".into()), "bad signature"))?;
+        let signature = hex_decode(signature).ok_or_else(|| {
+            refuse(
+                401,
+                ProviderError::BadSignature("signature is not hex".into()),
+                "bad signature",
+            )
+        })?;
         let message = wire::notification_message(timestamp, nonce, &body);
-        match keys::verify("api_key", SignatureAlgorithm::HmacSha256, &message, &signature) {
+        match keys::verify(
+            "api_key",
+            SignatureAlgorithm::HmacSha256,
+            &message,
+            &signature,
+        ) {
             Ok(true) => {}
-            Ok(false) => return Err(refuse(401, ProviderError::BadSignature("signature does not verify".into()), "bad signature")),
-            Err(e) => return Err(refuse(500, ProviderError::Config(format!("key api_key: {e:?}")), "adapter is not configured")),
+            Ok(false) => {
+                return Err(refuse(
+                    401,
+                    ProviderError::BadSignature("signature does not verify".into()),
+                    "bad signature",
+                ))
+            }
+            Err(e) => {
+                return Err(refuse(
+                    500,
+                    ProviderError::Config(format!("key api_key: {e:?}")),
+                    "adapter is not configured",
+                ))
+            }
         }
         let trade: Trade = serde_json::from_slice(&body).map_err(|e| {
-            refuse(400, ProviderError::Rejected(paygate_sdk::Rejection { code: "BAD_BODY".into(), message: e.to_string() }), "unreadable body")
+            refuse(
+                400,
+                ProviderError::Rejected(paygate_sdk::Rejection {
+                    code: "BAD_BODY".into(),
+                    message: e.to_string(),
+                }),
+                "unreadable body",
+            )
         })?;
         let status = trade_status(trade).map_err(|e| refuse(400, e, "unknown trade state"))?;
         Ok(Notification {
@@ -162,7 +243,12 @@ impl Provider for Mock {
 }
 
 /// A signed call to the sandbox; non-2xx answers become the matching error.
-fn call(config: &Config, method: Method, path: &str, body: Vec<u8>) -> Result<paygate_sdk::http::Response, ProviderError> {
+fn call(
+    config: &Config,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<paygate_sdk::http::Response, ProviderError> {
     let base = required_setting(config, "sandbox_url")?.trim_end_matches('/');
     let account = required_setting(config, "account_id")?;
     let url = format!("{base}{path}");
@@ -196,8 +282,9 @@ fn call(config: &Config, method: Method, path: &str, body: Vec<u8>) -> Result<pa
 }
 
 fn trade_status(trade: Trade) -> Result<TradeStatus, ProviderError> {
-    let state = wire::trade_state(&trade.state)
-        .ok_or_else(|| ProviderError::Unreachable(format!("unknown trade state `{}`", trade.state)))?;
+    let state = wire::trade_state(&trade.state).ok_or_else(|| {
+        ProviderError::Unreachable(format!("unknown trade state `{}`", trade.state))
+    })?;
     Ok(TradeStatus {
         paid_amount: wire::paid_amount(&trade),
         payment_no: trade.payment_no,
@@ -208,7 +295,11 @@ fn trade_status(trade: Trade) -> Result<TradeStatus, ProviderError> {
 }
 
 fn json_reply(status: u16, body: &str) -> Reply {
-    Reply { status, headers: vec![("content-type".into(), "application/json".into())], body: body.as_bytes().to_vec() }
+    Reply {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 fn fail_reply(status: u16, why: &str) -> Reply {

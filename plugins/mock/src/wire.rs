@@ -60,7 +60,13 @@ pub struct ErrorBody {
 }
 
 /// What a signed request signs: `METHOD\nPATH\nTIMESTAMP\nNONCE\nBODY`.
-pub fn request_message(method: &str, path: &str, timestamp: i64, nonce: &str, body: &[u8]) -> Vec<u8> {
+pub fn request_message(
+    method: &str,
+    path: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut m = format!("{method}\n{path}\n{timestamp}\n{nonce}\n").into_bytes();
     m.extend_from_slice(body);
     m
@@ -91,22 +97,37 @@ pub fn trade_state(state: &str) -> Option<TradeState> {
 }
 
 pub fn paid_amount(trade: &Trade) -> Option<Money> {
-    trade.paid_amount.map(|minor| Money { minor, currency: trade.currency.clone() })
+    trade.paid_amount.map(|minor| Money {
+        minor,
+        currency: trade.currency.clone(),
+    })
 }
 
 /// Maps a non-2xx answer to the error the host acts on.
 pub fn error_for(status: u16, body: &[u8]) -> ProviderError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let code = parsed.as_ref().map(|e| e.code.as_str()).unwrap_or("");
-    let message = parsed.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    let message = parsed
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
     match (status, code) {
         (409, "TRADE_PAID") => ProviderError::AlreadyPaid,
         (409, "TRADE_CLOSED") => ProviderError::AlreadyClosed,
         (404, _) => ProviderError::NotFound,
-        (401, _) => ProviderError::Config("the sandbox refused the signature: check account_id and api_key".into()),
-        (500..=599, _) => ProviderError::Unreachable(format!("sandbox answered HTTP {status} {code} {message}")),
-        (_, "") => ProviderError::Unreachable(format!("sandbox answered HTTP {status} without an error code")),
-        _ => ProviderError::Rejected(Rejection { code: code.to_owned(), message }),
+        (401, _) => ProviderError::Config(
+            "the sandbox refused the signature: check account_id and api_key".into(),
+        ),
+        (500..=599, _) => {
+            ProviderError::Unreachable(format!("sandbox answered HTTP {status} {code} {message}"))
+        }
+        (_, "") => ProviderError::Unreachable(format!(
+            "sandbox answered HTTP {status} without an error code"
+        )),
+        _ => ProviderError::Rejected(Rejection {
+            code: code.to_owned(),
+            message,
+        }),
     }
 }
 
@@ -116,19 +137,37 @@ mod tests {
 
     #[test]
     fn request_message_is_method_path_timestamp_nonce_body() {
-        let m = request_message("POST", "/sandbox/api/trades", 1700000000, "abc", b"{\"a\":1}");
-        assert_eq!(m, b"POST\n/sandbox/api/trades\n1700000000\nabc\n{\"a\":1}".to_vec());
-        assert_eq!(request_message("GET", "/p", 1, "n", b""), b"GET\n/p\n1\nn\n".to_vec());
+        let m = request_message(
+            "POST",
+            "/sandbox/api/trades",
+            1700000000,
+            "abc",
+            b"{\"a\":1}",
+        );
+        assert_eq!(
+            m,
+            b"POST\n/sandbox/api/trades\n1700000000\nabc\n{\"a\":1}".to_vec()
+        );
+        assert_eq!(
+            request_message("GET", "/p", 1, "n", b""),
+            b"GET\n/p\n1\nn\n".to_vec()
+        );
     }
 
     #[test]
     fn notification_message_is_timestamp_nonce_body() {
-        assert_eq!(notification_message("17", "n", b"{}"), b"17\nn\n{}".to_vec());
+        assert_eq!(
+            notification_message("17", "n", b"{}"),
+            b"17\nn\n{}".to_vec()
+        );
     }
 
     #[test]
     fn signed_path_drops_scheme_host_and_query() {
-        assert_eq!(path_of("http://127.0.0.1:8080/sandbox/api/trades?x=1"), "/sandbox/api/trades");
+        assert_eq!(
+            path_of("http://127.0.0.1:8080/sandbox/api/trades?x=1"),
+            "/sandbox/api/trades"
+        );
         assert_eq!(path_of("https://h"), "/");
     }
 
@@ -144,12 +183,30 @@ mod tests {
     #[test]
     fn errors_map_to_what_the_host_can_do() {
         let body = |code: &str| format!("{{\"code\":\"{code}\",\"message\":\"m\"}}").into_bytes();
-        assert!(matches!(error_for(409, &body("TRADE_PAID")), ProviderError::AlreadyPaid));
-        assert!(matches!(error_for(409, &body("TRADE_CLOSED")), ProviderError::AlreadyClosed));
-        assert!(matches!(error_for(404, &body("TRADE_NOT_FOUND")), ProviderError::NotFound));
-        assert!(matches!(error_for(401, &body("SIGNATURE_INVALID")), ProviderError::Config(_)));
-        assert!(matches!(error_for(502, b"bad gateway"), ProviderError::Unreachable(_)));
-        assert!(matches!(error_for(400, b"not json"), ProviderError::Unreachable(_)));
+        assert!(matches!(
+            error_for(409, &body("TRADE_PAID")),
+            ProviderError::AlreadyPaid
+        ));
+        assert!(matches!(
+            error_for(409, &body("TRADE_CLOSED")),
+            ProviderError::AlreadyClosed
+        ));
+        assert!(matches!(
+            error_for(404, &body("TRADE_NOT_FOUND")),
+            ProviderError::NotFound
+        ));
+        assert!(matches!(
+            error_for(401, &body("SIGNATURE_INVALID")),
+            ProviderError::Config(_)
+        ));
+        assert!(matches!(
+            error_for(502, b"bad gateway"),
+            ProviderError::Unreachable(_)
+        ));
+        assert!(matches!(
+            error_for(400, b"not json"),
+            ProviderError::Unreachable(_)
+        ));
         match error_for(400, &body("PARAM_MISMATCH")) {
             ProviderError::Rejected(r) => assert_eq!(r.code, "PARAM_MISMATCH"),
             other => panic!("expected rejected, got {other:?}"),

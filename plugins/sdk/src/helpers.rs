@@ -7,7 +7,11 @@ use crate::{Config, ProviderError};
 
 /// The value of setting `name` in the merchant's configuration.
 pub fn setting<'a>(config: &'a Config, name: &str) -> Option<&'a str> {
-    config.settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    config
+        .settings
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The value of a required setting, or a `config` error naming it.
@@ -19,7 +23,10 @@ pub fn required_setting<'a>(config: &'a Config, name: &str) -> Result<&'a str, P
 
 /// The first header called `name`, compared without regard to case.
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Lower-case hex.
@@ -35,7 +42,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 
 /// Decodes hex (either case); `None` if it is not hex.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
@@ -44,7 +51,10 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     };
-    s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
 }
 
 /// A random string of `len` characters of `[0-9A-Za-z]`, for request nonces.
@@ -54,7 +64,10 @@ pub fn nonce(len: usize) -> String {
     // WASI random cannot fail in the host paygate provides; a zero buffer would still be
     // a valid (if predictable) nonce rather than a crash.
     let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
 }
 
 /// Seconds since the Unix epoch, from the WASI clock.
@@ -67,13 +80,30 @@ pub fn unix_now() -> i64 {
 
 /// Sends a request through the host and maps transport failures: a host that is not in
 /// the allowlist is a configuration error; anything else leaves the outcome unknown.
-pub fn send(method: Method, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<Response, ProviderError> {
-    http::send(&Request { method, url: url.to_owned(), headers, body }).map_err(|e| match e {
-        http::Error::Denied(m) => ProviderError::Config(format!("the host refused the request: {m}")),
+pub fn send(
+    method: Method,
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Result<Response, ProviderError> {
+    http::send(&Request {
+        method,
+        url: url.to_owned(),
+        headers,
+        body,
+    })
+    .map_err(|e| match e {
+        http::Error::Denied(m) => {
+            ProviderError::Config(format!("the host refused the request: {m}"))
+        }
         http::Error::Invalid(m) => ProviderError::Config(format!("invalid request: {m}")),
         http::Error::Timeout => ProviderError::Unreachable(format!("no answer from {url} in time")),
-        http::Error::Connection(m) => ProviderError::Unreachable(format!("cannot reach {url}: {m}")),
-        http::Error::TooLarge => ProviderError::Unreachable(format!("the answer from {url} was too large")),
+        http::Error::Connection(m) => {
+            ProviderError::Unreachable(format!("cannot reach {url}: {m}"))
+        }
+        http::Error::TooLarge => {
+            ProviderError::Unreachable(format!("the answer from {url} was too large"))
+        }
     })
 }
 
@@ -99,11 +129,20 @@ mod tests {
 
     #[test]
     fn settings_and_headers_are_looked_up_by_name() {
-        let config = Config { merchant_id: "m".into(), settings: vec![("a".into(), "1".into()), ("empty".into(), String::new())] };
+        let config = Config {
+            merchant_id: "m".into(),
+            settings: vec![("a".into(), "1".into()), ("empty".into(), String::new())],
+        };
         assert_eq!(setting(&config, "a"), Some("1"));
         assert!(required_setting(&config, "a").is_ok());
-        assert!(matches!(required_setting(&config, "b"), Err(ProviderError::Config(_))));
-        assert!(matches!(required_setting(&config, "empty"), Err(ProviderError::Config(_))));
+        assert!(matches!(
+            required_setting(&config, "b"),
+            Err(ProviderError::Config(_))
+        ));
+        assert!(matches!(
+            required_setting(&config, "empty"),
+            Err(ProviderError::Config(_))
+        ));
         let headers = vec![("X-Sandbox-Nonce".to_owned(), "n".to_owned())];
         assert_eq!(header(&headers, "x-sandbox-nonce"), Some("n"));
         assert_eq!(header(&headers, "x-other"), None);

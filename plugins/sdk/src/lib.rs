@@ -41,9 +41,9 @@ pub mod __private {
 
 pub use bindings::exports::paygate::provider::provider::Guest as Provider;
 pub use bindings::paygate::provider::types::{
-    AdapterInfo, Config, Money, Notification, NotificationEvent, PayAction, PayRequest, PayResponse, Payer, ProviderError,
-    RefundRequest, RefundState, RefundStatus, Refusal, Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState,
-    TradeStatus,
+    AdapterInfo, Config, Money, Notification, NotificationEvent, PayAction, PayRequest,
+    PayResponse, Payer, ProviderError, RefundRequest, RefundState, RefundStatus, Refusal,
+    Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState, TradeStatus,
 };
 pub use bindings::paygate::provider::{http, keys};
 

@@ -16,7 +16,10 @@ async fn sign_up_answers_an_account_id_and_a_43_character_base62_key() {
     assert!(id.starts_with("sbx_"));
     assert_eq!(key.len(), 43);
     assert!(key.bytes().all(|b| b.is_ascii_alphanumeric()));
-    assert!(!format!("{:?}", h.account).contains(&h.account.api_key), "Debug must not print the key");
+    assert!(
+        !format!("{:?}", h.account).contains(&h.account.api_key),
+        "Debug must not print the key"
+    );
 }
 
 #[tokio::test]
@@ -34,7 +37,14 @@ async fn request_signed_with_the_account_key_is_accepted() {
 async fn request_signed_with_a_wrong_key_is_refused_with_signature_invalid() {
     let h = harness().await;
     let body = trade_body("P1", 100).to_string();
-    let request = h.signed_as(&h.account.account_id, "not-the-key", now_secs(), "POST", "/sandbox/api/trades", &body);
+    let request = h.signed_as(
+        &h.account.account_id,
+        "not-the-key",
+        now_secs(),
+        "POST",
+        "/sandbox/api/trades",
+        &body,
+    );
     let (status, answer) = h.call(request).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer["code"], "SIGNATURE_INVALID");
@@ -46,15 +56,27 @@ async fn request_with_a_timestamp_over_300_s_away_is_refused_with_signature_inva
     let h = harness().await;
     let body = trade_body("P1", 100).to_string();
     for timestamp in [now_secs() - 301, now_secs() + 301] {
-        let request =
-            h.signed_as(&h.account.account_id, &h.account.api_key, timestamp, "POST", "/sandbox/api/trades", &body);
+        let request = h.signed_as(
+            &h.account.account_id,
+            &h.account.api_key,
+            timestamp,
+            "POST",
+            "/sandbox/api/trades",
+            &body,
+        );
         let (status, answer) = h.call(request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(answer["code"], "SIGNATURE_INVALID");
     }
     // Just inside the window is fine.
-    let request =
-        h.signed_as(&h.account.account_id, &h.account.api_key, now_secs() - 290, "POST", "/sandbox/api/trades", &body);
+    let request = h.signed_as(
+        &h.account.account_id,
+        &h.account.api_key,
+        now_secs() - 290,
+        "POST",
+        "/sandbox/api/trades",
+        &body,
+    );
     assert_eq!(h.call(request).await.0, StatusCode::OK);
 }
 
@@ -62,13 +84,31 @@ async fn request_with_a_timestamp_over_300_s_away_is_refused_with_signature_inva
 async fn unknown_account_missing_headers_and_unprefixed_path_are_refused_with_signature_invalid() {
     let h = harness().await;
     let body = trade_body("P1", 100).to_string();
-    let unknown = h.signed_as("sbx_nobody", &h.account.api_key, now_secs(), "POST", "/sandbox/api/trades", &body);
-    let mut unsigned = Request::post("/sandbox/api/trades").body(Body::from(body.clone())).expect("request");
-    unsigned.headers_mut().insert("x-sandbox-account", h.account.account_id.parse().expect("header"));
+    let unknown = h.signed_as(
+        "sbx_nobody",
+        &h.account.api_key,
+        now_secs(),
+        "POST",
+        "/sandbox/api/trades",
+        &body,
+    );
+    let mut unsigned = Request::post("/sandbox/api/trades")
+        .body(Body::from(body.clone()))
+        .expect("request");
+    unsigned.headers_mut().insert(
+        "x-sandbox-account",
+        h.account.account_id.parse().expect("header"),
+    );
     // The signed path is the public one, `/sandbox/api/...`: signing the path without the
     // mount prefix must not verify.
-    let mut wrong_path =
-        h.signed_as(&h.account.account_id, &h.account.api_key, now_secs(), "POST", "/api/trades", &body);
+    let mut wrong_path = h.signed_as(
+        &h.account.account_id,
+        &h.account.api_key,
+        now_secs(),
+        "POST",
+        "/api/trades",
+        &body,
+    );
     *wrong_path.uri_mut() = "/sandbox/api/trades".parse().expect("uri");
     for request in [unknown, unsigned, wrong_path] {
         let (status, answer) = h.call(request).await;
@@ -93,7 +133,9 @@ async fn malformed_or_invalid_trade_fields_are_invalid_request() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(answer["code"], "INVALID_REQUEST", "{body}");
     }
-    let (status, answer) = h.call(h.signed("POST", "/sandbox/api/trades", "{not json")).await;
+    let (status, answer) = h
+        .call(h.signed("POST", "/sandbox/api/trades", "{not json"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["code"], "INVALID_REQUEST");
 }
@@ -156,11 +198,20 @@ async fn another_accounts_trade_is_trade_not_found() {
     let h = harness().await;
     h.open_trade("P1", 100).await;
     let other = h.sandbox.create_account().await.expect("account");
-    let request = h.signed_as(&other.account_id, &other.api_key, now_secs(), "GET", "/sandbox/api/trades/P1", "");
+    let request = h.signed_as(
+        &other.account_id,
+        &other.api_key,
+        now_secs(),
+        "GET",
+        "/sandbox/api/trades/P1",
+        "",
+    );
     let (status, answer) = h.call(request).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(answer["code"], "TRADE_NOT_FOUND");
-    let (status, answer) = h.call(h.signed("GET", "/sandbox/api/trades/NOPE", "")).await;
+    let (status, answer) = h
+        .call(h.signed("GET", "/sandbox/api/trades/NOPE", ""))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(answer["code"], "TRADE_NOT_FOUND");
 }

@@ -28,14 +28,28 @@ pub struct Harness {
 
 pub async fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("sandbox.db").display());
-    let db = crate::store::connect(&url).await.expect("database with migrations");
-    let sandbox = Sandbox::new(db.pool, "http://127.0.0.1:8080/sandbox/".into(), reqwest::Client::new())
-        .with_notify_delays(vec![ms(20), ms(40), ms(80)])
-        .with_notify_timeout(std::time::Duration::from_secs(5));
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("sandbox.db").display()
+    );
+    let db = crate::store::connect(&url)
+        .await
+        .expect("database with migrations");
+    let sandbox = Sandbox::new(
+        db.pool,
+        "http://127.0.0.1:8080/sandbox/".into(),
+        reqwest::Client::new(),
+    )
+    .with_notify_delays(vec![ms(20), ms(40), ms(80)])
+    .with_notify_timeout(std::time::Duration::from_secs(5));
     let account = sandbox.create_account().await.expect("account");
     let app = Router::new().nest("/sandbox", sandbox.clone().router());
-    Harness { sandbox, app, account, _dir: dir }
+    Harness {
+        sandbox,
+        app,
+        account,
+        _dir: dir,
+    }
 }
 
 pub fn ms(n: u64) -> std::time::Duration {
@@ -93,7 +107,14 @@ impl Harness {
 
     /// A request correctly signed by the harness's account, now.
     pub fn signed(&self, method: &str, path: &str, body: &str) -> Request<Body> {
-        self.signed_as(&self.account.account_id, &self.account.api_key, now_secs(), method, path, body)
+        self.signed_as(
+            &self.account.account_id,
+            &self.account.api_key,
+            now_secs(),
+            method,
+            path,
+            body,
+        )
     }
 
     /// Sends a request; the status and the JSON body (`Null` if not JSON).
@@ -103,16 +124,31 @@ impl Harness {
     }
 
     /// Sends a request; the status, the headers and the body as text.
-    pub async fn call_raw(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
-        let response = self.app.clone().oneshot(request).await.expect("infallible router");
+    pub async fn call_raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible router");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
-        (status, headers, String::from_utf8(bytes.to_vec()).expect("utf-8 body"))
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            headers,
+            String::from_utf8(bytes.to_vec()).expect("utf-8 body"),
+        )
     }
 
     pub async fn create_trade(&self, body: &Value) -> (StatusCode, Value) {
-        self.call(self.signed("POST", "/sandbox/api/trades", &body.to_string())).await
+        self.call(self.signed("POST", "/sandbox/api/trades", &body.to_string()))
+            .await
     }
 
     /// Creates a CNY trade, asserting it opened.
@@ -123,13 +159,18 @@ impl Harness {
     }
 
     pub async fn post(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Request::post(path).body(Body::empty()).expect("request")).await
+        self.call(Request::post(path).body(Body::empty()).expect("request"))
+            .await
     }
 
     /// `GET /sandbox/trades/{payment_no}`: the trade with its counters.
     pub async fn detail(&self, payment_no: &str) -> Value {
         let (status, body) = self
-            .call(Request::get(format!("/sandbox/trades/{payment_no}")).body(Body::empty()).expect("request"))
+            .call(
+                Request::get(format!("/sandbox/trades/{payment_no}"))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
@@ -137,7 +178,8 @@ impl Harness {
 
     /// Pays without notification, as a test would.
     pub async fn pay(&self, payment_no: &str) -> (StatusCode, Value) {
-        self.post(&format!("/sandbox/trades/{payment_no}/pay?notify=false")).await
+        self.post(&format!("/sandbox/trades/{payment_no}/pay?notify=false"))
+            .await
     }
 
     /// Moves the trade's deadline into the past without closing it, as time passing would.

@@ -6,12 +6,28 @@ use serde_json::{json, Value};
 use super::{harness, trade_body, Harness};
 
 async fn close(h: &Harness, payment_no: &str) -> (StatusCode, Value) {
-    h.call(h.signed("POST", &format!("/sandbox/api/trades/{payment_no}/close"), "")).await
+    h.call(h.signed(
+        "POST",
+        &format!("/sandbox/api/trades/{payment_no}/close"),
+        "",
+    ))
+    .await
 }
 
-async fn refund(h: &Harness, payment_no: &str, refund_no: &str, amount: i64) -> (StatusCode, Value) {
-    let body = json!({"refund_no": refund_no, "amount": amount, "currency": "CNY", "reason": null}).to_string();
-    h.call(h.signed("POST", &format!("/sandbox/api/trades/{payment_no}/refunds"), &body)).await
+async fn refund(
+    h: &Harness,
+    payment_no: &str,
+    refund_no: &str,
+    amount: i64,
+) -> (StatusCode, Value) {
+    let body = json!({"refund_no": refund_no, "amount": amount, "currency": "CNY", "reason": null})
+        .to_string();
+    h.call(h.signed(
+        "POST",
+        &format!("/sandbox/api/trades/{payment_no}/refunds"),
+        &body,
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -62,7 +78,9 @@ async fn late_pay_pays_a_closed_trade_and_answers_the_trade() {
     let h = harness().await;
     h.open_trade("P1", 1234).await;
     close(&h, "P1").await;
-    let (status, body) = h.post("/sandbox/trades/P1/pay?notify=false&late=true").await;
+    let (status, body) = h
+        .post("/sandbox/trades/P1/pay?notify=false&late=true")
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "paid");
     assert_eq!(body["paid_amount"], 1234);
@@ -79,7 +97,10 @@ async fn racing_pay_and_close_have_exactly_one_winner() {
         let (h1, p1, h2, p2) = (h.clone(), p.clone(), h.clone(), p.clone());
         let paying = tokio::spawn(async move { h1.pay(&p1).await });
         let closing = tokio::spawn(async move { close(&h2, &p2).await });
-        let (pay, close) = (paying.await.expect("pay task"), closing.await.expect("close task"));
+        let (pay, close) = (
+            paying.await.expect("pay task"),
+            closing.await.expect("close task"),
+        );
         let state = h.detail(&p).await["state"].clone();
         match (pay.0, close.0) {
             (StatusCode::OK, StatusCode::CONFLICT) => {
@@ -117,8 +138,13 @@ async fn expired_trade_is_refused_even_before_anyone_reads_it() {
     h.open_trade("P1", 100).await;
     h.let_expire("P1").await;
     let (status, body) = h.pay("P1").await;
-    assert_eq!((status, body["code"].clone()), (StatusCode::CONFLICT, json!("TRADE_CLOSED")));
-    let (status, body) = h.post("/sandbox/trades/P1/pay?notify=false&late=true").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::CONFLICT, json!("TRADE_CLOSED"))
+    );
+    let (status, body) = h
+        .post("/sandbox/trades/P1/pay?notify=false&late=true")
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "paid");
 }
@@ -138,7 +164,10 @@ async fn refunds_may_add_up_to_the_paid_amount_and_no_further() {
     let (status, _) = refund(&h, "P1", "R2", 400).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = refund(&h, "P1", "R3", 1).await;
-    assert_eq!((status, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("REFUND_AMOUNT_EXCEEDED")));
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("REFUND_AMOUNT_EXCEEDED"))
+    );
     let detail = h.detail("P1").await;
     assert_eq!(detail["state"], "refunded");
     assert_eq!(detail["refunded_amount"], 1000);
@@ -170,7 +199,11 @@ async fn racing_refunds_never_exceed_the_paid_amount() {
     let (a, b) = (a.await.expect("refund task"), b.await.expect("refund task"));
     let mut codes = [a.0, b.0];
     codes.sort();
-    assert_eq!(codes, [StatusCode::OK, StatusCode::BAD_REQUEST], "{a:?} {b:?}");
+    assert_eq!(
+        codes,
+        [StatusCode::OK, StatusCode::BAD_REQUEST],
+        "{a:?} {b:?}"
+    );
     assert_eq!(h.detail("P1").await["refunded_amount"], 600);
     let (h1, h2) = (h.clone(), h.clone());
     let a = tokio::spawn(async move { refund(&h1, "P1", "RC", 100).await });
@@ -189,5 +222,8 @@ async fn refund_of_a_trade_that_is_not_paid_is_refused_with_trade_not_paid() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["code"], "TRADE_NOT_PAID");
     let (status, body) = refund(&h, "NOPE", "R1", 100).await;
-    assert_eq!((status, body["code"].clone()), (StatusCode::NOT_FOUND, json!("TRADE_NOT_FOUND")));
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("TRADE_NOT_FOUND"))
+    );
 }
