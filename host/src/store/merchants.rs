@@ -34,19 +34,20 @@ pub async fn insert(
     })
 }
 
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
+    Ok(Merchant {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 pub async fn by_api_key_hash(db: &Db, hash: &str) -> Result<Option<Merchant>, StoreError> {
     let row = sqlx::query("SELECT id, name, created_at FROM merchants WHERE api_key_hash = $1")
         .bind(hash)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|r| {
-        Ok(Merchant {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            created_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(from_row).transpose()
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Merchant>, StoreError> {
@@ -54,14 +55,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Merchant>, StoreError> {
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|r| {
-        Ok(Merchant {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            created_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(from_row).transpose()
 }
 
 pub async fn count(db: &Db) -> Result<i64, StoreError> {
