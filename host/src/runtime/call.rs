@@ -67,6 +67,8 @@ pub struct CallState {
     pub(super) stderr: MemoryOutputPipe,
     /// Which adapter runs, for log lines.
     pub(super) adapter: String,
+    /// The runtime's instance slot this call holds; released with the store.
+    pub(super) slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl CallState {
@@ -106,6 +108,7 @@ impl CallState {
             stdout,
             stderr,
             adapter: adapter.to_owned(),
+            slot: None,
         }
     }
 

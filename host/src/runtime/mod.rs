@@ -38,6 +38,10 @@ use contract::{
 /// How often the engine's epoch advances: the granularity of the CPU budget.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Adapter calls running at once. The pooling allocator has this many instance slots; calls
+/// beyond it wait for a slot instead of failing.
+const MAX_CONCURRENT_CALLS: u32 = 256;
+
 /// Why an adapter could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -86,6 +90,8 @@ pub struct Runtime {
     compiled: RwLock<HashMap<String, Component>>,
     /// Tells the epoch ticker thread to stop when the runtime is dropped.
     ticker_stop: Arc<AtomicBool>,
+    /// One permit per instance slot; a call holds one for its store's lifetime.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Runtime {
@@ -133,6 +139,7 @@ impl Runtime {
             active: RwLock::new(HashMap::new()),
             compiled: RwLock::new(HashMap::new()),
             ticker_stop,
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS as usize)),
         })
     }
 
@@ -432,7 +439,7 @@ fn build_engine(limits: &Limits, pooling: bool) -> wasmtime::Result<Engine> {
     config.wasm_component_model(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(256)
+        pool.total_component_instances(MAX_CONCURRENT_CALLS + 8)
             .total_core_instances(1024)
             .total_memories(512)
             .total_tables(1024)
