@@ -292,7 +292,10 @@ impl Runtime {
         let adapter = self
             .adapter(provider)
             .ok_or_else(|| CallError::UnknownAdapter(provider.to_owned()))?;
+        // The semaphore is never closed, so acquiring only waits.
+        let slot = self.slots.clone().acquire_owned().await.ok();
         let mut store = self.store(&adapter.info.name, grants);
+        store.data_mut().slot = slot;
         let bindings = adapter
             .pre
             .instantiate_async(&mut store)
