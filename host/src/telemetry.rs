@@ -1,4 +1,5 @@
-//! Logging: `tracing` to stderr, filtered by `PAYGATE_LOG` / `RUST_LOG`.
+//! Logging: `tracing` to stderr (stdout is for what a command prints), filtered by
+//! `PAYGATE_LOG` / `RUST_LOG`, in colour only on a terminal.
 
 use tracing_subscriber::EnvFilter;
 
