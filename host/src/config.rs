@@ -64,6 +64,13 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// `DATABASE_URL`: `sqlite://...` or `postgres://...`; default SQLite in the data dir.
     pub database_url: Option<Secret>,
+    /// `REDIS_URL`: selects the Redis delay queue (and event stream); unset: the SQL queue.
+    pub redis_url: Option<Secret>,
+    /// `PAYGATE_REDIS_PREFIX`: every Redis key paygate writes starts with it.
+    pub redis_prefix: String,
+    /// `PAYGATE_STATUS_SYNC_SCHEDULE`: delays of the active status queries after a trade is
+    /// opened; the last one repeats until the deadline.
+    pub status_sync_schedule: Vec<Duration>,
     /// `PAYGATE_PUBLIC_URL`: the base URL providers and browsers reach paygate at.
     pub public_url: Option<String>,
     /// `PAYGATE_ADMIN_TOKEN`: bearer token of the admin API; unset turns it off.
@@ -97,6 +104,9 @@ struct FileConfig {
     cache_dir: Option<String>,
     database_url: Option<Secret>,
     public_url: Option<String>,
+    redis_url: Option<Secret>,
+    redis_prefix: Option<String>,
+    status_sync_schedule: Option<String>,
     admin_token: Option<Secret>,
     master_key: Option<Secret>,
     sandbox: Option<bool>,
@@ -185,6 +195,12 @@ impl Config {
             cache_dir: pick("PAYGATE_CACHE_DIR", file.cache_dir).map(PathBuf::from),
             database_url: env("DATABASE_URL").map(Secret).or(file.database_url),
             public_url,
+            redis_url: env("REDIS_URL").map(Secret).or(file.redis_url),
+            redis_prefix: pick("PAYGATE_REDIS_PREFIX", file.redis_prefix).unwrap_or_else(|| "paygate".into()),
+            status_sync_schedule: parse_schedule(
+                &pick("PAYGATE_STATUS_SYNC_SCHEDULE", file.status_sync_schedule).unwrap_or_else(|| "10s,30s,60s,2m,5m".into()),
+            )
+            .map_err(|reason| ConfigError::Invalid { key: "PAYGATE_STATUS_SYNC_SCHEDULE", reason })?,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
             sandbox,
@@ -277,6 +293,15 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Parses a comma-separated list of durations (`10s,30s,2m`); at least one, none zero.
+pub fn parse_schedule(v: &str) -> Result<Vec<Duration>, String> {
+    let steps = v.split(',').map(|s| parse_duration(s.trim())).collect::<Result<Vec<_>, _>>()?;
+    if steps.is_empty() || steps.iter().any(Duration::is_zero) {
+        return Err(format!("`{v}`: give at least one non-zero duration"));
+    }
+    Ok(steps)
+}
+
 /// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
@@ -348,6 +373,17 @@ mod tests {
                 && !shown.contains("abab"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn status_sync_schedule_defaults_and_parses() {
+        let c = config(&[]).expect("defaults");
+        let secs: Vec<u64> = c.status_sync_schedule.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [10, 30, 60, 120, 300]);
+        assert_eq!(parse_schedule("1s, 2s"), Ok(vec![Duration::from_secs(1), Duration::from_secs(2)]));
+        assert!(parse_schedule("1s,0s").is_err());
+        assert!(parse_schedule("").is_err());
+        assert!(config(&[("PAYGATE_STATUS_SYNC_SCHEDULE", "soon")]).is_err());
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub enum Engine {
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies migrations.
 pub async fn connect(url: &str) -> Result<Db, StoreError> {
@@ -87,11 +88,7 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
     };
     match engine {
         Engine::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-        Engine::Postgres => {
-            return Err(StoreError::Corrupt(
-                "PostgreSQL is not supported yet".into(),
-            ));
-        }
+        Engine::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
     }
     Ok(Db { pool, engine })
 }

@@ -1,0 +1,140 @@
+//! Delay queues: timed work (deadlines, status queries, webhook retries) with at-least-once
+//! delivery. A task is identified by a key in a named queue; scheduling a key again replaces
+//! it. Workers claim due tasks with a lease; a task whose lease lapses (its worker died) is
+//! due again; only the current holder of a claim can acknowledge or reschedule it.
+//!
+//! Two backends pass the same conformance suite: Redis (sorted sets and Lua, several
+//! processes sharing one Redis) and SQL (the embedded default, over paygate's database).
+
+mod redis;
+mod sql;
+pub mod worker;
+
+use std::time::Duration;
+
+pub use self::redis::RedisQueue;
+pub use self::sql::SqlQueue;
+pub use worker::{Handler, Outcome, Worker, WorkerConfig};
+
+/// A task a worker holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub key: String,
+    pub payload: String,
+    /// When the task was due (ms since the epoch): the start of its lag.
+    pub due_ms: i64,
+    /// How many times it has been claimed, this claim included.
+    pub attempts: i64,
+    /// Proof of this claim: changes at every schedule and claim of the key.
+    pub token: i64,
+}
+
+/// Counts of one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Due now and not claimed.
+    pub ready: u64,
+    /// Scheduled for later.
+    pub scheduled: u64,
+    /// Claimed, lease still running.
+    pub in_flight: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("queue backend answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+/// The delay queue paygate runs on, chosen by configuration.
+#[derive(Clone, Debug)]
+pub enum DelayQueue {
+    Sql(SqlQueue),
+    Redis(RedisQueue),
+}
+
+impl DelayQueue {
+    /// Schedules `key` in `queue` for `due_ms`, replacing a task with the same key (even
+    /// one being worked on: the holder's ack then fails and the new schedule stands).
+    pub async fn schedule(&self, queue: &str, key: &str, payload: &str, due_ms: i64) -> Result<(), QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.schedule(queue, key, payload, due_ms).await,
+            DelayQueue::Redis(q) => q.schedule(queue, key, payload, due_ms).await,
+        }
+    }
+
+    /// Claims up to `max` due tasks, earliest first, each with a lease of `lease`.
+    pub async fn claim(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.claim(queue, max, lease).await,
+            DelayQueue::Redis(q) => q.claim(queue, max, lease).await,
+        }
+    }
+
+    /// Removes a claimed task. `false` if the claim is no longer the current one (the lease
+    /// lapsed and another worker took it, or the key was scheduled again).
+    pub async fn ack(&self, queue: &str, task: &Claimed) -> Result<bool, QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.ack(queue, task).await,
+            DelayQueue::Redis(q) => q.ack(queue, task).await,
+        }
+    }
+
+    /// Reschedules a claimed task for `due_ms` with a new payload (a retry, or the next
+    /// step of a schedule). `false` if the claim is no longer current.
+    pub async fn retry(&self, queue: &str, task: &Claimed, payload: &str, due_ms: i64) -> Result<bool, QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.retry(queue, task, payload, due_ms).await,
+            DelayQueue::Redis(q) => q.retry(queue, task, payload, due_ms).await,
+        }
+    }
+
+    /// Removes `key` whatever its state. `true` if it existed.
+    pub async fn cancel(&self, queue: &str, key: &str) -> Result<bool, QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.cancel(queue, key).await,
+            DelayQueue::Redis(q) => q.cancel(queue, key).await,
+        }
+    }
+
+    /// When the next task (scheduled or leased) becomes claimable, in ms since the epoch.
+    pub async fn next_ready(&self, queue: &str) -> Result<Option<i64>, QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.next_ready(queue).await,
+            DelayQueue::Redis(q) => q.next_ready(queue).await,
+        }
+    }
+
+    pub async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
+        match self {
+            DelayQueue::Sql(q) => q.stats(queue).await,
+            DelayQueue::Redis(q) => q.stats(queue).await,
+        }
+    }
+
+    /// The backend's name, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DelayQueue::Sql(_) => "sql",
+            DelayQueue::Redis(_) => "redis",
+        }
+    }
+
+    /// The current time as the backend sees it (ms since the epoch).
+    pub async fn now_ms(&self) -> Result<i64, QueueError> {
+        match self {
+            DelayQueue::Sql(_) => Ok(crate::store::now_ms()),
+            DelayQueue::Redis(q) => q.now_ms().await,
+        }
+    }
+}
+
+/// A fresh random claim token.
+fn new_token() -> i64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(1..i64::MAX)
+}

@@ -1,0 +1,137 @@
+//! The SQL delay queue: one table (`delay_tasks`) in paygate's database. Claims are one
+//! conditional UPDATE ... RETURNING (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+//! concurrent workers never take the same row; SQLite serialises writers anyway).
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{new_token, Claimed, QueueError, QueueStats};
+use crate::store::{now_ms, Db, Engine};
+
+#[derive(Clone, Debug)]
+pub struct SqlQueue {
+    db: Db,
+}
+
+impl SqlQueue {
+    pub fn new(db: Db) -> SqlQueue {
+        SqlQueue { db }
+    }
+
+    pub async fn schedule(&self, queue: &str, key: &str, payload: &str, due_ms: i64) -> Result<(), QueueError> {
+        sqlx::query(
+            "INSERT INTO delay_tasks (queue, task_key, payload, due_at, ready_at, leased, token, attempts)
+             VALUES ($1, $2, $3, $4, $4, 0, $5, 0)
+             ON CONFLICT (queue, task_key) DO UPDATE SET payload = EXCLUDED.payload, due_at = EXCLUDED.due_at,
+             ready_at = EXCLUDED.ready_at, leased = 0, token = EXCLUDED.token, attempts = 0",
+        )
+        .bind(queue)
+        .bind(key)
+        .bind(payload)
+        .bind(due_ms)
+        .bind(new_token())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn claim(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+        let now = now_ms();
+        let lock = match self.db.engine {
+            Engine::Postgres => "FOR UPDATE SKIP LOCKED",
+            Engine::Sqlite => "",
+        };
+        // One token per claim batch: each row's claim is still unique, because a row's token
+        // changes at every claim and no two batches share a token.
+        let sql = format!(
+            "UPDATE delay_tasks SET ready_at = $1, leased = 1, token = $2, attempts = attempts + 1
+             WHERE queue = $3 AND task_key IN (
+                 SELECT task_key FROM delay_tasks WHERE queue = $3 AND ready_at <= $4
+                 ORDER BY ready_at LIMIT $5 {lock})
+             RETURNING task_key, payload, due_at, attempts, token"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease.as_millis() as i64)
+            .bind(new_token())
+            .bind(queue)
+            .bind(now)
+            .bind(max as i64)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(Claimed {
+                    key: r.try_get("task_key")?,
+                    payload: r.try_get("payload")?,
+                    due_ms: r.try_get("due_at")?,
+                    attempts: r.try_get("attempts")?,
+                    token: r.try_get("token")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        claimed.sort_by_key(|c| c.due_ms);
+        Ok(claimed)
+    }
+
+    pub async fn ack(&self, queue: &str, task: &Claimed) -> Result<bool, QueueError> {
+        let done = sqlx::query("DELETE FROM delay_tasks WHERE queue = $1 AND task_key = $2 AND token = $3 AND leased = 1")
+            .bind(queue)
+            .bind(&task.key)
+            .bind(task.token)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn retry(&self, queue: &str, task: &Claimed, payload: &str, due_ms: i64) -> Result<bool, QueueError> {
+        let done = sqlx::query(
+            "UPDATE delay_tasks SET payload = $1, due_at = $2, ready_at = $2, leased = 0, token = $3
+             WHERE queue = $4 AND task_key = $5 AND token = $6 AND leased = 1",
+        )
+        .bind(payload)
+        .bind(due_ms)
+        .bind(new_token())
+        .bind(queue)
+        .bind(&task.key)
+        .bind(task.token)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn cancel(&self, queue: &str, key: &str) -> Result<bool, QueueError> {
+        let done = sqlx::query("DELETE FROM delay_tasks WHERE queue = $1 AND task_key = $2")
+            .bind(queue)
+            .bind(key)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn next_ready(&self, queue: &str) -> Result<Option<i64>, QueueError> {
+        let row = sqlx::query("SELECT MIN(ready_at) AS next FROM delay_tasks WHERE queue = $1")
+            .bind(queue)
+            .fetch_one(&self.db.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("next")?)
+    }
+
+    pub async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "SELECT
+               COALESCE(SUM(CASE WHEN ready_at <= $2 THEN 1 ELSE 0 END), 0) AS ready,
+               COALESCE(SUM(CASE WHEN ready_at > $2 AND leased = 0 THEN 1 ELSE 0 END), 0) AS scheduled,
+               COALESCE(SUM(CASE WHEN ready_at > $2 AND leased = 1 THEN 1 ELSE 0 END), 0) AS in_flight
+             FROM delay_tasks WHERE queue = $1",
+        )
+        .bind(queue)
+        .bind(now)
+        .fetch_one(&self.db.pool)
+        .await?;
+        let get = |name: &str| -> Result<u64, QueueError> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
+        Ok(QueueStats { ready: get("ready")?, scheduled: get("scheduled")?, in_flight: get("in_flight")? })
+    }
+}
