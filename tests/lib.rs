@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 
 pub use paygate;
 
+pub mod backends;
+
 /// The admin token every test paygate is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 

@@ -196,11 +196,16 @@ impl Config {
             database_url: env("DATABASE_URL").map(Secret).or(file.database_url),
             public_url,
             redis_url: env("REDIS_URL").map(Secret).or(file.redis_url),
-            redis_prefix: pick("PAYGATE_REDIS_PREFIX", file.redis_prefix).unwrap_or_else(|| "paygate".into()),
+            redis_prefix: pick("PAYGATE_REDIS_PREFIX", file.redis_prefix)
+                .unwrap_or_else(|| "paygate".into()),
             status_sync_schedule: parse_schedule(
-                &pick("PAYGATE_STATUS_SYNC_SCHEDULE", file.status_sync_schedule).unwrap_or_else(|| "10s,30s,60s,2m,5m".into()),
+                &pick("PAYGATE_STATUS_SYNC_SCHEDULE", file.status_sync_schedule)
+                    .unwrap_or_else(|| "10s,30s,60s,2m,5m".into()),
             )
-            .map_err(|reason| ConfigError::Invalid { key: "PAYGATE_STATUS_SYNC_SCHEDULE", reason })?,
+            .map_err(|reason| ConfigError::Invalid {
+                key: "PAYGATE_STATUS_SYNC_SCHEDULE",
+                reason,
+            })?,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
             sandbox,
@@ -295,7 +300,10 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 /// Parses a comma-separated list of durations (`10s,30s,2m`); at least one, none zero.
 pub fn parse_schedule(v: &str) -> Result<Vec<Duration>, String> {
-    let steps = v.split(',').map(|s| parse_duration(s.trim())).collect::<Result<Vec<_>, _>>()?;
+    let steps = v
+        .split(',')
+        .map(|s| parse_duration(s.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() || steps.iter().any(Duration::is_zero) {
         return Err(format!("`{v}`: give at least one non-zero duration"));
     }
@@ -378,9 +386,16 @@ mod tests {
     #[test]
     fn status_sync_schedule_defaults_and_parses() {
         let c = config(&[]).expect("defaults");
-        let secs: Vec<u64> = c.status_sync_schedule.iter().map(Duration::as_secs).collect();
+        let secs: Vec<u64> = c
+            .status_sync_schedule
+            .iter()
+            .map(Duration::as_secs)
+            .collect();
         assert_eq!(secs, [10, 30, 60, 120, 300]);
-        assert_eq!(parse_schedule("1s, 2s"), Ok(vec![Duration::from_secs(1), Duration::from_secs(2)]));
+        assert_eq!(
+            parse_schedule("1s, 2s"),
+            Ok(vec![Duration::from_secs(1), Duration::from_secs(2)])
+        );
         assert!(parse_schedule("1s,0s").is_err());
         assert!(parse_schedule("").is_err());
         assert!(config(&[("PAYGATE_STATUS_SYNC_SCHEDULE", "soon")]).is_err());

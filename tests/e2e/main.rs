@@ -4,4 +4,5 @@
 mod admin;
 mod orders;
 mod payments;
+mod queue;
 mod runtime_limits;

@@ -60,7 +60,13 @@ pub enum DelayQueue {
 impl DelayQueue {
     /// Schedules `key` in `queue` for `due_ms`, replacing a task with the same key (even
     /// one being worked on: the holder's ack then fails and the new schedule stands).
-    pub async fn schedule(&self, queue: &str, key: &str, payload: &str, due_ms: i64) -> Result<(), QueueError> {
+    pub async fn schedule(
+        &self,
+        queue: &str,
+        key: &str,
+        payload: &str,
+        due_ms: i64,
+    ) -> Result<(), QueueError> {
         match self {
             DelayQueue::Sql(q) => q.schedule(queue, key, payload, due_ms).await,
             DelayQueue::Redis(q) => q.schedule(queue, key, payload, due_ms).await,
@@ -68,7 +74,12 @@ impl DelayQueue {
     }
 
     /// Claims up to `max` due tasks, earliest first, each with a lease of `lease`.
-    pub async fn claim(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+    pub async fn claim(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, QueueError> {
         match self {
             DelayQueue::Sql(q) => q.claim(queue, max, lease).await,
             DelayQueue::Redis(q) => q.claim(queue, max, lease).await,
@@ -86,7 +97,13 @@ impl DelayQueue {
 
     /// Reschedules a claimed task for `due_ms` with a new payload (a retry, or the next
     /// step of a schedule). `false` if the claim is no longer current.
-    pub async fn retry(&self, queue: &str, task: &Claimed, payload: &str, due_ms: i64) -> Result<bool, QueueError> {
+    pub async fn retry(
+        &self,
+        queue: &str,
+        task: &Claimed,
+        payload: &str,
+        due_ms: i64,
+    ) -> Result<bool, QueueError> {
         match self {
             DelayQueue::Sql(q) => q.retry(queue, task, payload, due_ms).await,
             DelayQueue::Redis(q) => q.retry(queue, task, payload, due_ms).await,
@@ -133,8 +150,9 @@ impl DelayQueue {
     }
 }
 
-/// A fresh random claim token.
+/// A fresh random claim token. Below 2^52, so Redis's Lua (whose numbers are doubles) holds
+/// it exactly, with room for a batch's offsets.
 fn new_token() -> i64 {
     use rand::Rng;
-    rand::thread_rng().gen_range(1..i64::MAX)
+    rand::thread_rng().gen_range(1..1_i64 << 52)
 }

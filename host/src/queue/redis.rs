@@ -32,7 +32,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for i, k in ipairs(keys) do
-  local token = tonumber(ARGV[3]) + i
+  local token = string.format('%d', tonumber(ARGV[3]) + i)
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), k)
   redis.call('SADD', KEYS[2], k)
   redis.call('HSET', KEYS[5], k, token)
@@ -41,7 +41,7 @@ for i, k in ipairs(keys) do
   out[#out + 1] = redis.call('HGET', KEYS[3], k) or ''
   out[#out + 1] = redis.call('HGET', KEYS[4], k) or '0'
   out[#out + 1] = tostring(attempts)
-  out[#out + 1] = tostring(token)
+  out[#out + 1] = token
 end
 return out
 "#;
@@ -116,7 +116,9 @@ pub struct RedisQueue {
 
 impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisQueue").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisQueue")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -157,7 +159,13 @@ impl RedisQueue {
         inv
     }
 
-    pub async fn schedule(&self, queue: &str, key: &str, payload: &str, due_ms: i64) -> Result<(), QueueError> {
+    pub async fn schedule(
+        &self,
+        queue: &str,
+        key: &str,
+        payload: &str,
+        due_ms: i64,
+    ) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut inv = self.invocation(&self.scripts.schedule, queue);
         inv.arg(key).arg(payload).arg(due_ms).arg(new_token());
@@ -165,14 +173,22 @@ impl RedisQueue {
         Ok(())
     }
 
-    pub async fn claim(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+    pub async fn claim(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, QueueError> {
         let mut conn = self.conn.clone();
         let mut inv = self.invocation(&self.scripts.claim, queue);
         // Tokens of one batch are base + 1..=max: unique, since every batch draws a new base.
-        let base = new_token() / 2;
+        let base = new_token();
         inv.arg(lease.as_millis() as i64).arg(max).arg(base);
         let flat: Vec<String> = inv.invoke_async(&mut conn).await?;
-        let parse = |s: &str, what: &str| s.parse::<i64>().map_err(|_| QueueError::Protocol(format!("{what} `{s}`")));
+        let parse = |s: &str, what: &str| {
+            s.parse::<i64>()
+                .map_err(|_| QueueError::Protocol(format!("{what} `{s}`")))
+        };
         flat.chunks(5)
             .map(|c| match c {
                 [key, payload, due, attempts, token] => Ok(Claimed {
@@ -195,10 +211,20 @@ impl RedisQueue {
         Ok(done == 1)
     }
 
-    pub async fn retry(&self, queue: &str, task: &Claimed, payload: &str, due_ms: i64) -> Result<bool, QueueError> {
+    pub async fn retry(
+        &self,
+        queue: &str,
+        task: &Claimed,
+        payload: &str,
+        due_ms: i64,
+    ) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
         let mut inv = self.invocation(&self.scripts.retry, queue);
-        inv.arg(&task.key).arg(task.token).arg(payload).arg(due_ms).arg(new_token());
+        inv.arg(&task.key)
+            .arg(task.token)
+            .arg(payload)
+            .arg(due_ms)
+            .arg(new_token());
         let done: i64 = inv.invoke_async(&mut conn).await?;
         Ok(done == 1)
     }
@@ -214,7 +240,13 @@ impl RedisQueue {
     pub async fn next_ready(&self, queue: &str) -> Result<Option<i64>, QueueError> {
         let mut conn = self.conn.clone();
         let [due, ..] = self.keys(queue);
-        let first: Vec<(String, f64)> = redis::cmd("ZRANGE").arg(due).arg(0).arg(0).arg("WITHSCORES").query_async(&mut conn).await?;
+        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(due)
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await?;
         Ok(first.first().map(|(_, score)| *score as i64))
     }
 
@@ -228,7 +260,9 @@ impl RedisQueue {
                 scheduled: (*scheduled).max(0) as u64,
                 in_flight: (*in_flight).max(0) as u64,
             }),
-            _ => Err(QueueError::Protocol("stats returned the wrong shape".into())),
+            _ => Err(QueueError::Protocol(
+                "stats returned the wrong shape".into(),
+            )),
         }
     }
 

@@ -19,7 +19,13 @@ impl SqlQueue {
         SqlQueue { db }
     }
 
-    pub async fn schedule(&self, queue: &str, key: &str, payload: &str, due_ms: i64) -> Result<(), QueueError> {
+    pub async fn schedule(
+        &self,
+        queue: &str,
+        key: &str,
+        payload: &str,
+        due_ms: i64,
+    ) -> Result<(), QueueError> {
         sqlx::query(
             "INSERT INTO delay_tasks (queue, task_key, payload, due_at, ready_at, leased, token, attempts)
              VALUES ($1, $2, $3, $4, $4, 0, $5, 0)
@@ -36,7 +42,12 @@ impl SqlQueue {
         Ok(())
     }
 
-    pub async fn claim(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+    pub async fn claim(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, QueueError> {
         let now = now_ms();
         let lock = match self.db.engine {
             Engine::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -85,7 +96,13 @@ impl SqlQueue {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn retry(&self, queue: &str, task: &Claimed, payload: &str, due_ms: i64) -> Result<bool, QueueError> {
+    pub async fn retry(
+        &self,
+        queue: &str,
+        task: &Claimed,
+        payload: &str,
+        due_ms: i64,
+    ) -> Result<bool, QueueError> {
         let done = sqlx::query(
             "UPDATE delay_tasks SET payload = $1, due_at = $2, ready_at = $2, leased = 0, token = $3
              WHERE queue = $4 AND task_key = $5 AND token = $6 AND leased = 1",
@@ -131,7 +148,13 @@ impl SqlQueue {
         .bind(now)
         .fetch_one(&self.db.pool)
         .await?;
-        let get = |name: &str| -> Result<u64, QueueError> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
-        Ok(QueueStats { ready: get("ready")?, scheduled: get("scheduled")?, in_flight: get("in_flight")? })
+        let get = |name: &str| -> Result<u64, QueueError> {
+            Ok(row.try_get::<i64, _>(name)?.max(0) as u64)
+        };
+        Ok(QueueStats {
+            ready: get("ready")?,
+            scheduled: get("scheduled")?,
+            in_flight: get("in_flight")?,
+        })
     }
 }

@@ -24,7 +24,10 @@ pub enum Outcome {
 
 /// Does the work of one queue's tasks.
 pub trait Handler: Send + Sync + 'static {
-    fn handle<'a>(&'a self, task: &'a Claimed) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+    fn handle<'a>(
+        &'a self,
+        task: &'a Claimed,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 }
 
 #[derive(Debug, Clone)]
@@ -49,15 +52,28 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(queue: DelayQueue, config: WorkerConfig, handler: Arc<dyn Handler>, wake: Arc<Notify>) -> Worker {
-        Worker { queue, config, handler, wake }
+    pub fn new(
+        queue: DelayQueue,
+        config: WorkerConfig,
+        handler: Arc<dyn Handler>,
+        wake: Arc<Notify>,
+    ) -> Worker {
+        Worker {
+            queue,
+            config,
+            handler,
+            wake,
+        }
     }
 
     /// Claims one batch, runs its tasks concurrently, acknowledges or reschedules each.
     /// Returns how many tasks it ran.
     pub async fn run_once(&self) -> Result<usize, QueueError> {
         let name = self.config.queue.as_str();
-        let tasks = self.queue.claim(name, self.config.batch, self.config.lease).await?;
+        let tasks = self
+            .queue
+            .claim(name, self.config.batch, self.config.lease)
+            .await?;
         if tasks.is_empty() {
             return Ok(0);
         }
@@ -107,9 +123,14 @@ impl Worker {
 
     /// How long to sleep: until the next task is claimable, at most `idle_poll`.
     async fn idle_time(&self) -> Duration {
-        let (Ok(Some(next)), Ok(now)) = (self.queue.next_ready(&self.config.queue).await, self.queue.now_ms().await) else {
+        let (Ok(Some(next)), Ok(now)) = (
+            self.queue.next_ready(&self.config.queue).await,
+            self.queue.now_ms().await,
+        ) else {
             return self.config.idle_poll;
         };
-        Duration::from_millis((next - now).clamp(0, self.config.idle_poll.as_millis() as i64) as u64)
+        Duration::from_millis(
+            (next - now).clamp(0, self.config.idle_poll.as_millis() as i64) as u64,
+        )
     }
 }
