@@ -12,11 +12,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::jobs::{DeadlineHandler, SyncHandler, Timers, DEADLINE_QUEUE, SYNC_QUEUE};
+use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::sandbox::Sandbox;
 use crate::service::Gateway;
 use crate::store;
 use crate::vault::Vault;
+use tokio::sync::Notify;
 
 /// How long shutdown waits for the sandbox's notification deliveries.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -39,6 +42,8 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The sandbox's notification deliveries, waited for briefly at shutdown.
     sandbox_tasks: Option<TaskTracker>,
+    /// The queue workers; they stop with `shutdown`.
+    workers: TaskTracker,
 }
 
 impl Running {
@@ -52,6 +57,14 @@ impl Running {
     /// under way a few seconds to finish.
     pub async fn wait(self) -> std::io::Result<()> {
         let served = self.server.await.map_err(std::io::Error::other)?;
+        self.shutdown.cancel();
+        self.workers.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.workers.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("queue tasks still running at shutdown come back after their lease");
+        }
         if let Some(tasks) = self.sandbox_tasks {
             tasks.close();
             if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
@@ -125,17 +138,39 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         runtime.activate(adapter);
     }
 
+    let queue = match &config.redis_url {
+        Some(url) => DelayQueue::Redis(
+            RedisQueue::connect(url.expose(), &config.redis_prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis: {e}"))?,
+        ),
+        None => DelayQueue::Sql(SqlQueue::new(db.clone())),
+    };
+    let timers = Timers {
+        queue: queue.clone(),
+        wake: Arc::new(Notify::new()),
+        sync_schedule: config.status_sync_schedule.clone(),
+        grace_ms: config.provider_grace.as_millis() as i64,
+    };
     let gateway = Arc::new(Gateway::new(
         db.clone(),
         runtime,
         vault,
         public_url.clone(),
         config.repay_cutoff.as_millis() as i64,
-        config.provider_grace.as_millis() as i64,
+        timers.clone(),
     ));
+    let (deadlines, syncs) = gateway.reconcile_timers().await?;
+    tracing::info!(
+        backend = queue.backend(),
+        deadlines,
+        status_syncs = syncs,
+        "timed work scheduled"
+    );
     let mut router = api::router(AppState {
         gateway: gateway.clone(),
         admin_token: config.admin_token.clone(),
+        metrics: crate::telemetry::metrics_handle(),
     });
     let mut demo = None;
     let mut sandbox_tasks = None;
@@ -154,6 +189,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     );
 
     let shutdown = CancellationToken::new();
+    let workers = spawn_workers(&gateway, &timers, config.queue_lease, &shutdown);
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -169,7 +205,43 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         shutdown,
         server,
         sandbox_tasks,
+        workers,
     })
+}
+
+/// Two workers per queue: one task's slow provider does not hold up the others.
+fn spawn_workers(
+    gateway: &Arc<Gateway>,
+    timers: &Timers,
+    lease: std::time::Duration,
+    shutdown: &CancellationToken,
+) -> TaskTracker {
+    let tracker = TaskTracker::new();
+    let deadline: Arc<dyn Handler> = Arc::new(DeadlineHandler {
+        gateway: gateway.clone(),
+    });
+    let sync: Arc<dyn Handler> = Arc::new(SyncHandler {
+        gateway: gateway.clone(),
+        timers: timers.clone(),
+    });
+    for (queue, handler) in [(DEADLINE_QUEUE, deadline), (SYNC_QUEUE, sync)] {
+        for _ in 0..2 {
+            let config = WorkerConfig {
+                queue: queue.to_owned(),
+                batch: 16,
+                lease,
+                idle_poll: std::time::Duration::from_millis(200),
+            };
+            let worker = Worker::new(
+                timers.queue.clone(),
+                config,
+                handler.clone(),
+                timers.wake.clone(),
+            );
+            tracker.spawn(worker.run(shutdown.clone()));
+        }
+    }
+    tracker
 }
 
 /// At the first start of an embedded paygate (no merchant yet), creates a demo merchant

@@ -68,6 +68,9 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// `PAYGATE_REDIS_PREFIX`: every Redis key paygate writes starts with it.
     pub redis_prefix: String,
+    /// `PAYGATE_QUEUE_LEASE`: how long a claimed task is held before it is due again (its
+    /// worker died). Longer than the slowest task: two adapter calls.
+    pub queue_lease: Duration,
     /// `PAYGATE_STATUS_SYNC_SCHEDULE`: delays of the active status queries after a trade is
     /// opened; the last one repeats until the deadline.
     pub status_sync_schedule: Vec<Duration>,
@@ -107,6 +110,7 @@ struct FileConfig {
     redis_url: Option<Secret>,
     redis_prefix: Option<String>,
     status_sync_schedule: Option<String>,
+    queue_lease: Option<String>,
     admin_token: Option<Secret>,
     master_key: Option<Secret>,
     sandbox: Option<bool>,
@@ -206,6 +210,11 @@ impl Config {
                 key: "PAYGATE_STATUS_SYNC_SCHEDULE",
                 reason,
             })?,
+            queue_lease: duration(
+                "PAYGATE_QUEUE_LEASE",
+                file.queue_lease,
+                Duration::from_secs(90),
+            )?,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
             sandbox,

@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod jobs;
 pub mod queue;
 pub mod runtime;
 pub mod sandbox;

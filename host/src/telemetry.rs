@@ -11,3 +11,27 @@ pub fn init(filter: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// The process's Prometheus recorder, installed on first use. Metrics are process-wide, so
+/// several paygates in one process (tests) share it.
+pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0,
+                ])
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| {
+                    metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()
+                });
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; then ours still renders (empty).
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

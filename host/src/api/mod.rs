@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 pub mod error;
+mod health;
 mod json;
 mod notify;
 mod orders;
@@ -26,6 +27,7 @@ use crate::service::Gateway;
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub admin_token: Option<Secret>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// Largest request body the API reads; a provider notification or an order is far smaller.
@@ -68,7 +70,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/adapters", get(admin::adapters))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async {
             error::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

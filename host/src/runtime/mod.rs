@@ -321,6 +321,15 @@ impl Runtime {
             Ok(Err(e)) => Err(classify(provider, &self.limits, e)),
             Ok(Ok(r)) => Ok(r),
         };
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(CallError::CpuBudget { .. }) => "cpu_budget",
+            Err(CallError::Memory { .. }) => "memory",
+            Err(CallError::Timeout { .. }) => "timeout",
+            Err(_) => "trap",
+        };
+        metrics::counter!("paygate_adapter_calls_total", "provider" => provider.to_owned(), "op" => op, "outcome" => label).increment(1);
+        metrics::histogram!("paygate_adapter_call_seconds", "provider" => provider.to_owned(), "op" => op).record(elapsed.as_secs_f64());
         match &outcome {
             Ok(_) => tracing::info!(
                 provider,

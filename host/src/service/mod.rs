@@ -1,6 +1,7 @@
 //! The use cases: what a merchant, an operator or a provider asks of paygate, carried out
 //! over the domain rules, the store and the wasm runtime. HTTP lives in `api`, not here.
 
+pub mod deadlines;
 mod error;
 pub mod merchants;
 pub mod notifications;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 pub use error::ServiceError;
 
+use crate::jobs::Timers;
 use crate::runtime::contract::{self, SecretKind};
 use crate::runtime::{Allowlist, Grants, KeyRing, Runtime};
 use crate::store::provider_configs::{self, ProviderConfig};
@@ -28,9 +30,10 @@ pub struct Gateway {
     pub vault: Vault,
     /// Base URL providers reach paygate at (notify URLs are built from it).
     pub public_url: String,
-    /// The repay cut-off and the provider's grace, in milliseconds.
+    /// The repay cut-off in milliseconds (the provider's grace is in `timers`).
     pub repay_cutoff_ms: i64,
-    pub provider_grace_ms: i64,
+    /// Deadlines and status queries on the delay queue.
+    pub timers: Timers,
     /// Parsed key rings by (merchant, provider), with the config's `updated_at` they were
     /// built from: RSA parsing is not free, and a config update invalidates the entry.
     keyrings: Mutex<KeyRingCache>,
@@ -49,7 +52,7 @@ impl Gateway {
         vault: Vault,
         public_url: String,
         repay_cutoff_ms: i64,
-        provider_grace_ms: i64,
+        timers: Timers,
     ) -> Gateway {
         Gateway {
             db,
@@ -57,7 +60,7 @@ impl Gateway {
             vault,
             public_url,
             repay_cutoff_ms,
-            provider_grace_ms,
+            timers,
             keyrings: Mutex::new(HashMap::new()),
         }
     }

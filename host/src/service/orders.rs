@@ -47,6 +47,13 @@ impl Gateway {
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 tracing::info!(order_id = %record.id, merchant_id, out_trade_no = %record.out_trade_no, amount = record.amount, currency = %record.currency, "order created");
+                if let Err(e) = self
+                    .timers
+                    .schedule_deadline(merchant_id, &record.id, record.expires_at)
+                    .await
+                {
+                    tracing::error!(order_id = %record.id, error = %e, "could not schedule the deadline; it is scheduled again at the next start");
+                }
                 Ok(Created::New(record))
             }
             Err(e) if e.is_unique_violation() => {

@@ -105,7 +105,7 @@ impl Gateway {
             expires_at,
             now_ms(),
             self.repay_cutoff_ms,
-            self.provider_grace_ms,
+            self.timers.grace_ms,
         )
         .map_err(|e| match e {
             WindowError::Expiring { .. } => ServiceError::conflict("order_expiring", e.to_string()),
@@ -211,6 +211,14 @@ impl Gateway {
         )
         .await?;
         tracing::info!(action = action_kind(&action), "provider opened the trade");
+        // Notifications get lost: query the provider on a schedule until the payment settles.
+        if let Err(e) = self
+            .timers
+            .schedule_sync(merchant_id, &payment.payment_no, now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "could not schedule status queries; they resume at the next start");
+        }
         let payment = self
             .payment_record(merchant_id, &payment.payment_no)
             .await?;

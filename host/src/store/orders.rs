@@ -155,3 +155,21 @@ pub async fn finish_unpaid(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Every pending order: (merchant id, order id, expires_at).
+pub async fn pending(db: &Db) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT merchant_id, id, expires_at FROM orders WHERE state = 'pending'")
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("merchant_id")?,
+                r.try_get("id")?,
+                r.try_get("expires_at")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}

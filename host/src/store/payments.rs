@@ -340,3 +340,16 @@ async fn set_flag(
         .await?;
     Ok(())
 }
+
+/// Open payments whose trade was opened at the provider: (merchant id, payment number).
+pub async fn open_with_action(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT merchant_id, payment_no FROM payments WHERE state = 'open' AND action IS NOT NULL",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("payment_no")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}

@@ -1,0 +1,107 @@
+//! Timed work on the delay queue: the deadline of every order and the active status
+//! queries of every open payment. `Timers` schedules (the service calls it); the handlers
+//! run the use cases `Gateway::expire_order` and `Gateway::sync_step` and decide when to
+//! come back. Tasks are keyed `deadline:{order_id}` (an order with no payment must close
+//! too) and `sync:{payment_no}`.
+
+mod handlers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+pub use handlers::{DeadlineHandler, SyncHandler};
+
+use crate::queue::{DelayQueue, QueueError};
+
+pub const DEADLINE_QUEUE: &str = "deadline";
+pub const SYNC_QUEUE: &str = "status_sync";
+
+/// Every queue paygate runs, for workers and metrics.
+pub const QUEUES: [&str; 2] = [DEADLINE_QUEUE, SYNC_QUEUE];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeadlineTask {
+    pub merchant_id: String,
+    pub order_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncTask {
+    pub merchant_id: String,
+    pub payment_no: String,
+    /// Index of the next delay in the schedule.
+    pub step: usize,
+}
+
+/// Schedules timed work. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Timers {
+    pub queue: DelayQueue,
+    /// Wakes this process's idle workers when something is scheduled.
+    pub wake: Arc<Notify>,
+    /// Delays between status queries; the last repeats until the deadline.
+    pub sync_schedule: Vec<Duration>,
+    /// The provider's grace after an order's deadline, in ms.
+    pub grace_ms: i64,
+}
+
+impl Timers {
+    /// The order's deadline task, at `expires_at + grace`.
+    pub async fn schedule_deadline(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), QueueError> {
+        let task = DeadlineTask {
+            merchant_id: merchant_id.to_owned(),
+            order_id: order_id.to_owned(),
+        };
+        let payload =
+            serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
+        self.queue
+            .schedule(
+                DEADLINE_QUEUE,
+                &format!("deadline:{order_id}"),
+                &payload,
+                expires_at_ms + self.grace_ms,
+            )
+            .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// The first status query of a payment whose trade was just opened.
+    pub async fn schedule_sync(
+        &self,
+        merchant_id: &str,
+        payment_no: &str,
+        now_ms: i64,
+    ) -> Result<(), QueueError> {
+        let task = SyncTask {
+            merchant_id: merchant_id.to_owned(),
+            payment_no: payment_no.to_owned(),
+            step: 0,
+        };
+        let payload =
+            serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
+        let due = now_ms + self.delay(0).as_millis() as i64;
+        self.queue
+            .schedule(SYNC_QUEUE, &format!("sync:{payment_no}"), &payload, due)
+            .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// The delay before query number `step` (the last delay repeats).
+    pub fn delay(&self, step: usize) -> Duration {
+        let last = self.sync_schedule.len().saturating_sub(1);
+        self.sync_schedule
+            .get(step.min(last))
+            .copied()
+            .unwrap_or(Duration::from_secs(300))
+    }
+}
