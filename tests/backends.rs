@@ -47,6 +47,10 @@ impl TestDatabase {
 
     /// Drops the database (closing the connections left on it).
     pub async fn drop_db(self) {
+        self.drop_now().await
+    }
+
+    async fn drop_now(&self) {
         use sqlx::Connection;
         if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
             let _ = sqlx::query(&format!(
@@ -176,5 +180,58 @@ impl QueueFixture {
         if self.backend == QueueBackend::Redis {
             delete_prefix(&self.prefix).await;
         }
+    }
+}
+
+/// The production setting for one test: a fresh PostgreSQL database and a Redis prefix,
+/// both removed when dropped.
+pub struct ProductionServices {
+    pub database_url: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+    db: Option<TestDatabase>,
+}
+
+impl ProductionServices {
+    pub async fn create() -> ProductionServices {
+        let db = TestDatabase::create().await;
+        ProductionServices {
+            database_url: db.url.clone(),
+            redis_url: redis_url(),
+            redis_prefix: redis_prefix(),
+            db: Some(db),
+        }
+    }
+
+    /// The environment paygate needs for them.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DATABASE_URL".into(), self.database_url.clone()),
+            ("REDIS_URL".into(), self.redis_url.clone()),
+            ("PAYGATE_REDIS_PREFIX".into(), self.redis_prefix.clone()),
+            ("PAYGATE_SANDBOX".into(), "true".into()),
+        ]
+    }
+}
+
+impl Drop for ProductionServices {
+    fn drop(&mut self) {
+        let (db, prefix) = (self.db.take(), self.redis_prefix.clone());
+        // Drop runs outside any runtime guarantee: clean up on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Some(db) = db {
+                    db.drop_now().await;
+                }
+                delete_prefix(&prefix).await;
+            });
+        });
+        let _ = cleanup.join();
     }
 }

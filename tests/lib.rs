@@ -23,6 +23,17 @@ pub struct TestApp {
     pub merchant: Merchant,
     pub running: paygate::app::Running,
     _dir: tempfile::TempDir,
+    /// PostgreSQL database and Redis prefix of the production setting, removed on drop.
+    _services: Option<backends::ProductionServices>,
+}
+
+/// Where a test's paygate keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// SQLite + the SQL delay queue (the embedded default).
+    Embedded,
+    /// PostgreSQL + the Redis delay queue (the production setting).
+    Production,
 }
 
 /// A merchant's credentials.
@@ -36,6 +47,11 @@ impl TestApp {
     /// Starts paygate with defaults suited to tests; `extra` overrides configuration
     /// variables (`PAYGATE_ADAPTER_CPU_BUDGET`, ...).
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_in(Setting::Embedded, extra).await
+    }
+
+    /// Starts paygate in `setting`, with `extra` configuration.
+    pub async fn spawn_in(setting: Setting, extra: &[(&str, &str)]) -> TestApp {
         paygate::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()));
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut vars: HashMap<String, String> = HashMap::from([
@@ -51,6 +67,13 @@ impl TestApp {
                     .to_string(),
             ),
         ]);
+        let services = match setting {
+            Setting::Embedded => None,
+            Setting::Production => Some(backends::ProductionServices::create().await),
+        };
+        for (k, v) in services.iter().flat_map(|s| s.env()) {
+            vars.insert(k, v);
+        }
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
@@ -70,6 +93,7 @@ impl TestApp {
             },
             running,
             _dir: dir,
+            _services: services,
         }
     }
 

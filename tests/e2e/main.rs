@@ -2,6 +2,7 @@
 //! mock adapter component, the built-in sandbox provider) and checks one rule.
 
 mod admin;
+mod jobs;
 mod orders;
 mod payments;
 mod queue;

@@ -3,7 +3,7 @@
 //! settle through the same idempotent path as a notification.
 
 use crate::domain::{OrderState, PaymentState};
-use crate::runtime::contract::ProviderError;
+use crate::runtime::contract::{ProviderError, TradeState};
 use crate::store::now_ms;
 use crate::store::orders;
 use crate::store::payments::{self, SettleOutcome};
@@ -56,13 +56,18 @@ impl Gateway {
                     .query(&payment.provider, ctx.grants, &ctx.config, payment_no)
                     .await
                 {
-                    Ok(Ok(status)) => {
+                    Ok(Ok(status))
+                        if matches!(status.state, TradeState::Paid | TradeState::Refunded) =>
+                    {
                         if let SettleOutcome::Paid { .. } | SettleOutcome::PaidWithConflict { .. } =
                             self.apply_trade_status(&status).await?
                         {
                             return Ok(Expiry::Paid);
                         }
                     }
+                    // Unpaid (open, or closed by the provider's own deadline): closed below,
+                    // at the provider first, so that it can no longer be paid there.
+                    Ok(Ok(_)) => {}
                     // The provider never opened it: there is nothing to close there.
                     Ok(Err(ProviderError::NotFound)) => {}
                     Ok(Err(e)) => return Ok(Expiry::RetryLater(format!("status query: {e:?}"))),

@@ -1,0 +1,147 @@
+//! Timed work end to end, in the embedded setting (SQLite + SQL queue) and the production
+//! setting (PostgreSQL + Redis queue): lost notifications are made up for by the status
+//! sync, and unpaid orders close at their deadline, at the provider too.
+
+use paygate_e2e::{Setting, TestApp};
+use reqwest::StatusCode;
+
+/// Fast schedules, so the rules show within seconds.
+const FAST: &[(&str, &str)] = &[
+    ("PAYGATE_STATUS_SYNC_SCHEDULE", "1s"),
+    ("PAYGATE_REPAY_CUTOFF", "1s"),
+    ("PAYGATE_PROVIDER_GRACE", "1s"),
+];
+
+async fn notification_lost_order_paid_through_status_sync_alone(setting: Setting) {
+    let app = TestApp::spawn_in(setting, FAST).await;
+    let order = app.create_order(700, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (status, payment) = app.pay(&app.merchant.api_key, &[id], "qr").await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let payment_no = payment["payment_no"].as_str().expect("payment_no");
+    // The customer pays; the provider's notification never arrives.
+    assert_eq!(
+        app.sandbox_pay(payment_no, "?notify=false").await.status(),
+        StatusCode::OK
+    );
+    let order = app.wait_for_order_state(id, "paid").await;
+    assert_eq!(order["state"], "paid", "the status sync found the payment");
+    let trade = app.sandbox_trade(payment_no).await;
+    assert!(
+        trade["counters"]["queried"].as_i64().unwrap_or(0) >= 1,
+        "{trade}"
+    );
+    assert_eq!(trade["notifications"]["sent"], 0);
+}
+
+async fn nobody_pays_order_closes_at_deadline_and_the_trade_closes_too(setting: Setting) {
+    let app = TestApp::spawn_in(
+        setting,
+        &[
+            ("PAYGATE_STATUS_SYNC_SCHEDULE", "60s"),
+            ("PAYGATE_REPAY_CUTOFF", "1s"),
+            ("PAYGATE_PROVIDER_GRACE", "1s"),
+        ],
+    )
+    .await;
+    let paid_for = app.create_order(700, 3).await;
+    let untouched = app.create_order(300, 2).await;
+    let id = paid_for["id"].as_str().expect("id");
+    let (status, payment) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let payment_no = payment["payment_no"].as_str().expect("payment_no");
+
+    assert_eq!(
+        app.wait_for_order_state(id, "closed").await["state"],
+        "closed"
+    );
+    let trade = app.sandbox_trade(payment_no).await;
+    assert_eq!(
+        trade["state"], "closed",
+        "closed at the provider first: {trade}"
+    );
+    assert_eq!(trade["counters"]["closed"], 1);
+    assert_eq!(
+        trade["counters"]["queried"], 1,
+        "queried once at the deadline"
+    );
+    let other = untouched["id"].as_str().expect("id");
+    assert_eq!(
+        app.wait_for_order_state(other, "closed").await["state"],
+        "closed",
+        "an order never paid for closes too"
+    );
+    let payment: serde_json::Value = app
+        .get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(payment["state"], "closed");
+}
+
+async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Setting) {
+    let app = TestApp::spawn_in(
+        setting,
+        &[
+            ("PAYGATE_STATUS_SYNC_SCHEDULE", "60s"),
+            ("PAYGATE_REPAY_CUTOFF", "1s"),
+            ("PAYGATE_PROVIDER_GRACE", "1s"),
+        ],
+    )
+    .await;
+    let order = app.create_order(500, 2).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, payment) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    let payment_no = payment["payment_no"].as_str().expect("payment_no");
+    assert_eq!(
+        app.sandbox_pay(payment_no, "").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.wait_for_order_state(id, "paid").await["state"], "paid");
+    // Past the deadline (2 s + 1 s grace) and the deadline task's run.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = app
+            .db_i64(
+                "SELECT COUNT(*) FROM delay_tasks WHERE task_key = $1",
+                &format!("deadline:{id}"),
+            )
+            .await;
+        let redis_setting = app.running.gateway.timers.queue.backend() == "redis";
+        if (left == 0 && !redis_setting) || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        if redis_setting {
+            let stats = app
+                .running
+                .gateway
+                .timers
+                .queue
+                .stats("deadline")
+                .await
+                .expect("stats");
+            if stats.ready + stats.scheduled + stats.in_flight == 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let trade = app.sandbox_trade(payment_no).await;
+    assert_eq!(trade["counters"]["queried"], 0, "{trade}");
+    assert_eq!(trade["counters"]["closed"], 0, "{trade}");
+    assert_eq!(app.order(id).await["state"], "paid");
+}
+
+macro_rules! in_both_settings {
+    ($($rule:ident),* $(,)?) => {
+        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
+        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
+    };
+}
+
+in_both_settings!(
+    notification_lost_order_paid_through_status_sync_alone,
+    nobody_pays_order_closes_at_deadline_and_the_trade_closes_too,
+    deadline_of_an_order_paid_in_the_database_calls_no_provider,
+);
