@@ -6,4 +6,5 @@ mod jobs;
 mod orders;
 mod payments;
 mod queue;
+mod restart;
 mod runtime_limits;
