@@ -187,9 +187,9 @@ impl TestApp {
             .expect("sandbox")
     }
 
-    /// Polls the order until its state is `state` or 10 s have passed.
+    /// Polls the order until its state is `state` or 20 s have passed (CI machines are slow).
     pub async fn wait_for_order_state(&self, id: &str, state: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             let order = self.order(id).await;
             if order["state"] == state || tokio::time::Instant::now() > deadline {

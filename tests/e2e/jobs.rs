@@ -100,7 +100,7 @@ async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Se
     );
     assert_eq!(app.wait_for_order_state(id, "paid").await["state"], "paid");
     // Past the deadline (2 s + 1 s grace) and the deadline task's run.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let left = app
             .db_i64(
@@ -133,6 +133,51 @@ async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Se
     assert_eq!(app.order(id).await["state"], "paid");
 }
 
+async fn metrics_and_readiness_describe_the_queues_and_adapter_calls(setting: Setting) {
+    let app = TestApp::spawn_in(setting, FAST).await;
+    let order = app.create_order(100, 600).await;
+    let (status, _) = app
+        .pay(
+            &app.merchant.api_key,
+            &[order["id"].as_str().expect("id")],
+            "web",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(ready["database"], "ok");
+    let expected_redis = if setting == Setting::Production {
+        "ok"
+    } else {
+        "not configured"
+    };
+    assert_eq!(ready["redis"], expected_redis, "{ready}");
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "paygate_queue_scheduled{queue=\"deadline\"}",
+        "paygate_queue_in_flight{queue=\"status_sync\"}",
+        "paygate_adapter_calls_total",
+        "paygate_adapter_call_seconds",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+}
+
 macro_rules! in_both_settings {
     ($($rule:ident),* $(,)?) => {
         mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
@@ -144,4 +189,5 @@ in_both_settings!(
     notification_lost_order_paid_through_status_sync_alone,
     nobody_pays_order_closes_at_deadline_and_the_trade_closes_too,
     deadline_of_an_order_paid_in_the_database_calls_no_provider,
+    metrics_and_readiness_describe_the_queues_and_adapter_calls,
 );

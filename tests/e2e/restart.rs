@@ -23,7 +23,10 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Starts paygate with `env`; returns it and the demo merchant if this was the first start.
@@ -39,8 +42,21 @@ fn start(env: &HashMap<String, String>) -> (Server, Option<Merchant>) {
         let line = line.expect("line");
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["demo", id, key] => demo = Some(Merchant { id: id.to_string(), api_key: key.to_string() }),
-            ["listening", addr] => return (Server { child, url: format!("http://{addr}") }, demo),
+            ["demo", id, key] => {
+                demo = Some(Merchant {
+                    id: id.to_string(),
+                    api_key: key.to_string(),
+                })
+            }
+            ["listening", addr] => {
+                return (
+                    Server {
+                        child,
+                        url: format!("http://{addr}"),
+                    },
+                    demo,
+                )
+            }
             _ => {}
         }
     }
@@ -88,10 +104,22 @@ async fn paygate_killed_and_restarted_reaches_the_same_outcomes(setting: Setting
             .await
             .expect("pay");
         assert_eq!(r.status(), StatusCode::CREATED);
-        payment_nos.push(json_of(r).await["payment_no"].as_str().expect("payment_no").to_owned());
+        payment_nos.push(
+            json_of(r).await["payment_no"]
+                .as_str()
+                .expect("payment_no")
+                .to_owned(),
+        );
     }
     // The customer pays the first one; the notification is lost; paygate dies at once.
-    let r = http.post(format!("{}/sandbox/trades/{}/pay?notify=false", server.url, payment_nos[0])).send().await.expect("sandbox");
+    let r = http
+        .post(format!(
+            "{}/sandbox/trades/{}/pay?notify=false",
+            server.url, payment_nos[0]
+        ))
+        .send()
+        .await
+        .expect("sandbox");
     assert_eq!(r.status(), StatusCode::OK);
     drop(server); // SIGKILL
 
@@ -101,19 +129,39 @@ async fn paygate_killed_and_restarted_reaches_the_same_outcomes(setting: Setting
     let state = |id: Value| {
         let (http, url, key) = (http.clone(), server.url.clone(), merchant.api_key.clone());
         async move {
-            let r = http.get(format!("{url}/v1/orders/{}", id.as_str().unwrap_or_default())).bearer_auth(key).send().await.expect("order");
-            json_of(r).await["state"].as_str().unwrap_or_default().to_owned()
+            let r = http
+                .get(format!(
+                    "{url}/v1/orders/{}",
+                    id.as_str().unwrap_or_default()
+                ))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("order");
+            json_of(r).await["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
         }
     };
     loop {
-        let (a, b) = (state(paid_order["id"].clone()).await, state(unpaid_order["id"].clone()).await);
+        let (a, b) = (
+            state(paid_order["id"].clone()).await,
+            state(unpaid_order["id"].clone()).await,
+        );
         if (a == "paid" && b == "closed") || tokio::time::Instant::now() > deadline {
             assert_eq!((a.as_str(), b.as_str()), ("paid", "closed"));
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let trade = json_of(http.get(format!("{}/sandbox/trades/{}", server.url, payment_nos[1])).send().await.expect("sandbox")).await;
+    let trade = json_of(
+        http.get(format!("{}/sandbox/trades/{}", server.url, payment_nos[1]))
+            .send()
+            .await
+            .expect("sandbox"),
+    )
+    .await;
     assert_eq!(trade["state"], "closed");
     assert_eq!(trade["counters"]["closed"], 1, "{trade}");
     drop(server);
