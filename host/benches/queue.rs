@@ -3,6 +3,7 @@
 //!   - burst: 20,000 tasks already due, drained by 4 workers (tasks/s);
 //!   - flow: 20,000 tasks falling due at 5,000 a second, 4 workers running their normal
 //!     loop; lag from due time to start (p50, p99, max).
+//!
 //! The workers are paygate's own (`queue::Worker`) with a handler that only records.
 //!
 //! Run: `cargo bench -p paygate --bench queue` (Redis on 127.0.0.1:6379, or REDIS_URL).

@@ -243,18 +243,19 @@ async fn four_workers_ack_ten_thousand_tasks_exactly_once(backend: QueueBackend)
     for w in workers {
         w.await.expect("worker");
     }
-    let claims = claims.lock().expect("lock");
-    let acks = acks.lock().expect("lock");
-    assert_eq!(acks.len(), TASKS, "every task acknowledged");
-    assert!(acks.values().all(|n| *n == 1), "each exactly once");
-    assert!(claims.values().all(|n| *n == 1), "no task claimed twice");
+    {
+        let claims = claims.lock().expect("lock");
+        let acks = acks.lock().expect("lock");
+        assert_eq!(acks.len(), TASKS, "every task acknowledged");
+        assert!(acks.values().all(|n| *n == 1), "each exactly once");
+        assert!(claims.values().all(|n| *n == 1), "no task claimed twice");
+    }
     let stats = f.queue.stats(Q).await.expect("stats");
     assert_eq!(
         stats.ready + stats.scheduled + stats.in_flight,
         0,
         "{stats:?}"
     );
-    drop((claims, acks));
     f.cleanup().await;
 }
 
