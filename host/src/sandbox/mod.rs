@@ -12,7 +12,7 @@
 //! | `GET /trades/{payment_no}`, `POST /trades/{payment_no}/pay`, `POST /trades/{payment_no}/notify` | tests, unsigned | `tools.rs` |
 //!
 //! Storage is in `trades.rs`, `refunds.rs` and `accounts.rs` (tables of
-//! `migrations/*/0002_sandbox.sql`); notifications in `notify.rs`.
+//! `migrations/0002_sandbox.sql`); notifications in `notify.rs`.
 
 mod accounts;
 mod api;

@@ -48,8 +48,9 @@ pub enum Engine {
     Postgres,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// One set of migrations for both engines: the SQL is written to run unchanged on each
+/// (BIGINT milliseconds, TEXT, `ON CONFLICT`), so there is nothing to keep in step.
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies migrations.
 pub async fn connect(url: &str) -> Result<Db, StoreError> {
@@ -86,10 +87,7 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
                 .await?
         }
     };
-    match engine {
-        Engine::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-        Engine::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-    }
+    MIGRATIONS.run(&pool).await?;
     Ok(Db { pool, engine })
 }
 
