@@ -19,7 +19,10 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("plugins").display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     // Embedded by `sqlx::migrate!`, which cargo does not watch by itself.
-    println!("cargo:rerun-if-changed={}", root.join("migrations").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("migrations").display()
+    );
 
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

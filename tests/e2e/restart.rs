@@ -162,8 +162,13 @@ async fn paygate_killed_and_restarted_reaches_the_same_outcomes(setting: Setting
             .expect("sandbox"),
     )
     .await;
-    assert_eq!(trade["state"], "closed");
-    assert_eq!(trade["counters"]["closed"], 1, "{trade}");
+    // Closed at the provider: by the deadline's close, or already by the provider's own
+    // deadline when a status query saw it first. Never closed twice.
+    assert_eq!(trade["state"], "closed", "{trade}");
+    assert!(
+        trade["counters"]["closed"].as_i64().unwrap_or(0) <= 1,
+        "{trade}"
+    );
     drop(server);
     drop(services);
 }

@@ -183,7 +183,8 @@ impl Gateway {
             },
             subject: pay_subject(&orders),
             channel: cmd.channel.clone(),
-            expires_at: payment.provider_deadline.div_euclid(1000),
+            // Rounded up: the provider's deadline is never before paygate's own.
+            expires_at: (payment.provider_deadline + 999).div_euclid(1000),
             notify_url: self.notify_url(&cmd.provider, merchant_id),
             payer: cmd.payer.clone(),
         };
