@@ -2,7 +2,7 @@
 //! store, instantiation from the pre-instantiated component, the call, and the store's
 //! teardown. Prints median and p99 for
 //!   - `info()`: the fixed cost of a call (no host imports used);
-//!   - `pay()`: a full pay call, whose one outbound HTTP request goes to a minimal stub
+//!   - `pay()`: a full pay call, whose one outbound HTTP request goes to a minimal
 //!     provider on loopback (stated: the HTTP round trip is included, the sandbox's own
 //!     database work is not).
 //!
@@ -33,8 +33,8 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-/// A stub provider answering every trade creation at once.
-async fn stub_provider() -> String {
+/// A minimal provider on loopback that accepts every trade at once.
+async fn loopback_provider() -> String {
     use axum::routing::post;
     let app = axum::Router::new().route(
         "/sandbox/api/trades",
@@ -71,7 +71,7 @@ fn main() {
         );
         runtime.activate(adapter);
 
-        let base = stub_provider().await;
+        let base = loopback_provider().await;
         let mut keys = KeyRing::default();
         keys.insert("api_key", SecretKind::HmacKey, "bench-key")
             .expect("key");
@@ -125,7 +125,7 @@ fn main() {
                 .await
                 .expect("call");
             let elapsed = started.elapsed();
-            answer.expect("the stub accepts the trade");
+            answer.expect("the loopback provider accepts the trade");
             if i >= WARMUP {
                 pay.push(elapsed);
             }
