@@ -189,16 +189,20 @@ pub struct ProductionServices {
     pub database_url: String,
     pub redis_url: String,
     pub redis_prefix: String,
+    master_key: String,
     db: Option<TestDatabase>,
 }
 
 impl ProductionServices {
     pub async fn create() -> ProductionServices {
         let db = TestDatabase::create().await;
+        // 64 hex digits, as PAYGATE_MASTER_KEY wants.
+        let master_key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         ProductionServices {
             database_url: db.url.clone(),
             redis_url: redis_url(),
             redis_prefix: redis_prefix(),
+            master_key,
             db: Some(db),
         }
     }
@@ -210,6 +214,8 @@ impl ProductionServices {
             ("REDIS_URL".into(), self.redis_url.clone()),
             ("PAYGATE_REDIS_PREFIX".into(), self.redis_prefix.clone()),
             ("PAYGATE_SANDBOX".into(), "true".into()),
+            // Shared by every process of the test, as production instances share theirs.
+            ("PAYGATE_MASTER_KEY".into(), self.master_key.clone()),
         ]
     }
 }

@@ -93,6 +93,11 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(store::Db, Vault)>
     let db = store::connect(&config.database_url()).await?;
     let vault = match &config.master_key {
         Some(key) => Vault::from_hex(key.expose())?,
+        // Instances sharing a database must open each other's sealed secrets: a key made up
+        // per data directory would only work on the node that sealed them.
+        None if !config.is_embedded() => anyhow::bail!(
+            "PAYGATE_MASTER_KEY (64 hex digits) is required with PostgreSQL: every instance must use the same key"
+        ),
         None => Vault::from_data_dir(&config.data_dir)?,
     };
     Ok((db, vault))

@@ -6,5 +6,6 @@ mod jobs;
 mod orders;
 mod payments;
 mod queue;
+mod repay;
 mod restart;
 mod runtime_limits;

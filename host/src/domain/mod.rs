@@ -4,6 +4,7 @@
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod repay;
 pub mod settle;
 
 pub use money::{Currency, Money, MoneyError, MAX_AMOUNT_MINOR};

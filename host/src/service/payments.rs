@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::domain::repay::{decide, OpenPayment, PayTarget, RepayDecision};
 use crate::domain::{
     pay_window, Money, OrderState, PayAction, PaymentNo, PaymentState, ReportedPayment, WindowError,
 };
@@ -13,6 +14,9 @@ use crate::store::payments::{self, NewPayment, PaymentRecord, ReportDetails, Set
 
 use super::orders::state_conflict;
 use super::{Gateway, ServiceError};
+
+/// How often one pay request re-applies the repay rule after losing a race.
+const MAX_ROUNDS: usize = 8;
 
 /// The most orders one combined payment may carry.
 pub const MAX_ORDERS_PER_PAYMENT: usize = 50;
@@ -112,80 +116,201 @@ impl Gateway {
         })?;
         let order_ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
 
-        // An open payment for exactly these orders, provider and channel is resumed.
-        let open: BTreeSet<Option<&String>> =
-            orders.iter().map(|o| o.open_payment_no.as_ref()).collect();
-        let resumable = match open.iter().next() {
-            Some(Some(no)) if open.len() == 1 => {
-                Some(self.resumable(merchant_id, no, &cmd, &order_ids).await?)
-            }
-            Some(None) if open.len() == 1 => None,
-            _ => Some(None),
+        let target = PayTarget {
+            provider: &cmd.provider,
+            channel: &cmd.channel,
+            order_ids: order_ids.iter().map(String::as_str).collect(),
         };
-        let payment = match resumable {
-            None => {
-                let payment_no = PaymentNo::generate();
-                let created = payments::create(
-                    &self.db,
-                    &NewPayment {
-                        payment_no: payment_no.as_str(),
-                        merchant_id,
-                        provider: &cmd.provider,
-                        channel: &cmd.channel,
-                        amount: total.minor(),
-                        currency: total.currency().code(),
-                        provider_deadline: window.provider_deadline_ms,
-                        order_ids: &order_ids,
-                    },
-                )
-                .await?;
-                if !created {
-                    return Err(ServiceError::conflict(
-                        "payment_in_progress",
-                        "another payment of these orders started meanwhile; try again",
-                    ));
+        // Concurrent requests for the same orders race through the database: each round
+        // re-reads the orders' open payments and applies the repay rule again.
+        for _ in 0..MAX_ROUNDS {
+            let open = self.open_payments(merchant_id, &order_ids).await?;
+            let open_refs: Vec<_> = open
+                .iter()
+                .map(|(p, ids)| OpenPayment {
+                    payment_no: &p.payment_no,
+                    provider: &p.provider,
+                    channel: &p.channel,
+                    order_ids: ids.iter().map(String::as_str).collect(),
+                    action_valid: p.action.is_some() && now_ms() < p.provider_deadline,
+                })
+                .collect();
+            match decide(&target, &open_refs) {
+                RepayDecision::Reuse { payment_no } => {
+                    let payment = self.payment_record(merchant_id, &payment_no).await?;
+                    tracing::Span::current().record("payment_no", payment_no.as_str());
+                    tracing::info!("returning the stored pay action; provider not called");
+                    return self.outcome(payment, order_ids, expires_at, true);
                 }
-                tracing::info!(payment_no = payment_no.as_str(), amount = total.minor(), currency = %total.currency(), "payment created");
-                self.payment_record(merchant_id, payment_no.as_str())
+                RepayDecision::CallAgain { payment_no } => {
+                    tracing::Span::current().record("payment_no", payment_no.as_str());
+                    if payments::take_opening(
+                        &self.db,
+                        &payment_no,
+                        now_ms() + self.opening_lease_ms(),
+                    )
                     .await?
+                    {
+                        let payment = self.payment_record(merchant_id, &payment_no).await?;
+                        return self
+                            .open_trade(payment, &orders, &cmd, order_ids, expires_at)
+                            .await;
+                    }
+                    // Another request (maybe in another process) is asking the provider right
+                    // now: wait for its answer instead of asking twice.
+                    if let Some(payment) = self.wait_for_opening(merchant_id, &payment_no).await? {
+                        tracing::info!("answered with the action another request obtained; provider not called");
+                        return self.outcome(payment, order_ids, expires_at, true);
+                    }
+                }
+                RepayDecision::CloseThenNew { close } => {
+                    for payment_no in close {
+                        let payment = self.payment_record(merchant_id, &payment_no).await?;
+                        tracing::info!(closing = %payment_no, provider = %payment.provider, "switching: closing the open trade first");
+                        // "Already paid" there means the order is paid: refuse, start nothing.
+                        self.close_at_provider(&payment).await?;
+                    }
+                }
+                RepayDecision::New => {
+                    let payment_no = PaymentNo::generate();
+                    let created = payments::create(
+                        &self.db,
+                        &NewPayment {
+                            payment_no: payment_no.as_str(),
+                            merchant_id,
+                            provider: &cmd.provider,
+                            channel: &cmd.channel,
+                            amount: total.minor(),
+                            currency: total.currency().code(),
+                            provider_deadline: window.provider_deadline_ms,
+                            order_ids: &order_ids,
+                            opening_until: now_ms() + self.opening_lease_ms(),
+                        },
+                    )
+                    .await?;
+                    if created {
+                        tracing::Span::current().record("payment_no", payment_no.as_str());
+                        tracing::info!(amount = total.minor(), currency = %total.currency(), "payment created");
+                        let payment = self
+                            .payment_record(merchant_id, payment_no.as_str())
+                            .await?;
+                        return self
+                            .open_trade(payment, &orders, &cmd, order_ids, expires_at)
+                            .await;
+                    }
+                }
             }
-            Some(Some(existing)) => existing,
-            Some(None) => {
-                return Err(ServiceError::conflict(
-                    "order_in_open_payment",
-                    "an order is in another open payment (other orders, provider or channel)",
-                ))
-            }
-        };
-        tracing::Span::current().record("payment_no", payment.payment_no.as_str());
-
-        if let Some(stored) = &payment.action {
-            if now_ms() < payment.provider_deadline {
-                let action: PayAction = serde_json::from_str(stored)
-                    .map_err(|e| ServiceError::Internal(format!("stored action: {e}")))?;
-                tracing::info!("returning the stored pay action; provider not called");
-                return Ok(PayOutcome {
-                    payment,
-                    order_ids,
-                    expires_at,
-                    action: Some(action),
-                    reused: true,
-                });
+            // Orders changed under us (another request won a race): look again.
+            for o in &orders {
+                let now = self.order(merchant_id, &o.id).await?;
+                if now.state != OrderState::Pending {
+                    return Err(state_conflict(now.state));
+                }
             }
         }
+        Err(ServiceError::conflict(
+            "payment_in_progress",
+            "these orders are being paid by concurrent requests; try again",
+        ))
+    }
 
-        let ctx = self.call_context(merchant_id, &cmd.provider).await?;
+    /// How long a request may hold a payment while it asks the provider to open the trade:
+    /// the adapter's wall-clock limit and a margin.
+    fn opening_lease_ms(&self) -> i64 {
+        self.runtime.limits().wall_timeout.as_millis() as i64 + 5_000
+    }
+
+    /// The distinct open payments of these orders, each with its order ids.
+    async fn open_payments(
+        &self,
+        merchant_id: &str,
+        order_ids: &[String],
+    ) -> Result<Vec<(PaymentRecord, Vec<String>)>, ServiceError> {
+        let mut seen = BTreeSet::new();
+        let mut open = Vec::new();
+        for id in order_ids {
+            let order = self.order(merchant_id, id).await?;
+            if let Some(no) = order.open_payment_no {
+                if seen.insert(no.clone()) {
+                    let payment = self.payment_record(merchant_id, &no).await?;
+                    if payment.state == PaymentState::Open {
+                        let ids = payments::order_ids(&self.db, &no).await?;
+                        open.push((payment, ids));
+                    }
+                }
+            }
+        }
+        Ok(open)
+    }
+
+    /// Waits while another request opens the trade of `payment_no`. The payment with its
+    /// action once stored; `None` when the other request gave up (the caller looks again).
+    async fn wait_for_opening(
+        &self,
+        merchant_id: &str,
+        payment_no: &str,
+    ) -> Result<Option<PaymentRecord>, ServiceError> {
+        let give_up = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(self.opening_lease_ms() as u64);
+        loop {
+            let p = self.payment_record(merchant_id, payment_no).await?;
+            if p.action.is_some() && p.state == PaymentState::Open {
+                return Ok(Some(p));
+            }
+            let opening = p.opening_until.is_some_and(|until| until > now_ms());
+            if p.state != PaymentState::Open || !opening || tokio::time::Instant::now() > give_up {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn outcome(
+        &self,
+        payment: PaymentRecord,
+        order_ids: Vec<String>,
+        expires_at: i64,
+        reused: bool,
+    ) -> Result<PayOutcome, ServiceError> {
+        let action = match &payment.action {
+            Some(stored) => Some(
+                serde_json::from_str(stored)
+                    .map_err(|e| ServiceError::Internal(format!("stored action: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(PayOutcome {
+            payment,
+            order_ids,
+            expires_at,
+            action,
+            reused,
+        })
+    }
+
+    /// Asks the provider to open (or reopen, same number, same deadline) the payment's trade
+    /// while holding the payment's opening lease, and stores the action.
+    async fn open_trade(
+        &self,
+        payment: PaymentRecord,
+        orders: &[OrderRecord],
+        cmd: &PayCommand,
+        order_ids: Vec<String>,
+        expires_at: i64,
+    ) -> Result<PayOutcome, ServiceError> {
+        let merchant_id = payment.merchant_id.clone();
+        let ctx = self.call_context(&merchant_id, &cmd.provider).await?;
         let request = contract::PayRequest {
             payment_no: payment.payment_no.clone(),
             amount: contract::Money {
                 minor: payment.amount as u64,
                 currency: payment.currency.clone(),
             },
-            subject: pay_subject(&orders),
+            subject: pay_subject(orders),
             channel: cmd.channel.clone(),
             // Rounded up: the provider's deadline is never before paygate's own.
             expires_at: (payment.provider_deadline + 999).div_euclid(1000),
-            notify_url: self.notify_url(&cmd.provider, merchant_id),
+            notify_url: self.notify_url(&cmd.provider, &merchant_id),
             payer: cmd.payer.clone(),
         };
         let answer = self
@@ -194,10 +319,15 @@ impl Gateway {
             .await;
         let response = match answer {
             Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(self.pay_refused(&payment, e).await),
+            Ok(Err(e)) => {
+                let err = self.pay_refused(&payment, e).await;
+                payments::release_opening(&self.db, &payment.payment_no).await?;
+                return Err(err);
+            }
             Err(e) => {
                 // The adapter failed before answering: whether the provider opened the trade is
                 // unknown, so the payment stays open and a retry reuses its number.
+                payments::release_opening(&self.db, &payment.payment_no).await?;
                 return Err(e.into());
             }
         };
@@ -215,37 +345,15 @@ impl Gateway {
         // Notifications get lost: query the provider on a schedule until the payment settles.
         if let Err(e) = self
             .timers
-            .schedule_sync(merchant_id, &payment.payment_no, now_ms())
+            .schedule_sync(&merchant_id, &payment.payment_no, now_ms())
             .await
         {
             tracing::error!(error = %e, "could not schedule status queries; they resume at the next start");
         }
         let payment = self
-            .payment_record(merchant_id, &payment.payment_no)
+            .payment_record(&merchant_id, &payment.payment_no)
             .await?;
-        Ok(PayOutcome {
-            payment,
-            order_ids,
-            expires_at,
-            action: Some(action),
-            reused: false,
-        })
-    }
-
-    /// The open payment `payment_no` if it is for exactly these orders, provider and channel.
-    async fn resumable(
-        &self,
-        merchant_id: &str,
-        payment_no: &str,
-        cmd: &PayCommand,
-        order_ids: &[String],
-    ) -> Result<Option<PaymentRecord>, ServiceError> {
-        let p = self.payment_record(merchant_id, payment_no).await?;
-        let same = p.state == PaymentState::Open
-            && p.provider == cmd.provider
-            && p.channel == cmd.channel
-            && payments::order_ids(&self.db, payment_no).await? == order_ids;
-        Ok(same.then_some(p))
+        self.outcome(payment, order_ids, expires_at, false)
     }
 
     /// Turns the provider's refusal to open a trade into the payment's fate and an error.

@@ -29,10 +29,12 @@ pub struct PaymentRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub paid_at: Option<i64>,
+    /// Until when a request holds the payment while asking the provider to open its trade.
+    pub opening_until: Option<i64>,
 }
 
 const COLUMNS: &str = "payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline, action, \
-                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at";
+                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at, opening_until";
 
 fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
     let state: String = r.try_get("state")?;
@@ -54,6 +56,7 @@ fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         paid_at: r.try_get("paid_at")?,
+        opening_until: r.try_get("opening_until")?,
     })
 }
 
@@ -68,6 +71,8 @@ pub struct NewPayment<'a> {
     pub currency: &'a str,
     pub provider_deadline: i64,
     pub order_ids: &'a [String],
+    /// The creating request holds the payment until then while it opens the trade.
+    pub opening_until: i64,
 }
 
 /// Creates an open payment and reserves its orders for it, in one transaction. `Ok(false)`
@@ -78,7 +83,7 @@ pub async fn create(db: &Db, p: &NewPayment<'_>) -> Result<bool, StoreError> {
     let mut tx = db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO payments (payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline,
-         version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, 0, $8, $8)",
+         version, created_at, updated_at, opening_until) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, 0, $8, $8, $9)",
     )
     .bind(p.payment_no)
     .bind(p.merchant_id)
@@ -88,6 +93,7 @@ pub async fn create(db: &Db, p: &NewPayment<'_>) -> Result<bool, StoreError> {
     .bind(p.currency)
     .bind(p.provider_deadline)
     .bind(now)
+    .bind(p.opening_until)
     .execute(&mut *tx)
     .await?;
     for order_id in p.order_ids {
@@ -140,6 +146,30 @@ pub async fn order_ids(db: &Db, payment_no: &str) -> Result<Vec<String>, StoreEr
         .collect()
 }
 
+/// Takes the opening lease of an open payment with no stored action: `false` if another
+/// request holds it (and has not let it lapse), or stored an action meanwhile.
+pub async fn take_opening(db: &Db, payment_no: &str, until: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE payments SET opening_until = $1 WHERE payment_no = $2 AND state = 'open' AND action IS NULL
+         AND (opening_until IS NULL OR opening_until < $3)",
+    )
+    .bind(until)
+    .bind(payment_no)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Lets go of the opening lease (the provider refused or could not be reached).
+pub async fn release_opening(db: &Db, payment_no: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET opening_until = NULL WHERE payment_no = $1")
+        .bind(payment_no)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 /// Stores the action the provider returned for an open payment.
 pub async fn set_action(
     db: &Db,
@@ -149,7 +179,7 @@ pub async fn set_action(
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE payments SET action = $1, provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1,
-         updated_at = $3 WHERE payment_no = $4 AND state = 'open'",
+         updated_at = $3, opening_until = NULL WHERE payment_no = $4 AND state = 'open'",
     )
     .bind(action_json)
     .bind(provider_trade_id)

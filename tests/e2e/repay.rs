@@ -1,0 +1,308 @@
+//! Repay rules end to end: switching closes the old trade first, "already paid" stops the
+//! switch, and concurrent identical pay calls (in one process or two) call the provider
+//! once and all get the same answer.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use paygate_e2e::backends::ProductionServices;
+use paygate_e2e::{assert_error, Setting, TestApp, ADMIN_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn channel_switch_closes_the_open_trade_first_then_opens_a_new_payment() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(400, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    let (status, second) = app.pay(&app.merchant.api_key, &[id], "qr").await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_ne!(
+        second["payment_no"], first["payment_no"],
+        "a new payment number"
+    );
+    assert_eq!(second["action"]["type"], "qr_code");
+    let old = app
+        .sandbox_trade(first["payment_no"].as_str().expect("no"))
+        .await;
+    assert_eq!(
+        (old["state"].clone(), old["counters"]["closed"].clone()),
+        (json!("closed"), json!(1))
+    );
+    let old_payment: Value = app
+        .get(
+            &format!("/v1/payments/{}", first["payment_no"].as_str().expect("no")),
+            &app.merchant.api_key,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(old_payment["state"], "closed");
+    assert_eq!(app.order(id).await["open_payment_no"], second["payment_no"]);
+}
+
+#[tokio::test]
+async fn switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_starts() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(400, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    let first_no = first["payment_no"].as_str().expect("no");
+    assert_eq!(
+        app.sandbox_pay(first_no, "?notify=false").await.status(),
+        StatusCode::OK
+    );
+    let (status, body) = app.pay(&app.merchant.api_key, &[id], "qr").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_paid")),
+        "{body}"
+    );
+    let order = app.order(id).await;
+    assert_eq!(
+        (order["state"].clone(), order["paid_by"].clone()),
+        (json!("paid"), json!(first_no))
+    );
+    let payments = app
+        .db_i64(
+            "SELECT COUNT(*) FROM payment_orders WHERE order_id = $1",
+            id,
+        )
+        .await;
+    assert_eq!(payments, 1, "no second payment was started");
+}
+
+#[tokio::test]
+async fn switch_with_the_old_provider_unreachable_is_refused_as_retryable() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(400, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    // The provider goes away: point the merchant's configuration at a closed port.
+    let cfg: Value = app
+        .client
+        .get(format!(
+            "{}/admin/merchants/{}/providers/mock",
+            app.url, app.merchant.id
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let account: Value = app
+        .client
+        .post(format!("{}/sandbox/accounts", app.url))
+        .send()
+        .await
+        .expect("sandbox")
+        .json()
+        .await
+        .expect("json");
+    let body = json!({"settings": {"sandbox_url": format!("http://127.0.0.1:{dead}/sandbox"), "account_id": cfg["settings"]["account_id"]},
+        "secrets": {"api_key": account["api_key"]}});
+    let r = app
+        .client
+        .put(format!(
+            "{}/admin/merchants/{}/providers/mock",
+            app.url, app.merchant.id
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [id], "provider": "mock", "channel": "qr"}),
+        )
+        .await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "provider_unreachable").await;
+    assert_eq!(
+        app.order(id).await["open_payment_no"],
+        first["payment_no"],
+        "the old trade is still the open one"
+    );
+}
+
+/// Fires `n` identical pay calls at once, spread over `urls`; returns the answers.
+async fn concurrent_pays(
+    urls: &[String],
+    key: &str,
+    order_id: &str,
+    n: usize,
+) -> Vec<(StatusCode, Value)> {
+    let client = reqwest::Client::new();
+    let calls = (0..n).map(|i| {
+        let (client, url) = (client.clone(), urls[i % urls.len()].clone());
+        let body = json!({"order_ids": [order_id], "provider": "mock", "channel": "qr"});
+        let key = key.to_owned();
+        tokio::spawn(async move {
+            let r = client
+                .post(format!("{url}/v1/payments"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("pay");
+            (r.status(), r.json::<Value>().await.expect("json"))
+        })
+    });
+    let mut answers = Vec::new();
+    for call in futures_join(calls.collect()).await {
+        answers.push(call);
+    }
+    answers
+}
+
+async fn futures_join(
+    handles: Vec<tokio::task::JoinHandle<(StatusCode, Value)>>,
+) -> Vec<(StatusCode, Value)> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+/// Every answer is the same payment and action; exactly one request called the provider
+/// (`reused: false`), all the others were answered without a provider call.
+fn assert_one_payment_identical_answers(answers: &[(StatusCode, Value)]) {
+    let (status, first) = &answers[0];
+    assert_eq!(*status, StatusCode::CREATED, "{first}");
+    for (s, a) in answers {
+        assert_eq!(*s, StatusCode::CREATED, "{a}");
+        for field in [
+            "payment_no",
+            "action",
+            "amount",
+            "expires_at",
+            "provider_deadline",
+            "state",
+        ] {
+            assert_eq!(a[field], first[field], "{field}");
+        }
+    }
+    let called = answers.iter().filter(|(_, a)| a["reused"] == false).count();
+    assert_eq!(called, 1, "exactly one answer comes from a provider call");
+}
+
+async fn hundred_concurrent_identical_pay_calls_make_one_provider_call(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
+    let order = app.create_order(900, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let answers = concurrent_pays(&[app.url.clone()], &app.merchant.api_key, id, 100).await;
+    assert_one_payment_identical_answers(&answers);
+    let payment_no = answers[0].1["payment_no"].as_str().expect("no");
+    assert_eq!(
+        app.sandbox_trade(payment_no).await["counters"]["created"],
+        1,
+        "one provider call"
+    );
+    assert_eq!(
+        app.db_i64(
+            "SELECT COUNT(*) FROM payment_orders WHERE order_id = $1",
+            id
+        )
+        .await,
+        1,
+        "one payment"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_identical_pay_calls_make_one_provider_call_on_sqlite() {
+    hundred_concurrent_identical_pay_calls_make_one_provider_call(Setting::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_identical_pay_calls_make_one_provider_call_on_postgres() {
+    hundred_concurrent_identical_pay_calls_make_one_provider_call(Setting::Production).await
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(env: &HashMap<String, String>) -> (Process, String, Option<(String, String)>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate-server"))
+        .envs(env)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("paygate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut demo = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["demo", id, key] => demo = Some((id.to_string(), key.to_string())),
+            ["listening", addr] => return (Process(child), format!("http://{addr}"), demo),
+            _ => {}
+        }
+    }
+    panic!("paygate exited before serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_postgres_agree_on_one_provider_call() {
+    let services = ProductionServices::create().await;
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let env = |dir: &tempfile::TempDir| -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = services.env().into_iter().collect();
+        env.insert("PAYGATE_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("PAYGATE_DATA_DIR".into(), dir.path().display().to_string());
+        env.insert("PAYGATE_LOG".into(), "warn".into());
+        env
+    };
+    let (_one, url_one, demo) = start(&env(&dirs[0]));
+    let (_two, url_two, _) = start(&env(&dirs[1]));
+    let (_, key) = demo.expect("the first process creates the demo merchant");
+    let client = reqwest::Client::new();
+    let order: Value = client
+        .post(format!("{url_one}/v1/orders"))
+        .bearer_auth(&key)
+        .json(&json!({"out_trade_no": "TWO-1", "amount": 900, "currency": "CNY", "subject": "Tea", "ttl_seconds": 600}))
+        .send()
+        .await
+        .expect("order")
+        .json()
+        .await
+        .expect("json");
+    let id = order["id"].as_str().expect("id");
+    let answers = concurrent_pays(&[url_one.clone(), url_two], &key, id, 100).await;
+    assert_one_payment_identical_answers(&answers);
+    let payment_no = answers[0].1["payment_no"].as_str().expect("no");
+    let trade: Value = client
+        .get(format!("{url_one}/sandbox/trades/{payment_no}"))
+        .send()
+        .await
+        .expect("sandbox")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        trade["counters"]["created"], 1,
+        "one provider call across both processes"
+    );
+}
