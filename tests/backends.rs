@@ -197,7 +197,11 @@ impl ProductionServices {
     pub async fn create() -> ProductionServices {
         let db = TestDatabase::create().await;
         // 64 hex digits, as PAYGATE_MASTER_KEY wants.
-        let master_key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let master_key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         ProductionServices {
             database_url: db.url.clone(),
             redis_url: redis_url(),

@@ -12,7 +12,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::jobs::{DeadlineHandler, SyncHandler, Timers, DEADLINE_QUEUE, SYNC_QUEUE};
+use crate::jobs::{
+    DeadlineHandler, RefundHandler, SyncHandler, Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE,
+};
 use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::sandbox::Sandbox;
@@ -229,7 +231,14 @@ fn spawn_workers(
         gateway: gateway.clone(),
         timers: timers.clone(),
     });
-    for (queue, handler) in [(DEADLINE_QUEUE, deadline), (SYNC_QUEUE, sync)] {
+    let refund: Arc<dyn Handler> = Arc::new(RefundHandler {
+        gateway: gateway.clone(),
+    });
+    for (queue, handler) in [
+        (DEADLINE_QUEUE, deadline),
+        (SYNC_QUEUE, sync),
+        (REFUND_QUEUE, refund),
+    ] {
         for _ in 0..2 {
             let config = WorkerConfig {
                 queue: queue.to_owned(),

@@ -6,6 +6,7 @@ mod jobs;
 mod orders;
 mod payments;
 mod queue;
+mod refunds;
 mod repay;
 mod restart;
 mod runtime_limits;

@@ -8,7 +8,7 @@ use axum::Json;
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
-    rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, ProviderConfigBody,
+    rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, FlagView, ProviderConfigBody,
     ProviderConfigView,
 };
 use super::{json, AppState};
@@ -98,4 +98,15 @@ pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<Adapt
             })
             .collect(),
     )
+}
+
+/// Lists the payments an operator must look at: amount mismatches, late and double
+/// payments, refunds that failed.
+#[utoipa::path(get, path = "/admin/flags", tag = "admin", responses((status = 200, body = Vec<FlagView>)), security(("admin_token" = [])))]
+pub async fn flags(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<FlagView>>, ApiError> {
+    let flagged = crate::store::payments::flagged(&state.gateway.db).await?;
+    Ok(Json(flagged.iter().map(FlagView::from).collect()))
 }

@@ -36,8 +36,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
-    paths(orders::create, orders::get, orders::cancel, payments::create, payments::get, notify::receive,
-          admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters),
+    paths(orders::create, orders::get, orders::cancel, payments::create, payments::get, payments::refund, notify::receive,
+          admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters, admin::flags),
     modifiers(&SecuritySchemes),
     tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
 )]
@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/v1/payments", post(payments::create))
         .route("/v1/payments/{payment_no}", get(payments::get))
+        .route("/v1/payments/{payment_no}/refunds", post(payments::refund))
         .route("/v1/notify/{provider}/{merchant_id}", post(notify::receive))
         .route("/admin/merchants", post(admin::create_merchant))
         .route(
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_provider).put(admin::put_provider),
         )
         .route("/admin/adapters", get(admin::adapters))
+        .route("/admin/flags", get(admin::flags))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::auth::AuthMerchant;
 use super::error::{ApiError, ErrorBody};
-use super::views::{PayBody, PaymentView};
+use super::views::{PayBody, PaymentView, RefundBody, RefundView};
 use super::{json, AppState};
 use crate::runtime::contract::Payer;
 use crate::service::payments::PayCommand;
@@ -81,10 +81,62 @@ pub async fn get(
         .await?;
     let orders = state.gateway.payment_orders(&payment.payment_no).await?;
     let expires_at = orders.iter().map(|o| o.expires_at).min();
-    Ok(Json(PaymentView::new(
+    let mut view = PaymentView::new(
         &payment,
         orders.into_iter().map(|o| o.id).collect(),
         expires_at,
         false,
-    )))
+    );
+    view.refunds = crate::store::refunds::of_payment(&state.gateway.db, &payment.payment_no)
+        .await?
+        .iter()
+        .map(RefundView::from)
+        .collect();
+    Ok(Json(view))
+}
+
+/// Refunds (part of) a paid payment. With an `Idempotency-Key`, a retry answers the same
+/// refund; the same key with another amount or reason is 422. Refunds never add up past
+/// what was paid (422 `refund_exceeds_paid`); an unpaid payment is 409 `payment_not_paid`.
+#[utoipa::path(post, path = "/v1/payments/{payment_no}/refunds", tag = "payments", request_body = RefundBody,
+    params(("payment_no" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes a retry answer the same refund")),
+    responses((status = 201, body = RefundView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn refund(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    Path(payment_no): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RefundView>), ApiError> {
+    let req: RefundBody = json::parse(&body)?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|k| {
+                    !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1-255 visible ASCII characters",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let ask = crate::service::refunds::RefundAsk {
+        amount: req.amount,
+        reason: req.reason.as_deref(),
+        idempotency_key: key,
+    };
+    let span = tracing::info_span!("refund", merchant_id = %merchant.id, payment_no = %payment_no);
+    let refund = state
+        .gateway
+        .refund_payment(&merchant.id, &payment_no, ask)
+        .instrument(span)
+        .await?;
+    Ok((StatusCode::CREATED, Json(RefundView::from(&refund))))
 }

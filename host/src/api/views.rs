@@ -9,6 +9,7 @@ use crate::domain::PayAction;
 use crate::service::payments::PayOutcome;
 use crate::store::orders::OrderRecord;
 use crate::store::payments::PaymentRecord;
+use crate::store::refunds::RefundRecord;
 
 /// RFC 3339 (UTC) of milliseconds since the epoch.
 pub fn rfc3339(ms: i64) -> String {
@@ -131,6 +132,87 @@ pub struct PaymentView {
     pub provider_trade_id: Option<String>,
     pub created_at: String,
     pub paid_at: Option<String>,
+    /// What the provider collected, once paid.
+    pub paid_amount: Option<i64>,
+    /// The sum of the refunds asked for (pending or succeeded).
+    pub refunded_amount: i64,
+    /// The payment's refunds, oldest first.
+    pub refunds: Vec<RefundView>,
+}
+
+/// A refund.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefundView {
+    pub refund_no: String,
+    pub payment_no: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    /// `merchant`, or paygate's own: `late_payment`, `double_payment`.
+    pub kind: String,
+    /// `pending`, `succeeded`, `failed`.
+    pub state: String,
+    pub provider_refund_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&RefundRecord> for RefundView {
+    fn from(r: &RefundRecord) -> Self {
+        RefundView {
+            refund_no: r.refund_no.clone(),
+            payment_no: r.payment_no.clone(),
+            amount: r.amount,
+            currency: r.currency.clone(),
+            reason: r.reason.clone(),
+            kind: r.kind.clone(),
+            state: r.state.clone(),
+            provider_refund_id: r.provider_refund_id.clone(),
+            error: r.last_error.clone(),
+            created_at: rfc3339(r.created_at),
+        }
+    }
+}
+
+/// `POST /v1/payments/{payment_no}/refunds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Minor units, above 0, at most what was paid minus what is already refunded.
+    pub amount: i64,
+    /// Shown to the payer where the provider supports it; at most 80 characters.
+    pub reason: Option<String>,
+}
+
+/// A payment an operator must look at.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FlagView {
+    pub payment_no: String,
+    pub merchant_id: String,
+    /// `amount_mismatch`, `late_payment`, `double_payment`, `unexpected_refund`, `refund_failed`.
+    pub flag: String,
+    pub state: String,
+    pub amount: i64,
+    pub paid_amount: Option<i64>,
+    pub refunded_amount: i64,
+    pub currency: String,
+    pub updated_at: String,
+}
+
+impl From<&PaymentRecord> for FlagView {
+    fn from(p: &PaymentRecord) -> Self {
+        FlagView {
+            payment_no: p.payment_no.clone(),
+            merchant_id: p.merchant_id.clone(),
+            flag: p.flag.clone().unwrap_or_default(),
+            state: p.state.as_str().to_owned(),
+            amount: p.amount,
+            paid_amount: p.paid_amount,
+            refunded_amount: p.refunded_amount,
+            currency: p.currency.clone(),
+            updated_at: rfc3339(p.updated_at),
+        }
+    }
 }
 
 impl PaymentView {
@@ -159,6 +241,9 @@ impl PaymentView {
             provider_trade_id: p.provider_trade_id.clone(),
             created_at: rfc3339(p.created_at),
             paid_at: p.paid_at.map(rfc3339),
+            paid_amount: p.paid_amount,
+            refunded_amount: p.refunded_amount,
+            refunds: Vec::new(),
         }
     }
 

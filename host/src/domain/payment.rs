@@ -42,14 +42,17 @@ pub enum PaymentState {
     Closed,
     /// The provider refused to open the trade.
     Failed,
+    /// Paid, then refunded in full.
+    Refunded,
 }
 
 impl PaymentState {
-    pub const ALL: [PaymentState; 4] = [
+    pub const ALL: [PaymentState; 5] = [
         PaymentState::Open,
         PaymentState::Paid,
         PaymentState::Closed,
         PaymentState::Failed,
+        PaymentState::Refunded,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -58,6 +61,7 @@ impl PaymentState {
             PaymentState::Paid => "paid",
             PaymentState::Closed => "closed",
             PaymentState::Failed => "failed",
+            PaymentState::Refunded => "refunded",
         }
     }
 

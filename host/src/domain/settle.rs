@@ -58,11 +58,11 @@ pub fn settle(
             reported: *minor,
             currency: c.clone(),
         },
-        (P::Paid, R::Paid { .. }) => Settlement::NoChange,
+        (P::Paid | P::Refunded, R::Paid { .. }) => Settlement::NoChange,
         (P::Closed | P::Failed, R::Paid { .. }) => Settlement::LatePayment,
         (P::Open, R::Closed) => Settlement::MarkClosed,
         (P::Open | P::Closed | P::Failed, R::Refunded) => Settlement::UnexpectedRefund,
-        (P::Paid, R::Refunded) => Settlement::NoChange,
+        (P::Paid | P::Refunded, R::Refunded) => Settlement::NoChange,
         (_, R::Closed | R::Open | R::Failed) => Settlement::NoChange,
     }
 }
@@ -154,6 +154,22 @@ mod tests {
                 Settlement::NoChange
             );
         }
+    }
+
+    #[test]
+    fn reports_about_a_refunded_payment_change_nothing() {
+        assert_eq!(
+            settle(P::Refunded, 100, "CNY", &paid(100)),
+            Settlement::NoChange
+        );
+        assert_eq!(
+            settle(P::Refunded, 100, "CNY", &ReportedPayment::Refunded),
+            Settlement::NoChange
+        );
+        assert_eq!(
+            settle(P::Refunded, 100, "CNY", &ReportedPayment::Closed),
+            Settlement::NoChange
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DeadlineTask, SyncTask, Timers};
+use super::{DeadlineTask, RefundTask, SyncTask, Timers};
 use crate::queue::{Claimed, Handler, Outcome};
 use crate::service::deadlines::{Expiry, SyncStep};
 use crate::service::Gateway;
@@ -108,6 +108,41 @@ impl Handler for SyncHandler {
                 Ok(SyncStep::Stop) => Outcome::Done,
                 Err(e) => {
                     tracing::error!(payment_no = %t.payment_no, error = %e, "status sync failed; retrying");
+                    retry_later(task)
+                }
+            }
+        })
+    }
+}
+
+pub struct RefundHandler {
+    pub gateway: Arc<Gateway>,
+}
+
+impl Handler for RefundHandler {
+    fn handle<'a>(
+        &'a self,
+        task: &'a Claimed,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(async move {
+            let Ok(t) = serde_json::from_str::<RefundTask>(&task.payload) else {
+                tracing::error!(key = %task.key, "undecodable refund task dropped");
+                return Outcome::Done;
+            };
+            let refund = match crate::store::refunds::get(&self.gateway.db, &t.refund_no).await {
+                Ok(Some(r)) if r.state == "pending" => r,
+                Ok(_) => return Outcome::Done,
+                Err(e) => {
+                    tracing::error!(refund_no = %t.refund_no, error = %e, "refund lookup failed; retrying");
+                    return retry_later(task);
+                }
+            };
+            let span = tracing::info_span!("refund", refund_no = %t.refund_no, payment_no = %refund.payment_no);
+            // drive_refund schedules the next attempt itself while the outcome stays unknown.
+            match tracing::Instrument::instrument(self.gateway.drive_refund(&refund), span).await {
+                Ok(_) => Outcome::Done,
+                Err(e) => {
+                    tracing::error!(refund_no = %t.refund_no, error = %e, "refund attempt failed; retrying");
                     retry_later(task)
                 }
             }

@@ -12,15 +12,22 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-pub use handlers::{DeadlineHandler, SyncHandler};
+pub use handlers::{DeadlineHandler, RefundHandler, SyncHandler};
 
 use crate::queue::{DelayQueue, QueueError};
 
 pub const DEADLINE_QUEUE: &str = "deadline";
 pub const SYNC_QUEUE: &str = "status_sync";
+pub const REFUND_QUEUE: &str = "refund";
 
 /// Every queue paygate runs, for workers and metrics.
-pub const QUEUES: [&str; 2] = [DEADLINE_QUEUE, SYNC_QUEUE];
+pub const QUEUES: [&str; 3] = [DEADLINE_QUEUE, SYNC_QUEUE, REFUND_QUEUE];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefundTask {
+    pub merchant_id: String,
+    pub refund_no: String,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeadlineTask {
@@ -91,6 +98,27 @@ impl Timers {
         let due = now_ms + self.delay(0).as_millis() as i64;
         self.queue
             .schedule(SYNC_QUEUE, &format!("sync:{payment_no}"), &payload, due)
+            .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// Asks the provider again about a refund whose outcome is not known yet.
+    pub async fn schedule_refund(
+        &self,
+        merchant_id: &str,
+        refund_no: &str,
+        now_ms: i64,
+    ) -> Result<(), QueueError> {
+        let task = RefundTask {
+            merchant_id: merchant_id.to_owned(),
+            refund_no: refund_no.to_owned(),
+        };
+        let payload =
+            serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
+        let due = now_ms + self.delay(0).as_millis() as i64;
+        self.queue
+            .schedule(REFUND_QUEUE, &format!("refund:{refund_no}"), &payload, due)
             .await?;
         self.wake.notify_waiters();
         Ok(())

@@ -155,6 +155,12 @@ impl Gateway {
                 .await
                 .map_err(queue_error)?;
         }
+        for (merchant_id, refund_no) in crate::store::refunds::pending(&self.db).await? {
+            self.timers
+                .schedule_refund(&merchant_id, &refund_no, now)
+                .await
+                .map_err(queue_error)?;
+        }
         Ok((pending.len(), open.len()))
     }
 }

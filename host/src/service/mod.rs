@@ -7,6 +7,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -93,6 +93,7 @@ impl Gateway {
                     SettleOutcome::Unchanged => "unchanged".to_owned(),
                     SettleOutcome::Flagged(f) => format!("flagged {f}"),
                     SettleOutcome::UnknownPayment => "unknown payment".to_owned(),
+                    SettleOutcome::LatePayment => "late payment, refunded".to_owned(),
                 };
                 notifications::record(
                     &self.db,

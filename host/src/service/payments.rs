@@ -532,6 +532,21 @@ impl Gateway {
             SettleOutcome::UnknownPayment => {
                 tracing::warn!(payment_no = %status.payment_no, "report for an unknown payment")
             }
+            SettleOutcome::LatePayment => {
+                tracing::error!(payment_no = %status.payment_no, "paid after paygate closed it: flagged late_payment")
+            }
+        }
+        // Money paygate must not keep goes back; the report itself is recorded either way.
+        let unwanted = match &outcome {
+            SettleOutcome::LatePayment => Some("late_payment"),
+            SettleOutcome::PaidWithConflict { .. } => Some("double_payment"),
+            _ => None,
+        };
+        if let Some(kind) = unwanted {
+            if let Err(e) = self.refund_unwanted(&status.payment_no, kind).await {
+                tracing::error!(payment_no = %status.payment_no, error = %e, "refund of unwanted money failed; flagged");
+                payments::flag(&self.db, &status.payment_no, "refund_failed").await?;
+            }
         }
         Ok(outcome)
     }

@@ -9,5 +9,6 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod provider_configs;
+pub mod refunds;
 
 pub use db::{connect, now_ms, Db, Engine, StoreError};

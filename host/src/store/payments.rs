@@ -31,10 +31,12 @@ pub struct PaymentRecord {
     pub paid_at: Option<i64>,
     /// Until when a request holds the payment while asking the provider to open its trade.
     pub opening_until: Option<i64>,
+    /// The sum of the refunds asked for (pending or succeeded).
+    pub refunded_amount: i64,
 }
 
 const COLUMNS: &str = "payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline, action, \
-                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at, opening_until";
+                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at, opening_until, refunded_amount";
 
 fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
     let state: String = r.try_get("state")?;
@@ -57,6 +59,7 @@ fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
         updated_at: r.try_get("updated_at")?,
         paid_at: r.try_get("paid_at")?,
         opening_until: r.try_get("opening_until")?,
+        refunded_amount: r.try_get("refunded_amount")?,
     })
 }
 
@@ -237,8 +240,11 @@ pub enum SettleOutcome {
     Closed,
     /// Nothing changed: a repeated or uninformative report.
     Unchanged,
-    /// The payment was flagged for an operator (`amount_mismatch`, `late_payment`...).
+    /// The payment was flagged for an operator (`amount_mismatch`, `unexpected_refund`).
     Flagged(String),
+    /// Money arrived for a payment paygate had closed: recorded as paid, flagged
+    /// `late_payment`; to be refunded.
+    LatePayment,
     /// No such payment.
     UnknownPayment,
 }
@@ -344,8 +350,21 @@ pub async fn settle_report(
             SettleOutcome::Flagged("amount_mismatch".into())
         }
         Settlement::LatePayment => {
-            set_flag(&mut tx, payment_no, "late_payment", now).await?;
-            SettleOutcome::Flagged("late_payment".into())
+            // Real money arrived for a payment paygate had given up: record it as paid (its
+            // orders are not touched) and flag it; the caller refunds it.
+            let paid_at = details.paid_at_ms.unwrap_or(now);
+            sqlx::query(
+                "UPDATE payments SET state = 'paid', paid_amount = amount, paid_at = $1, flag = 'late_payment',
+                 provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1, updated_at = $3
+                 WHERE payment_no = $4 AND state IN ('closed', 'failed')",
+            )
+            .bind(paid_at)
+            .bind(details.provider_trade_id)
+            .bind(now)
+            .bind(payment_no)
+            .execute(&mut *tx)
+            .await?;
+            SettleOutcome::LatePayment
         }
         Settlement::UnexpectedRefund => {
             set_flag(&mut tx, payment_no, "unexpected_refund", now).await?;
@@ -382,4 +401,31 @@ pub async fn open_with_action(db: &Db) -> Result<Vec<(String, String)>, StoreErr
         .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("payment_no")?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(StoreError::from)
+}
+
+/// Payments an operator must look at: (payment, flag), newest first.
+pub async fn flagged(db: &Db) -> Result<Vec<PaymentRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE flag IS NOT NULL ORDER BY updated_at DESC LIMIT 500"
+    );
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Flags a payment for an operator.
+pub async fn flag(db: &Db, payment_no: &str, flag: &str) -> Result<(), StoreError> {
+    let mut tx = db.pool.begin().await?;
+    set_flag(&mut tx, payment_no, flag, now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A payment whatever its merchant (for paygate's own work: refunds, settlement).
+pub async fn get_any(db: &Db, payment_no: &str) -> Result<Option<PaymentRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE payment_no = $1");
+    let row = sqlx::query(&sql)
+        .bind(payment_no)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
 }

@@ -1,0 +1,205 @@
+//! Refunds: a merchant's (partial refunds up to what was paid, idempotent by key) and
+//! paygate's own for late and double payments. Each is driven to a final state through
+//! the adapter; an unreachable provider is asked again from the delay queue (providers
+//! treat a repeated refund number as the same refund).
+
+use sha2::{Digest, Sha256};
+
+use crate::runtime::contract::{self, ProviderError, RefundState};
+use crate::store::refunds::{self, NewRefund, RefundRecord};
+use crate::store::{now_ms, payments};
+
+use super::deadlines::queue_error;
+use super::{Gateway, ServiceError};
+
+/// What a merchant asks for.
+pub struct RefundAsk<'a> {
+    pub amount: i64,
+    pub reason: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl Gateway {
+    /// A merchant's refund of (part of) a paid payment.
+    pub async fn refund_payment(
+        &self,
+        merchant_id: &str,
+        payment_no: &str,
+        ask: RefundAsk<'_>,
+    ) -> Result<RefundRecord, ServiceError> {
+        let payment = self.payment_record(merchant_id, payment_no).await?;
+        if ask.amount <= 0 {
+            return Err(ServiceError::invalid(
+                "invalid_amount",
+                "a refund's amount must be above 0 minor units",
+            ));
+        }
+        if ask.reason.is_some_and(|r| r.chars().count() > 80) {
+            return Err(ServiceError::invalid(
+                "invalid_reason",
+                "reason must be at most 80 characters",
+            ));
+        }
+        // With a key, the refund number comes from it: a retry finds the same refund.
+        let refund_no = match ask.idempotency_key {
+            Some(key) => hex::encode(Sha256::digest(format!("{merchant_id}\n{key}").as_bytes()))
+                [..32]
+                .to_owned(),
+            None => uuid::Uuid::now_v7().simple().to_string(),
+        };
+        if let Some(existing) = refunds::get(&self.db, &refund_no).await? {
+            if existing.payment_no != payment_no
+                || existing.amount != ask.amount
+                || existing.reason.as_deref() != ask.reason
+            {
+                return Err(ServiceError::invalid(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for another refund",
+                ));
+            }
+            return Ok(existing);
+        }
+        let new = NewRefund {
+            refund_no: &refund_no,
+            payment_no,
+            merchant_id,
+            amount: Some(ask.amount),
+            reason: ask.reason,
+            kind: "merchant",
+        };
+        let created = match refunds::create(&self.db, &new).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Err(match payment.state.as_str() {
+                    "paid" | "refunded" => ServiceError::invalid(
+                        "refund_exceeds_paid",
+                        format!(
+                            "{} minor units were paid and {} are already refunded",
+                            payment.paid_amount.unwrap_or(0),
+                            payment.refunded_amount
+                        ),
+                    ),
+                    _ => ServiceError::conflict(
+                        "payment_not_paid",
+                        "only a paid payment can be refunded",
+                    ),
+                })
+            }
+            // The same key raced another request: answer that request's refund.
+            Err(e) if e.is_unique_violation() => {
+                return refunds::get(&self.db, &refund_no)
+                    .await?
+                    .ok_or(ServiceError::NotFound("refund"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(payment_no, refund_no = %created.refund_no, amount = created.amount, "refund recorded");
+        self.drive_refund(&created).await
+    }
+
+    /// Refunds everything not yet refunded of a payment whose money paygate must not keep
+    /// (`late_payment`, `double_payment`); flags it for an operator if that fails.
+    pub async fn refund_unwanted(&self, payment_no: &str, kind: &str) -> Result<(), ServiceError> {
+        let Some(payment) = payments::get_any(&self.db, payment_no).await? else {
+            return Ok(());
+        };
+        let refund_no = uuid::Uuid::now_v7().simple().to_string();
+        let new = NewRefund {
+            refund_no: &refund_no,
+            payment_no,
+            merchant_id: &payment.merchant_id,
+            amount: None,
+            reason: Some(if kind == "late_payment" {
+                "paid after the payment was closed"
+            } else {
+                "order already paid"
+            }),
+            kind,
+        };
+        match refunds::create(&self.db, &new).await? {
+            Some(refund) => {
+                tracing::warn!(payment_no, refund_no = %refund.refund_no, kind, amount = refund.amount, "refunding money paygate must not keep");
+                self.drive_refund(&refund).await?;
+            }
+            None => tracing::info!(payment_no, kind, "nothing left to refund"),
+        }
+        Ok(())
+    }
+
+    /// Asks the provider to carry out a pending refund and records its answer.
+    pub async fn drive_refund(&self, refund: &RefundRecord) -> Result<RefundRecord, ServiceError> {
+        let payment = payments::get_any(&self.db, &refund.payment_no)
+            .await?
+            .ok_or(ServiceError::NotFound("payment"))?;
+        let ctx = self
+            .call_context(&refund.merchant_id, &payment.provider)
+            .await?;
+        let request = contract::RefundRequest {
+            payment_no: refund.payment_no.clone(),
+            refund_no: refund.refund_no.clone(),
+            amount: contract::Money {
+                minor: refund.amount as u64,
+                currency: refund.currency.clone(),
+            },
+            total: contract::Money {
+                minor: payment.paid_amount.unwrap_or(payment.amount) as u64,
+                currency: payment.currency.clone(),
+            },
+            reason: refund.reason.clone(),
+            notify_url: self.notify_url(&payment.provider, &refund.merchant_id),
+        };
+        let answer = self
+            .runtime
+            .refund(&payment.provider, ctx.grants, &ctx.config, &request)
+            .await;
+        match answer {
+            Ok(Ok(status)) => match status.state {
+                RefundState::Succeeded => {
+                    refunds::finish(
+                        &self.db,
+                        &refund.refund_no,
+                        true,
+                        status.provider_refund_id.as_deref(),
+                        None,
+                    )
+                    .await?;
+                    tracing::info!(refund_no = %refund.refund_no, "refund succeeded");
+                }
+                RefundState::Failed => {
+                    self.refund_failed(refund, "the provider reports the refund failed")
+                        .await?
+                }
+                RefundState::Processing => self.retry_refund(refund).await?,
+            },
+            Ok(Err(ProviderError::Unreachable(m))) => {
+                tracing::warn!(refund_no = %refund.refund_no, error = %m, "refund outcome unknown; asking again later");
+                self.retry_refund(refund).await?;
+            }
+            Err(e) => {
+                tracing::warn!(refund_no = %refund.refund_no, error = %e, "refund call failed; asking again later");
+                self.retry_refund(refund).await?;
+            }
+            Ok(Err(e)) => self.refund_failed(refund, &format!("{e:?}")).await?,
+        }
+        refunds::get(&self.db, &refund.refund_no)
+            .await?
+            .ok_or(ServiceError::NotFound("refund"))
+    }
+
+    async fn refund_failed(&self, refund: &RefundRecord, why: &str) -> Result<(), ServiceError> {
+        refunds::finish(&self.db, &refund.refund_no, false, None, Some(why)).await?;
+        tracing::error!(refund_no = %refund.refund_no, payment_no = %refund.payment_no, why, "refund failed");
+        if refund.kind != "merchant" {
+            // Money paygate must not keep and could not give back: an operator acts.
+            payments::flag(&self.db, &refund.payment_no, "refund_failed").await?;
+        }
+        Ok(())
+    }
+
+    async fn retry_refund(&self, refund: &RefundRecord) -> Result<(), ServiceError> {
+        self.timers
+            .schedule_refund(&refund.merchant_id, &refund.refund_no, now_ms())
+            .await
+            .map_err(queue_error)
+    }
+}

@@ -1,0 +1,192 @@
+//! Refunds end to end: money paygate must not keep goes back through the adapter, and
+//! merchants refund in parts, never past what was paid.
+
+use paygate_e2e::{Setting, TestApp, ADMIN_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn payment(app: &TestApp, payment_no: &str) -> Value {
+    app.get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn wait_for_payment_state(app: &TestApp, payment_no: &str, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let p = payment(app, payment_no).await;
+        if p["state"] == state || tokio::time::Instant::now() > deadline {
+            return p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn money_paid_to_a_closed_payment_is_kept_once_and_the_rest_refunded(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
+    let order = app.create_order(1000, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    let (_, second) = app.pay(&app.merchant.api_key, &[id], "qr").await;
+    let (a, b) = (
+        first["payment_no"].as_str().expect("no"),
+        second["payment_no"].as_str().expect("no"),
+    );
+    assert_ne!(a, b);
+    // The customer pays the new trade, then the old one too (a close and a payment raced).
+    assert_eq!(app.sandbox_pay(b, "").await.status(), StatusCode::OK);
+    assert_eq!(app.wait_for_order_state(id, "paid").await["paid_by"], b);
+    assert_eq!(
+        app.sandbox_pay(a, "?late=true").await.status(),
+        StatusCode::OK
+    );
+
+    let late = wait_for_payment_state(&app, a, "refunded").await;
+    assert_eq!(late["state"], "refunded", "{late}");
+    assert_eq!(late["flag"], "late_payment");
+    assert_eq!(late["refunds"][0]["kind"], "late_payment");
+    assert_eq!(late["refunds"][0]["state"], "succeeded");
+    assert_eq!(late["refunds"][0]["amount"], 1000);
+    let trade = app.sandbox_trade(a).await;
+    assert_eq!(
+        (trade["state"].clone(), trade["refunded_amount"].clone()),
+        (json!("refunded"), json!(1000)),
+        "{trade}"
+    );
+    let kept = payment(&app, b).await;
+    assert_eq!(
+        (kept["state"].clone(), kept["refunded_amount"].clone()),
+        (json!("paid"), json!(0))
+    );
+    let order = app.order(id).await;
+    assert_eq!(
+        (order["state"].clone(), order["paid_by"].clone()),
+        (json!("paid"), json!(b)),
+        "one payment kept"
+    );
+
+    let flags: Value = app
+        .client
+        .get(format!("{}/admin/flags", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("flags")
+        .json()
+        .await
+        .expect("json");
+    let listed = flags
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|f| f["payment_no"] == a && f["flag"] == "late_payment");
+    assert!(listed, "{flags}");
+}
+
+async fn merchant_refunds_in_parts_never_past_what_was_paid(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
+    let order = app.create_order(1000, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, p) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    let no = p["payment_no"].as_str().expect("no");
+    assert_eq!(app.sandbox_pay(no, "").await.status(), StatusCode::OK);
+    app.wait_for_order_state(id, "paid").await;
+
+    let refund = |amount: i64, key: Option<&str>| {
+        let mut req = app
+            .client
+            .post(format!("{}/v1/payments/{no}/refunds", app.url))
+            .bearer_auth(&app.merchant.api_key);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.json(&json!({"amount": amount, "reason": "damaged"}))
+            .send()
+    };
+    let first = refund(300, Some("r-1")).await.expect("refund");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.expect("json");
+    assert_eq!(
+        (first["state"].clone(), first["amount"].clone()),
+        (json!("succeeded"), json!(300))
+    );
+    let again: Value = refund(300, Some("r-1"))
+        .await
+        .expect("refund")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        again["refund_no"], first["refund_no"],
+        "the same key answers the same refund"
+    );
+    let reused = refund(400, Some("r-1")).await.expect("refund");
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let too_much = refund(800, None).await.expect("refund");
+    assert_eq!(too_much.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        too_much.json::<Value>().await.expect("json")["error"]["code"],
+        "refund_exceeds_paid"
+    );
+    let rest = refund(700, None).await.expect("refund");
+    assert_eq!(rest.status(), StatusCode::CREATED);
+
+    let p = payment(&app, no).await;
+    assert_eq!(
+        (p["state"].clone(), p["refunded_amount"].clone()),
+        (json!("refunded"), json!(1000)),
+        "{p}"
+    );
+    assert_eq!(p["refunds"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app.order(id).await["state"], "refunded");
+    let trade = app.sandbox_trade(no).await;
+    assert_eq!(
+        (
+            trade["refunded_amount"].clone(),
+            trade["counters"]["refunded"].clone()
+        ),
+        (json!(1000), json!(2))
+    );
+}
+
+#[tokio::test]
+async fn an_unpaid_payment_cannot_be_refunded() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(1000, 600).await;
+    let (_, p) = app
+        .pay(
+            &app.merchant.api_key,
+            &[order["id"].as_str().expect("id")],
+            "web",
+        )
+        .await;
+    let r = app
+        .post(
+            &format!(
+                "/v1/payments/{}/refunds",
+                p["payment_no"].as_str().expect("no")
+            ),
+            &app.merchant.api_key,
+            &json!({"amount": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["error"]["code"],
+        "payment_not_paid"
+    );
+}
+
+macro_rules! in_both_settings {
+    ($($rule:ident),* $(,)?) => {
+        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
+        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
+    };
+}
+
+in_both_settings!(
+    money_paid_to_a_closed_payment_is_kept_once_and_the_rest_refunded,
+    merchant_refunds_in_parts_never_past_what_was_paid,
+);
