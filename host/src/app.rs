@@ -13,7 +13,8 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::jobs::{
-    DeadlineHandler, RefundHandler, SyncHandler, Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE,
+    DeadlineHandler, RefundHandler, SyncHandler, Timers, WebhookHandler, DEADLINE_QUEUE,
+    REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE,
 };
 use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
@@ -158,6 +159,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         wake: Arc::new(Notify::new()),
         sync_schedule: config.status_sync_schedule.clone(),
         grace_ms: config.provider_grace.as_millis() as i64,
+        webhook_schedule: config.webhook_schedule.clone(),
     };
     let gateway = Arc::new(Gateway::new(
         db.clone(),
@@ -196,7 +198,13 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     );
 
     let shutdown = CancellationToken::new();
-    let workers = spawn_workers(&gateway, &timers, config.queue_lease, &shutdown);
+    let workers = spawn_workers(
+        &gateway,
+        &timers,
+        config.queue_lease,
+        &config.redis_prefix,
+        &shutdown,
+    );
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -221,6 +229,7 @@ fn spawn_workers(
     gateway: &Arc<Gateway>,
     timers: &Timers,
     lease: std::time::Duration,
+    redis_prefix: &str,
     shutdown: &CancellationToken,
 ) -> TaskTracker {
     let tracker = TaskTracker::new();
@@ -234,10 +243,21 @@ fn spawn_workers(
     let refund: Arc<dyn Handler> = Arc::new(RefundHandler {
         gateway: gateway.clone(),
     });
+    let webhook: Arc<dyn Handler> = Arc::new(WebhookHandler {
+        gateway: gateway.clone(),
+        timers: timers.clone(),
+        // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default(),
+        redis_prefix: redis_prefix.to_owned(),
+    });
     for (queue, handler) in [
         (DEADLINE_QUEUE, deadline),
         (SYNC_QUEUE, sync),
         (REFUND_QUEUE, refund),
+        (WEBHOOK_QUEUE, webhook),
     ] {
         for _ in 0..2 {
             let config = WorkerConfig {

@@ -68,6 +68,8 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// `PAYGATE_REDIS_PREFIX`: every Redis key paygate writes starts with it.
     pub redis_prefix: String,
+    /// `PAYGATE_WEBHOOK_SCHEDULE`: delays between webhook attempts; after the last, failed.
+    pub webhook_schedule: Vec<Duration>,
     /// `PAYGATE_QUEUE_LEASE`: how long a claimed task is held before it is due again (its
     /// worker died). Longer than the slowest task: two adapter calls.
     pub queue_lease: Duration,
@@ -111,6 +113,7 @@ struct FileConfig {
     redis_prefix: Option<String>,
     status_sync_schedule: Option<String>,
     queue_lease: Option<String>,
+    webhook_schedule: Option<String>,
     admin_token: Option<Secret>,
     master_key: Option<Secret>,
     sandbox: Option<bool>,
@@ -208,6 +211,14 @@ impl Config {
             )
             .map_err(|reason| ConfigError::Invalid {
                 key: "PAYGATE_STATUS_SYNC_SCHEDULE",
+                reason,
+            })?,
+            webhook_schedule: parse_schedule(
+                &pick("PAYGATE_WEBHOOK_SCHEDULE", file.webhook_schedule)
+                    .unwrap_or_else(|| "10s,30s,1m,5m,15m,1h,6h".into()),
+            )
+            .map_err(|reason| ConfigError::Invalid {
+                key: "PAYGATE_WEBHOOK_SCHEDULE",
                 reason,
             })?,
             queue_lease: duration(

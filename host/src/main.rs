@@ -93,5 +93,6 @@ async fn create_merchant(config: Config, name: &str) -> anyhow::Result<()> {
     let created = paygate::service::merchants::new_merchant(&db, &vault, name).await?;
     println!("merchant id: {}", created.merchant.id);
     println!("API key:     {}", created.api_key);
+    println!("webhook secret: {}", created.webhook_secret);
     Ok(())
 }

@@ -203,7 +203,13 @@ async fn hundred_concurrent_identical_pay_calls_make_one_provider_call(setting: 
     let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(900, 600).await;
     let id = order["id"].as_str().expect("id");
-    let answers = concurrent_pays(std::slice::from_ref(&app.url), &app.merchant.api_key, id, 100).await;
+    let answers = concurrent_pays(
+        std::slice::from_ref(&app.url),
+        &app.merchant.api_key,
+        id,
+        100,
+    )
+    .await;
     assert_one_payment_identical_answers(&answers);
     let payment_no = answers[0].1["payment_no"].as_str().expect("no");
     assert_eq!(

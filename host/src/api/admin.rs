@@ -31,6 +31,7 @@ pub async fn create_merchant(
             id: created.merchant.id,
             name: created.merchant.name,
             api_key: created.api_key,
+            webhook_secret: created.webhook_secret,
         }),
     ))
 }

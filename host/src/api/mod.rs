@@ -36,7 +36,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
-    paths(orders::create, orders::get, orders::cancel, payments::create, payments::get, payments::refund, notify::receive,
+    paths(orders::create, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
           admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters, admin::flags),
     modifiers(&SecuritySchemes),
     tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders", post(orders::create))
         .route("/v1/orders/{id}", get(orders::get))
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
+        .route("/v1/orders/{id}/events", get(orders::events))
         .route("/v1/payments", post(payments::create))
         .route("/v1/payments/{payment_no}", get(payments::get))
         .route("/v1/payments/{payment_no}/refunds", post(payments::refund))

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::auth::AuthMerchant;
 use super::error::{ApiError, ErrorBody};
-use super::views::{CreateOrderBody, OrderView};
+use super::views::{CreateOrderBody, EventView, OrderView};
 use super::{json, AppState};
 use crate::domain::NewOrder;
 use crate::service::orders::{Created, IdempotencyKey};
@@ -129,4 +129,17 @@ pub async fn cancel(
         .instrument(span)
         .await?;
     Ok(Json(OrderView::from(&order)))
+}
+
+/// An order's state changes, oldest first, with the delivery of each to the notify_url.
+#[utoipa::path(get, path = "/v1/orders/{id}/events", tag = "orders", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    AuthMerchant(merchant): AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<EventView>>, ApiError> {
+    let order = state.gateway.order(&merchant.id, &id).await?;
+    let events = crate::store::events::of_order(&state.gateway.db, &order.id).await?;
+    Ok(Json(events.iter().map(EventView::from).collect()))
 }

@@ -266,12 +266,54 @@ pub struct CreateMerchantBody {
     pub name: String,
 }
 
-/// A new merchant. `api_key` is shown this once; paygate keeps only its hash.
+/// A new merchant. `api_key` and `webhook_secret` are shown this once.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedMerchantView {
     pub id: String,
     pub name: String,
     pub api_key: String,
+    /// Signs the merchant's webhooks (`Paygate-Signature`).
+    pub webhook_secret: String,
+}
+
+/// An order state change, as paygate records and delivers it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub id: String,
+    /// `order.paid`, `order.closed`, `order.cancelled`, `order.refunded`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    /// `pending`, `delivered`, `failed`, `none` (no notify_url).
+    pub delivery: String,
+    pub attempts: i64,
+    pub last_status: Option<i32>,
+    /// The body POSTed to the notify_url.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl From<&crate::store::events::OrderEvent> for EventView {
+    fn from(e: &crate::store::events::OrderEvent) -> Self {
+        EventView {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            created_at: rfc3339(e.created_at),
+            delivery: e.delivery.clone(),
+            attempts: e.attempts,
+            last_status: e.last_status,
+            payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// What an operator must look at.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FlagsView {
+    /// Flagged payments.
+    pub payments: Vec<FlagView>,
+    /// Webhooks whose retry schedule ran out.
+    pub webhooks: Vec<EventView>,
 }
 
 /// `PUT /admin/merchants/{id}/providers/{provider}`.

@@ -5,6 +5,7 @@
 //! too) and `sync:{payment_no}`.
 
 mod handlers;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +14,22 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 pub use handlers::{DeadlineHandler, RefundHandler, SyncHandler};
+pub use webhooks::{signature, WebhookHandler};
 
 use crate::queue::{DelayQueue, QueueError};
 
 pub const DEADLINE_QUEUE: &str = "deadline";
 pub const SYNC_QUEUE: &str = "status_sync";
 pub const REFUND_QUEUE: &str = "refund";
+pub const WEBHOOK_QUEUE: &str = "webhook";
 
 /// Every queue paygate runs, for workers and metrics.
-pub const QUEUES: [&str; 3] = [DEADLINE_QUEUE, SYNC_QUEUE, REFUND_QUEUE];
+pub const QUEUES: [&str; 4] = [DEADLINE_QUEUE, SYNC_QUEUE, REFUND_QUEUE, WEBHOOK_QUEUE];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookTask {
+    pub event_id: String,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RefundTask {
@@ -53,6 +61,8 @@ pub struct Timers {
     pub sync_schedule: Vec<Duration>,
     /// The provider's grace after an order's deadline, in ms.
     pub grace_ms: i64,
+    /// Delays between webhook attempts; when they run out the delivery has failed.
+    pub webhook_schedule: Vec<Duration>,
 }
 
 impl Timers {
@@ -119,6 +129,38 @@ impl Timers {
         let due = now_ms + self.delay(0).as_millis() as i64;
         self.queue
             .schedule(REFUND_QUEUE, &format!("refund:{refund_no}"), &payload, due)
+            .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// A webhook attempt for `event_id`: the first at once, then after the delays of the
+    /// webhook schedule.
+    pub async fn schedule_webhook(
+        &self,
+        event_id: &str,
+        failed_attempts: usize,
+        now_ms: i64,
+    ) -> Result<(), QueueError> {
+        let payload = serde_json::to_string(&WebhookTask {
+            event_id: event_id.to_owned(),
+        })
+        .map_err(|e| QueueError::Protocol(e.to_string()))?;
+        let delay = match failed_attempts {
+            0 => Duration::ZERO,
+            n => self
+                .webhook_schedule
+                .get(n - 1)
+                .copied()
+                .unwrap_or(Duration::ZERO),
+        };
+        self.queue
+            .schedule(
+                WEBHOOK_QUEUE,
+                &format!("webhook:{event_id}"),
+                &payload,
+                now_ms + delay.as_millis() as i64,
+            )
             .await?;
         self.wake.notify_waiters();
         Ok(())

@@ -90,7 +90,10 @@ impl Gateway {
                 }
             }
         }
-        if orders::finish_unpaid(&self.db, merchant_id, order_id, OrderState::Closed).await? {
+        if let Some(event) =
+            orders::finish_unpaid(&self.db, merchant_id, order_id, OrderState::Closed).await?
+        {
+            self.dispatch(&[event]).await;
             tracing::info!(order_id, "order closed at its deadline");
             return Ok(Expiry::Closed);
         }
@@ -152,6 +155,12 @@ impl Gateway {
         for (merchant_id, payment_no) in &open {
             self.timers
                 .schedule_sync(merchant_id, payment_no, now)
+                .await
+                .map_err(queue_error)?;
+        }
+        for event in crate::store::events::undelivered(&self.db).await? {
+            self.timers
+                .schedule_webhook(&event, 0, now)
                 .await
                 .map_err(queue_error)?;
         }

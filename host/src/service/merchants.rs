@@ -34,6 +34,8 @@ pub fn api_key_hash(api_key: &str) -> String {
 pub struct CreatedMerchant {
     pub merchant: Merchant,
     pub api_key: String,
+    /// Signs the merchant's webhooks; shown once, like the API key.
+    pub webhook_secret: String,
 }
 
 /// Creates a merchant with a fresh API key and webhook secret. Needs only the database and
@@ -62,7 +64,11 @@ pub async fn new_merchant(
     )
     .await?;
     tracing::info!(merchant_id = %merchant.id, name = %merchant.name, "merchant created");
-    Ok(CreatedMerchant { merchant, api_key })
+    Ok(CreatedMerchant {
+        merchant,
+        api_key,
+        webhook_secret,
+    })
 }
 
 impl Gateway {

@@ -66,6 +66,20 @@ impl Gateway {
         }
     }
 
+    /// Hands new outbox events to the webhook dispatcher. A failure to schedule only delays
+    /// them: the start-up reconciliation finds every undelivered event.
+    pub async fn dispatch(&self, events: &[String]) {
+        for event in events {
+            if let Err(e) = self
+                .timers
+                .schedule_webhook(event, 0, crate::store::now_ms())
+                .await
+            {
+                tracing::error!(event, error = %e, "could not schedule the webhook; it is sent after the next start");
+            }
+        }
+    }
+
     /// The URL a provider sends notifications for this merchant's payments to.
     pub fn notify_url(&self, provider: &str, merchant_id: &str) -> String {
         format!("{}/v1/notify/{provider}/{merchant_id}", self.public_url)

@@ -132,7 +132,10 @@ impl Gateway {
                 self.close_at_provider(&payment).await?;
             }
         }
-        if !orders::finish_unpaid(&self.db, merchant_id, id, OrderState::Cancelled).await? {
+        let event = orders::finish_unpaid(&self.db, merchant_id, id, OrderState::Cancelled).await?;
+        if let Some(event) = &event {
+            self.dispatch(std::slice::from_ref(event)).await;
+        } else {
             let now = self.order(merchant_id, id).await?;
             return match now.state {
                 OrderState::Cancelled => Ok(now),

@@ -514,7 +514,7 @@ impl Gateway {
         )
         .await?;
         match &outcome {
-            SettleOutcome::Paid { order_ids } => {
+            SettleOutcome::Paid { order_ids, .. } => {
                 tracing::info!(payment_no = %status.payment_no, ?order_ids, "payment settled: paid")
             }
             SettleOutcome::PaidWithConflict { conflicting, .. } => {
@@ -535,6 +535,11 @@ impl Gateway {
             SettleOutcome::LatePayment => {
                 tracing::error!(payment_no = %status.payment_no, "paid after paygate closed it: flagged late_payment")
             }
+        }
+        if let SettleOutcome::Paid { events, .. } | SettleOutcome::PaidWithConflict { events, .. } =
+            &outcome
+        {
+            self.dispatch(events).await;
         }
         // Money paygate must not keep goes back; the report itself is recorded either way.
         let unwanted = match &outcome {

@@ -64,3 +64,12 @@ pub async fn count(db: &Db) -> Result<i64, StoreError> {
         .await?
         .try_get("n")?)
 }
+
+/// The merchant's sealed webhook secret.
+pub async fn webhook_secret(db: &Db, id: &str) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT webhook_secret FROM merchants WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row.try_get("webhook_secret")?)
+}

@@ -3,6 +3,7 @@
 //! conditional update, so concurrent requests and processes agree.
 
 mod db;
+pub mod events;
 pub mod idempotency;
 pub mod merchants;
 pub mod notifications;

@@ -135,14 +135,16 @@ pub async fn of_payment(db: &Db, payment_no: &str) -> Result<Vec<OrderRecord>, S
     rows.iter().map(from_row).collect()
 }
 
-/// Moves a pending order with no open payment to `to` (cancelled, closed). `false` if the
-/// order was not in that condition any more.
+/// Moves a pending order with no open payment to `to` (cancelled, closed), writing its
+/// event in the same transaction. `None` if the order was not in that condition any more;
+/// else the event's id.
 pub async fn finish_unpaid(
     db: &Db,
     merchant_id: &str,
     id: &str,
     to: OrderState,
-) -> Result<bool, StoreError> {
+) -> Result<Option<String>, StoreError> {
+    let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE orders SET state = $1, version = version + 1, updated_at = $2
          WHERE id = $3 AND merchant_id = $4 AND state = 'pending' AND open_payment_no IS NULL",
@@ -151,9 +153,16 @@ pub async fn finish_unpaid(
     .bind(now_ms())
     .bind(id)
     .bind(merchant_id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let mut events =
+        super::events::record(&mut tx, &[id.to_owned()], &format!("order.{}", to.as_str())).await?;
+    tx.commit().await?;
+    Ok(events.pop())
 }
 
 /// Every pending order: (merchant id, order id, expires_at).

@@ -227,15 +227,17 @@ async fn release_orders(
 /// What settlement did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettleOutcome {
-    /// The payment and its orders are now paid.
+    /// The payment and its orders are now paid; `events` went to the outbox.
     Paid {
         order_ids: Vec<String>,
+        events: Vec<String>,
     },
     /// The payment was marked paid, but some orders were no longer pending (cancelled,
     /// closed, or paid by another payment): double or late payment, flagged.
     PaidWithConflict {
         order_ids: Vec<String>,
         conflicting: Vec<String>,
+        events: Vec<String>,
     },
     Closed,
     /// Nothing changed: a repeated or uninformative report.
@@ -323,8 +325,17 @@ pub async fn settle_report(
                     conflicting.push(id.clone());
                 }
             }
+            let paid: Vec<String> = ids
+                .iter()
+                .filter(|id| !conflicting.contains(id))
+                .cloned()
+                .collect();
+            let events = super::events::record(&mut tx, &paid, "order.paid").await?;
             if conflicting.is_empty() {
-                SettleOutcome::Paid { order_ids: ids }
+                SettleOutcome::Paid {
+                    order_ids: ids,
+                    events,
+                }
             } else {
                 // Money arrived for orders that are no longer payable: keep the record, and
                 // flag it so the refund (or an operator) gives it back.
@@ -332,6 +343,7 @@ pub async fn settle_report(
                 SettleOutcome::PaidWithConflict {
                     order_ids: ids,
                     conflicting,
+                    events,
                 }
             }
         }

@@ -137,7 +137,7 @@ pub async fn finish(
     succeeded: bool,
     provider_refund_id: Option<&str>,
     error: Option<&str>,
-) -> Result<bool, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
@@ -153,8 +153,9 @@ pub async fn finish(
     .await?;
     if done.rows_affected() != 1 {
         tx.rollback().await?;
-        return Ok(false);
+        return Ok(Vec::new());
     }
+    let mut events = Vec::new();
     let row = sqlx::query("SELECT payment_no, amount, kind FROM refunds WHERE refund_no = $1")
         .bind(refund_no)
         .fetch_one(&mut *tx)
@@ -180,15 +181,25 @@ pub async fn finish(
         .execute(&mut *tx)
         .await?;
         if full.rows_affected() == 1 && kind == "merchant" {
+            let orders: Vec<String> = sqlx::query(
+                "SELECT id FROM orders WHERE paid_by = $1 AND state = 'paid' ORDER BY id",
+            )
+            .bind(&payment_no)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
             sqlx::query("UPDATE orders SET state = 'refunded', version = version + 1, updated_at = $1 WHERE paid_by = $2 AND state = 'paid'")
                 .bind(now)
                 .bind(&payment_no)
                 .execute(&mut *tx)
                 .await?;
+            events = super::events::record(&mut tx, &orders, "order.refunded").await?;
         }
     }
     tx.commit().await?;
-    Ok(true)
+    Ok(events)
 }
 
 /// Pending refunds, for retries at start: (merchant id, refund no).

@@ -1,30 +1,44 @@
-//! paygate's mock adapter: a real adapter for the built-in sandbox provider
-//! (`PROTOCOL.md`). It signs its requests with the merchant's HMAC key through the host's
-//! `keys` import, calls the sandbox through the `http` import, and verifies the sandbox's
-//! notifications the same way. Channels: `web` (redirect to the sandbox checkout page) and
-//! `qr` (a QR code whose content is that page's URL).
+//! paygate's mock adapter: the flows of a real adapter for the sandbox provider paygate
+//! serves itself (`PROTOCOL.md`). It signs its requests with the merchant's HMAC key through
+//! the host's `keys` import, calls the sandbox through the `http` import, and verifies the
+//! sandbox's notifications the same way. Wire types, signature messages and state and error
+//! maps are in `wire.rs`.
 //!
-//! Test scenarios. When the merchant's setting `scenarios` is `on`, the subject of a pay
-//! request can make the adapter misbehave, so tests can prove the host contains it:
-//! `scenario:trap` panics, `scenario:spin` loops forever, `scenario:oom` allocates until
-//! memory runs out, `scenario:log` writes to stdout, stderr and the log, then pays normally.
-//! Without the setting these subjects are ordinary text.
+//! Settings: `sandbox_url` (the sandbox's base URL, which is also the adapter's whole
+//! outbound allowlist), `account_id`, and optionally `scenarios`. Secret: `api_key`
+//! (`hmac-key`). Channels: `web` (redirect to the sandbox's checkout page) and `qr` (a QR
+//! code whose content is that page's URL).
+//!
+//! # Test scenarios
+//!
+//! Only for a merchant whose setting `scenarios` is `on`, the subject of a pay request makes
+//! the adapter misbehave, so that the host's tests can prove each misbehaviour fails that one
+//! call and nothing else:
+//!
+//! | subject | what the adapter does |
+//! |---|---|
+//! | `scenario:trap` | panics (a trap) |
+//! | `scenario:spin` | loops forever without calling the host (the CPU budget must stop it) |
+//! | `scenario:oom` | allocates and fills 1 MiB blocks, keeping them, until allocation fails |
+//! | `scenario:log` | writes a line to stdout, one to stderr and one through the `log` import, then pays normally |
+//!
+//! For every other merchant these subjects are ordinary text.
 
 mod wire;
 
-use paygate_sdk::http::Method;
+use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, SignatureAlgorithm};
 use paygate_sdk::{
-    header, hex_decode, hex_encode, json_body, nonce, required_setting, send, setting, unix_now,
-    AdapterInfo, Config, Notification, NotificationEvent, PayAction, PayRequest, PayResponse,
-    Provider, ProviderError, RefundRequest, RefundState, RefundStatus, Refusal, Reply, SecretKind,
-    SecretSpec, SettingSpec, TradeStatus,
+    hex_encode, json_body, json_reply, json_request, method_name, nonce, request, required_setting,
+    send, setting, unix_now, AdapterInfo, Config, Headers, Notification, NotificationEvent,
+    PayAction, PayRequest, PayResponse, Provider, ProviderError, RefundRequest, RefundStatus,
+    Refusal, SecretKind, SecretSpec, SettingSpec, TradeStatus, CONTRACT_VERSION,
 };
 
-use wire::{CreateRefund, CreateTrade, RefundCreated, Trade, TradeCreated};
+use wire::{CreateRefund, CreateTrade, NotificationHeaders, RefundCreated, Trade, TradeCreated};
 
-/// How far a notification's timestamp may be from our clock.
-const NOTIFICATION_WINDOW_SECS: i64 = 300;
+/// The secret that signs requests and notifications, an `hmac-key`.
+const API_KEY: &str = "api_key";
 
 struct Mock;
 
@@ -33,7 +47,7 @@ impl Provider for Mock {
         AdapterInfo {
             name: "mock".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: paygate_sdk::CONTRACT_VERSION.into(),
+            contract_version: CONTRACT_VERSION.into(),
             channels: vec!["web".into(), "qr".into()],
             settings: vec![
                 SettingSpec {
@@ -53,17 +67,19 @@ impl Provider for Mock {
                 SettingSpec {
                     name: "scenarios".into(),
                     required: false,
-                    description: "`on` enables test scenarios chosen by the pay request's subject"
+                    description: "`on` lets a pay request's subject trigger test scenarios \
+                                  (scenario:trap, scenario:spin, scenario:oom, scenario:log)"
                         .into(),
                     is_base_url: false,
                 },
             ],
             secrets: vec![SecretSpec {
-                name: "api_key".into(),
+                name: API_KEY.into(),
                 kind: SecretKind::HmacKey,
                 required: true,
-                description:
-                    "the sandbox account's API key, which signs requests and notifications".into(),
+                description: "the sandbox account's API key, which signs requests and \
+                              notifications"
+                    .into(),
             }],
         }
     }
@@ -72,27 +88,27 @@ impl Provider for Mock {
         if setting(&config, "scenarios") == Some("on") {
             run_scenario(&request.subject);
         }
-        if request.channel != "web" && request.channel != "qr" {
+        let channel = request.channel.as_str();
+        if channel != "web" && channel != "qr" {
             return Err(ProviderError::Unsupported(format!(
-                "channel `{}`",
-                request.channel
+                "channel `{channel}`: the sandbox offers `web` and `qr`"
             )));
         }
-        let body = serde_json::to_vec(&CreateTrade {
+        let body = CreateTrade {
             payment_no: &request.payment_no,
             amount: request.amount.minor,
             currency: &request.amount.currency,
             subject: &request.subject,
-            channel: &request.channel,
+            channel,
             expires_at: request.expires_at,
             notify_url: &request.notify_url,
-        })
-        .map_err(|e| ProviderError::Config(e.to_string()))?;
-        let response = call(&config, Method::Post, "/api/trades", body)?;
-        let created: TradeCreated = json_body(&response)?;
-        let action = match request.channel.as_str() {
-            "qr" => PayAction::QrCode(created.pay_url),
-            _ => PayAction::Redirect(created.pay_url),
+        };
+        let call = json_request(Method::Post, &url(&config, "/api/trades")?, &body)?;
+        let created: TradeCreated = json_body(&signed(&config, call)?)?;
+        let action = if channel == "qr" {
+            PayAction::QrCode(created.pay_url)
+        } else {
+            PayAction::Redirect(created.pay_url)
         };
         Ok(PayResponse {
             action,
@@ -101,179 +117,91 @@ impl Provider for Mock {
     }
 
     fn query(config: Config, payment_no: String) -> Result<TradeStatus, ProviderError> {
-        let response = call(
-            &config,
-            Method::Get,
-            &format!("/api/trades/{payment_no}"),
-            Vec::new(),
-        )?;
-        let trade: Trade = json_body(&response)?;
-        trade_status(trade)
+        let path = wire::trade_path(&payment_no)?;
+        let call = request(Method::Get, &url(&config, &path)?);
+        let trade: Trade = json_body(&signed(&config, call)?)?;
+        wire::trade_status(trade)
     }
 
     fn close(config: Config, payment_no: String) -> Result<(), ProviderError> {
-        call(
-            &config,
-            Method::Post,
-            &format!("/api/trades/{payment_no}/close"),
-            Vec::new(),
-        )
-        .map(|_| ())
+        let path = format!("{}/close", wire::trade_path(&payment_no)?);
+        signed(&config, request(Method::Post, &url(&config, &path)?)).map(|_| ())
     }
 
     fn refund(config: Config, request: RefundRequest) -> Result<RefundStatus, ProviderError> {
-        let body = serde_json::to_vec(&CreateRefund {
+        let path = format!("{}/refunds", wire::trade_path(&request.payment_no)?);
+        let body = CreateRefund {
             refund_no: &request.refund_no,
             amount: request.amount.minor,
             currency: &request.amount.currency,
             reason: request.reason.as_deref(),
-        })
-        .map_err(|e| ProviderError::Config(e.to_string()))?;
-        let response = call(
-            &config,
-            Method::Post,
-            &format!("/api/trades/{}/refunds", request.payment_no),
-            body,
-        )?;
-        let refund: RefundCreated = json_body(&response)?;
-        let state = match refund.state.as_str() {
-            "succeeded" => RefundState::Succeeded,
-            "failed" => RefundState::Failed,
-            _ => RefundState::Processing,
         };
-        Ok(RefundStatus {
-            payment_no: request.payment_no,
-            refund_no: refund.refund_no,
-            state,
-            provider_refund_id: refund.refund_id,
-            amount: refund.amount.map(|minor| paygate_sdk::Money {
-                minor,
-                currency: request.amount.currency.clone(),
-            }),
-        })
+        let call = json_request(Method::Post, &url(&config, &path)?, &body)?;
+        let refund: RefundCreated = json_body(&signed(&config, call)?)?;
+        wire::refund_status(request.payment_no, &request.amount.currency, refund)
     }
 
     fn parse_notification(
         config: Config,
-        headers: Vec<(String, String)>,
+        headers: Headers,
         body: Vec<u8>,
     ) -> Result<Notification, Refusal> {
-        let refuse = |status: u16, error: ProviderError, why: &str| Refusal {
-            error,
-            reply: fail_reply(status, why),
-        };
-        let account = required_setting(&config, "account_id")
-            .map_err(|e| refuse(500, e, "adapter is not configured"))?;
-        let (Some(from), Some(timestamp), Some(nonce), Some(signature)) = (
-            header(&headers, "x-sandbox-account"),
-            header(&headers, "x-sandbox-timestamp"),
-            header(&headers, "x-sandbox-nonce"),
-            header(&headers, "x-sandbox-signature"),
-        ) else {
-            return Err(refuse(
-                401,
-                ProviderError::BadSignature("signature headers missing".into()),
-                "signature headers missing",
-            ));
-        };
-        if from != account {
-            return Err(refuse(
-                401,
-                ProviderError::BadSignature(format!("notification for account `{from}`")),
-                "wrong account",
-            ));
-        }
-        let fresh = timestamp
-            .parse::<i64>()
-            .is_ok_and(|t| (unix_now() - t).abs() <= NOTIFICATION_WINDOW_SECS);
-        if !fresh {
-            return Err(refuse(
-                401,
-                ProviderError::BadSignature("stale or malformed timestamp".into()),
-                "stale timestamp",
-            ));
-        }
-        let signature = hex_decode(signature).ok_or_else(|| {
-            refuse(
-                401,
-                ProviderError::BadSignature("signature is not hex".into()),
-                "bad signature",
-            )
-        })?;
-        let message = wire::notification_message(timestamp, nonce, &body);
-        match keys::verify(
-            "api_key",
+        let account = required_setting(&config, "account_id").map_err(refuse)?;
+        let signed = NotificationHeaders::read(&headers, account, unix_now())
+            .map_err(|reason| refuse(ProviderError::BadSignature(reason)))?;
+        let message = wire::notification_message(signed.timestamp, signed.nonce, &body);
+        let verified = keys::verify(
+            API_KEY,
             SignatureAlgorithm::HmacSha256,
             &message,
-            &signature,
-        ) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(refuse(
-                    401,
-                    ProviderError::BadSignature("signature does not verify".into()),
-                    "bad signature",
-                ))
-            }
-            Err(e) => {
-                return Err(refuse(
-                    500,
-                    ProviderError::Config(format!("key api_key: {e:?}")),
-                    "adapter is not configured",
-                ))
-            }
+            &signed.signature,
+        )
+        .map_err(|e| refuse(e.into()))?;
+        if !verified {
+            return Err(refuse(ProviderError::BadSignature(format!(
+                "{} does not verify",
+                wire::SIGNATURE_HEADER
+            ))));
         }
-        let trade: Trade = serde_json::from_slice(&body).map_err(|e| {
-            refuse(
-                400,
-                ProviderError::Rejected(paygate_sdk::Rejection {
-                    code: "BAD_BODY".into(),
-                    message: e.to_string(),
-                }),
-                "unreadable body",
-            )
-        })?;
-        let status = trade_status(trade).map_err(|e| refuse(400, e, "unknown trade state"))?;
+        let status = wire::paid_notification(&body).map_err(refuse)?;
         Ok(Notification {
             event: NotificationEvent::Payment(status),
-            ack: json_reply(200, r#"{"code":"SUCCESS"}"#),
-            retry: json_reply(500, r#"{"code":"FAIL","message":"try again later"}"#),
+            ack: json_reply(200, &serde_json::json!({"code": "SUCCESS"})),
+            retry: json_reply(
+                500,
+                &serde_json::json!({"code": "FAIL", "message": "try again later"}),
+            ),
         })
     }
 }
 
-/// A signed call to the sandbox; non-2xx answers become the matching error.
-fn call(
-    config: &Config,
-    method: Method,
-    path: &str,
-    body: Vec<u8>,
-) -> Result<paygate_sdk::http::Response, ProviderError> {
+/// The sandbox's URL for `path` (which starts with `/api/`).
+fn url(config: &Config, path: &str) -> Result<String, ProviderError> {
     let base = required_setting(config, "sandbox_url")?.trim_end_matches('/');
+    Ok(format!("{base}{path}"))
+}
+
+/// Signs `call` as PROTOCOL.md says, sends it, and turns an answer that is not a 2xx into
+/// the matching error.
+fn signed(config: &Config, mut call: http::Request) -> Result<http::Response, ProviderError> {
     let account = required_setting(config, "account_id")?;
-    let url = format!("{base}{path}");
     let timestamp = unix_now();
-    let nonce = nonce(24);
-    let verb = match method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-        Method::Patch => "PATCH",
-    };
-    let message = wire::request_message(verb, wire::path_of(&url), timestamp, &nonce, &body);
-    let signature = keys::sign("api_key", SignatureAlgorithm::HmacSha256, &message)
-        .map_err(|e| ProviderError::Config(format!("cannot sign with api_key: {e:?}")))?;
-    let mut headers = vec![
-        ("x-sandbox-account".to_owned(), account.to_owned()),
-        ("x-sandbox-timestamp".to_owned(), timestamp.to_string()),
-        ("x-sandbox-nonce".to_owned(), nonce),
-        ("x-sandbox-signature".to_owned(), hex_encode(&signature)),
-    ];
-    if !body.is_empty() {
-        headers.push(("content-type".to_owned(), "application/json".to_owned()));
-    }
-    let response = send(method, &url, headers, body)?;
+    let nonce = nonce(24)?;
+    let message = wire::request_message(
+        method_name(call.method),
+        wire::path_of(&call.url),
+        timestamp,
+        &nonce,
+        &call.body,
+    );
+    let signature = keys::sign(API_KEY, SignatureAlgorithm::HmacSha256, &message)?;
+    call.headers.extend([
+        (wire::ACCOUNT_HEADER.to_owned(), account.to_owned()),
+        (wire::TIMESTAMP_HEADER.to_owned(), timestamp.to_string()),
+        (wire::NONCE_HEADER.to_owned(), nonce),
+        (wire::SIGNATURE_HEADER.to_owned(), hex_encode(&signature)),
+    ]);
+    let response = send(call)?;
     if (200..300).contains(&response.status) {
         Ok(response)
     } else {
@@ -281,53 +209,52 @@ fn call(
     }
 }
 
-fn trade_status(trade: Trade) -> Result<TradeStatus, ProviderError> {
-    let state = wire::trade_state(&trade.state).ok_or_else(|| {
-        ProviderError::Unreachable(format!("unknown trade state `{}`", trade.state))
-    })?;
-    Ok(TradeStatus {
-        paid_amount: wire::paid_amount(&trade),
-        payment_no: trade.payment_no,
-        state,
-        provider_trade_id: trade.trade_id,
-        paid_at: trade.paid_at,
-    })
-}
-
-fn json_reply(status: u16, body: &str) -> Reply {
-    Reply {
-        status,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: body.as_bytes().to_vec(),
+/// A refused notification with the reply PROTOCOL.md asks for: `401 {"code": "FAIL"}` for
+/// a bad signature, 400 for a body we cannot read, 500 (the sandbox retries) when the fault
+/// is our configuration — whose details stay in the error, not in the reply.
+fn refuse(error: ProviderError) -> Refusal {
+    let (status, message) = match &error {
+        ProviderError::BadSignature(reason) => (401, reason.clone()),
+        ProviderError::Rejected(rejection) => (400, rejection.message.clone()),
+        _ => (
+            500,
+            "the receiver cannot check this notification now".to_owned(),
+        ),
+    };
+    Refusal {
+        reply: json_reply(
+            status,
+            &serde_json::json!({"code": "FAIL", "message": message}),
+        ),
+        error,
     }
 }
 
-fn fail_reply(status: u16, why: &str) -> Reply {
-    let body = serde_json::json!({"code": "FAIL", "message": why}).to_string();
-    json_reply(status, &body)
-}
-
-/// The misbehaviours of the test scenarios (see the crate doc).
+/// The misbehaviours of the test scenarios (see the crate doc); any other subject is left
+/// alone.
 fn run_scenario(subject: &str) {
     match subject {
-        "scenario:trap" => panic!("scenario:trap asked the adapter to panic"),
+        "scenario:trap" => panic!("scenario:trap: the adapter panics on purpose"),
         "scenario:spin" => {
             let mut n: u64 = 0;
             loop {
+                // `black_box` hides the value from the optimiser, so the loop stays.
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
         "scenario:oom" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
+                // `vec![1; n]` writes every byte, so the pages are really used; the block
+                // stays alive in `hoard` until an allocation fails and the instance aborts.
                 hoard.push(vec![1u8; 1 << 20]);
                 std::hint::black_box(&hoard);
             }
         }
         "scenario:log" => {
-            println!("scenario:log on stdout");
-            eprintln!("scenario:log on stderr");
-            paygate_sdk::log::info("scenario:log through the log import");
+            println!("scenario:log: a line on stdout");
+            eprintln!("scenario:log: a line on stderr");
+            paygate_sdk::log::info("scenario:log: a line through the log import");
         }
         _ => {}
     }

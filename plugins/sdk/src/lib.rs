@@ -1,6 +1,8 @@
-//! paygate-sdk: what an adapter author touches to write a paygate provider adapter.
+//! paygate-sdk: what an adapter author touches to write a paygate provider adapter — the
+//! contract's types, the [`Provider`] trait, the [`export_adapter!`] macro, the host's
+//! imports ([`http`], [`keys`], [`log`]) and the helpers every adapter needs.
 //!
-//! An adapter is a crate of type `cdylib` built for `wasm32-wasip2`. It needs only:
+//! An adapter is a crate of type `cdylib` built for `wasm32-wasip2`:
 //!
 //! ```ignore
 //! use paygate_sdk::*;
@@ -16,21 +18,27 @@
 //! paygate_sdk::export_adapter!(MyProvider);
 //! ```
 //!
-//! The contract is `wit/provider.wit` (`paygate:provider@1.0.0`); its types are re-exported
-//! here. The helpers below cover what every adapter does: read settings, call HTTP with
-//! JSON, sign, make nonces, tell the time, log.
+//! The README has a complete adapter (checked by `cargo test` as a doctest). The contract is
+//! `wit/provider.wit` (`paygate:provider@1.0.0`); every type re-exported here is documented
+//! there. The helpers read settings and headers, encode hex, make nonces, tell the time,
+//! build and send JSON requests, and map the imports' errors to [`ProviderError`]s that say
+//! what the host should do next.
 
 // The generated code names this crate by its public path, also from inside it.
 extern crate self as paygate_sdk;
 
-/// The generated bindings of the contract. Adapters use the re-exports below.
+/// The generated bindings of the contract. Adapters use the re-exports at the crate root.
 pub mod bindings {
     wit_bindgen::generate!({
         world: "adapter",
+        // Relative to this crate's Cargo.toml: the workspace's `wit/` folder.
         path: "../../wit",
         pub_export_macro: true,
         default_bindings_module: "paygate_sdk::bindings",
+        // Adapters depend on paygate-sdk only, not on wit-bindgen.
         runtime_path: "paygate_sdk::__private::wit_bindgen::rt",
+        // So that adapters' tests can `assert_eq!` on results and errors.
+        additional_derives: [PartialEq, Eq],
     });
 }
 
@@ -41,26 +49,36 @@ pub mod __private {
 
 pub use bindings::exports::paygate::provider::provider::Guest as Provider;
 pub use bindings::paygate::provider::types::{
-    AdapterInfo, Config, Money, Notification, NotificationEvent, PayAction, PayRequest,
+    AdapterInfo, Config, Headers, Money, Notification, NotificationEvent, PayAction, PayRequest,
     PayResponse, Payer, ProviderError, RefundRequest, RefundState, RefundStatus, Refusal,
-    Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState, TradeStatus,
+    Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState, TradeStatus, UnixSeconds,
 };
 pub use bindings::paygate::provider::{http, keys};
 
+mod calls;
 mod helpers;
 pub mod log;
 
-pub use helpers::*;
+pub use calls::{json_body, json_reply, json_request, request, send, send_json};
+pub use helpers::{
+    header, hex_decode, hex_encode, method_name, nonce, required_setting, setting, unix_now,
+};
 
-/// The contract version this SDK builds adapters for.
+/// The contract version this SDK builds adapters for: what `AdapterInfo::contract_version`
+/// must say.
 pub const CONTRACT_VERSION: &str = "1.0.0";
 
 /// Exports `$provider` (a type implementing [`Provider`]) as the adapter's implementation of
-/// the contract. Use it once per adapter crate.
+/// the contract. Use it once per adapter crate, at its root:
+///
+/// ```ignore
+/// paygate_sdk::export_adapter!(MyProvider);
+/// ```
 ///
 /// The component exports exist on `wasm32` only: a native build of the adapter crate (its
 /// unit tests, `cargo test --workspace`) has no component to export, and a native linker
-/// would refuse the contract's export names.
+/// would refuse the contract's export names. Natively the macro still checks that
+/// `$provider` implements [`Provider`] and keeps its functions from being reported unused.
 #[macro_export]
 macro_rules! export_adapter {
     ($provider:ident) => {
@@ -68,9 +86,7 @@ macro_rules! export_adapter {
         $crate::bindings::export!($provider with_types_in $crate::bindings);
 
         #[cfg(not(target_arch = "wasm32"))]
-        #[allow(dead_code)]
         const _: () = {
-            // Natively, keep the implementation checked and its functions "used".
             fn exported<P: $crate::Provider>() -> [*const (); 6] {
                 [
                     P::info as *const (),
@@ -86,3 +102,9 @@ macro_rules! export_adapter {
         };
     };
 }
+
+// The README's adapter is compiled (not run) with the doctests, so it cannot drift from
+// this crate's API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
