@@ -22,6 +22,8 @@ pub struct TestApp {
     /// The demo merchant created at first start (mock provider configured).
     pub merchant: Merchant,
     pub running: paygate::app::Running,
+    /// The configuration variables it was started with.
+    vars: HashMap<String, String>,
     _dir: tempfile::TempDir,
     /// PostgreSQL database and Redis prefix of the production setting, removed on drop.
     _services: Option<backends::ProductionServices>,
@@ -41,6 +43,8 @@ pub enum Setting {
 pub struct Merchant {
     pub id: String,
     pub api_key: String,
+    /// Known for merchants created through the admin API (empty for the demo merchant).
+    pub webhook_secret: String,
 }
 
 impl TestApp {
@@ -90,11 +94,18 @@ impl TestApp {
             merchant: Merchant {
                 id: demo.id,
                 api_key: demo.api_key,
+                webhook_secret: String::new(),
             },
             running,
+            vars,
             _dir: dir,
             _services: services,
         }
+    }
+
+    /// A configuration variable it was started with ("" if unset).
+    pub fn config_value(&self, key: &str) -> String {
+        self.vars.get(key).cloned().unwrap_or_default()
     }
 
     pub async fn spawn() -> TestApp {
@@ -239,6 +250,10 @@ impl TestApp {
         Merchant {
             id,
             api_key: created["api_key"].as_str().expect("api key").to_owned(),
+            webhook_secret: created["webhook_secret"]
+                .as_str()
+                .expect("webhook secret")
+                .to_owned(),
         }
     }
 

@@ -10,3 +10,4 @@ mod refunds;
 mod repay;
 mod restart;
 mod runtime_limits;
+mod webhooks;

@@ -77,12 +77,26 @@ async fn money_paid_to_a_closed_payment_is_kept_once_and_the_rest_refunded(setti
         .json()
         .await
         .expect("json");
-    let listed = flags
+    let listed = flags["payments"]
         .as_array()
         .expect("list")
         .iter()
         .any(|f| f["payment_no"] == a && f["flag"] == "late_payment");
     assert!(listed, "{flags}");
+    // The merchant hears of `paid` once: one event for the order, whatever the late money did.
+    let events: Value = app
+        .get(&format!("/v1/orders/{id}/events"), &app.merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let kinds: Vec<&str> = events
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["order.paid"], "{events}");
 }
 
 async fn merchant_refunds_in_parts_never_past_what_was_paid(setting: Setting) {

@@ -46,6 +46,7 @@ fn start(env: &HashMap<String, String>) -> (Server, Option<Merchant>) {
                 demo = Some(Merchant {
                     id: id.to_string(),
                     api_key: key.to_string(),
+                    webhook_secret: String::new(),
                 })
             }
             ["listening", addr] => {

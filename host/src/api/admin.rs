@@ -8,8 +8,8 @@ use axum::Json;
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
-    rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, FlagView, ProviderConfigBody,
-    ProviderConfigView,
+    rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView,
+    ProviderConfigBody, ProviderConfigView,
 };
 use super::{json, AppState};
 use crate::store::provider_configs::ProviderConfig;
@@ -101,13 +101,14 @@ pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<Adapt
     )
 }
 
-/// Lists the payments an operator must look at: amount mismatches, late and double
-/// payments, refunds that failed.
-#[utoipa::path(get, path = "/admin/flags", tag = "admin", responses((status = 200, body = Vec<FlagView>)), security(("admin_token" = [])))]
-pub async fn flags(
-    State(state): State<AppState>,
-    _: Admin,
-) -> Result<Json<Vec<FlagView>>, ApiError> {
+/// Lists what an operator must look at: payments with amount mismatches, late and double
+/// payments, refunds that failed; webhooks whose retries ran out.
+#[utoipa::path(get, path = "/admin/flags", tag = "admin", responses((status = 200, body = FlagsView)), security(("admin_token" = [])))]
+pub async fn flags(State(state): State<AppState>, _: Admin) -> Result<Json<FlagsView>, ApiError> {
     let flagged = crate::store::payments::flagged(&state.gateway.db).await?;
-    Ok(Json(flagged.iter().map(FlagView::from).collect()))
+    let webhooks = crate::store::events::failed(&state.gateway.db).await?;
+    Ok(Json(FlagsView {
+        payments: flagged.iter().map(FlagView::from).collect(),
+        webhooks: webhooks.iter().map(EventView::from).collect(),
+    }))
 }

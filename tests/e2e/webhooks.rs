@@ -1,0 +1,211 @@
+//! Merchant webhooks end to end: signed, retried until the merchant's endpoint answers
+//! 2xx, delivered once; listed for operators when the schedule runs out; appended to the
+//! Redis stream in the production setting.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use hmac::{Hmac, Mac};
+use paygate_e2e::{Merchant, Setting, TestApp, ADMIN_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+/// A merchant endpoint that fails its first `failures` calls, then answers 200.
+#[derive(Clone, Default)]
+struct Endpoint {
+    calls: Arc<Mutex<Vec<(String, String, u16)>>>,
+}
+
+async fn endpoint(failures: usize) -> (String, Endpoint) {
+    let ep = Endpoint::default();
+    let state = ep.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                let mut calls = state.calls.lock().expect("lock");
+                let status = if calls.len() < failures { 500 } else { 200 };
+                let signature = headers
+                    .get("paygate-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                calls.push((signature, body, status));
+                AxumStatus::from_u16(status).unwrap_or(AxumStatus::OK)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), ep)
+}
+
+/// The snippet of the README: how a merchant checks `Paygate-Signature`.
+fn verify(secret: &str, header: &str, body: &str) -> bool {
+    let mut t = "";
+    let mut v1 = "";
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = v,
+            Some(("v1", v)) => v1 = v,
+            _ => {}
+        }
+    }
+    let Ok(expected) = hex::decode(v1) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    mac.verify_slice(&expected).is_ok()
+}
+
+async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> String {
+    let body = json!({"out_trade_no": format!("W{}", uuid::Uuid::new_v4().simple()), "amount": 500, "currency": "CNY",
+        "subject": "Tea", "ttl_seconds": 600, "notify_url": notify_url});
+    let order: Value = app
+        .post("/v1/orders", &merchant.api_key, &body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = order["id"].as_str().expect("id").to_owned();
+    let (status, payment) = app.pay(&merchant.api_key, &[&id], "web").await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    assert_eq!(
+        app.sandbox_pay(payment["payment_no"].as_str().expect("no"), "")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    id
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "1s,1s,1s,1s")]).await;
+    let merchant = app.new_merchant("hooked", &[]).await;
+    let (url, ep) = endpoint(3).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    wait_until(|| ep.calls.lock().expect("lock").iter().any(|c| c.2 == 200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await; // nothing more may come
+    let calls = ep.calls.lock().expect("lock").clone();
+    assert_eq!(
+        calls.iter().map(|c| c.2).collect::<Vec<_>>(),
+        [500, 500, 500, 200],
+        "retried until 2xx, then never again"
+    );
+    for (signature, body, _) in &calls {
+        assert!(
+            verify(&merchant.webhook_secret, signature, body),
+            "signed with the merchant's webhook secret"
+        );
+        let event: Value = serde_json::from_str(body).expect("json");
+        assert_eq!(
+            (event["type"].clone(), event["order"]["id"].clone()),
+            (json!("order.paid"), json!(id))
+        );
+    }
+    assert!(!verify("not-the-secret", &calls[0].0, &calls[0].1));
+    let events: Value = app
+        .get(&format!("/v1/orders/{id}/events"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    assert_eq!(
+        (events[0]["delivery"].clone(), events[0]["attempts"].clone()),
+        (json!("delivered"), json!(4))
+    );
+
+    if setting == Setting::Production {
+        let queue = &app.running.gateway.timers.queue;
+        let paygate_e2e::paygate::queue::DelayQueue::Redis(q) = queue else {
+            panic!("production uses Redis")
+        };
+        let mut conn = q.connection();
+        let prefix = app.config_value("PAYGATE_REDIS_PREFIX");
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(format!("{prefix}:events"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        let paid = entries
+            .iter()
+            .filter(|(_, f)| f.iter().any(|(k, v)| k == "order_id" && v == &id))
+            .count();
+        assert_eq!(paid, 1, "the event is in the stream once");
+    }
+}
+
+async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "1s")]).await;
+    let merchant = app.new_merchant("down", &[]).await;
+    let (url, ep) = endpoint(usize::MAX).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    wait_until(|| ep.calls.lock().expect("lock").len() >= 2).await;
+    let mut listed = false;
+    for _ in 0..40 {
+        let flags: Value = app
+            .client
+            .get(format!("{}/admin/flags", app.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("flags")
+            .json()
+            .await
+            .expect("json");
+        listed = flags["webhooks"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|e| e["payload"]["order"]["id"] == id.as_str()));
+        if listed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let flags: Value = app
+        .client
+        .get(format!("{}/admin/flags", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("flags")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        listed,
+        "a failed webhook is listed under /admin/flags: {flags}"
+    );
+    assert_eq!(
+        ep.calls.lock().expect("lock").len(),
+        2,
+        "first attempt and one retry"
+    );
+}
+
+macro_rules! in_both_settings {
+    ($($rule:ident),* $(,)?) => {
+        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
+        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
+    };
+}
+
+in_both_settings!(
+    endpoint_failing_three_times_then_succeeding_gets_the_event_once,
+    webhook_whose_schedule_runs_out_is_listed_for_operators,
+);
