@@ -213,6 +213,16 @@ impl TestApp {
     /// Creates another merchant through the admin API, with the mock provider configured
     /// against a fresh sandbox account (`extra_settings` added, e.g. scenarios).
     pub async fn new_merchant(&self, name: &str, extra_settings: &[(&str, &str)]) -> Merchant {
+        self.new_merchant_with_account(name, extra_settings).await.0
+    }
+
+    /// As [`TestApp::new_merchant`], also returning the sandbox account id and its key (the
+    /// provider's secret, which lets a test sign a notification as the sandbox would).
+    pub async fn new_merchant_with_account(
+        &self,
+        name: &str,
+        extra_settings: &[(&str, &str)],
+    ) -> (Merchant, String, String) {
         let r = self
             .post("/admin/merchants", ADMIN_TOKEN, &json!({"name": name}))
             .await;
@@ -247,14 +257,17 @@ impl TestApp {
             "{}",
             r.text().await.unwrap_or_default()
         );
-        Merchant {
+        let merchant = Merchant {
             id,
             api_key: created["api_key"].as_str().expect("api key").to_owned(),
             webhook_secret: created["webhook_secret"]
                 .as_str()
                 .expect("webhook secret")
                 .to_owned(),
-        }
+        };
+        let account_id = account["account_id"].as_str().expect("account").to_owned();
+        let account_key = account["api_key"].as_str().expect("key").to_owned();
+        (merchant, account_id, account_key)
     }
 
     /// Reads one integer from paygate's database (for checks the API does not expose).

@@ -78,6 +78,11 @@ async fn nobody_pays_order_closes_at_deadline_and_the_trade_closes_too(setting: 
         .await
         .expect("json");
     assert_eq!(payment["state"], "closed");
+    let (status, body) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, serde_json::json!("order_closed"))
+    );
 }
 
 async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Setting) {

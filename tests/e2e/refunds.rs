@@ -155,6 +155,11 @@ async fn merchant_refunds_in_parts_never_past_what_was_paid(setting: Setting) {
     );
     assert_eq!(p["refunds"].as_array().map(Vec::len), Some(2));
     assert_eq!(app.order(id).await["state"], "refunded");
+    let (status, body) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_refunded"))
+    );
     let trade = app.sandbox_trade(no).await;
     assert_eq!(
         (

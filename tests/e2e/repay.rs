@@ -312,3 +312,91 @@ async fn two_processes_sharing_postgres_agree_on_one_provider_call() {
         "one provider call across both processes"
     );
 }
+
+#[tokio::test]
+async fn an_order_already_in_another_open_payment_cannot_join_a_combined_payment() {
+    let app = TestApp::spawn().await;
+    let a = app.create_order(100, 600).await;
+    let b = app.create_order(200, 600).await;
+    let (ia, ib) = (a["id"].as_str().expect("id"), b["id"].as_str().expect("id"));
+    let (status, _) = app.pay(&app.merchant.api_key, &[ia], "web").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app.pay(&app.merchant.api_key, &[ia, ib], "web").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_in_open_payment")),
+        "{body}"
+    );
+    assert_eq!(
+        app.order(ib).await["open_payment_no"],
+        Value::Null,
+        "nothing was reserved"
+    );
+}
+
+fn hmac_hex(key: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("key");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged() {
+    let app = TestApp::spawn().await;
+    let (merchant, account, key) = app.new_merchant_with_account("strict", &[]).await;
+    let body = json!({"out_trade_no": "M-1", "amount": 500, "currency": "CNY", "subject": "Tea", "ttl_seconds": 600});
+    let order: Value = app
+        .post("/v1/orders", &merchant.api_key, &body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = order["id"].as_str().expect("id");
+    let (_, payment) = app.pay(&merchant.api_key, &[id], "web").await;
+    let no = payment["payment_no"].as_str().expect("no");
+    // A genuinely signed notification (the provider's key) that reports 1 fen paid.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let note = json!({"event": "trade.paid", "payment_no": no, "trade_id": "t", "state": "paid", "amount": 500,
+        "currency": "CNY", "paid_amount": 1, "paid_at": now})
+    .to_string();
+    let r = app
+        .client
+        .post(format!("{}/v1/notify/mock/{}", app.url, merchant.id))
+        .header("x-sandbox-account", &account)
+        .header("x-sandbox-timestamp", now.to_string())
+        .header("x-sandbox-nonce", "n0nce")
+        .header(
+            "x-sandbox-signature",
+            hmac_hex(&key, &format!("{now}\nn0nce\n{note}")),
+        )
+        .body(note)
+        .send()
+        .await
+        .expect("notify");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "recorded (and acknowledged) even though it is not accepted as paid"
+    );
+    let p: Value = app
+        .get(&format!("/v1/payments/{no}"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (p["state"].clone(), p["flag"].clone()),
+        (json!("open"), json!("amount_mismatch"))
+    );
+    let order: Value = app
+        .get(&format!("/v1/orders/{id}"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(order["state"], "pending");
+}

@@ -4,9 +4,11 @@
 //!   call (`Reuse`).
 //! - Same orders, provider and channel, no valid stored action: call the provider again
 //!   with the same payment number and the same absolute deadline (`CallAgain`).
-//! - Any other open payment of these orders (another provider, channel or set of orders):
-//!   close it at its provider first, then start a new payment (`CloseThenNew`); a provider
-//!   cannot reopen one trade number with other parameters.
+//! - The same orders open at another provider or channel: close that trade at its provider
+//!   first, then start a new payment (`CloseThenNew`); a provider cannot reopen one trade
+//!   number with other parameters.
+//! - An order already in an open payment of other orders (a combined payment, or the order
+//!   on its own when a combination is asked for): refused (`InOtherPayment`).
 //! - No open payment: a new payment (`New`).
 
 use std::collections::BTreeSet;
@@ -36,17 +38,19 @@ pub enum RepayDecision {
     Reuse { payment_no: String },
     CallAgain { payment_no: String },
     CloseThenNew { close: Vec<String> },
+    InOtherPayment { payment_no: String },
 }
 
 /// The repay rule. `open` holds each distinct open payment of the requested orders once.
 pub fn decide(target: &PayTarget<'_>, open: &[OpenPayment<'_>]) -> RepayDecision {
     match open {
         [] => RepayDecision::New,
-        [p] if p.provider == target.provider
-            && p.channel == target.channel
-            && p.order_ids == target.order_ids =>
-        {
-            if p.action_valid {
+        [p] if p.order_ids == target.order_ids => {
+            if p.provider != target.provider || p.channel != target.channel {
+                RepayDecision::CloseThenNew {
+                    close: vec![p.payment_no.to_owned()],
+                }
+            } else if p.action_valid {
                 RepayDecision::Reuse {
                     payment_no: p.payment_no.to_owned(),
                 }
@@ -56,8 +60,8 @@ pub fn decide(target: &PayTarget<'_>, open: &[OpenPayment<'_>]) -> RepayDecision
                 }
             }
         }
-        _ => RepayDecision::CloseThenNew {
-            close: open.iter().map(|p| p.payment_no.to_owned()).collect(),
+        [p, ..] => RepayDecision::InOtherPayment {
+            payment_no: p.payment_no.to_owned(),
         },
     }
 }
@@ -143,27 +147,25 @@ mod tests {
     }
 
     #[test]
-    fn another_set_of_orders_closes_the_open_payments_first() {
+    fn an_order_in_an_open_payment_of_other_orders_is_refused() {
         let p = open("P1", "mock", "web", &["o1"], true);
         assert_eq!(
             decide(&target("mock", "web", &["o1", "o2"]), &[p]),
-            RepayDecision::CloseThenNew {
-                close: vec!["P1".into()]
+            RepayDecision::InOtherPayment {
+                payment_no: "P1".into()
             }
         );
         let a = open("P1", "mock", "web", &["o1"], true);
         let b = open("P2", "mock", "web", &["o2"], true);
-        assert_eq!(
+        assert!(matches!(
             decide(&target("mock", "web", &["o1", "o2"]), &[a, b]),
-            RepayDecision::CloseThenNew {
-                close: vec!["P1".into(), "P2".into()]
-            }
-        );
+            RepayDecision::InOtherPayment { .. }
+        ));
         let combined = open("P3", "mock", "web", &["o1", "o2"], true);
         assert_eq!(
-            decide(&target("mock", "web", &["o1"]), &[combined]),
-            RepayDecision::CloseThenNew {
-                close: vec!["P3".into()]
+            decide(&target("mock", "qr", &["o1"]), &[combined]),
+            RepayDecision::InOtherPayment {
+                payment_no: "P3".into()
             }
         );
     }

@@ -171,6 +171,12 @@ impl Gateway {
                         self.close_at_provider(&payment).await?;
                     }
                 }
+                RepayDecision::InOtherPayment { payment_no } => {
+                    return Err(ServiceError::conflict(
+                        "order_in_open_payment",
+                        format!("an order is in open payment {payment_no} with other orders; cancel or finish it first"),
+                    ));
+                }
                 RepayDecision::New => {
                     let payment_no = PaymentNo::generate();
                     let created = payments::create(
