@@ -32,6 +32,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 pub struct DemoMerchant {
     pub id: String,
     pub api_key: String,
+    pub webhook_secret: String,
 }
 
 /// A running paygate.
@@ -301,5 +302,6 @@ async fn first_start_demo(
     Ok(Some(DemoMerchant {
         id: created.merchant.id,
         api_key: created.api_key,
+        webhook_secret: created.webhook_secret,
     }))
 }
