@@ -2,7 +2,7 @@
 //! the sandbox, the notification settles the order exactly once.
 
 use hmac::{Hmac, Mac};
-use paygate_e2e::{assert_error, TestApp, ADMIN_TOKEN};
+use paygate_e2e::{assert_error, Setting, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -63,9 +63,8 @@ async fn customer_pays_in_the_sandbox_and_the_notification_marks_the_order_paid(
     assert_eq!(trade["counters"]["created"], 1);
 }
 
-#[tokio::test]
-async fn notification_delivered_three_times_pays_the_order_once() {
-    let app = TestApp::spawn().await;
+async fn notification_delivered_three_times_pays_the_order_once(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(500, 600).await;
     let id = order["id"].as_str().expect("id");
     let (_, payment) = app.pay(&app.merchant.api_key, &[id], "qr").await;
@@ -199,9 +198,8 @@ async fn forged_notification_changes_nothing() {
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn repay_within_window_returns_stored_action_without_calling_the_provider() {
-    let app = TestApp::spawn().await;
+async fn repay_within_window_returns_stored_action_without_calling_the_provider(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(900, 600).await;
     let id = order["id"].as_str().expect("id");
     let (_, first) = app.pay(&app.merchant.api_key, &[id], "qr").await;
@@ -221,9 +219,8 @@ async fn repay_within_window_returns_stored_action_without_calling_the_provider(
     );
 }
 
-#[tokio::test]
-async fn pay_request_carrying_an_amount_is_refused() {
-    let app = TestApp::spawn().await;
+async fn pay_request_carrying_an_amount_is_refused(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(100, 600).await;
     let body =
         json!({"order_ids": [order["id"]], "provider": "mock", "channel": "web", "amount": 1});
@@ -262,9 +259,8 @@ async fn unknown_provider_or_channel_is_refused() {
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_order_ids").await;
 }
 
-#[tokio::test]
-async fn pay_refused_when_less_than_the_cutoff_remains() {
-    let app = TestApp::spawn().await;
+async fn pay_refused_when_less_than_the_cutoff_remains(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(100, 30).await;
     let (status, body) = app
         .pay(
@@ -280,9 +276,8 @@ async fn pay_refused_when_less_than_the_cutoff_remains() {
     );
 }
 
-#[tokio::test]
-async fn combined_payment_sums_the_orders_and_pays_them_together() {
-    let app = TestApp::spawn().await;
+async fn combined_payment_sums_the_orders_and_pays_them_together(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let a = app.create_order(100, 600).await;
     let b = app.create_order(250, 900).await;
     let ids = [a["id"].as_str().expect("id"), b["id"].as_str().expect("id")];
@@ -335,3 +330,18 @@ async fn the_openapi_document_describes_the_api() {
     }
     assert!(doc["components"]["schemas"]["PayBody"].is_object());
 }
+
+macro_rules! in_both_settings {
+    ($($rule:ident),* $(,)?) => {
+        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
+        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
+    };
+}
+
+in_both_settings!(
+    notification_delivered_three_times_pays_the_order_once,
+    repay_within_window_returns_stored_action_without_calling_the_provider,
+    pay_request_carrying_an_amount_is_refused,
+    pay_refused_when_less_than_the_cutoff_remains,
+    combined_payment_sums_the_orders_and_pays_them_together,
+);

@@ -11,9 +11,8 @@ use paygate_e2e::{assert_error, Setting, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-#[tokio::test]
-async fn channel_switch_closes_the_open_trade_first_then_opens_a_new_payment() {
-    let app = TestApp::spawn().await;
+async fn channel_switch_closes_the_open_trade_first_then_opens_a_new_payment(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(400, 600).await;
     let id = order["id"].as_str().expect("id");
     let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
@@ -44,9 +43,10 @@ async fn channel_switch_closes_the_open_trade_first_then_opens_a_new_payment() {
     assert_eq!(app.order(id).await["open_payment_no"], second["payment_no"]);
 }
 
-#[tokio::test]
-async fn switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_starts() {
-    let app = TestApp::spawn().await;
+async fn switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_starts(
+    setting: Setting,
+) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(400, 600).await;
     let id = order["id"].as_str().expect("id");
     let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
@@ -75,9 +75,8 @@ async fn switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_st
     assert_eq!(payments, 1, "no second payment was started");
 }
 
-#[tokio::test]
-async fn switch_with_the_old_provider_unreachable_is_refused_as_retryable() {
-    let app = TestApp::spawn().await;
+async fn switch_with_the_old_provider_unreachable_is_refused_as_retryable(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(400, 600).await;
     let id = order["id"].as_str().expect("id");
     let (_, first) = app.pay(&app.merchant.api_key, &[id], "web").await;
@@ -313,9 +312,8 @@ async fn two_processes_sharing_postgres_agree_on_one_provider_call() {
     );
 }
 
-#[tokio::test]
-async fn an_order_already_in_another_open_payment_cannot_join_a_combined_payment() {
-    let app = TestApp::spawn().await;
+async fn an_order_already_in_another_open_payment_cannot_join_a_combined_payment(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let a = app.create_order(100, 600).await;
     let b = app.create_order(200, 600).await;
     let (ia, ib) = (a["id"].as_str().expect("id"), b["id"].as_str().expect("id"));
@@ -341,9 +339,8 @@ fn hmac_hex(key: &str, message: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-#[tokio::test]
-async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged() {
-    let app = TestApp::spawn().await;
+async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
     let (merchant, account, key) = app.new_merchant_with_account("strict", &[]).await;
     let body = json!({"out_trade_no": "M-1", "amount": 500, "currency": "CNY", "subject": "Tea", "ttl_seconds": 600});
     let order: Value = app
@@ -400,3 +397,18 @@ async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged() {
         .expect("json");
     assert_eq!(order["state"], "pending");
 }
+
+macro_rules! in_both_settings {
+    ($($rule:ident),* $(,)?) => {
+        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
+        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
+    };
+}
+
+in_both_settings!(
+    channel_switch_closes_the_open_trade_first_then_opens_a_new_payment,
+    switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_starts,
+    switch_with_the_old_provider_unreachable_is_refused_as_retryable,
+    an_order_already_in_another_open_payment_cannot_join_a_combined_payment,
+    paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged,
+);
