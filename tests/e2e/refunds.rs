@@ -209,3 +209,69 @@ in_both_settings!(
     money_paid_to_a_closed_payment_is_kept_once_and_the_rest_refunded,
     merchant_refunds_in_parts_never_past_what_was_paid,
 );
+
+#[tokio::test]
+async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
+    let app = TestApp::spawn().await;
+    let merchant = app.new_merchant("no refunds", &[("refunds", "off")]).await;
+    let body = json!({"out_trade_no": "NR-1", "amount": 800, "currency": "CNY", "subject": "Tea", "ttl_seconds": 600});
+    let order: Value = app
+        .post("/v1/orders", &merchant.api_key, &body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = order["id"].as_str().expect("id");
+    let (_, first) = app.pay(&merchant.api_key, &[id], "web").await;
+    let (_, second) = app.pay(&merchant.api_key, &[id], "qr").await;
+    let (a, b) = (
+        first["payment_no"].as_str().expect("no"),
+        second["payment_no"].as_str().expect("no"),
+    );
+    assert_eq!(app.sandbox_pay(b, "").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.sandbox_pay(a, "?late=true").await.status(),
+        StatusCode::OK
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let late = loop {
+        let p: Value = app
+            .get(&format!("/v1/payments/{a}"), &merchant.api_key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if p["flag"] == "refund_failed" || tokio::time::Instant::now() > deadline {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (late["state"].clone(), late["flag"].clone()),
+        (json!("paid"), json!("refund_failed")),
+        "{late}"
+    );
+    assert_eq!(late["refunds"][0]["state"], "failed");
+    assert_eq!(
+        late["refunded_amount"], 0,
+        "a failed refund gives its reservation back"
+    );
+    let flags: Value = app
+        .client
+        .get(format!("{}/admin/flags", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("flags")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        flags["payments"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|f| f["payment_no"] == a && f["flag"] == "refund_failed"),
+        "{flags}"
+    );
+}

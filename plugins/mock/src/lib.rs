@@ -65,6 +65,15 @@ impl Provider for Mock {
                     is_base_url: false,
                 },
                 SettingSpec {
+                    name: "refunds".into(),
+                    required: false,
+                    description:
+                        "`off` makes the adapter answer every refund as unsupported, as an \
+                                  adapter for a provider without refunds would"
+                            .into(),
+                    is_base_url: false,
+                },
+                SettingSpec {
                     name: "scenarios".into(),
                     required: false,
                     description: "`on` lets a pay request's subject trigger test scenarios \
@@ -129,6 +138,11 @@ impl Provider for Mock {
     }
 
     fn refund(config: Config, request: RefundRequest) -> Result<RefundStatus, ProviderError> {
+        if setting(&config, "refunds") == Some("off") {
+            return Err(ProviderError::Unsupported(
+                "refunds are turned off for this merchant".into(),
+            ));
+        }
         let path = format!("{}/refunds", wire::trade_path(&request.payment_no)?);
         let body = CreateRefund {
             refund_no: &request.refund_no,
