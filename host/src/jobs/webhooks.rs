@@ -130,59 +130,67 @@ impl Handler for WebhookHandler {
                 Err(_) => return retry(),
             };
             let span = tracing::info_span!("webhook", event = %event.id, order_id = %event.order_id, kind = %event.kind);
-            let _guard = span.enter();
-            if !event.streamed {
-                if let Err(e) = self.stream(&event).await {
-                    tracing::warn!(error = %e, "could not append to the event stream; retrying");
-                    return retry();
-                }
-            }
-            if event.delivery != "pending" {
-                return Outcome::Done;
-            }
-            let status = match self.deliver(&event).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "webhook could not be prepared; retrying");
-                    return retry();
-                }
-            };
-            let attempts = event.attempts as usize + 1;
-            let (delivery, outcome) = match status {
-                None => ("none", Outcome::Done),
-                Some(s) if (200..300).contains(&s) => ("delivered", Outcome::Done),
-                Some(_) if attempts > self.timers.webhook_schedule.len() => {
-                    ("failed", Outcome::Done)
-                }
-                Some(_) => {
-                    let delay = self.timers.webhook_schedule[attempts - 1];
-                    (
-                        "pending",
-                        Outcome::RetryAt {
-                            due_ms: now_ms() + delay.as_millis() as i64,
-                            payload: task.payload.clone(),
-                        },
-                    )
-                }
-            };
-            if let Err(e) = events::attempted(&self.gateway.db, &event.id, status, delivery).await {
-                tracing::error!(error = %e, "could not record the webhook attempt; retrying");
+            tracing::Instrument::instrument(self.attempt(task, event), span).await
+        })
+    }
+}
+
+impl WebhookHandler {
+    /// One delivery attempt (and the stream append, once), deciding when to come back.
+    async fn attempt(&self, task: &Claimed, event: events::OrderEvent) -> Outcome {
+        let retry = || Outcome::RetryAt {
+            due_ms: now_ms() + 10_000,
+            payload: task.payload.clone(),
+        };
+        if !event.streamed {
+            if let Err(e) = self.stream(&event).await {
+                tracing::warn!(error = %e, "could not append to the event stream; retrying");
                 return retry();
             }
-            match delivery {
-                "delivered" => tracing::info!(attempts, "webhook delivered"),
-                "failed" => {
-                    tracing::error!(attempts, "webhook schedule exhausted; delivery failed")
-                }
-                "pending" => tracing::warn!(
-                    attempts,
-                    status = status.unwrap_or(0),
-                    "webhook refused; will retry"
-                ),
-                _ => {}
+        }
+        if event.delivery != "pending" {
+            return Outcome::Done;
+        }
+        let status = match self.deliver(&event).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook could not be prepared; retrying");
+                return retry();
             }
-            outcome
-        })
+        };
+        let attempts = event.attempts as usize + 1;
+        let (delivery, outcome) = match status {
+            None => ("none", Outcome::Done),
+            Some(s) if (200..300).contains(&s) => ("delivered", Outcome::Done),
+            Some(_) if attempts > self.timers.webhook_schedule.len() => ("failed", Outcome::Done),
+            Some(_) => {
+                let delay = self.timers.webhook_schedule[attempts - 1];
+                (
+                    "pending",
+                    Outcome::RetryAt {
+                        due_ms: now_ms() + delay.as_millis() as i64,
+                        payload: task.payload.clone(),
+                    },
+                )
+            }
+        };
+        if let Err(e) = events::attempted(&self.gateway.db, &event.id, status, delivery).await {
+            tracing::error!(error = %e, "could not record the webhook attempt; retrying");
+            return retry();
+        }
+        match delivery {
+            "delivered" => tracing::info!(attempts, "webhook delivered"),
+            "failed" => {
+                tracing::error!(attempts, "webhook schedule exhausted; delivery failed")
+            }
+            "pending" => tracing::warn!(
+                attempts,
+                status = status.unwrap_or(0),
+                "webhook refused; will retry"
+            ),
+            _ => {}
+        }
+        outcome
     }
 }
 
