@@ -183,13 +183,6 @@ async fn metrics_and_readiness_describe_the_queues_and_adapter_calls(setting: Se
     }
 }
 
-macro_rules! in_both_settings {
-    ($($rule:ident),* $(,)?) => {
-        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
-        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
-    };
-}
-
 in_both_settings!(
     notification_lost_order_paid_through_status_sync_alone,
     nobody_pays_order_closes_at_deadline_and_the_trade_closes_too,

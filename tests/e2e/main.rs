@@ -1,10 +1,20 @@
 //! paygate end to end: each test starts its own paygate (real HTTP, real SQLite, the real
 //! mock adapter component, the built-in sandbox provider) and checks one rule.
 
+/// Runs each named rule (an `async fn(Setting)`) as two tests: `embedded::<rule>` (SQLite +
+/// SQL queue) and `production::<rule>` (PostgreSQL + Redis).
+macro_rules! in_both_settings {
+    ($($rule:ident),* $(,)?) => {
+        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
+        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
+    };
+}
+
 mod admin;
 mod jobs;
 mod orders;
 mod payments;
+mod process;
 mod queue;
 mod refunds;
 mod repay;

@@ -331,13 +331,6 @@ async fn the_openapi_document_describes_the_api() {
     assert!(doc["components"]["schemas"]["PayBody"].is_object());
 }
 
-macro_rules! in_both_settings {
-    ($($rule:ident),* $(,)?) => {
-        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
-        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
-    };
-}
-
 in_both_settings!(
     notification_delivered_three_times_pays_the_order_once,
     repay_within_window_returns_stored_action_without_calling_the_provider,

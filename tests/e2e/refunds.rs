@@ -198,13 +198,6 @@ async fn an_unpaid_payment_cannot_be_refunded() {
     );
 }
 
-macro_rules! in_both_settings {
-    ($($rule:ident),* $(,)?) => {
-        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
-        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
-    };
-}
-
 in_both_settings!(
     money_paid_to_a_closed_payment_is_kept_once_and_the_rest_refunded,
     merchant_refunds_in_parts_never_past_what_was_paid,

@@ -3,10 +3,10 @@
 //! once and all get the same answer.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use paygate_e2e::backends::ProductionServices;
+
+use crate::process::start;
 use paygate_e2e::{assert_error, Setting, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -237,35 +237,6 @@ async fn hundred_concurrent_identical_pay_calls_make_one_provider_call_on_postgr
     hundred_concurrent_identical_pay_calls_make_one_provider_call(Setting::Production).await
 }
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(env: &HashMap<String, String>) -> (Process, String, Option<(String, String)>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate-server"))
-        .envs(env)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("paygate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut demo = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["demo", id, key] => demo = Some((id.to_string(), key.to_string())),
-            ["listening", addr] => return (Process(child), format!("http://{addr}"), demo),
-            _ => {}
-        }
-    }
-    panic!("paygate exited before serving");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_postgres_agree_on_one_provider_call() {
     let services = ProductionServices::create().await;
@@ -280,9 +251,13 @@ async fn two_processes_sharing_postgres_agree_on_one_provider_call() {
         env.insert("PAYGATE_LOG".into(), "warn".into());
         env
     };
-    let (_one, url_one, demo) = start(&env(&dirs[0]));
-    let (_two, url_two, _) = start(&env(&dirs[1]));
-    let (_, key) = demo.expect("the first process creates the demo merchant");
+    let (one, demo) = start(&env(&dirs[0]));
+    let url_one = one.url.clone();
+    let (two, _) = start(&env(&dirs[1]));
+    let url_two = two.url.clone();
+    let key = demo
+        .expect("the first process creates the demo merchant")
+        .api_key;
     let client = reqwest::Client::new();
     let order: Value = client
         .post(format!("{url_one}/v1/orders"))
@@ -396,13 +371,6 @@ async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged(set
         .await
         .expect("json");
     assert_eq!(order["state"], "pending");
-}
-
-macro_rules! in_both_settings {
-    ($($rule:ident),* $(,)?) => {
-        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
-        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
-    };
 }
 
 in_both_settings!(

@@ -2,67 +2,13 @@
 //! as without the crash. paygate runs as a real process (`paygate-server`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use paygate_e2e::backends::ProductionServices;
-use paygate_e2e::{Merchant, Setting};
+use paygate_e2e::Setting;
+
+use crate::process::{free_port, start};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Starts paygate with `env`; returns it and the demo merchant if this was the first start.
-fn start(env: &HashMap<String, String>) -> (Server, Option<Merchant>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate-server"))
-        .envs(env)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("paygate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut demo = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["demo", id, key] => {
-                demo = Some(Merchant {
-                    id: id.to_string(),
-                    api_key: key.to_string(),
-                    webhook_secret: String::new(),
-                })
-            }
-            ["listening", addr] => {
-                return (
-                    Server {
-                        child,
-                        url: format!("http://{addr}"),
-                    },
-                    demo,
-                )
-            }
-            _ => {}
-        }
-    }
-    panic!("paygate exited before serving");
-}
 
 async fn json_of(r: reqwest::Response) -> Value {
     r.json().await.expect("json")

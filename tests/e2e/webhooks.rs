@@ -198,13 +198,6 @@ async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Settin
     );
 }
 
-macro_rules! in_both_settings {
-    ($($rule:ident),* $(,)?) => {
-        mod embedded { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Embedded).await } )* }
-        mod production { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(Setting::Production).await } )* }
-    };
-}
-
 in_both_settings!(
     endpoint_failing_three_times_then_succeeding_gets_the_event_once,
     webhook_whose_schedule_runs_out_is_listed_for_operators,
