@@ -4,7 +4,10 @@
 /// The mock adapter (`plugins/mock`), which speaks to the built-in sandbox provider.
 pub static MOCK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_mock.wasm"));
 
+/// The WeChat Pay API v3 adapter (`plugins/wechat`).
+pub static WECHAT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_wechat.wasm"));
+
 /// Every bundled adapter, by file name.
-pub fn bundled() -> [(&'static str, &'static [u8]); 1] {
-    [("paygate_mock.wasm", MOCK)]
+pub fn bundled() -> [(&'static str, &'static [u8]); 2] {
+    [("paygate_mock.wasm", MOCK), ("paygate_wechat.wasm", WECHAT)]
 }

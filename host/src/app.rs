@@ -107,25 +107,9 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(store::Db, Vault)>
     Ok((db, vault))
 }
 
-/// Starts paygate: binds, loads adapters, serves in a background task.
-pub async fn spawn(config: Config) -> anyhow::Result<Running> {
-    tracing::info!(
-        listen = %config.listen,
-        data_dir = %config.data_dir.display(),
-        database = %config.database_url_redacted(),
-        public_url = ?config.public_url,
-        admin_api = config.admin_token.is_some(),
-        sandbox = config.sandbox_enabled(),
-        config = ?config,
-        "starting paygate"
-    );
-    let (db, vault) = open_storage(&config).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let public_url = config.public_url(addr);
-
+/// The adapter runtime with paygate's bundled adapters compiled (or loaded from the disk
+/// cache) and active, under the configured limits.
+pub async fn load_adapters(config: &Config) -> anyhow::Result<Arc<Runtime>> {
     let limits = Limits {
         cpu_budget: config.adapter_cpu_budget,
         memory_bytes: config.adapter_memory_mb << 20,
@@ -146,6 +130,29 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             .map_err(|e| anyhow::anyhow!("bundled adapter {file}: {e}"))?;
         runtime.activate(adapter);
     }
+    Ok(runtime)
+}
+
+/// Starts paygate: binds, loads adapters, serves in a background task.
+pub async fn spawn(config: Config) -> anyhow::Result<Running> {
+    tracing::info!(
+        listen = %config.listen,
+        data_dir = %config.data_dir.display(),
+        database = %config.database_url_redacted(),
+        public_url = ?config.public_url,
+        admin_api = config.admin_token.is_some(),
+        sandbox = config.sandbox_enabled(),
+        config = ?config,
+        "starting paygate"
+    );
+    let (db, vault) = open_storage(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url(addr);
+
+    let runtime = load_adapters(&config).await?;
 
     let queue = match &config.redis_url {
         Some(url) => DelayQueue::Redis(
@@ -189,7 +196,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         let sandbox = Sandbox::new(db.pool.clone(), format!("{public_url}/sandbox"), http);
-        demo = first_start_demo(&gateway, &sandbox, &public_url).await?;
+        demo = first_start_demo(&gateway, &sandbox, &self_url(addr, &public_url)).await?;
         sandbox_tasks = Some(sandbox.notification_tasks().clone());
         router = router.nest("/sandbox", sandbox.router());
     }
@@ -279,12 +286,26 @@ fn spawn_workers(
     tracker
 }
 
+/// The URL paygate's own adapters reach it at (the demo merchant's mock calls the sandbox
+/// in this process): loopback when paygate listens there or on every interface, so that the
+/// plain-http rule of the allowlist (loopback only) holds whatever the public URL is.
+fn self_url(addr: SocketAddr, public_url: &str) -> String {
+    let port = addr.port();
+    match addr.ip() {
+        ip if ip.is_loopback() => format!("http://{addr}"),
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{port}"),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => format!("http://[::1]:{port}"),
+        _ => public_url.to_owned(),
+    }
+}
+
 /// At the first start of an embedded paygate (no merchant yet), creates a demo merchant
-/// with the mock provider configured against the sandbox.
+/// with the mock provider configured against the sandbox, which the adapter reaches at
+/// `self_url`.
 async fn first_start_demo(
     gateway: &Gateway,
     sandbox: &Sandbox,
-    public_url: &str,
+    self_url: &str,
 ) -> anyhow::Result<Option<DemoMerchant>> {
     if store::merchants::count(&gateway.db).await? > 0 {
         return Ok(None);
@@ -292,7 +313,7 @@ async fn first_start_demo(
     let created = gateway.create_merchant("demo").await?;
     let account = sandbox.create_account().await?;
     let settings = BTreeMap::from([
-        ("sandbox_url".to_owned(), format!("{public_url}/sandbox")),
+        ("sandbox_url".to_owned(), format!("{self_url}/sandbox")),
         ("account_id".to_owned(), account.account_id.clone()),
     ]);
     let secrets = BTreeMap::from([("api_key".to_owned(), account.api_key.clone())]);

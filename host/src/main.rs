@@ -24,6 +24,48 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Lists the providers (adapters) and configures them for merchants.
+    Providers {
+        #[command(subcommand)]
+        command: ProviderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// Lists the active adapters with the settings and secrets a configuration carries.
+    List,
+    /// Stores a merchant's configuration for a provider, checked as the admin API checks it.
+    /// Settings left out get their default; secrets left out keep their stored value.
+    Configure {
+        /// The merchant's id (`m_...`).
+        merchant_id: String,
+        /// The provider (`wechat`, `mock`).
+        provider: String,
+        /// A setting, `NAME=VALUE` (repeat for each).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = name_value)]
+        settings: Vec<(String, String)>,
+        /// A secret read from a file, `NAME=PATH` (repeat for each; `NAME=/dev/stdin` reads
+        /// standard input). Secrets never go on the command line, where shells and process
+        /// lists keep them.
+        #[arg(long = "secret-file", value_name = "NAME=PATH", value_parser = name_value)]
+        secret_files: Vec<(String, String)>,
+    },
+    /// Shows a merchant's configuration for a provider: settings and secret names only.
+    Show {
+        merchant_id: String,
+        provider: String,
+    },
+}
+
+/// `NAME=VALUE` as a pair.
+fn name_value(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("`{arg}` is not NAME=VALUE")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -51,6 +93,7 @@ async fn main() -> std::process::ExitCode {
         Command::Merchants {
             command: MerchantCommand::Create { name },
         } => create_merchant(config, &name).await,
+        Command::Providers { command } => providers(config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -95,4 +138,95 @@ async fn create_merchant(config: Config, name: &str) -> anyhow::Result<()> {
     println!("API key:     {}", created.api_key);
     println!("webhook secret: {}", created.webhook_secret);
     Ok(())
+}
+
+async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<()> {
+    let runtime = paygate::app::load_adapters(&config).await?;
+    match command {
+        ProviderCommand::List => {
+            for adapter in runtime.adapters() {
+                let info = &adapter.info;
+                println!(
+                    "{} {} (contract {}), channels: {}",
+                    info.name,
+                    info.version,
+                    info.contract_version,
+                    info.channels.join(", ")
+                );
+                for s in &info.settings {
+                    let default = s
+                        .default_value
+                        .as_deref()
+                        .map(|d| format!(" [default {d}]"))
+                        .unwrap_or_default();
+                    let required = if s.required { "required" } else { "optional" };
+                    println!(
+                        "  setting {} ({required}){default}: {}",
+                        s.name, s.description
+                    );
+                }
+                for s in &info.secrets {
+                    println!(
+                        "  secret  {} ({}, {}): {}",
+                        s.name,
+                        paygate::runtime::kind_name(s.kind),
+                        if s.required { "required" } else { "optional" },
+                        s.description
+                    );
+                }
+            }
+            Ok(())
+        }
+        ProviderCommand::Configure {
+            merchant_id,
+            provider,
+            settings,
+            secret_files,
+        } => {
+            let mut secrets = std::collections::BTreeMap::new();
+            for (name, path) in secret_files {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read secret `{name}` from {path}: {e}"))?;
+                // A trailing newline is the editor's, not the key's.
+                secrets.insert(name, text.trim().to_owned());
+            }
+            let (db, vault) = paygate::app::open_storage(&config).await?;
+            let stored = paygate::service::merchants::configure_provider(
+                &db,
+                &vault,
+                &runtime,
+                &merchant_id,
+                &provider,
+                settings.into_iter().collect(),
+                secrets,
+            )
+            .await?;
+            println!("configured {provider} for merchant {merchant_id}");
+            print_provider_config(&stored);
+            Ok(())
+        }
+        ProviderCommand::Show {
+            merchant_id,
+            provider,
+        } => {
+            let (db, _) = paygate::app::open_storage(&config).await?;
+            let stored = paygate::store::provider_configs::get(&db, &merchant_id, &provider)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("merchant {merchant_id} has no configuration for {provider}")
+                })?;
+            print_provider_config(&stored);
+            Ok(())
+        }
+    }
+}
+
+/// Settings and secret names; secret values are write-only.
+fn print_provider_config(cfg: &paygate::store::provider_configs::ProviderConfig) {
+    for (name, value) in &cfg.settings {
+        println!("  {name} = {value}");
+    }
+    for name in cfg.secrets.keys() {
+        println!("  {name} = (secret, stored sealed)");
+    }
 }

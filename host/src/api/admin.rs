@@ -9,7 +9,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
     rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView,
-    ProviderConfigBody, ProviderConfigView,
+    ProviderConfigBody, ProviderConfigView, SecretSpecView, SettingSpecView,
 };
 use super::{json, AppState};
 use crate::store::provider_configs::ProviderConfig;
@@ -96,6 +96,29 @@ pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<Adapt
                 contract_version: a.info.contract_version.clone(),
                 sha256: a.sha256.clone(),
                 channels: a.info.channels.clone(),
+                settings: a
+                    .info
+                    .settings
+                    .iter()
+                    .map(|s| SettingSpecView {
+                        name: s.name.clone(),
+                        required: s.required,
+                        description: s.description.clone(),
+                        base_url: s.is_base_url,
+                        default: s.default_value.clone(),
+                    })
+                    .collect(),
+                secrets: a
+                    .info
+                    .secrets
+                    .iter()
+                    .map(|s| SecretSpecView {
+                        name: s.name.clone(),
+                        kind: crate::runtime::kind_name(s.kind).to_owned(),
+                        required: s.required,
+                        description: s.description.clone(),
+                    })
+                    .collect(),
             })
             .collect(),
     )

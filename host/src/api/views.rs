@@ -322,7 +322,9 @@ pub struct FlagsView {
 pub struct ProviderConfigBody {
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
-    /// Secret values (PEM keys, API keys); sealed at rest, never returned.
+    /// Settings the adapter declares with a default and that are left out get it.
+    /// Secret values (PEM keys, API keys); sealed at rest, never returned. A secret left
+    /// out keeps its stored value (so settings can change without resending secrets).
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
 }
@@ -345,4 +347,29 @@ pub struct AdapterView {
     pub contract_version: String,
     pub sha256: String,
     pub channels: Vec<String>,
+    /// What a merchant's configuration for this provider carries.
+    pub settings: Vec<SettingSpecView>,
+    pub secrets: Vec<SecretSpecView>,
+}
+
+/// A setting an adapter declares.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SettingSpecView {
+    pub name: String,
+    pub required: bool,
+    pub description: String,
+    /// A base URL the adapter calls (its origin is the adapter's outbound allowlist).
+    pub base_url: bool,
+    /// What a configuration that leaves the setting out gets.
+    pub default: Option<String>,
+}
+
+/// A secret an adapter declares (its value is write-only).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretSpecView {
+    pub name: String,
+    /// `rsa-private-key`, `rsa-public-key`, `aes256-key` or `hmac-key`.
+    pub kind: String,
+    pub required: bool,
+    pub description: String,
 }

@@ -17,10 +17,18 @@ pub struct Allowlist {
 }
 
 impl Allowlist {
-    /// Adds the origin of a base URL setting; refuses anything but absolute http(s) URLs.
+    /// Adds the origin of a base URL setting. Refuses anything but absolute `https` URLs,
+    /// and plain `http` to a loopback host (a simulator on the operator's machine): payment
+    /// traffic never crosses a network unencrypted.
     pub fn allow_base_url(&mut self, base: &str) -> Result<(), String> {
         let origin =
             origin_of(base).ok_or_else(|| format!("`{base}` is not an absolute http(s) URL"))?;
+        if origin.0 == "http" && !is_loopback(&origin.1) {
+            return Err(format!(
+                "`{base}` uses plain http to a host that is not loopback: use https \
+                 (http is accepted for 127.0.0.1, ::1 and localhost only)"
+            ));
+        }
         self.origins.insert(origin);
         Ok(())
     }
@@ -39,6 +47,17 @@ impl Allowlist {
         }
         Ok(parsed)
     }
+}
+
+/// Whether `host` (as `url` writes it: IPv6 in brackets) names this machine.
+fn is_loopback(host: &str) -> bool {
+    if host == "localhost" {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn origin_of(url: &str) -> Option<(String, String, u16)> {
@@ -186,5 +205,30 @@ mod tests {
         let mut a = Allowlist::default();
         assert!(a.allow_base_url("ftp://x").is_err());
         assert!(a.allow_base_url("/relative").is_err());
+    }
+
+    #[test]
+    fn plain_http_is_allowed_for_loopback_hosts_only() {
+        let mut a = Allowlist::default();
+        for url in [
+            "http://127.0.0.1:9090",
+            "http://127.1.2.3/x",
+            "http://[::1]:8080/sandbox",
+            "http://localhost:8080",
+            "https://api.mch.weixin.qq.com",
+            "https://10.0.0.5:8443",
+        ] {
+            assert!(a.allow_base_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://api.mch.weixin.qq.com",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]/",
+            "http://localhost.evil.example",
+        ] {
+            let e = a.allow_base_url(url).expect_err(url);
+            assert!(e.contains("plain http") && e.contains(url), "{e}");
+        }
+        assert!(a.check("http://[::1]:8080/sandbox/api").is_ok());
     }
 }

@@ -8,7 +8,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::{secret_kind_name, Gateway, ServiceError};
-use crate::runtime::KeyRing;
+use crate::runtime::{KeyRing, Runtime};
 use crate::store::merchants::{self, Merchant};
 use crate::store::provider_configs::{self, ProviderConfig, SealedSecret};
 use crate::store::Db;
@@ -71,6 +71,117 @@ pub async fn new_merchant(
     })
 }
 
+/// Stores a merchant's configuration for `provider` after checking it against the active
+/// adapter's declared settings and secrets: unknown names, missing required values, base
+/// URLs the allowlist refuses and secrets that do not parse as their declared kind are
+/// refused here, with a message naming them, not at the first payment. Settings left out
+/// get the adapter's default; secrets left out keep their stored value. Secrets are sealed.
+/// Needs the database, the vault and the adapters only, so `paygate providers configure`
+/// works beside a running server.
+pub async fn configure_provider(
+    db: &Db,
+    vault: &Vault,
+    runtime: &Runtime,
+    merchant_id: &str,
+    provider: &str,
+    mut settings: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+) -> Result<ProviderConfig, ServiceError> {
+    merchants::get(db, merchant_id)
+        .await?
+        .ok_or(ServiceError::NotFound("merchant"))?;
+    let adapter = runtime
+        .adapter(provider)
+        .ok_or_else(|| ServiceError::unknown_provider(provider))?;
+    let info = &adapter.info;
+    for name in settings.keys() {
+        if !info.settings.iter().any(|s| &s.name == name) {
+            return Err(ServiceError::invalid(
+                "unknown_setting",
+                format!("provider `{provider}` has no setting `{name}`"),
+            ));
+        }
+    }
+    for spec in &info.settings {
+        if let (false, Some(default)) = (settings.contains_key(&spec.name), &spec.default_value) {
+            // Stored, so the adapter always gets it and a default base URL is allowlisted.
+            settings.insert(spec.name.clone(), default.clone());
+        }
+        match settings.get(&spec.name).filter(|v| !v.trim().is_empty()) {
+            None if spec.required => {
+                return Err(ServiceError::invalid(
+                    "missing_setting",
+                    format!("setting `{}` is required: {}", spec.name, spec.description),
+                ))
+            }
+            Some(v) if spec.is_base_url => {
+                crate::runtime::Allowlist::default()
+                    .allow_base_url(v)
+                    .map_err(|e| {
+                        ServiceError::invalid(
+                            "invalid_setting",
+                            format!("setting `{}`: {e}", spec.name),
+                        )
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    let mut sealed = BTreeMap::new();
+    for (name, value) in &secrets {
+        let spec = info
+            .secrets
+            .iter()
+            .find(|s| &s.name == name)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "unknown_secret",
+                    format!("provider `{provider}` has no secret `{name}`"),
+                )
+            })?;
+        // Parse now, so a bad key is refused here and not at the first payment.
+        KeyRing::default()
+            .insert(name, spec.kind, value)
+            .map_err(|e| ServiceError::invalid("invalid_secret", e.to_string()))?;
+        sealed.insert(
+            name.clone(),
+            SealedSecret {
+                kind: secret_kind_name(spec.kind).to_owned(),
+                sealed: vault.seal(value),
+            },
+        );
+    }
+    // Secrets are write-only: an operator changing a setting cannot send the stored
+    // secrets back, so a declared secret left out keeps its stored value.
+    if let Some(stored) = provider_configs::get(db, merchant_id, provider).await? {
+        for (name, secret) in stored.secrets {
+            if info.secrets.iter().any(|s| s.name == name) {
+                sealed.entry(name).or_insert(secret);
+            }
+        }
+    }
+    for spec in info.secrets.iter().filter(|s| s.required) {
+        if !sealed.contains_key(&spec.name) {
+            return Err(ServiceError::invalid(
+                "missing_secret",
+                format!("secret `{}` is required: {}", spec.name, spec.description),
+            ));
+        }
+    }
+    let cfg = ProviderConfig {
+        merchant_id: merchant_id.to_owned(),
+        provider: provider.to_owned(),
+        settings,
+        secrets: sealed,
+        updated_at: 0,
+    };
+    provider_configs::upsert(db, &cfg).await?;
+    tracing::info!(merchant_id, provider, secrets = ?cfg.secrets.keys().collect::<Vec<_>>(), "provider configured");
+    provider_configs::get(db, merchant_id, provider)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("configuration vanished after write".into()))
+}
+
 impl Gateway {
     pub async fn create_merchant(&self, name: &str) -> Result<CreatedMerchant, ServiceError> {
         new_merchant(&self.db, &self.vault, name).await
@@ -85,9 +196,6 @@ impl Gateway {
             .ok_or(ServiceError::Unauthorized("invalid API key"))
     }
 
-    /// Stores a merchant's configuration for `provider` after checking it against the
-    /// active adapter's declared settings and secrets. Secrets are parsed as their declared
-    /// kind, then sealed.
     pub async fn configure_provider(
         &self,
         merchant_id: &str,
@@ -95,87 +203,16 @@ impl Gateway {
         settings: BTreeMap<String, String>,
         secrets: BTreeMap<String, String>,
     ) -> Result<ProviderConfig, ServiceError> {
-        merchants::get(&self.db, merchant_id)
-            .await?
-            .ok_or(ServiceError::NotFound("merchant"))?;
-        let adapter = self
-            .runtime
-            .adapter(provider)
-            .ok_or_else(|| ServiceError::unknown_provider(provider))?;
-        let info = &adapter.info;
-        for name in settings.keys() {
-            if !info.settings.iter().any(|s| &s.name == name) {
-                return Err(ServiceError::invalid(
-                    "unknown_setting",
-                    format!("provider `{provider}` has no setting `{name}`"),
-                ));
-            }
-        }
-        for spec in &info.settings {
-            match settings.get(&spec.name) {
-                None if spec.required => {
-                    return Err(ServiceError::invalid(
-                        "missing_setting",
-                        format!("setting `{}` is required: {}", spec.name, spec.description),
-                    ))
-                }
-                Some(v) if spec.is_base_url => {
-                    crate::runtime::Allowlist::default()
-                        .allow_base_url(v)
-                        .map_err(|e| {
-                            ServiceError::invalid(
-                                "invalid_setting",
-                                format!("setting `{}`: {e}", spec.name),
-                            )
-                        })?;
-                }
-                _ => {}
-            }
-        }
-        let mut sealed = BTreeMap::new();
-        for (name, value) in &secrets {
-            let spec = info
-                .secrets
-                .iter()
-                .find(|s| &s.name == name)
-                .ok_or_else(|| {
-                    ServiceError::invalid(
-                        "unknown_secret",
-                        format!("provider `{provider}` has no secret `{name}`"),
-                    )
-                })?;
-            // Parse now, so a bad key is refused here and not at the first payment.
-            KeyRing::default()
-                .insert(name, spec.kind, value)
-                .map_err(|e| ServiceError::invalid("invalid_secret", e.to_string()))?;
-            sealed.insert(
-                name.clone(),
-                SealedSecret {
-                    kind: secret_kind_name(spec.kind).to_owned(),
-                    sealed: self.vault.seal(value),
-                },
-            );
-        }
-        for spec in info.secrets.iter().filter(|s| s.required) {
-            if !sealed.contains_key(&spec.name) {
-                return Err(ServiceError::invalid(
-                    "missing_secret",
-                    format!("secret `{}` is required: {}", spec.name, spec.description),
-                ));
-            }
-        }
-        let cfg = ProviderConfig {
-            merchant_id: merchant_id.to_owned(),
-            provider: provider.to_owned(),
+        configure_provider(
+            &self.db,
+            &self.vault,
+            &self.runtime,
+            merchant_id,
+            provider,
             settings,
-            secrets: sealed,
-            updated_at: 0,
-        };
-        provider_configs::upsert(&self.db, &cfg).await?;
-        tracing::info!(merchant_id, provider, secrets = ?cfg.secrets.keys().collect::<Vec<_>>(), "provider configured");
-        provider_configs::get(&self.db, merchant_id, provider)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("configuration vanished after write".into()))
+            secrets,
+        )
+        .await
     }
 
     pub async fn provider_config(

@@ -104,6 +104,12 @@ impl Gateway {
                     &outcome_text,
                 )
                 .await?;
+                // A report paygate refuses to apply (an amount that is not the payment's)
+                // is not acknowledged: the provider keeps telling us while an operator
+                // looks at the flagged payment.
+                if let SettleOutcome::Flagged(_) = outcome {
+                    return Ok(notification.retry);
+                }
                 Ok(notification.ack)
             }
             Err(e) => {

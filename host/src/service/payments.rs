@@ -438,11 +438,16 @@ impl Gateway {
 
     /// Closes an open payment's trade at its provider, then locally. "Already paid" at the
     /// provider settles the payment as paid instead and refuses with `order_paid`.
+    ///
+    /// A refused close is never taken at its word: providers do not all pin the code for
+    /// "closing a paid trade" (WeChat Pay's documentation does not), so any refusal other
+    /// than "already closed" or "unknown trade" is followed by a query, and the trade's
+    /// real state decides.
     pub async fn close_at_provider(&self, payment: &PaymentRecord) -> Result<(), ServiceError> {
         let ctx = self
             .call_context(&payment.merchant_id, &payment.provider)
             .await?;
-        match self
+        let refusal = match self
             .runtime
             .close(
                 &payment.provider,
@@ -453,28 +458,70 @@ impl Gateway {
             .await?
         {
             Ok(()) | Err(ProviderError::AlreadyClosed) | Err(ProviderError::NotFound) => {
-                payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Closed).await?;
-                tracing::info!(payment_no = %payment.payment_no, "payment closed at the provider");
-                Ok(())
+                return self.closed_at_provider(payment).await;
             }
-            Err(ProviderError::AlreadyPaid) => {
-                self.sync_payment(payment).await?;
+            Err(ProviderError::Unreachable(m)) => {
+                return Err(ServiceError::Provider {
+                    code: "provider_unreachable",
+                    message: format!("could not close the open payment: {m}"),
+                    retryable: true,
+                })
+            }
+            Err(refusal) => refusal,
+        };
+        tracing::info!(payment_no = %payment.payment_no, ?refusal, "close refused; asking the provider for the trade's state");
+        let ctx = self
+            .call_context(&payment.merchant_id, &payment.provider)
+            .await?;
+        let status = match self
+            .runtime
+            .query(
+                &payment.provider,
+                ctx.grants,
+                &ctx.config,
+                &payment.payment_no,
+            )
+            .await?
+        {
+            Ok(status) => status,
+            Err(ProviderError::NotFound) => return self.closed_at_provider(payment).await,
+            Err(e) => {
+                return Err(ServiceError::Provider {
+                    code: "provider_unreachable",
+                    message: format!(
+                        "the provider refused to close the payment ({refusal:?}) and its state \
+                         could not be read ({e:?})"
+                    ),
+                    retryable: true,
+                })
+            }
+        };
+        match status.state {
+            TradeState::Paid | TradeState::Refunded => {
+                self.apply_trade_status(&status).await?;
                 Err(ServiceError::conflict(
                     "order_paid",
                     "the provider reports this payment paid",
                 ))
             }
-            Err(ProviderError::Unreachable(m)) => Err(ServiceError::Provider {
-                code: "provider_unreachable",
-                message: format!("could not close the open payment: {m}"),
+            TradeState::Closed | TradeState::Failed => self.closed_at_provider(payment).await,
+            // Still payable there: nothing may close locally (the money could still come).
+            TradeState::Open => Err(ServiceError::Provider {
+                code: "provider_rejected",
+                message: format!(
+                    "the provider refused to close the open payment and reports it still \
+                     open: {refusal:?}"
+                ),
                 retryable: true,
             }),
-            Err(other) => Err(ServiceError::Provider {
-                code: "provider_rejected",
-                message: format!("could not close the open payment: {other:?}"),
-                retryable: false,
-            }),
         }
+    }
+
+    /// Records that the payment's trade can no longer be paid at its provider.
+    async fn closed_at_provider(&self, payment: &PaymentRecord) -> Result<(), ServiceError> {
+        payments::end_unpaid(&self.db, &payment.payment_no, PaymentState::Closed).await?;
+        tracing::info!(payment_no = %payment.payment_no, "payment closed at the provider");
+        Ok(())
     }
 
     /// Asks the provider for the payment's state and settles it.

@@ -57,12 +57,14 @@ impl Provider for Mock {
                         "base URL of the sandbox provider, e.g. http://127.0.0.1:8080/sandbox"
                             .into(),
                     is_base_url: true,
+                    default_value: None,
                 },
                 SettingSpec {
                     name: "account_id".into(),
                     required: true,
                     description: "the merchant's sandbox account (POST /sandbox/accounts)".into(),
                     is_base_url: false,
+                    default_value: None,
                 },
                 SettingSpec {
                     name: "refunds".into(),
@@ -72,6 +74,7 @@ impl Provider for Mock {
                                   adapter for a provider without refunds would"
                             .into(),
                     is_base_url: false,
+                    default_value: None,
                 },
                 SettingSpec {
                     name: "scenarios".into(),
@@ -80,6 +83,7 @@ impl Provider for Mock {
                                   (scenario:trap, scenario:spin, scenario:oom, scenario:log)"
                         .into(),
                     is_base_url: false,
+                    default_value: None,
                 },
             ],
             secrets: vec![SecretSpec {

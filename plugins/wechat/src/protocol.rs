@@ -1,0 +1,359 @@
+//! WeChat Pay API v3's signature scheme and formats: the messages signatures cover, the
+//! `Authorization` header, the `Wechatpay-*` headers of responses and notifications, and
+//! the times WeChat writes. Everything here is pure, and unit-tested natively against the
+//! worked examples of WeChat Pay's documentation ("签名生成", "JSAPI调起支付").
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use paygate_sdk::{header, UnixSeconds};
+
+/// The authentication scheme of requests, and the signature type WeChat declares on its
+/// responses and notifications.
+pub const AUTH_SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
+
+/// WeChat sends signature probes whose `Wechatpay-Signature` starts with this: a receiver
+/// must treat them as not verifying, whatever follows.
+pub const SIGNTEST_PREFIX: &str = "WECHATPAY/SIGNTEST/";
+
+/// How far a response's or notification's timestamp may be from our clock, either way.
+/// WeChat's SDKs refuse anything older than five minutes; a replayed notification is too.
+pub const FRESHNESS_SECS: i64 = 300;
+
+pub const TIMESTAMP_HEADER: &str = "wechatpay-timestamp";
+pub const NONCE_HEADER: &str = "wechatpay-nonce";
+pub const SIGNATURE_HEADER: &str = "wechatpay-signature";
+pub const SERIAL_HEADER: &str = "wechatpay-serial";
+pub const SIGNATURE_TYPE_HEADER: &str = "wechatpay-signature-type";
+
+/// What a request signature covers: `METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nBODY\n`,
+/// every line ended by `\n`, the last (an empty body for a GET) included.
+pub fn request_message(
+    method: &str,
+    path_and_query: &str,
+    timestamp: UnixSeconds,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut message = format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    message
+}
+
+/// What the signature of a response or a notification covers: `TIMESTAMP\nNONCE\nBODY\n`,
+/// the timestamp exactly as the header gave it, an empty body for a 204.
+pub fn response_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    message
+}
+
+/// What `paySign` covers for a JSAPI payment: `appId\ntimeStamp\nnonceStr\npackage\n`.
+pub fn jsapi_message(app_id: &str, timestamp: &str, nonce: &str, package: &str) -> Vec<u8> {
+    format!("{app_id}\n{timestamp}\n{nonce}\n{package}\n").into_bytes()
+}
+
+/// The `Authorization` header of a request, fields in the order of WeChat's example (the
+/// order is free; WeChat accepts any).
+pub fn authorization(
+    mchid: &str,
+    nonce: &str,
+    signature: &[u8],
+    timestamp: UnixSeconds,
+    serial_no: &str,
+) -> String {
+    format!(
+        "{AUTH_SCHEME} mchid=\"{mchid}\",nonce_str=\"{nonce}\",signature=\"{}\",\
+         timestamp=\"{timestamp}\",serial_no=\"{serial_no}\"",
+        BASE64.encode(signature)
+    )
+}
+
+/// The part of `url` a request signature covers: its path and query string, without the
+/// scheme, host or fragment (`/v3/pay/transactions/out-trade-no/P1?mchid=1900009191`).
+pub fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    path.split('#').next().unwrap_or(path)
+}
+
+/// The signature headers of a response or notification, checked for everything that can be
+/// checked without the key: present, of WeChat's signature type, made with the platform key
+/// the merchant configured, fresh, not a probe, and base64.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SignedHeaders<'a> {
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+    pub signature: Vec<u8>,
+}
+
+impl<'a> SignedHeaders<'a> {
+    /// Reads and checks the headers; the error says which check failed.
+    pub fn read(
+        headers: &'a [(String, String)],
+        platform_key_id: &str,
+        now: UnixSeconds,
+    ) -> Result<SignedHeaders<'a>, String> {
+        let get = |name: &str| {
+            header(headers, name)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("the `{name}` header is missing"))
+        };
+        let timestamp = get(TIMESTAMP_HEADER)?;
+        let nonce = get(NONCE_HEADER)?;
+        let signature = get(SIGNATURE_HEADER)?;
+        let serial = get(SERIAL_HEADER)?;
+        if let Some(kind) = header(headers, SIGNATURE_TYPE_HEADER) {
+            if kind.trim() != AUTH_SCHEME {
+                return Err(format!(
+                    "signature type `{kind}` is not {AUTH_SCHEME}, the only one this adapter verifies"
+                ));
+            }
+        }
+        if serial != platform_key_id {
+            return Err(format!(
+                "signed with platform key `{serial}`, not with the configured \
+                 platform_public_key_id `{platform_key_id}`"
+            ));
+        }
+        if signature.starts_with(SIGNTEST_PREFIX) {
+            return Err(
+                "a WeChat Pay signature probe (WECHATPAY/SIGNTEST/), which must not verify".into(),
+            );
+        }
+        let at: i64 = timestamp
+            .parse()
+            .map_err(|_| format!("timestamp `{timestamp}` is not a number of seconds"))?;
+        if (now - at).abs() > FRESHNESS_SECS {
+            return Err(format!(
+                "timestamp {at} is {}s away from now: older than {FRESHNESS_SECS}s, or from the future",
+                (now - at).abs()
+            ));
+        }
+        let signature = BASE64
+            .decode(signature)
+            .map_err(|_| "the signature is not base64".to_owned())?;
+        Ok(SignedHeaders {
+            timestamp,
+            nonce,
+            signature,
+        })
+    }
+}
+
+/// `expires_at` as WeChat's `time_expire` wants it: RFC 3339 in Beijing time (UTC+8), to
+/// the second, e.g. `2026-11-23T10:34:56+08:00`. `None` for an instant no calendar holds.
+pub fn time_expire(expires_at: UnixSeconds) -> Option<String> {
+    let beijing = UtcOffset::from_hms(8, 0, 0).ok()?;
+    OffsetDateTime::from_unix_timestamp(expires_at)
+        .ok()?
+        .to_offset(beijing)
+        .format(&Rfc3339)
+        .ok()
+}
+
+/// A time WeChat wrote (`success_time`, `create_time`): RFC 3339 with any offset and
+/// optional fractional seconds, as seconds since the epoch.
+pub fn parse_time(text: &str) -> Option<UnixSeconds> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The worked example of WeChat Pay's "签名生成" page: GET /v3/certificates.
+    const DOC_TIMESTAMP: i64 = 1554208460;
+    const DOC_NONCE: &str = "593BEC0C930BF1AFEB40B4A08C8FB242";
+    const DOC_SIGNATURE: &str = "uOVRnA4qG/MNnYzdQxJanN+zU+lTgIcnU9BxGw5dKjK+VdEUz2FeIoC+D5sB/LN+nGzX3hfZg6r5wT1pl2ZobmIc6p0ldN7J6yDgUzbX8Uk3sD4a4eZVPTBvqNDoUqcYMlZ9uuDdCvNv4TM3c1WzsXUrExwVkI1XO5jCNbgDJ25nkT/c1gIFvqoogl7MdSFGc4W4xZsqCItnqbypR3RuGIlR9h9vlRsy7zJR9PBI83X8alLDIfR1ukt1P7tMnmogZ0cuDY8cZsd8ZlCgLadmvej58SLsIkVxFJ8XyUgx9FmutKSYTmYtWBZ0+tNvfGmbXU7cob8H/4nLBiCwIUFluw==";
+
+    #[test]
+    fn request_message_matches_the_documented_example() {
+        assert_eq!(
+            request_message("GET", "/v3/certificates", DOC_TIMESTAMP, DOC_NONCE, b""),
+            b"GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn request_message_ends_the_body_line_too() {
+        let m = request_message("POST", "/v3/x?mchid=1", 1, "n", br#"{"a":1}"#);
+        assert_eq!(m, b"POST\n/v3/x?mchid=1\n1\nn\n{\"a\":1}\n".to_vec());
+    }
+
+    #[test]
+    fn authorization_header_matches_the_documented_example() {
+        let signature = BASE64.decode(DOC_SIGNATURE).expect("the example is base64");
+        assert_eq!(
+            format!(
+                "Authorization: {}",
+                authorization(
+                    "1900009191",
+                    DOC_NONCE,
+                    &signature,
+                    DOC_TIMESTAMP,
+                    "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C"
+                )
+            ),
+            format!(
+                "Authorization: WECHATPAY2-SHA256-RSA2048 mchid=\"1900009191\",\
+                 nonce_str=\"593BEC0C930BF1AFEB40B4A08C8FB242\",signature=\"{DOC_SIGNATURE}\",\
+                 timestamp=\"1554208460\",serial_no=\"1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C\""
+            )
+        );
+    }
+
+    #[test]
+    fn jsapi_pay_sign_message_matches_the_documented_example() {
+        assert_eq!(
+            jsapi_message(
+                "wx8888888888888888",
+                "1414561699",
+                "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+                "prepay_id=wx201410272009395522657a690389285100"
+            ),
+            b"wx8888888888888888\n1414561699\n5K8264ILTKCH16CQ2502SI8ZNMTM67VS\n\
+              prepay_id=wx201410272009395522657a690389285100\n"
+                .to_vec()
+        );
+    }
+
+    #[test]
+    fn response_message_covers_timestamp_nonce_and_body_or_nothing_for_a_204() {
+        assert_eq!(
+            response_message("1554209980", "c5ac7061fccab6bf3e254dcf98995b8c", b"{}"),
+            b"1554209980\nc5ac7061fccab6bf3e254dcf98995b8c\n{}\n".to_vec()
+        );
+        assert_eq!(response_message("1", "n", b""), b"1\nn\n\n".to_vec());
+    }
+
+    #[test]
+    fn the_signed_path_is_path_and_query_without_host_or_fragment() {
+        assert_eq!(
+            path_and_query("https://api.mch.weixin.qq.com/v3/pay/transactions/out-trade-no/P1?mchid=1900009191"),
+            "/v3/pay/transactions/out-trade-no/P1?mchid=1900009191"
+        );
+        assert_eq!(
+            path_and_query("http://127.0.0.1:9090/wechat/v3/refund/domestic/refunds#x"),
+            "/wechat/v3/refund/domestic/refunds"
+        );
+        assert_eq!(path_and_query("https://h"), "/");
+    }
+
+    fn signed(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn good_headers(timestamp: &str, signature: &str, serial: &str) -> Vec<(String, String)> {
+        signed(&[
+            ("Wechatpay-Timestamp", timestamp),
+            ("Wechatpay-Nonce", "fdasflkja484w"),
+            ("Wechatpay-Signature", signature),
+            ("Wechatpay-Serial", serial),
+            ("Wechatpay-Signature-Type", AUTH_SCHEME),
+        ])
+    }
+
+    const KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
+
+    #[test]
+    fn fresh_headers_from_the_configured_platform_key_are_read() {
+        let headers = good_headers("1700000000", "AAEC", KEY_ID);
+        let read = SignedHeaders::read(&headers, KEY_ID, 1_700_000_100).expect("valid headers");
+        assert_eq!(
+            read,
+            SignedHeaders {
+                timestamp: "1700000000",
+                nonce: "fdasflkja484w",
+                signature: vec![0, 1, 2],
+            }
+        );
+    }
+
+    #[test]
+    fn headers_older_than_five_minutes_or_from_the_future_are_refused() {
+        let headers = good_headers("1700000000", "AAEC", KEY_ID);
+        assert!(SignedHeaders::read(&headers, KEY_ID, 1_700_000_300).is_ok());
+        let stale = SignedHeaders::read(&headers, KEY_ID, 1_700_000_301).expect_err("stale");
+        assert!(stale.contains("301s"), "{stale}");
+        assert!(SignedHeaders::read(&headers, KEY_ID, 1_699_999_699).is_err());
+        let bad = good_headers("yesterday", "AAEC", KEY_ID);
+        assert!(SignedHeaders::read(&bad, KEY_ID, 1_700_000_000).is_err());
+    }
+
+    #[test]
+    fn another_platform_key_id_is_refused() {
+        let headers = good_headers("1700000000", "AAEC", "PUB_KEY_ID_OTHER");
+        let e = SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).expect_err("other key");
+        assert!(e.contains("PUB_KEY_ID_OTHER") && e.contains(KEY_ID), "{e}");
+    }
+
+    #[test]
+    fn signature_probes_never_verify() {
+        let headers = good_headers("1700000000", "WECHATPAY/SIGNTEST/AAEC", KEY_ID);
+        let e = SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).expect_err("probe");
+        assert!(e.contains("SIGNTEST"), "{e}");
+    }
+
+    #[test]
+    fn missing_headers_and_other_signature_types_are_refused_by_name() {
+        for missing in [
+            TIMESTAMP_HEADER,
+            NONCE_HEADER,
+            SIGNATURE_HEADER,
+            SERIAL_HEADER,
+        ] {
+            let headers: Vec<_> = good_headers("1700000000", "AAEC", KEY_ID)
+                .into_iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case(missing))
+                .collect();
+            let e = SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).expect_err(missing);
+            assert!(e.contains(missing), "{e}");
+        }
+        let mut headers = good_headers("1700000000", "AAEC", KEY_ID);
+        headers[4].1 = "WECHATPAY2-SM2-WITH-SM3".into();
+        assert!(SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).is_err());
+        // The type header is optional: the serial and the signature decide.
+        headers.remove(4);
+        assert!(SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).is_ok());
+        let not_base64 = good_headers("1700000000", "!!", KEY_ID);
+        assert!(SignedHeaders::read(&not_base64, KEY_ID, 1_700_000_000).is_err());
+    }
+
+    #[test]
+    fn time_expire_is_rfc3339_in_beijing_time() {
+        // 2026-11-23T02:34:56Z
+        assert_eq!(
+            time_expire(1_795_401_296).as_deref(),
+            Some("2026-11-23T10:34:56+08:00")
+        );
+        assert_eq!(time_expire(0).as_deref(), Some("1970-01-01T08:00:00+08:00"));
+        assert_eq!(time_expire(i64::MAX), None);
+    }
+
+    #[test]
+    fn times_are_read_with_any_offset_and_fractional_seconds() {
+        let at = 1_795_401_296;
+        for text in [
+            "2026-11-23T10:34:56+08:00",
+            "2026-11-23T10:34:56.000+08:00",
+            "2026-11-23T02:34:56Z",
+            "2026-11-23T02:34:56.5Z",
+            "2026-11-22T21:34:56-05:00",
+        ] {
+            assert_eq!(parse_time(text), Some(at), "{text}");
+        }
+        assert_eq!(parse_time("2026-11-23 10:34:56"), None);
+        assert_eq!(parse_time(""), None);
+    }
+}

@@ -1,0 +1,525 @@
+//! WeChat Pay API v3's JSON bodies (pay, transaction, close, refund, notification) and the
+//! maps from its trade states, refund states and error codes to the contract's. Pure, and
+//! unit-tested natively.
+
+use serde::{Deserialize, Serialize};
+
+use paygate_sdk::{
+    Money, ProviderError, RefundState, RefundStatus, Rejection, TradeState, TradeStatus,
+};
+
+use crate::protocol::parse_time;
+
+/// The only currency of WeChat Pay's domestic direct-merchant API.
+pub const CURRENCY: &str = "CNY";
+
+/// `description` is at most 127 characters.
+pub const DESCRIPTION_MAX_CHARS: usize = 127;
+
+/// The event types of a paid transaction and of a refund's outcome.
+pub const TRANSACTION_SUCCESS: &str = "TRANSACTION.SUCCESS";
+pub const REFUND_EVENT_PREFIX: &str = "REFUND.";
+
+/// The only algorithm WeChat encrypts notification resources with.
+pub const AEAD_AES_256_GCM: &str = "AEAD_AES_256_GCM";
+
+/// An amount as WeChat sends it in requests: fen and `CNY`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Amount<'a> {
+    pub total: u64,
+    pub currency: &'a str,
+}
+
+/// The body of `POST /v3/pay/transactions/{native,jsapi,h5}`.
+#[derive(Debug, Serialize)]
+pub struct PayBody<'a> {
+    pub appid: &'a str,
+    pub mchid: &'a str,
+    pub description: String,
+    pub out_trade_no: &'a str,
+    pub time_expire: String,
+    pub notify_url: &'a str,
+    pub amount: Amount<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer: Option<PayerBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene_info: Option<SceneInfo<'a>>,
+}
+
+/// JSAPI: who pays, by openid under the merchant's app id.
+#[derive(Debug, Serialize)]
+pub struct PayerBody<'a> {
+    pub openid: &'a str,
+}
+
+/// H5: where the payment starts.
+#[derive(Debug, Serialize)]
+pub struct SceneInfo<'a> {
+    pub payer_client_ip: &'a str,
+    pub h5_info: H5Info,
+}
+
+#[derive(Debug, Serialize)]
+pub struct H5Info {
+    /// `Wap`: a mobile web page (the other values are for apps, which paygate does not serve).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// The answer to a pay request: one of the three, by channel.
+#[derive(Debug, Deserialize)]
+pub struct PayAnswer {
+    pub code_url: Option<String>,
+    pub prepay_id: Option<String>,
+    pub h5_url: Option<String>,
+}
+
+/// A transaction, as a query answers it and as a `TRANSACTION.*` notification carries it.
+#[derive(Debug, Deserialize)]
+pub struct Transaction {
+    pub mchid: String,
+    pub out_trade_no: String,
+    pub transaction_id: Option<String>,
+    pub trade_state: String,
+    pub success_time: Option<String>,
+    pub amount: Option<TransactionAmount>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TransactionAmount {
+    /// What the order was for, in fen: what the merchant is paid (coupons included).
+    pub total: Option<u64>,
+    pub currency: Option<String>,
+}
+
+/// The body of `POST .../out-trade-no/{no}/close`.
+#[derive(Debug, Serialize)]
+pub struct CloseBody<'a> {
+    pub mchid: &'a str,
+}
+
+/// The body of `POST /v3/refund/domestic/refunds`.
+#[derive(Debug, Serialize)]
+pub struct RefundBody<'a> {
+    pub out_trade_no: &'a str,
+    pub out_refund_no: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    pub notify_url: &'a str,
+    pub amount: RefundAmountBody<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundAmountBody<'a> {
+    pub refund: u64,
+    pub total: u64,
+    pub currency: &'a str,
+}
+
+/// A refund, as the refunds endpoint answers it.
+#[derive(Debug, Deserialize)]
+pub struct Refund {
+    pub refund_id: String,
+    pub out_refund_no: String,
+    pub status: String,
+    pub amount: RefundAmount,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundAmount {
+    pub refund: u64,
+    pub currency: Option<String>,
+}
+
+/// A refund, as a `REFUND.*` notification carries it (`refund_status`, not `status`).
+#[derive(Debug, Deserialize)]
+pub struct RefundNotice {
+    pub mchid: String,
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    pub refund_id: String,
+    pub refund_status: String,
+    pub amount: RefundAmount,
+}
+
+/// A notification's envelope; what happened is in the encrypted `resource`.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    pub event_type: String,
+    pub resource: Resource,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Resource {
+    pub algorithm: String,
+    /// Base64 of the ciphertext followed by the 16-byte tag.
+    pub ciphertext: String,
+    #[serde(default)]
+    pub associated_data: String,
+    /// 12 characters, used as they are (their bytes) for the GCM nonce.
+    pub nonce: String,
+}
+
+/// A refusal: `{"code", "message"}` with a 4xx or 5xx status.
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The subject as `description`: at most 127 characters (cut on a character boundary).
+pub fn description(subject: &str) -> String {
+    subject.chars().take(DESCRIPTION_MAX_CHARS).collect()
+}
+
+/// `/v3/pay/transactions/out-trade-no/{no}`. The number goes into a URL path, so it must be
+/// what WeChat accepts and the contract promises (6-32 characters of `[0-9A-Za-z]`); anything
+/// else is refused before a request is made.
+pub fn trade_path(payment_no: &str) -> Result<String, ProviderError> {
+    let well_formed = (6..=32).contains(&payment_no.len())
+        && payment_no.bytes().all(|b| b.is_ascii_alphanumeric());
+    if well_formed {
+        Ok(format!("/v3/pay/transactions/out-trade-no/{payment_no}"))
+    } else {
+        Err(ProviderError::Unsupported(format!(
+            "payment number `{payment_no}` is not 6-32 characters of [0-9A-Za-z], as WeChat \
+             Pay's out_trade_no must be"
+        )))
+    }
+}
+
+/// WeChat's `trade_state` as the contract's trade state.
+pub fn trade_state(state: &str) -> Option<TradeState> {
+    match state {
+        "SUCCESS" => Some(TradeState::Paid),
+        // Paid, then refunded (in part or in full): the payment did happen.
+        "REFUND" => Some(TradeState::Refunded),
+        // Waiting for the payer; USERPAYING is a payer entering a password.
+        "NOTPAY" | "USERPAYING" => Some(TradeState::Open),
+        // REVOKED: a payment-code trade cancelled; nothing was paid.
+        "CLOSED" | "REVOKED" => Some(TradeState::Closed),
+        "PAYERROR" => Some(TradeState::Failed),
+        _ => None,
+    }
+}
+
+/// WeChat's refund `status` / `refund_status` as the contract's refund state.
+pub fn refund_state(state: &str) -> Option<RefundState> {
+    match state {
+        "SUCCESS" => Some(RefundState::Succeeded),
+        "PROCESSING" => Some(RefundState::Processing),
+        // CLOSED: the refund was closed; ABNORMAL: the money could not reach the payer.
+        "CLOSED" | "ABNORMAL" => Some(RefundState::Failed),
+        _ => None,
+    }
+}
+
+/// A transaction as the contract reports it. It must be the merchant's and the trade that
+/// was asked about (`expected_no`, when known): anything else is not an answer to trust.
+pub fn trade_status(
+    transaction: Transaction,
+    mchid: &str,
+    expected_no: Option<&str>,
+) -> Result<TradeStatus, ProviderError> {
+    if transaction.mchid != mchid {
+        return Err(ProviderError::Rejected(Rejection {
+            code: "MCHID_MISMATCH".into(),
+            message: format!(
+                "transaction of merchant {} reported to merchant {mchid}",
+                transaction.mchid
+            ),
+        }));
+    }
+    if let Some(expected) = expected_no {
+        if transaction.out_trade_no != expected {
+            return Err(ProviderError::Unreachable(format!(
+                "asked about {expected}, WeChat Pay answered about {}",
+                transaction.out_trade_no
+            )));
+        }
+    }
+    let state = trade_state(&transaction.trade_state).ok_or_else(|| {
+        ProviderError::Unreachable(format!(
+            "WeChat Pay reported trade_state `{}`",
+            transaction.trade_state
+        ))
+    })?;
+    let paid = matches!(state, TradeState::Paid | TradeState::Refunded);
+    let paid_amount = match (paid, &transaction.amount) {
+        (
+            true,
+            Some(TransactionAmount {
+                total: Some(total),
+                currency,
+            }),
+        ) => Some(Money {
+            minor: *total,
+            currency: currency.clone().unwrap_or_else(|| CURRENCY.to_owned()),
+        }),
+        _ => None,
+    };
+    Ok(TradeStatus {
+        payment_no: transaction.out_trade_no,
+        state,
+        provider_trade_id: transaction.transaction_id,
+        paid_amount,
+        paid_at: transaction.success_time.as_deref().and_then(parse_time),
+    })
+}
+
+/// A refund as the contract reports it. An unknown state leaves the outcome unknown.
+pub fn refund_status(
+    payment_no: String,
+    refund_no: String,
+    refund_id: String,
+    status: &str,
+    amount: RefundAmount,
+) -> Result<RefundStatus, ProviderError> {
+    let state = refund_state(status).ok_or_else(|| {
+        ProviderError::Unreachable(format!("WeChat Pay reported refund status `{status}`"))
+    })?;
+    Ok(RefundStatus {
+        payment_no,
+        refund_no,
+        state,
+        provider_refund_id: Some(refund_id),
+        amount: Some(Money {
+            minor: amount.refund,
+            currency: amount.currency.unwrap_or_else(|| CURRENCY.to_owned()),
+        }),
+    })
+}
+
+/// What a verified answer that is not a 2xx means. WeChat's `code` decides, not the HTTP
+/// status: the same code comes with different statuses on different endpoints.
+pub fn error_for(status: u16, body: &[u8]) -> ProviderError {
+    let Ok(error) = serde_json::from_slice::<ErrorBody>(body) else {
+        return ProviderError::Unreachable(format!(
+            "WeChat Pay answered HTTP {status} without an error code"
+        ));
+    };
+    match error.code.as_str() {
+        "ORDERPAID" => ProviderError::AlreadyPaid,
+        "ORDER_CLOSED" => ProviderError::AlreadyClosed,
+        // ORDERNOTEXIST: the code's older spelling, still seen on some endpoints.
+        "ORDER_NOT_EXIST" | "ORDERNOTEXIST" | "RESOURCE_NOT_EXISTS" => ProviderError::NotFound,
+        // WeChat's own trouble: the request may or may not have been acted on.
+        "SYSTEM_ERROR" | "BANK_ERROR" | "FREQUENCY_LIMITED" => {
+            ProviderError::Unreachable(format!("WeChat Pay: {} {}", error.code, error.message))
+        }
+        _ if status >= 500 => ProviderError::Unreachable(format!(
+            "WeChat Pay answered HTTP {status}: {} {}",
+            error.code, error.message
+        )),
+        _ => ProviderError::Rejected(Rejection {
+            code: error.code,
+            message: error.message,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transaction(state: &str, total: Option<u64>) -> Transaction {
+        Transaction {
+            mchid: "1900009191".into(),
+            out_trade_no: "P0123456789".into(),
+            transaction_id: Some("4200000000000000000000000001".into()),
+            trade_state: state.into(),
+            success_time: (state == "SUCCESS").then(|| "2026-11-23T10:34:56+08:00".into()),
+            amount: Some(TransactionAmount {
+                total,
+                currency: Some("CNY".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn every_trade_state_maps_to_the_contract() {
+        let cases = [
+            ("SUCCESS", TradeState::Paid),
+            ("REFUND", TradeState::Refunded),
+            ("NOTPAY", TradeState::Open),
+            ("USERPAYING", TradeState::Open),
+            ("CLOSED", TradeState::Closed),
+            ("REVOKED", TradeState::Closed),
+            ("PAYERROR", TradeState::Failed),
+        ];
+        for (wechat, contract) in cases {
+            assert_eq!(trade_state(wechat), Some(contract), "{wechat}");
+        }
+        assert_eq!(trade_state("success"), None);
+        assert_eq!(trade_state("ACCEPT"), None);
+    }
+
+    #[test]
+    fn a_paid_transaction_reports_its_total_and_payment_time() {
+        let status = trade_status(
+            transaction("SUCCESS", Some(1234)),
+            "1900009191",
+            Some("P0123456789"),
+        )
+        .expect("a paid transaction");
+        assert_eq!(status.state, TradeState::Paid);
+        assert_eq!(
+            status.paid_amount,
+            Some(Money {
+                minor: 1234,
+                currency: "CNY".into()
+            })
+        );
+        assert_eq!(status.paid_at, Some(1_795_401_296));
+        assert_eq!(
+            status.provider_trade_id.as_deref(),
+            Some("4200000000000000000000000001")
+        );
+    }
+
+    #[test]
+    fn an_unpaid_transaction_reports_no_amount() {
+        for state in ["NOTPAY", "CLOSED", "PAYERROR", "USERPAYING", "REVOKED"] {
+            let status = trade_status(transaction(state, Some(1234)), "1900009191", None)
+                .expect("a transaction");
+            assert_eq!(status.paid_amount, None, "{state}");
+        }
+        let refunded = trade_status(transaction("REFUND", Some(1234)), "1900009191", None)
+            .expect("a refunded transaction");
+        assert_eq!(refunded.paid_amount.map(|m| m.minor), Some(1234));
+    }
+
+    #[test]
+    fn a_transaction_of_another_merchant_or_trade_is_not_trusted() {
+        assert!(matches!(
+            trade_status(transaction("SUCCESS", Some(1)), "1230000109", None),
+            Err(ProviderError::Rejected(r)) if r.code == "MCHID_MISMATCH"
+        ));
+        assert!(matches!(
+            trade_status(
+                transaction("SUCCESS", Some(1)),
+                "1900009191",
+                Some("P999999")
+            ),
+            Err(ProviderError::Unreachable(_))
+        ));
+        assert!(matches!(
+            trade_status(transaction("ACCEPT", Some(1)), "1900009191", None),
+            Err(ProviderError::Unreachable(_))
+        ));
+    }
+
+    #[test]
+    fn every_refund_status_maps_to_the_contract() {
+        for (wechat, contract) in [
+            ("SUCCESS", RefundState::Succeeded),
+            ("PROCESSING", RefundState::Processing),
+            ("CLOSED", RefundState::Failed),
+            ("ABNORMAL", RefundState::Failed),
+        ] {
+            assert_eq!(refund_state(wechat), Some(contract), "{wechat}");
+        }
+        assert_eq!(refund_state("DONE"), None);
+    }
+
+    fn error(status: u16, code: &str) -> ProviderError {
+        error_for(
+            status,
+            format!(r#"{{"code":"{code}","message":"m"}}"#).as_bytes(),
+        )
+    }
+
+    #[test]
+    fn error_codes_map_to_what_the_host_can_do_next() {
+        assert_eq!(error(400, "ORDERPAID"), ProviderError::AlreadyPaid);
+        assert_eq!(error(400, "ORDER_CLOSED"), ProviderError::AlreadyClosed);
+        assert_eq!(error(404, "ORDER_NOT_EXIST"), ProviderError::NotFound);
+        assert_eq!(error(404, "ORDERNOTEXIST"), ProviderError::NotFound);
+        for code in ["SYSTEM_ERROR", "BANK_ERROR", "FREQUENCY_LIMITED"] {
+            // Whatever the status WeChat sends them with.
+            for status in [400, 429, 500] {
+                assert!(
+                    matches!(error(status, code), ProviderError::Unreachable(m) if m.contains(code)),
+                    "{code} {status}"
+                );
+            }
+        }
+        assert!(matches!(
+            error(502, "BAD_GATEWAY"),
+            ProviderError::Unreachable(_)
+        ));
+        for code in [
+            "PARAM_ERROR",
+            "SIGN_ERROR",
+            "OUT_TRADE_NO_USED",
+            "INVALID_REQUEST",
+        ] {
+            assert_eq!(
+                error(400, code),
+                ProviderError::Rejected(Rejection {
+                    code: code.into(),
+                    message: "m".into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_without_an_error_code_leaves_the_outcome_unknown() {
+        assert!(matches!(
+            error_for(400, b"<html>"),
+            ProviderError::Unreachable(_)
+        ));
+        assert!(matches!(error_for(503, b""), ProviderError::Unreachable(_)));
+    }
+
+    #[test]
+    fn the_description_is_cut_to_127_characters() {
+        let long = "茶".repeat(200);
+        assert_eq!(description(&long).chars().count(), 127);
+        assert_eq!(description("Green tea"), "Green tea");
+    }
+
+    #[test]
+    fn trade_paths_take_wechat_trade_numbers_only() {
+        assert_eq!(
+            trade_path("0193a1b2c3d4").as_deref(),
+            Ok("/v3/pay/transactions/out-trade-no/0193a1b2c3d4")
+        );
+        for bad in ["", "12345", &"a".repeat(33), "abc/../x", "abc def"] {
+            assert!(
+                matches!(trade_path(bad), Err(ProviderError::Unsupported(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pay_body_is_what_wechat_documents() {
+        let body = PayBody {
+            appid: "wxd678efh567hg6787",
+            mchid: "1900009191",
+            description: description("Green tea"),
+            out_trade_no: "0193a1b2c3d4",
+            time_expire: "2026-11-23T10:34:56+08:00".into(),
+            notify_url: "https://pay.example/v1/notify/wechat/m1",
+            amount: Amount {
+                total: 1234,
+                currency: CURRENCY,
+            },
+            payer: None,
+            scene_info: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&body).expect("JSON"),
+            serde_json::json!({
+                "appid": "wxd678efh567hg6787", "mchid": "1900009191", "description": "Green tea",
+                "out_trade_no": "0193a1b2c3d4", "time_expire": "2026-11-23T10:34:56+08:00",
+                "notify_url": "https://pay.example/v1/notify/wechat/m1",
+                "amount": {"total": 1234, "currency": "CNY"}
+            })
+        );
+    }
+}
