@@ -49,10 +49,46 @@ async fn provider_configuration_is_checked_against_the_adapter() {
         .await
         .expect("http");
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_setting").await;
-    let r = put(json!({"settings": {"sandbox_url": "http://127.0.0.1:1/sandbox", "account_id": "a"}, "secrets": {}})).await.expect("http");
-    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "missing_secret").await;
+    let r = put(json!({"settings": {"sandbox_url": "http://10.0.0.1/sandbox", "account_id": "a"}, "secrets": {"api_key": "k"}})).await.expect("http");
+    let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_setting").await;
+    assert!(message.contains("plain http"), "{message}");
     let r = put(json!({"settings": {"sandbox_url": "http://127.0.0.1:1/sandbox", "account_id": "a"}, "secrets": {"api_key": ""}})).await.expect("http");
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_secret").await;
+
+    // Secrets are write-only, so a change of settings keeps the stored ones...
+    let r =
+        put(json!({"settings": {"sandbox_url": "http://127.0.0.1:1/sandbox", "account_id": "a"}}))
+            .await
+            .expect("http");
+    assert_eq!(r.status(), StatusCode::OK);
+    let view: Value = r.json().await.expect("json");
+    assert_eq!(view["secret_names"], json!(["api_key"]));
+    assert_eq!(
+        view["settings"]["sandbox_url"],
+        "http://127.0.0.1:1/sandbox"
+    );
+    // ...but a first configuration must carry every required secret.
+    let fresh: Value = app
+        .post("/admin/merchants", ADMIN_TOKEN, &json!({"name": "fresh"}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let r = app
+        .client
+        .put(format!(
+            "{}/admin/merchants/{}/providers/mock",
+            app.url,
+            fresh["id"].as_str().expect("id")
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(
+            &json!({"settings": {"sandbox_url": "http://127.0.0.1:1/sandbox", "account_id": "a"}}),
+        )
+        .send()
+        .await
+        .expect("http");
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "missing_secret").await;
 }
 
 #[tokio::test]

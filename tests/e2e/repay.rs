@@ -351,8 +351,8 @@ async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged(set
         .expect("notify");
     assert_eq!(
         r.status(),
-        StatusCode::OK,
-        "recorded (and acknowledged) even though it is not accepted as paid"
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "recorded, but not acknowledged: the provider keeps telling us while an operator looks"
     );
     let p: Value = app
         .get(&format!("/v1/payments/{no}"), &merchant.api_key)
