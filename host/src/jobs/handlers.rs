@@ -139,7 +139,9 @@ impl Handler for RefundHandler {
             };
             let span = tracing::info_span!("refund", refund_no = %t.refund_no, payment_no = %refund.payment_no);
             // drive_refund schedules the next attempt itself while the outcome stays unknown.
-            match tracing::Instrument::instrument(self.gateway.drive_refund(&refund), span).await {
+            match tracing::Instrument::instrument(self.gateway.drive_refund(&refund, t.step), span)
+                .await
+            {
                 Ok(_) => Outcome::Done,
                 Err(e) => {
                     tracing::error!(refund_no = %t.refund_no, error = %e, "refund attempt failed; retrying");

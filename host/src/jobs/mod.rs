@@ -35,6 +35,11 @@ pub struct WebhookTask {
 pub struct RefundTask {
     pub merchant_id: String,
     pub refund_no: String,
+    /// How many times the provider was asked already: the next ask waits the status-sync
+    /// schedule's delay of that step, so a refund that stays PROCESSING for days (a bank
+    /// card's) is asked less and less often.
+    #[serde(default)]
+    pub step: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -113,20 +118,23 @@ impl Timers {
         Ok(())
     }
 
-    /// Asks the provider again about a refund whose outcome is not known yet.
+    /// Asks the provider again about a refund whose outcome is not known yet, after the
+    /// delay of `step` (0 for the first time).
     pub async fn schedule_refund(
         &self,
         merchant_id: &str,
         refund_no: &str,
         now_ms: i64,
+        step: usize,
     ) -> Result<(), QueueError> {
         let task = RefundTask {
             merchant_id: merchant_id.to_owned(),
             refund_no: refund_no.to_owned(),
+            step: step + 1,
         };
         let payload =
             serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
-        let due = now_ms + self.delay(0).as_millis() as i64;
+        let due = now_ms + self.delay(step).as_millis() as i64;
         self.queue
             .schedule(REFUND_QUEUE, &format!("refund:{refund_no}"), &payload, due)
             .await?;

@@ -166,7 +166,7 @@ impl Gateway {
         }
         for (merchant_id, refund_no) in crate::store::refunds::pending(&self.db).await? {
             self.timers
-                .schedule_refund(&merchant_id, &refund_no, now)
+                .schedule_refund(&merchant_id, &refund_no, now, 0)
                 .await
                 .map_err(queue_error)?;
         }

@@ -46,14 +46,18 @@ impl Gateway {
         let status = match &notification.event {
             NotificationEvent::Payment(status) => status,
             NotificationEvent::Refund(refund) => {
-                tracing::info!(payment_no = %refund.payment_no, refund_no = %refund.refund_no, state = ?refund.state, "refund notification recorded");
+                tracing::info!(payment_no = %refund.payment_no, refund_no = %refund.refund_no, state = ?refund.state, "refund notification");
+                if let Err(e) = self.apply_refund_status(merchant_id, refund).await {
+                    tracing::error!(error = %e, "could not apply the refund notification; asking the provider to retry");
+                    return Ok(notification.retry);
+                }
                 notifications::record(
                     &self.db,
                     provider,
                     merchant_id,
                     Some(&refund.payment_no),
                     true,
-                    "refund event recorded",
+                    "refund event applied",
                 )
                 .await?;
                 return Ok(notification.ack);

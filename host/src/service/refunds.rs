@@ -94,7 +94,7 @@ impl Gateway {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(payment_no, refund_no = %created.refund_no, amount = created.amount, "refund recorded");
-        self.drive_refund(&created).await
+        self.drive_refund(&created, 0).await
     }
 
     /// Refunds everything not yet refunded of a payment whose money paygate must not keep
@@ -119,15 +119,20 @@ impl Gateway {
         match refunds::create(&self.db, &new).await? {
             Some(refund) => {
                 tracing::warn!(payment_no, refund_no = %refund.refund_no, kind, amount = refund.amount, "refunding money paygate must not keep");
-                self.drive_refund(&refund).await?;
+                self.drive_refund(&refund, 0).await?;
             }
             None => tracing::info!(payment_no, kind, "nothing left to refund"),
         }
         Ok(())
     }
 
-    /// Asks the provider to carry out a pending refund and records its answer.
-    pub async fn drive_refund(&self, refund: &RefundRecord) -> Result<RefundRecord, ServiceError> {
+    /// Asks the provider to carry out a pending refund and records its answer; `step` is
+    /// how many times it was asked before (the next ask waits longer).
+    pub async fn drive_refund(
+        &self,
+        refund: &RefundRecord,
+        step: usize,
+    ) -> Result<RefundRecord, ServiceError> {
         let payment = payments::get_any(&self.db, &refund.payment_no)
             .await?
             .ok_or(ServiceError::NotFound("payment"))?;
@@ -155,35 +160,72 @@ impl Gateway {
         match answer {
             Ok(Ok(status)) => match status.state {
                 RefundState::Succeeded => {
-                    refunds::finish(
-                        &self.db,
-                        &refund.refund_no,
-                        true,
-                        status.provider_refund_id.as_deref(),
-                        None,
-                    )
-                    .await?;
-                    tracing::info!(refund_no = %refund.refund_no, "refund succeeded");
+                    self.refund_succeeded(refund, status.provider_refund_id.as_deref())
+                        .await?
                 }
                 RefundState::Failed => {
                     self.refund_failed(refund, "the provider reports the refund failed")
                         .await?
                 }
-                RefundState::Processing => self.retry_refund(refund).await?,
+                RefundState::Processing => self.retry_refund(refund, step).await?,
             },
             Ok(Err(ProviderError::Unreachable(m))) => {
                 tracing::warn!(refund_no = %refund.refund_no, error = %m, "refund outcome unknown; asking again later");
-                self.retry_refund(refund).await?;
+                self.retry_refund(refund, step).await?;
             }
             Err(e) => {
                 tracing::warn!(refund_no = %refund.refund_no, error = %e, "refund call failed; asking again later");
-                self.retry_refund(refund).await?;
+                self.retry_refund(refund, step).await?;
             }
             Ok(Err(e)) => self.refund_failed(refund, &format!("{e:?}")).await?,
         }
         refunds::get(&self.db, &refund.refund_no)
             .await?
             .ok_or(ServiceError::NotFound("refund"))
+    }
+
+    /// Applies a provider's report about a refund (its notification): a pending refund of
+    /// this merchant's payment that the provider says succeeded or failed is finished now,
+    /// instead of at the next ask. Anything else changes nothing.
+    pub async fn apply_refund_status(
+        &self,
+        merchant_id: &str,
+        status: &contract::RefundStatus,
+    ) -> Result<(), ServiceError> {
+        let Some(refund) = refunds::get(&self.db, &status.refund_no).await? else {
+            tracing::warn!(refund_no = %status.refund_no, "report about an unknown refund");
+            return Ok(());
+        };
+        if refund.merchant_id != merchant_id || refund.payment_no != status.payment_no {
+            tracing::error!(refund_no = %status.refund_no, "report about a refund of another merchant or payment; ignored");
+            return Ok(());
+        }
+        if refund.state != "pending" {
+            return Ok(());
+        }
+        match status.state {
+            RefundState::Succeeded => {
+                self.refund_succeeded(&refund, status.provider_refund_id.as_deref())
+                    .await
+            }
+            RefundState::Failed => {
+                self.refund_failed(&refund, "the provider reports the refund failed")
+                    .await
+            }
+            RefundState::Processing => Ok(()),
+        }
+    }
+
+    async fn refund_succeeded(
+        &self,
+        refund: &RefundRecord,
+        provider_refund_id: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        let events =
+            refunds::finish(&self.db, &refund.refund_no, true, provider_refund_id, None).await?;
+        tracing::info!(refund_no = %refund.refund_no, "refund succeeded");
+        self.dispatch(&events).await;
+        Ok(())
     }
 
     async fn refund_failed(&self, refund: &RefundRecord, why: &str) -> Result<(), ServiceError> {
@@ -196,9 +238,9 @@ impl Gateway {
         Ok(())
     }
 
-    async fn retry_refund(&self, refund: &RefundRecord) -> Result<(), ServiceError> {
+    async fn retry_refund(&self, refund: &RefundRecord, step: usize) -> Result<(), ServiceError> {
         self.timers
-            .schedule_refund(&refund.merchant_id, &refund.refund_no, now_ms())
+            .schedule_refund(&refund.merchant_id, &refund.refund_no, now_ms(), step)
             .await
             .map_err(queue_error)
     }
