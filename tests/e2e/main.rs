@@ -21,3 +21,4 @@ mod repay;
 mod restart;
 mod runtime_limits;
 mod webhooks;
+mod wechat;

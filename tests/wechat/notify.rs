@@ -1,0 +1,218 @@
+//! Notifications from the simulated WeChat Pay: the envelope with its encrypted resource,
+//! the signed request, WeChat's retry schedule until a 200/204 reply, and the faults a test
+//! can ask for (a wrong signature, a stale timestamp, an undecryptable resource, a
+//! signature probe, another key's serial).
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::protocol::{self, AUTH_SCHEME};
+use super::server::{refund_json, transaction_json};
+use super::trades::{Delivery, Refund, Trade};
+use super::Sim;
+
+/// What is wrong with a notification on purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    #[default]
+    None,
+    /// Signed with a key that is not the platform's.
+    BadSignature,
+    /// Correctly signed over a timestamp ten minutes old.
+    StaleTimestamp,
+    /// The resource is encrypted with another key (the envelope is correctly signed).
+    Undecryptable,
+    /// A WeChat signature probe: `WECHATPAY/SIGNTEST/...`.
+    Signtest,
+    /// `Wechatpay-Serial` names another platform key.
+    WrongSerial,
+}
+
+/// One notification: the same envelope on every retry.
+pub struct Note {
+    pub event_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Note {
+    /// The envelope of `plaintext` (a transaction or a refund), its resource encrypted with
+    /// the APIv3 key, or with another key if `undecryptable`.
+    pub fn new(
+        sim: &Sim,
+        event_type: &str,
+        original_type: &str,
+        plaintext: &Value,
+        undecryptable: bool,
+    ) -> Note {
+        let nonce = protocol::random_alnum(12);
+        let key = if undecryptable {
+            [7u8; 32]
+        } else {
+            sim.apiv3_key
+        };
+        let plaintext = serde_json::to_vec(plaintext).unwrap_or_default();
+        let ciphertext =
+            protocol::encrypt_resource(&key, &nonce, original_type, &plaintext).unwrap_or_default();
+        let summary = if event_type.starts_with("REFUND") {
+            "退款成功"
+        } else {
+            "支付成功"
+        };
+        let envelope = json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "create_time": protocol::beijing_time(time::OffsetDateTime::now_utc().unix_timestamp()),
+            "resource_type": "encrypt-resource",
+            "event_type": event_type,
+            "summary": summary,
+            "resource": {"original_type": original_type, "algorithm": "AEAD_AES_256_GCM",
+                         "ciphertext": ciphertext, "associated_data": original_type, "nonce": nonce},
+        });
+        Note {
+            event_type: event_type.to_owned(),
+            body: serde_json::to_vec(&envelope).unwrap_or_default(),
+        }
+    }
+}
+
+/// Sends `note` once to `url`, signed (with `fault`), records the attempt on the trade, and
+/// returns the reply's status (`None`: no answer) and body.
+pub async fn deliver(
+    sim: &Sim,
+    trade_no: &str,
+    url: &str,
+    note: &Note,
+    fault: Fault,
+) -> (Option<u16>, String) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let timestamp = if fault == Fault::StaleTimestamp {
+        now - 600
+    } else {
+        now
+    }
+    .to_string();
+    let nonce = protocol::random_alnum(32);
+    let message = protocol::response_message(&timestamp, &nonce, &note.body);
+    let signature = match fault {
+        Fault::BadSignature => protocol::sign(&sim.wrong, &message),
+        Fault::Signtest => format!(
+            "WECHATPAY/SIGNTEST/{}",
+            BASE64.encode(protocol::random_alnum(64))
+        ),
+        _ => protocol::sign(&sim.platform, &message),
+    };
+    let serial = if fault == Fault::WrongSerial {
+        "PUB_KEY_ID_0000000000000000000000000000".to_owned()
+    } else {
+        sim.config.platform_public_key_id.clone()
+    };
+    let reply = sim
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("wechatpay-timestamp", &timestamp)
+        .header("wechatpay-nonce", &nonce)
+        .header("wechatpay-signature", signature)
+        .header("wechatpay-serial", serial)
+        .header("wechatpay-signature-type", AUTH_SCHEME)
+        .body(note.body.clone())
+        .send()
+        .await;
+    let (status, body) = match reply {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (Some(status), r.text().await.unwrap_or_default())
+        }
+        Err(e) => (None, e.to_string()),
+    };
+    eprintln!(
+        "wechat simulator: {} of {trade_no} -> {status:?}",
+        note.event_type
+    );
+    record(sim, trade_no, &note.event_type, status, &body, false);
+    (status, body)
+}
+
+fn record(
+    sim: &Sim,
+    trade_no: &str,
+    event_type: &str,
+    status: Option<u16>,
+    body: &str,
+    dropped: bool,
+) {
+    let mut state = sim.state();
+    if dropped {
+        state.stats.notifications_dropped += 1;
+    } else {
+        state.stats.notifications_sent += 1;
+        if matches!(status, Some(200 | 204)) {
+            state.stats.notifications_acknowledged += 1;
+        }
+    }
+    if let Some(trade) = state.trades.get_mut(trade_no) {
+        trade.notifications.push(Delivery {
+            at_ms: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            event_type: event_type.to_owned(),
+            status,
+            body: body.to_owned(),
+            dropped,
+        });
+    }
+}
+
+/// Sends `note` until a 200/204 reply, on WeChat's retry schedule; or records it dropped if
+/// the knob says so.
+fn send_with_retries(sim: &Arc<Sim>, trade_no: &str, url: String, note: Note) {
+    if sim.state().knobs.drop_notifications {
+        record(sim, trade_no, &note.event_type, None, "", true);
+        return;
+    }
+    let task_sim = sim.clone();
+    let trade_no = trade_no.to_owned();
+    sim.spawn(async move {
+        let scale = task_sim.config.time_scale;
+        for attempt in 0.. {
+            let (status, _) = deliver(&task_sim, &trade_no, &url, &note, Fault::None).await;
+            if matches!(status, Some(200 | 204)) {
+                return;
+            }
+            match protocol::retry_delay(attempt, scale) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return,
+            }
+        }
+    });
+}
+
+/// A trade was paid: TRANSACTION.SUCCESS to its notify_url.
+pub fn trade_paid(sim: &Arc<Sim>, trade: &Trade) {
+    let note = Note::new(
+        sim,
+        "TRANSACTION.SUCCESS",
+        "transaction",
+        &transaction_json(sim, trade),
+        false,
+    );
+    send_with_retries(sim, &trade.out_trade_no, trade.notify_url.clone(), note);
+}
+
+/// A refund succeeded: REFUND.SUCCESS to its notify_url, if it gave one.
+pub fn refund_settled(sim: &Arc<Sim>, refund: &Refund) {
+    let Some(url) = refund.notify_url.clone() else {
+        return;
+    };
+    let full = refund_json(refund);
+    let resource = json!({
+        "mchid": sim.config.mchid, "out_trade_no": refund.out_trade_no, "transaction_id": refund.transaction_id,
+        "out_refund_no": refund.out_refund_no, "refund_id": refund.refund_id, "refund_status": refund.status,
+        "success_time": refund.success_time, "user_received_account": full["user_received_account"],
+        "amount": {"total": refund.total, "refund": refund.refund, "payer_total": refund.total, "payer_refund": refund.refund},
+    });
+    let note = Note::new(sim, "REFUND.SUCCESS", "refund", &resource, false);
+    send_with_retries(sim, &refund.out_trade_no, url, note);
+}
