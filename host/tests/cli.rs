@@ -90,3 +90,89 @@ fn merchants_create_works_beside_a_running_server() {
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     drop(server);
 }
+
+/// Runs `paygate ARGS` on `dir`; (success, stdout, stderr).
+fn paygate(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        .args(args)
+        .env("PAYGATE_DATA_DIR", dir)
+        .env("PAYGATE_LOG", "warn")
+        .output()
+        .expect("paygate runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "create", "Acme Tea"]);
+    assert!(ok, "{err}");
+    let id = out
+        .lines()
+        .find_map(|l| field(l, "merchant id:"))
+        .expect("prints the id");
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wechat");
+    let file = |name: &str, file: &str| format!("{name}={keys}/{file}");
+    let private = file("merchant_private_key", "merchant_private_key.pem");
+    let public = file("platform_public_key", "platform_public_key.pem");
+    let apiv3 = file("apiv3_key", "apiv3_key.txt");
+    let mut args = vec![
+        "providers",
+        "configure",
+        &id,
+        "wechat",
+        "--set",
+        "mchid=1900009191",
+        "--set",
+        "appid=wxd678efh567hg6787",
+        "--set",
+        "merchant_serial_no=5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        "--secret-file",
+        &private,
+        "--secret-file",
+        &public,
+        "--secret-file",
+        &apiv3,
+    ];
+
+    let (ok, _, err) = paygate(dir.path(), &args);
+    assert!(!ok, "a missing setting is refused");
+    assert!(err.contains("platform_public_key_id"), "{err}");
+
+    args.extend([
+        "--set",
+        "platform_public_key_id=PUB_KEY_ID_0114232134912410000000000000",
+    ]);
+    let (ok, out, err) = paygate(dir.path(), &args);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("api_base = https://api.mch.weixin.qq.com"),
+        "{out}"
+    );
+    assert!(out.contains("merchant_private_key = (secret"), "{out}");
+    assert!(
+        !out.contains("PRIVATE KEY") && !out.contains("Wq3mT8vZ"),
+        "{out}"
+    );
+
+    let (ok, out, err) = paygate(dir.path(), &["providers", "show", &id, "wechat"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("apiv3_key = (secret") && !out.contains("Wq3mT8vZ"),
+        "{out}"
+    );
+
+    // A public key where the private key belongs is refused, naming it.
+    let wrong = file("merchant_private_key", "platform_public_key.pem");
+    let at = args
+        .iter()
+        .position(|a| *a == private)
+        .expect("the private key argument");
+    args[at] = &wrong;
+    let (ok, _, err) = paygate(dir.path(), &args);
+    assert!(!ok && err.contains("merchant_private_key"), "{err}");
+}

@@ -639,3 +639,88 @@ async fn wechat_trouble_is_an_unknown_outcome_and_a_retry_succeeds() {
     let (payment_no, code_url) = w.pay_native(id).await;
     assert_eq!(w.trade(&payment_no).await["code_url"], json!(code_url));
 }
+
+#[tokio::test]
+async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_write_only() {
+    let app = TestApp::spawn().await;
+    let sim = SimConfig::with_fixture_keys();
+    let put = |settings: Value, secrets: Value| {
+        app.client
+            .put(format!(
+                "{}/admin/merchants/{}/providers/wechat",
+                app.url, app.merchant.id
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"settings": settings, "secrets": secrets}))
+            .send()
+    };
+    let settings = json!({"mchid": sim.mchid, "appid": sim.appid,
+        "merchant_serial_no": sim.merchant_serial_no, "platform_public_key_id": sim.platform_public_key_id});
+    let secrets = json!({"merchant_private_key": fixture("merchant_private_key.pem"),
+        "platform_public_key": fixture("platform_public_key.pem"), "apiv3_key": fixture("apiv3_key.txt")});
+
+    let mut missing = settings.clone();
+    missing
+        .as_object_mut()
+        .expect("object")
+        .remove("platform_public_key_id");
+    let message = paygate_e2e::assert_error(
+        put(missing, secrets.clone()).await.expect("http"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing_setting",
+    )
+    .await;
+    assert!(message.contains("platform_public_key_id"), "{message}");
+
+    for (name, value) in [
+        ("merchant_private_key", fixture("merchant_public_key.pem")),
+        (
+            "platform_public_key",
+            "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----".to_owned(),
+        ),
+        ("apiv3_key", "too short".to_owned()),
+    ] {
+        let mut bad = secrets.clone();
+        bad[name] = json!(value);
+        let message = paygate_e2e::assert_error(
+            put(settings.clone(), bad).await.expect("http"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_secret",
+        )
+        .await;
+        assert!(message.contains(name), "{name}: {message}");
+    }
+    let mut plain_http = settings.clone();
+    plain_http["api_base"] = json!("http://api.mch.weixin.qq.com");
+    paygate_e2e::assert_error(
+        put(plain_http, secrets.clone()).await.expect("http"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_setting",
+    )
+    .await;
+
+    let r = put(settings, secrets).await.expect("http");
+    assert_eq!(r.status(), StatusCode::OK);
+    let stored: Value = app
+        .get(
+            &format!("/admin/merchants/{}/providers/wechat", app.merchant.id),
+            ADMIN_TOKEN,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        stored["settings"]["api_base"], "https://api.mch.weixin.qq.com",
+        "the default is stored"
+    );
+    assert_eq!(
+        stored["secret_names"],
+        json!(["apiv3_key", "merchant_private_key", "platform_public_key"])
+    );
+    let text = stored.to_string();
+    assert!(
+        !text.contains("PRIVATE KEY") && !text.contains(&fixture("apiv3_key.txt")),
+        "{text}"
+    );
+}
