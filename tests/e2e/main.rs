@@ -1,5 +1,6 @@
-//! paygate end to end: each test starts its own paygate (real HTTP, real SQLite, the real
-//! mock adapter component, the built-in sandbox provider) and checks one rule.
+//! paygate end to end: each test starts its own paygate (real HTTP, real SQLite or
+//! PostgreSQL + Redis, the real adapter components, the built-in sandbox provider or the
+//! WeChat Pay simulator of `tests/wechat`) and checks one rule.
 
 /// Runs each named rule (an `async fn(Setting)`) as two tests: `embedded::<rule>` (SQLite +
 /// SQL queue) and `production::<rule>` (PostgreSQL + Redis).

@@ -270,11 +270,14 @@ async fn an_unpaid_trade_closes_by_itself_at_time_expire() {
     assert_eq!(r.status(), 409, "too late to pay");
 }
 
+/// The notifications a receiver got: headers and body of each.
+type Received = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
+
 /// A notification receiver answering the statuses in `replies` in turn (then 204).
 async fn receiver(
     replies: Vec<u16>,
 ) -> (String, Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>) {
-    let seen: Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>> = Arc::default();
+    let seen: Received = Arc::default();
     let log = seen.clone();
     let replies = Arc::new(Mutex::new(replies.into_iter()));
     let app = axum::Router::new().route(
