@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::protocol::{self, AUTH_SCHEME};
-use super::server::{refund_json, transaction_json};
 use super::trades::{Delivery, Refund, Trade};
-use super::Sim;
+use super::v3::{transaction_json, USER_RECEIVED_ACCOUNT};
+use super::{now, now_ms, Sim};
 
 /// What is wrong with a notification on purpose.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -65,7 +65,7 @@ impl Note {
         };
         let envelope = json!({
             "id": uuid::Uuid::new_v4().to_string(),
-            "create_time": protocol::beijing_time(time::OffsetDateTime::now_utc().unix_timestamp()),
+            "create_time": protocol::beijing_time(now()),
             "resource_type": "encrypt-resource",
             "event_type": event_type,
             "summary": summary,
@@ -88,7 +88,7 @@ pub async fn deliver(
     note: &Note,
     fault: Fault,
 ) -> (Option<u16>, String) {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = now();
     let timestamp = if fault == Fault::StaleTimestamp {
         now - 600
     } else {
@@ -129,8 +129,8 @@ pub async fn deliver(
         }
         Err(e) => (None, e.to_string()),
     };
-    eprintln!(
-        "wechat simulator: {} of {trade_no} -> {status:?}",
+    tracing::info!(
+        "wechat simulator: {} of {trade_no} to {url} -> {status:?}",
         note.event_type
     );
     record(sim, trade_no, &note.event_type, status, &body, false);
@@ -156,7 +156,7 @@ fn record(
     }
     if let Some(trade) = state.trades.get_mut(trade_no) {
         trade.notifications.push(Delivery {
-            at_ms: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            at_ms: now_ms(),
             event_type: event_type.to_owned(),
             status,
             body: body.to_owned(),
@@ -206,13 +206,34 @@ pub fn refund_settled(sim: &Arc<Sim>, refund: &Refund) {
     let Some(url) = refund.notify_url.clone() else {
         return;
     };
-    let full = refund_json(refund);
     let resource = json!({
         "mchid": sim.config.mchid, "out_trade_no": refund.out_trade_no, "transaction_id": refund.transaction_id,
         "out_refund_no": refund.out_refund_no, "refund_id": refund.refund_id, "refund_status": refund.status,
-        "success_time": refund.success_time, "user_received_account": full["user_received_account"],
+        "success_time": refund.success_time, "user_received_account": USER_RECEIVED_ACCOUNT,
         "amount": {"total": refund.total, "refund": refund.refund, "payer_total": refund.total, "payer_refund": refund.refund},
     });
     let note = Note::new(sim, "REFUND.SUCCESS", "refund", &resource, false);
     send_with_retries(sim, &refund.out_trade_no, url, note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+
+    #[test]
+    fn faults_are_named_as_the_control_endpoint_spells_them() {
+        let names = [
+            ("none", Fault::None),
+            ("bad_signature", Fault::BadSignature),
+            ("stale_timestamp", Fault::StaleTimestamp),
+            ("undecryptable", Fault::Undecryptable),
+            ("signtest", Fault::Signtest),
+            ("wrong_serial", Fault::WrongSerial),
+        ];
+        for (name, fault) in names {
+            let parsed: Fault = serde_json::from_value(serde_json::json!(name)).expect(name);
+            assert_eq!(parsed, fault);
+        }
+        assert!(serde_json::from_value::<Fault>(serde_json::json!("bad-signature")).is_err());
+    }
 }

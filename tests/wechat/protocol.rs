@@ -229,6 +229,38 @@ pub fn beijing_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A path segment or query value as sent (`P%7C1` for `P|1`), decoded; `None` if it is not
+/// well-formed percent-encoded UTF-8. (The signature covers the path as sent; lookups use
+/// the decoded number.)
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The value of `name` in a query string (`mchid=1900009191&x=y`), decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| percent_decode(value))
+}
+
 /// The wait before retry number `attempt` (0-based) of a notification, divided by the time
 /// scale; `None` once WeChat gives up.
 pub fn retry_delay(attempt: usize, time_scale: f64) -> Option<Duration> {
@@ -364,6 +396,20 @@ mod tests {
         }
         assert_eq!(parse_time("2026-11-23 10:34:56"), None);
         assert_eq!(beijing_time(at), "2026-11-23T10:34:56+08:00");
+    }
+
+    #[test]
+    fn numbers_in_paths_and_queries_are_percent_decoded() {
+        assert_eq!(percent_decode("P%7C1*2-3_4").as_deref(), Some("P|1*2-3_4"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("bad%7"), None);
+        assert_eq!(percent_decode("bad%+1x"), None);
+        assert_eq!(
+            query_param("a=1&mchid=1900009191", "mchid").as_deref(),
+            Some("1900009191")
+        );
+        assert_eq!(query_param("xmchid=1", "mchid"), None);
+        assert_eq!(query_param("", "mchid"), None);
     }
 
     #[test]
