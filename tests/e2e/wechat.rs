@@ -85,6 +85,28 @@ impl Wechat {
         (status, r.json().await.expect("payment JSON"))
     }
 
+    /// A paygate that hears nothing from WeChat by itself: notifications are dropped and
+    /// the status sync waits a minute, so only what a test sends (or asks) happens.
+    async fn unheard() -> Wechat {
+        let w = Wechat::start(
+            Setting::Embedded,
+            &[("PAYGATE_STATUS_SYNC_SCHEDULE", "60s")],
+        )
+        .await;
+        w.knobs(json!({"drop_notifications": true})).await;
+        w
+    }
+
+    /// Creates an order of `amount` fen, pays it natively, and the customer pays the trade
+    /// in the simulator: (order id, payment number).
+    async fn order_paid_at_wechat(&self, amount: i64) -> (String, String) {
+        let order = self.app.create_order(amount, 600).await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        let (payment_no, _) = self.pay_native(&id).await;
+        self.customer_pays(&payment_no).await;
+        (id, payment_no)
+    }
+
     /// Pays natively and returns (payment number, code_url).
     async fn pay_native(&self, order_id: &str) -> (String, String) {
         let (status, payment) = self.pay(order_id, "native", json!(null)).await;
@@ -252,10 +274,8 @@ async fn native_pay_scanned_and_paid_is_settled_by_the_encrypted_notification(se
 async fn dropped_notification_is_made_up_for_by_the_status_sync(setting: Setting) {
     let w = Wechat::start(setting, &[]).await;
     w.knobs(json!({"drop_notifications": true})).await;
-    let order = w.app.create_order(800, 600).await;
-    let id = order["id"].as_str().expect("id");
-    let (payment_no, _) = w.pay_native(id).await;
-    w.customer_pays(&payment_no).await;
+    let (id, payment_no) = w.order_paid_at_wechat(800).await;
+    let id = id.as_str();
     let order = w.app.wait_for_order_state(id, "paid").await;
     assert_eq!(order["state"], "paid", "the status sync queried WeChat Pay");
     let trade = w.trade(&payment_no).await;
@@ -347,16 +367,9 @@ async fn an_answer_signed_with_the_wrong_key_is_refused_and_the_next_call_gets_t
 
 #[tokio::test]
 async fn tampered_notifications_change_nothing_and_get_a_fail_reply() {
-    let w = Wechat::start(
-        Setting::Embedded,
-        &[("PAYGATE_STATUS_SYNC_SCHEDULE", "60s")],
-    )
-    .await;
-    w.knobs(json!({"drop_notifications": true})).await;
-    let order = w.app.create_order(1500, 600).await;
-    let id = order["id"].as_str().expect("id");
-    let (payment_no, _) = w.pay_native(id).await;
-    w.customer_pays(&payment_no).await;
+    let w = Wechat::unheard().await;
+    let (id, payment_no) = w.order_paid_at_wechat(1500).await;
+    let id = id.as_str();
 
     for fault in [
         "bad_signature",
@@ -390,16 +403,9 @@ async fn tampered_notifications_change_nothing_and_get_a_fail_reply() {
 
 #[tokio::test]
 async fn a_genuine_notification_after_refused_ones_is_acknowledged_with_204() {
-    let w = Wechat::start(
-        Setting::Embedded,
-        &[("PAYGATE_STATUS_SYNC_SCHEDULE", "60s")],
-    )
-    .await;
-    w.knobs(json!({"drop_notifications": true})).await;
-    let order = w.app.create_order(1500, 600).await;
-    let id = order["id"].as_str().expect("id");
-    let (payment_no, _) = w.pay_native(id).await;
-    w.customer_pays(&payment_no).await;
+    let w = Wechat::unheard().await;
+    let (id, payment_no) = w.order_paid_at_wechat(1500).await;
+    let id = id.as_str();
     let (status, _) = w
         .notify_now(&payment_no, json!({"fault": "bad_signature"}))
         .await;
@@ -430,16 +436,9 @@ async fn a_genuine_notification_after_refused_ones_is_acknowledged_with_204() {
 
 #[tokio::test]
 async fn cancel_of_an_order_paid_at_wechat_learns_the_truth_by_querying() {
-    let w = Wechat::start(
-        Setting::Embedded,
-        &[("PAYGATE_STATUS_SYNC_SCHEDULE", "60s")],
-    )
-    .await;
-    w.knobs(json!({"drop_notifications": true})).await;
-    let order = w.app.create_order(700, 600).await;
-    let id = order["id"].as_str().expect("id");
-    let (payment_no, _) = w.pay_native(id).await;
-    w.customer_pays(&payment_no).await;
+    let w = Wechat::unheard().await;
+    let (id, payment_no) = w.order_paid_at_wechat(700).await;
+    let id = id.as_str();
     // paygate has heard nothing; the merchant cancels; WeChat refuses to close a paid trade.
     let r = w
         .app
@@ -468,10 +467,8 @@ async fn cancel_of_an_order_paid_at_wechat_learns_the_truth_by_querying() {
 
 async fn refund_of_a_paid_payment_goes_back_through_wechat(setting: Setting) {
     let w = Wechat::start(setting, &[]).await;
-    let order = w.app.create_order(1000, 600).await;
-    let id = order["id"].as_str().expect("id");
-    let (payment_no, _) = w.pay_native(id).await;
-    w.customer_pays(&payment_no).await;
+    let (id, payment_no) = w.order_paid_at_wechat(1000).await;
+    let id = id.as_str();
     w.app.wait_for_order_state(id, "paid").await;
 
     let r = w
@@ -506,10 +503,8 @@ async fn refund_of_a_paid_payment_goes_back_through_wechat(setting: Setting) {
 async fn a_refund_wechat_is_still_processing_is_settled_later() {
     let w = Wechat::start(Setting::Embedded, &[]).await;
     w.knobs(json!({"refund_processing_ms": 500})).await;
-    let order = w.app.create_order(1000, 600).await;
-    let id = order["id"].as_str().expect("id");
-    let (payment_no, _) = w.pay_native(id).await;
-    w.customer_pays(&payment_no).await;
+    let (id, payment_no) = w.order_paid_at_wechat(1000).await;
+    let id = id.as_str();
     w.app.wait_for_order_state(id, "paid").await;
     let r = w
         .app

@@ -393,6 +393,18 @@ pub(super) fn transaction_json(sim: &Sim, trade: &Trade) -> Value {
     tx
 }
 
+/// The trade under `no`, closed first if its `time_expire` has passed, or WeChat's 404.
+fn known_trade<'a>(
+    trades: &'a mut std::collections::BTreeMap<String, Trade>,
+    no: &str,
+) -> Result<&'a mut Trade, Refusal> {
+    let trade = trades
+        .get_mut(no)
+        .ok_or_else(|| Refusal::new(404, "ORDER_NOT_EXIST", "订单不存在"))?;
+    trade.expire(now());
+    Ok(trade)
+}
+
 /// `GET /v3/pay/transactions/out-trade-no/{no}?mchid=`.
 fn query_trade(sim: &Shared, no: &str, query: &str) -> Result<Answer, Refusal> {
     let mchid = protocol::query_param(query, "mchid")
@@ -403,11 +415,7 @@ fn query_trade(sim: &Shared, no: &str, query: &str) -> Result<Answer, Refusal> {
         )));
     }
     let mut state = sim.state();
-    let trade = state
-        .trades
-        .get_mut(no)
-        .ok_or_else(|| Refusal::new(404, "ORDER_NOT_EXIST", "订单不存在"))?;
-    trade.expire(now());
+    let trade = known_trade(&mut state.trades, no)?;
     trade.counters.queries += 1;
     let trade = trade.clone();
     drop(state);
@@ -420,11 +428,7 @@ fn close(sim: &Shared, no: &str, body: &Value) -> Result<Answer, Refusal> {
         return Err(param("mchid is not the merchant that signed the request"));
     }
     let mut state = sim.state();
-    let trade = state
-        .trades
-        .get_mut(no)
-        .ok_or_else(|| Refusal::new(404, "ORDER_NOT_EXIST", "订单不存在"))?;
-    trade.expire(now());
+    let trade = known_trade(&mut state.trades, no)?;
     trade.counters.closes += 1;
     trade.close().map(|()| Answer::no_content())
 }

@@ -451,7 +451,7 @@ impl Gateway {
             .runtime
             .close(
                 &payment.provider,
-                ctx.grants,
+                ctx.grants.clone(),
                 &ctx.config,
                 &payment.payment_no,
             )
@@ -470,19 +470,7 @@ impl Gateway {
             Err(refusal) => refusal,
         };
         tracing::info!(payment_no = %payment.payment_no, ?refusal, "close refused; asking the provider for the trade's state");
-        let ctx = self
-            .call_context(&payment.merchant_id, &payment.provider)
-            .await?;
-        let status = match self
-            .runtime
-            .query(
-                &payment.provider,
-                ctx.grants,
-                &ctx.config,
-                &payment.payment_no,
-            )
-            .await?
-        {
+        let status = match self.query_at_provider(payment, ctx).await? {
             Ok(status) => status,
             Err(ProviderError::NotFound) => return self.closed_at_provider(payment).await,
             Err(e) => {
@@ -524,6 +512,23 @@ impl Gateway {
         Ok(())
     }
 
+    /// The provider's answer about the payment's trade, with the merchant's `ctx`.
+    async fn query_at_provider(
+        &self,
+        payment: &PaymentRecord,
+        ctx: super::CallContext,
+    ) -> Result<Result<TradeStatus, ProviderError>, ServiceError> {
+        Ok(self
+            .runtime
+            .query(
+                &payment.provider,
+                ctx.grants,
+                &ctx.config,
+                &payment.payment_no,
+            )
+            .await?)
+    }
+
     /// Asks the provider for the payment's state and settles it.
     pub async fn sync_payment(
         &self,
@@ -532,16 +537,7 @@ impl Gateway {
         let ctx = self
             .call_context(&payment.merchant_id, &payment.provider)
             .await?;
-        match self
-            .runtime
-            .query(
-                &payment.provider,
-                ctx.grants,
-                &ctx.config,
-                &payment.payment_no,
-            )
-            .await?
-        {
+        match self.query_at_provider(payment, ctx).await? {
             Ok(status) => self.apply_trade_status(&status).await,
             Err(e) => Err(ServiceError::Provider {
                 code: "provider_unreachable",
