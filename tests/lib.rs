@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 pub use paygate;
 
 pub mod backends;
-pub mod wechat;
 
 /// The admin token every test paygate is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token";

@@ -2,7 +2,6 @@
 //! runtime with the bundled adapters -> sandbox provider -> demo merchant on first start ->
 //! HTTP server. `spawn` is what `paygate serve` and the end-to-end tests both run.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,7 +17,6 @@ use crate::jobs::{
 };
 use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
-use crate::sandbox::Sandbox;
 use crate::service::Gateway;
 use crate::store;
 use crate::vault::Vault;
@@ -145,6 +143,12 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         config = ?config,
         "starting paygate"
     );
+    if config.sandbox_enabled() && !cfg!(feature = "sandbox") {
+        anyhow::bail!(
+            "PAYGATE_SANDBOX is on, but this paygate was built without its `sandbox` feature: \
+             unset PAYGATE_SANDBOX, or build with the default features"
+        );
+    }
     let (db, vault) = open_storage(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -184,22 +188,13 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         status_syncs = syncs,
         "timed work scheduled"
     );
-    let mut router = api::router(AppState {
+    let router = api::router(AppState {
         gateway: gateway.clone(),
         admin_token: config.admin_token.clone(),
         metrics: crate::telemetry::metrics_handle(),
     });
-    let mut demo = None;
-    let mut sandbox_tasks = None;
-    if config.sandbox_enabled() {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?;
-        let sandbox = Sandbox::new(db.pool.clone(), format!("{public_url}/sandbox"), http);
-        demo = first_start_demo(&gateway, &sandbox, &self_url(addr, &public_url)).await?;
-        sandbox_tasks = Some(sandbox.notification_tasks().clone());
-        router = router.nest("/sandbox", sandbox.router());
-    }
+    let (router, demo, sandbox_tasks) =
+        with_sandbox(&config, router, &gateway, &public_url, addr).await?;
     let router = router.layer(
         tower_http::trace::TraceLayer::new_for_http()
             .make_span_with(|req: &axum::http::Request<_>| tracing::info_span!("http", method = %req.method(), path = %req.uri().path())),
@@ -289,6 +284,7 @@ fn spawn_workers(
 /// The URL paygate's own adapters reach it at (the demo merchant's mock calls the sandbox
 /// in this process): loopback when paygate listens there or on every interface, so that the
 /// plain-http rule of the allowlist (loopback only) holds whatever the public URL is.
+#[cfg(feature = "sandbox")]
 fn self_url(addr: SocketAddr, public_url: &str) -> String {
     let port = addr.port();
     match addr.ip() {
@@ -299,12 +295,52 @@ fn self_url(addr: SocketAddr, public_url: &str) -> String {
     }
 }
 
+/// Serves the sandbox provider under `/sandbox` when configured, on its own database
+/// (`sandbox.db` in the data directory, never paygate's own), and creates the demo merchant
+/// at the first start. Also returns the demo merchant and the sandbox's notification tasks.
+#[cfg(feature = "sandbox")]
+async fn with_sandbox(
+    config: &Config,
+    router: axum::Router,
+    gateway: &Gateway,
+    public_url: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<(axum::Router, Option<DemoMerchant>, Option<TaskTracker>)> {
+    if !config.sandbox_enabled() {
+        return Ok((router, None, None));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let path = config.data_dir.join("sandbox.db");
+    let sandbox = sandbox_simulator::Sandbox::open(&path, format!("{public_url}/sandbox"), http)
+        .await
+        .map_err(|e| anyhow::anyhow!("sandbox database {}: {e}", path.display()))?;
+    let demo = first_start_demo(gateway, &sandbox, &self_url(addr, public_url)).await?;
+    let tasks = sandbox.notification_tasks().clone();
+    Ok((router.nest("/sandbox", sandbox.router()), demo, Some(tasks)))
+}
+
+/// A build without the `sandbox` feature has no sandbox to serve (`spawn` refuses a
+/// configuration that asks for one).
+#[cfg(not(feature = "sandbox"))]
+async fn with_sandbox(
+    _: &Config,
+    router: axum::Router,
+    _: &Gateway,
+    _: &str,
+    _: SocketAddr,
+) -> anyhow::Result<(axum::Router, Option<DemoMerchant>, Option<TaskTracker>)> {
+    Ok((router, None, None))
+}
+
 /// At the first start of an embedded paygate (no merchant yet), creates a demo merchant
 /// with the mock provider configured against the sandbox, which the adapter reaches at
 /// `self_url`.
+#[cfg(feature = "sandbox")]
 async fn first_start_demo(
     gateway: &Gateway,
-    sandbox: &Sandbox,
+    sandbox: &sandbox_simulator::Sandbox,
     self_url: &str,
 ) -> anyhow::Result<Option<DemoMerchant>> {
     if store::merchants::count(&gateway.db).await? > 0 {
@@ -312,6 +348,7 @@ async fn first_start_demo(
     }
     let created = gateway.create_merchant("demo").await?;
     let account = sandbox.create_account().await?;
+    use std::collections::BTreeMap;
     let settings = BTreeMap::from([
         ("sandbox_url".to_owned(), format!("{self_url}/sandbox")),
         ("account_id".to_owned(), account.account_id.clone()),

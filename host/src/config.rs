@@ -285,9 +285,12 @@ impl Config {
         !self.database_url().starts_with("postgres")
     }
 
-    /// Whether to serve the sandbox provider.
+    /// Whether to serve the sandbox provider: as configured, else on in the embedded setting
+    /// of a build that has it (the `sandbox` feature). Asked for in a build without it,
+    /// start-up refuses (see `app::spawn`).
     pub fn sandbox_enabled(&self) -> bool {
-        self.sandbox.unwrap_or_else(|| self.is_embedded())
+        self.sandbox
+            .unwrap_or_else(|| cfg!(feature = "sandbox") && self.is_embedded())
     }
 
     /// The base URL providers and browsers reach paygate at.

@@ -4,8 +4,9 @@
 //! provider is an adapter compiled to a sandboxed WebAssembly component behind the WIT
 //! contract in `wit/`. This crate is the host: the REST API (`api`), the domain rules
 //! (`domain`, pure functions), storage (`store`), the wasm runtime (`runtime`), the use
-//! cases that tie them together (`service`), the built-in sandbox provider (`sandbox`),
-//! configuration (`config`), secrets at rest (`vault`) and start-up (`app`).
+//! cases that tie them together (`service`), configuration (`config`), secrets at rest
+//! (`vault`) and start-up (`app`). With the default `sandbox` feature, start-up also serves
+//! the sandbox provider (`simulators/sandbox`) under `/sandbox`.
 
 pub mod adapters;
 pub mod api;
@@ -15,7 +16,6 @@ pub mod domain;
 pub mod jobs;
 pub mod queue;
 pub mod runtime;
-pub mod sandbox;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -115,7 +115,7 @@ fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() 
         .lines()
         .find_map(|l| field(l, "merchant id:"))
         .expect("prints the id");
-    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wechat");
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../simulators/wechat/fixtures");
     let file = |name: &str, file: &str| format!("{name}={keys}/{file}");
     let private = file("merchant_private_key", "merchant_private_key.pem");
     let public = file("platform_public_key", "platform_public_key.pem");

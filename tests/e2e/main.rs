@@ -1,6 +1,6 @@
 //! paygate end to end: each test starts its own paygate (real HTTP, real SQLite or
 //! PostgreSQL + Redis, the real adapter components, the built-in sandbox provider or the
-//! WeChat Pay simulator of `tests/wechat`) and checks one rule.
+//! WeChat Pay simulator of `simulators/wechat`) and checks one rule.
 
 /// Runs each named rule (an `async fn(Setting)`) as two tests: `embedded::<rule>` (SQLite +
 /// SQL queue) and `production::<rule>` (PostgreSQL + Redis).

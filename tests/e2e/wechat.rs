@@ -1,14 +1,14 @@
 //! WeChat Pay end to end: paygate's REST API -> the real `wechat` wasm component -> real
-//! HTTP -> the WeChat Pay simulator (`tests/wechat`), which verifies every request
+//! HTTP -> the WeChat Pay simulator (`simulators/wechat`), which verifies every request
 //! signature, signs every answer, and sends AEAD_AES_256_GCM-encrypted notifications back
 //! to paygate. Nothing is mocked between the merchant's call and the simulator.
 
 use std::time::Duration;
 
-use paygate_e2e::wechat::{SimConfig, WechatSimulator};
 use paygate_e2e::{Setting, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use wechat_simulator::{SimConfig, WechatSimulator};
 
 /// Fast schedules, so the rules show within seconds.
 const FAST: &[(&str, &str)] = &[
@@ -25,8 +25,8 @@ struct Wechat {
 }
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/fixtures/wechat/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    let path = SimConfig::fixture_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
 impl Wechat {

@@ -87,8 +87,35 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
                 .await?
         }
     };
+    retire_sandbox_migration(&pool).await?;
     MIGRATIONS.run(&pool).await?;
     Ok(Db { pool, engine })
+}
+
+/// Databases created before the sandbox moved to a database of its own have its tables and
+/// a record of migration 2 (`sandbox`), which no longer exists: drop both, or the migrator
+/// refuses the database. The sandbox's trades were fake money; it starts afresh.
+async fn retire_sandbox_migration(pool: &AnyPool) -> Result<(), StoreError> {
+    let applied =
+        sqlx::query("SELECT 1 FROM _sqlx_migrations WHERE version = 2 AND description = 'sandbox'")
+            .fetch_optional(pool)
+            .await;
+    // No migrations table yet: a new database, nothing to retire.
+    if !matches!(applied, Ok(Some(_))) {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for statement in [
+        "DROP TABLE IF EXISTS sandbox_refunds",
+        "DROP TABLE IF EXISTS sandbox_trades",
+        "DROP TABLE IF EXISTS sandbox_accounts",
+        "DELETE FROM _sqlx_migrations WHERE version = 2 AND description = 'sandbox'",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    tracing::info!("the sandbox's tables left paygate's database (it keeps its own now)");
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.

@@ -6,15 +6,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 
-use super::error::SandboxError;
-use super::refunds::{self, NewRefund};
-use super::sign::{now_secs, Signed};
-use super::trades::{self, Counter, NewTrade, TradeState};
-use super::wire::{
+use crate::error::SandboxError;
+use crate::money::check_amount;
+use crate::refunds::{self, NewRefund};
+use crate::sign::{now_secs, Signed};
+use crate::trades::{self, Counter, NewTrade, TradeState};
+use crate::wire::{
     AccountCreated, CreateRefund, CreateTrade, RefundView, TradeClosed, TradeCreated, TradeView,
 };
-use super::Sandbox;
-use crate::domain::{Currency, Money};
+use crate::Sandbox;
 
 const MAX_SUBJECT_CHARS: usize = 256;
 const MAX_CHANNEL_CHARS: usize = 32;
@@ -95,9 +95,7 @@ pub async fn create_refund(
 ) -> Result<Json<RefundView>, SandboxError> {
     let req: CreateRefund = parse(&signed.body)?;
     check_number(&req.refund_no, "refund_no")?;
-    let currency =
-        Currency::parse(&req.currency).map_err(|e| SandboxError::InvalidRequest(e.to_string()))?;
-    Money::new(req.amount, currency).map_err(|e| SandboxError::InvalidRequest(e.to_string()))?;
+    check_amount(req.amount, &req.currency).map_err(SandboxError::InvalidRequest)?;
 
     trades::count_call(
         &sandbox.pool,
@@ -158,8 +156,7 @@ pub fn check_number(value: &str, field: &str) -> Result<(), SandboxError> {
 fn validate_trade(req: CreateTrade, account_id: String) -> Result<NewTrade, SandboxError> {
     let invalid = |m: String| SandboxError::InvalidRequest(m);
     check_number(&req.payment_no, "payment_no")?;
-    let currency = Currency::parse(&req.currency).map_err(|e| invalid(e.to_string()))?;
-    Money::new(req.amount, currency).map_err(|e| invalid(e.to_string()))?;
+    check_amount(req.amount, &req.currency).map_err(invalid)?;
     let subject_chars = req.subject.chars().count();
     if subject_chars == 0 || subject_chars > MAX_SUBJECT_CHARS {
         return Err(invalid(format!(

@@ -276,11 +276,8 @@ mod tests {
     use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/fixtures/wechat/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("fixture")
+        std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
+            .expect("fixture")
     }
 
     #[test]

@@ -7,9 +7,9 @@ use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::accounts;
-use super::error::SandboxError;
-use super::Sandbox;
+use crate::accounts;
+use crate::error::SandboxError;
+use crate::Sandbox;
 
 type HmacSha256 = Hmac<Sha256>;
 

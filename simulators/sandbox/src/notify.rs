@@ -4,12 +4,12 @@
 
 use serde_json::Value;
 
-use super::accounts::{self, random_token};
-use super::error::SandboxError;
-use super::sign::{self, now_secs};
-use super::trades;
-use super::wire::PaidNotification;
-use super::Sandbox;
+use crate::accounts::{self, random_token};
+use crate::error::SandboxError;
+use crate::sign::{self, now_secs};
+use crate::trades;
+use crate::wire::PaidNotification;
+use crate::Sandbox;
 
 /// How much of a receiver's answer is kept: enough for `{"code": ...}` and an error text,
 /// not enough for a misbehaving receiver to fill memory.

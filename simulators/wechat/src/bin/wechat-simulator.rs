@@ -1,11 +1,10 @@
-//! `wechat-simulator`: the WeChat Pay API v3 simulator (`tests/wechat`) as a program, for
-//! trying paygate's WeChat Pay adapter by hand. Uses the test keys of
-//! `tests/fixtures/wechat`; prints what to configure in paygate, logs every request and
+//! `wechat-simulator`: the WeChat Pay API v3 simulator as a program, for trying paygate's
+//! WeChat Pay adapter by hand. Uses the test keys of `simulators/wechat/fixtures`; prints what to configure in paygate, logs every request and
 //! notification, and runs until Ctrl-C.
 
 use clap::Parser;
 
-use paygate_e2e::wechat::{SimConfig, WechatSimulator};
+use wechat_simulator::{SimConfig, WechatSimulator};
 
 #[derive(Parser)]
 #[command(about = "WeChat Pay API v3 simulator (test keys only)")]
@@ -30,7 +29,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    paygate_e2e::paygate::telemetry::init(&args.log);
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
     let mut config = SimConfig::with_fixture_keys();
     config.time_scale = args.time_scale;
     if let Some(mchid) = args.mchid {

@@ -1,7 +1,6 @@
--- The built-in sandbox provider (host/src/sandbox): its merchant accounts, trades and refunds.
--- It is a separate "provider" that happens to live in paygate's database, so nothing here
--- references the core tables. Timestamps are BIGINT milliseconds since the Unix epoch; amounts
--- BIGINT minor units. Written to run unchanged on PostgreSQL.
+-- The sandbox provider (simulators/sandbox): its merchant accounts, trades and refunds, in a
+-- SQLite database of the sandbox's own, never paygate's. Timestamps are BIGINT milliseconds
+-- since the Unix epoch; amounts BIGINT minor units.
 
 CREATE TABLE sandbox_accounts (
     account_id      TEXT PRIMARY KEY,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::trades::Trade;
+use crate::trades::Trade;
 
 /// `POST /api/trades`.
 #[derive(Debug, Deserialize)]

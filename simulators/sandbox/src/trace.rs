@@ -1,40 +1,33 @@
 //! Log context for the sandbox: every request, and every notification it sends, runs in a
-//! span naming the trade (`payment_no`) and paygate's orders paid by it (`order_id`), so a
-//! person following one order through the log sees the provider's side of it too.
+//! span naming what the sandbox itself knows of the trade: the merchant's number for it
+//! (`payment_no`), the sandbox's own `trade_id` and the account. paygate's order ids are
+//! not a provider's to know; they reach the log through paygate's own span around the
+//! adapter call.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sqlx::Row;
 use tracing::Instrument;
 
-use super::Sandbox;
+use crate::trades;
+use crate::Sandbox;
 
 /// Largest request body the sandbox reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl Sandbox {
-    /// A span for work on trade `payment_no`. A real provider knows nothing of paygate's
-    /// orders; the sandbox shares paygate's database, and reads them only for the log.
-    pub(super) async fn trade_span(&self, payment_no: &str) -> tracing::Span {
-        let orders: Vec<String> = sqlx::query(
-            "SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id",
-        )
-        .bind(payment_no)
-        .fetch_all(&self.pool)
-        .await
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r.try_get("order_id").ok())
-                .collect()
-        })
-        .unwrap_or_default();
-        tracing::info_span!("sandbox", payment_no, order_id = %orders.join(","))
+    /// A span for work on trade `payment_no`: its trade id and account once the trade exists.
+    pub(crate) async fn trade_span(&self, payment_no: &str) -> tracing::Span {
+        match trades::identity(&self.pool, payment_no).await {
+            Ok(Some((trade_id, account_id))) => {
+                tracing::info_span!("sandbox", payment_no, %trade_id, %account_id)
+            }
+            _ => tracing::info_span!("sandbox", payment_no),
+        }
     }
 }
-
 /// The trade a request is about: the path segment after `trades/` or `checkout/`, or the
 /// `payment_no` of a trade-creation body.
 fn payment_no_of(path: &str, body: &[u8]) -> Option<String> {

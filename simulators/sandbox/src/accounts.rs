@@ -5,10 +5,10 @@ use std::fmt;
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
-use sqlx::{AnyPool, Row};
+use sqlx::{Row, SqlitePool};
 
-use super::error::SandboxError;
-use crate::store::now_ms;
+use crate::error::SandboxError;
+use crate::now_ms;
 
 /// Length of an API key: 43 base62 characters are ~256 bits, the HMAC-SHA256 key size.
 const API_KEY_LEN: usize = 43;
@@ -41,7 +41,7 @@ pub fn random_token(len: usize) -> String {
 }
 
 /// Opens an account with a fresh id and key.
-pub async fn create(pool: &AnyPool) -> Result<SandboxAccount, SandboxError> {
+pub async fn create(pool: &SqlitePool) -> Result<SandboxAccount, SandboxError> {
     let account = SandboxAccount {
         account_id: format!("sbx_{}", random_token(20)),
         api_key: random_token(API_KEY_LEN),
@@ -58,7 +58,7 @@ pub async fn create(pool: &AnyPool) -> Result<SandboxAccount, SandboxError> {
 }
 
 /// The API key of `account_id`, or `None` for an unknown account.
-pub async fn api_key(pool: &AnyPool, account_id: &str) -> Result<Option<String>, SandboxError> {
+pub async fn api_key(pool: &SqlitePool, account_id: &str) -> Result<Option<String>, SandboxError> {
     let row = sqlx::query("SELECT api_key FROM sandbox_accounts WHERE account_id = $1")
         .bind(account_id)
         .fetch_optional(pool)

@@ -1,6 +1,8 @@
-//! The sandbox: a fake payment provider served by paygate itself under `/sandbox`, speaking
-//! the protocol of `plugins/mock/PROTOCOL.md` (provider side), so a person can try paygate
-//! end to end in a browser and tests can drive payments.
+//! The sandbox: a fake payment provider speaking the protocol of `plugins/mock/PROTOCOL.md`
+//! (provider side), so a person can try paygate end to end in a browser and tests can drive
+//! payments. paygate serves it under `/sandbox` (its default-on `sandbox` feature); the
+//! `sandbox-simulator` binary serves it on its own. It knows only what a provider could know:
+//! its accounts, its trades and the numbers merchants gave it, in its own database.
 //!
 //! Routes, relative to the nest point (`.nest("/sandbox", sandbox.router())`):
 //!
@@ -11,13 +13,14 @@
 //! | `GET /checkout/{payment_no}`, `POST /checkout/{payment_no}/pay` | people, HTML | `checkout.rs` |
 //! | `GET /trades/{payment_no}`, `POST /trades/{payment_no}/pay`, `POST /trades/{payment_no}/notify` | tests, unsigned | `tools.rs` |
 //!
-//! Storage is in `trades.rs`, `refunds.rs` and `accounts.rs` (tables of
-//! `migrations/0002_sandbox.sql`); notifications in `notify.rs`.
+//! Storage is in `trades.rs`, `refunds.rs` and `accounts.rs` (tables of this crate's
+//! `migrations/`, in a SQLite file of the sandbox's own); notifications in `notify.rs`.
 
 mod accounts;
 mod api;
 mod checkout;
 mod error;
+mod money;
 mod notify;
 mod refunds;
 mod sign;
@@ -34,12 +37,16 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
-use sqlx::AnyPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
 use tokio_util::task::TaskTracker;
 
 pub use accounts::SandboxAccount;
 pub use error::SandboxError;
 pub use notify::Delivery;
+
+/// The sandbox's schema, applied by [`Sandbox::open`] to its own database.
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The delays before the 2nd, 3rd and 4th notification attempts (PROTOCOL.md).
 pub const NOTIFY_RETRY_DELAYS: [Duration; 3] = [
@@ -55,8 +62,8 @@ pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// the task tracker, and the router holds one as its state.
 #[derive(Clone, Debug)]
 pub struct Sandbox {
-    /// paygate's database, which holds the `sandbox_*` tables; owned by the caller, shared.
-    pool: AnyPool,
+    /// The sandbox's own database (a SQLite file, or memory), migrated by [`Sandbox::open`].
+    pool: SqlitePool,
     /// The sandbox's public base URL without a trailing slash
     /// (`{PAYGATE_PUBLIC_URL}/sandbox`): the prefix of every `pay_url`.
     public_base: String,
@@ -74,9 +81,31 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A sandbox over `pool` (migrated, with `0002_sandbox.sql`), reachable at `public_base`
-    /// (e.g. `http://127.0.0.1:8080/sandbox`), sending notifications with `http`.
-    pub fn new(pool: AnyPool, public_base: String, http: reqwest::Client) -> Sandbox {
+    /// Opens (creating it if need be, and migrating it) the sandbox's database at `path`, a
+    /// SQLite file of its own, never paygate's. The sandbox is reachable at `public_base`
+    /// (e.g. `http://127.0.0.1:8080/sandbox`) and sends notifications with `http`.
+    pub async fn open(
+        path: &std::path::Path,
+        public_base: String,
+        http: reqwest::Client,
+    ) -> Result<Sandbox, SandboxError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            // WAL and a busy timeout: several paygate processes sharing a data directory
+            // (the restart tests) wait for each other instead of failing.
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATIONS.run(&pool).await?;
+        Ok(Sandbox::new(pool, public_base, http))
+    }
+
+    fn new(pool: SqlitePool, public_base: String, http: reqwest::Client) -> Sandbox {
         let public_base = public_base.trim_end_matches('/').to_owned();
         let base_path = base_path_of(&public_base);
         Sandbox {
@@ -142,4 +171,10 @@ fn base_path_of(public_base: &str) -> String {
         Ok(url) => url.path().trim_end_matches('/').to_owned(),
         Err(_) => "/sandbox".to_owned(),
     }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp column.
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
 }

@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use super::error::SandboxError;
-use super::trades::{self, Trade, TradeState};
-use super::Sandbox;
-use crate::domain::{Currency, Money};
+use crate::error::SandboxError;
+use crate::money::format_amount;
+use crate::trades::{self, Trade, TradeState};
+use crate::Sandbox;
 
 /// `GET /checkout/{payment_no}`.
 pub async fn page(State(sandbox): State<Sandbox>, Path(payment_no): Path<String>) -> Response {
@@ -31,15 +31,6 @@ pub async fn pay(State(sandbox): State<Sandbox>, Path(payment_no): Path<String>)
     }
     // The payment_no of an existing trade is [0-9A-Za-z_-]: safe in a Location as it is.
     Redirect::to(&format!("{}/checkout/{payment_no}", sandbox.base_path)).into_response()
-}
-
-/// `CNY 12.34`, `JPY 1200`: minor units shown with the currency's decimals.
-pub fn format_amount(minor: i64, currency: &str) -> String {
-    match Currency::parse(currency).and_then(|c| Money::new(minor, c)) {
-        Ok(money) => money.to_string(),
-        // Trades are validated on creation, so this is only a row written by hand.
-        Err(_) => format!("{currency} {minor} (minor units)"),
-    }
 }
 
 /// `2025-01-02 03:04:05 UTC`.

@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 
-use super::error::SandboxError;
-use super::trades;
-use super::wire::{NotifyAnswer, TradeDetail};
-use super::Sandbox;
+use crate::error::SandboxError;
+use crate::trades;
+use crate::wire::{NotifyAnswer, TradeDetail};
+use crate::Sandbox;
 
 /// `?notify=false&late=true`; both optional.
 #[derive(Debug, Deserialize)]

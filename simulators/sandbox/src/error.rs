@@ -30,6 +30,9 @@ pub enum SandboxError {
     NotifyFailed(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The sandbox's database could not be brought to its schema (at [`crate::Sandbox::open`]).
+    #[error("sandbox database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored row that the sandbox itself could not have written (an unknown state...).
     #[error("corrupt sandbox row: {0}")]
     Corrupt(String),
@@ -49,7 +52,9 @@ impl SandboxError {
             TradeNotPaid => (StatusCode::CONFLICT, "TRADE_NOT_PAID"),
             RefundAmountExceeded => (StatusCode::BAD_REQUEST, "REFUND_AMOUNT_EXCEEDED"),
             NotifyFailed(_) => (StatusCode::BAD_GATEWAY, "NOTIFY_FAILED"),
-            Database(_) | Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            Database(_) | Migrate(_) | Corrupt(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+            }
         }
     }
 }

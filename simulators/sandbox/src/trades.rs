@@ -3,11 +3,11 @@
 //! of two racing changes (a pay and a close) exactly one matches the row and wins; the loser
 //! re-reads the trade to say why it lost.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 
-use super::error::SandboxError;
-use crate::store::now_ms;
+use crate::error::SandboxError;
+use crate::now_ms;
 
 /// Where a trade is in its life (PROTOCOL.md). `Refunded` means paid, then refunded in part
 /// or in full.
@@ -75,7 +75,7 @@ const COLUMNS: &str = "payment_no, account_id, trade_id, amount, currency, subje
     queried_count, closed_count, refunded_count, notify_sent_count, notify_ack_count";
 
 impl Trade {
-    fn from_row(row: &AnyRow) -> Result<Trade, SandboxError> {
+    fn from_row(row: &SqliteRow) -> Result<Trade, SandboxError> {
         let state: String = row.try_get("state")?;
         Ok(Trade {
             payment_no: row.try_get("payment_no")?,
@@ -117,7 +117,7 @@ pub struct NewTrade {
 
 /// Closes the trade if it is open and its deadline has passed: an expired trade *is*
 /// closed, and writing it down makes a later pay or create see it so.
-async fn expire_if_due(pool: &AnyPool, payment_no: &str, now: i64) -> Result<(), SandboxError> {
+async fn expire_if_due(pool: &SqlitePool, payment_no: &str, now: i64) -> Result<(), SandboxError> {
     sqlx::query(
         "UPDATE sandbox_trades SET state = 'closed', updated_at = $2 \
          WHERE payment_no = $1 AND state = 'open' AND expires_at <= $2",
@@ -130,7 +130,7 @@ async fn expire_if_due(pool: &AnyPool, payment_no: &str, now: i64) -> Result<(),
 }
 
 /// The trade, with expiry applied, whoever its account.
-pub async fn load(pool: &AnyPool, payment_no: &str) -> Result<Option<Trade>, SandboxError> {
+pub async fn load(pool: &SqlitePool, payment_no: &str) -> Result<Option<Trade>, SandboxError> {
     expire_if_due(pool, payment_no, now_ms()).await?;
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM sandbox_trades WHERE payment_no = $1"
@@ -141,8 +141,22 @@ pub async fn load(pool: &AnyPool, payment_no: &str) -> Result<Option<Trade>, San
     row.as_ref().map(Trade::from_row).transpose()
 }
 
+/// The sandbox's own trade id and the account of trade `payment_no`, read only (for logs).
+pub async fn identity(
+    pool: &SqlitePool,
+    payment_no: &str,
+) -> Result<Option<(String, String)>, SandboxError> {
+    let row = sqlx::query("SELECT trade_id, account_id FROM sandbox_trades WHERE payment_no = $1")
+        .bind(payment_no)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("trade_id")?, r.try_get("account_id")?)))
+        .transpose()?)
+}
+
 /// The trade, or `TradeNotFound`.
-pub async fn get(pool: &AnyPool, payment_no: &str) -> Result<Trade, SandboxError> {
+pub async fn get(pool: &SqlitePool, payment_no: &str) -> Result<Trade, SandboxError> {
     load(pool, payment_no)
         .await?
         .ok_or(SandboxError::TradeNotFound)
@@ -160,7 +174,7 @@ pub enum Counter {
 /// trade, so the count is also the existence check. Calls are counted whatever their outcome:
 /// tests want to see what an adapter tried.
 pub async fn count_call(
-    pool: &AnyPool,
+    pool: &SqlitePool,
     payment_no: &str,
     account_id: &str,
     counter: Counter,
@@ -187,7 +201,7 @@ pub async fn count_call(
 /// Creates the trade, or answers the existing one if it has the same account, amount and
 /// currency (counting the create and possibly shortening the deadline, never past the first
 /// one's nor reopening an expired trade); `ParamMismatch` otherwise.
-pub async fn create(pool: &AnyPool, new: &NewTrade) -> Result<Trade, SandboxError> {
+pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxError> {
     let now = now_ms();
     let trade_id = format!("sbt{}", uuid::Uuid::now_v7().simple());
     // Insert-or-nothing rather than read-then-insert: two racing creates cannot both insert.
@@ -250,7 +264,7 @@ pub async fn create(pool: &AnyPool, new: &NewTrade) -> Result<Trade, SandboxErro
 
 /// Pays the trade in full. An open trade past its deadline is closed and refused, unless
 /// `late` (a payment that raced a close at a real provider), which pays closed trades too.
-pub async fn pay(pool: &AnyPool, payment_no: &str, late: bool) -> Result<Trade, SandboxError> {
+pub async fn pay(pool: &SqlitePool, payment_no: &str, late: bool) -> Result<Trade, SandboxError> {
     let now = now_ms();
     let sql = if late {
         "UPDATE sandbox_trades SET state = 'paid', paid_amount = amount, paid_at = $2, updated_at = $2 \
@@ -278,7 +292,7 @@ pub async fn pay(pool: &AnyPool, payment_no: &str, late: bool) -> Result<Trade, 
 }
 
 /// Closes the trade; closing a closed trade is fine, closing a paid one is `TradePaid`.
-pub async fn close(pool: &AnyPool, payment_no: &str) -> Result<Trade, SandboxError> {
+pub async fn close(pool: &SqlitePool, payment_no: &str) -> Result<Trade, SandboxError> {
     sqlx::query("UPDATE sandbox_trades SET state = 'closed', updated_at = $2 WHERE payment_no = $1 AND state = 'open'")
         .bind(payment_no)
         .bind(now_ms())
@@ -296,7 +310,7 @@ pub async fn close(pool: &AnyPool, payment_no: &str) -> Result<Trade, SandboxErr
 
 /// Counts one notification attempt, and its acknowledgement when the receiver gave one.
 pub async fn count_notification(
-    pool: &AnyPool,
+    pool: &SqlitePool,
     payment_no: &str,
     acknowledged: bool,
 ) -> Result<(), SandboxError> {

@@ -1,4 +1,4 @@
-//! Tests of the sandbox against a real SQLite file (one per test) with every migration
+//! Tests of the sandbox against a real SQLite file (one per test) with its migrations
 //! applied, driving the router the way the lead mounts it (nested at `/sandbox`).
 //! Signatures are computed here from PROTOCOL.md's formulas, not with `sign.rs`, so a
 //! mistake in the module's message layout fails the tests instead of agreeing with them.
@@ -28,18 +28,13 @@ pub struct Harness {
 
 pub async fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("sandbox.db").display()
-    );
-    let db = crate::store::connect(&url)
-        .await
-        .expect("database with migrations");
-    let sandbox = Sandbox::new(
-        db.pool,
+    let sandbox = Sandbox::open(
+        &dir.path().join("sandbox.db"),
         "http://127.0.0.1:8080/sandbox/".into(),
         reqwest::Client::new(),
     )
+    .await
+    .expect("sandbox database with its migrations")
     .with_notify_delays(vec![ms(20), ms(40), ms(80)])
     .with_notify_timeout(std::time::Duration::from_secs(5));
     let account = sandbox.create_account().await.expect("account");

@@ -5,7 +5,8 @@ use axum::http::{header, Request, StatusCode};
 use serde_json::json;
 
 use super::{harness, trade_body, Harness};
-use crate::sandbox::checkout::{escape_html, format_amount, format_utc};
+use crate::checkout::{escape_html, format_utc};
+use crate::money::format_amount;
 
 async fn page(h: &Harness, payment_no: &str) -> (StatusCode, String) {
     let request = Request::get(format!("/sandbox/checkout/{payment_no}"))

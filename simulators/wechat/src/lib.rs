@@ -1,5 +1,5 @@
 //! A WeChat Pay API v3 simulator (direct merchant), for paygate's tests and for demos by
-//! hand (`cargo run -p paygate-e2e --bin wechat-simulator`).
+//! hand (`cargo run -p wechat-simulator`).
 //!
 //! It serves WeChat's endpoints over real HTTP for one merchant: every request's
 //! `Authorization` signature is verified with the merchant's public key, every answer (errors
@@ -58,7 +58,7 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// WeChat's documentation's example merchant, with the test keys of
-    /// `tests/fixtures/wechat`. Panics if a fixture is missing (a broken checkout).
+    /// `simulators/wechat/fixtures`. Panics if a fixture is missing (a broken checkout).
     pub fn with_fixture_keys() -> SimConfig {
         let read = |name: &str| {
             let path = SimConfig::fixture_dir().join(name);
@@ -81,7 +81,7 @@ impl SimConfig {
 
     /// Where the fixture keys are, for operators configuring paygate against the binary.
     pub fn fixture_dir() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wechat")
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
     }
 }
 

@@ -1,12 +1,12 @@
 //! Refunds in `sandbox_refunds`: one refund_no is refunded once, and the refunds of a trade
 //! never exceed its paid amount, both enforced by the database under concurrent calls.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 
-use super::error::SandboxError;
-use super::trades;
-use crate::store::now_ms;
+use crate::error::SandboxError;
+use crate::now_ms;
+use crate::trades;
 
 /// One row of `sandbox_refunds`.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct Refund {
 }
 
 impl Refund {
-    fn from_row(row: &AnyRow) -> Result<Refund, SandboxError> {
+    fn from_row(row: &SqliteRow) -> Result<Refund, SandboxError> {
         Ok(Refund {
             refund_id: row.try_get("refund_id")?,
             payment_no: row.try_get("payment_no")?,
@@ -39,7 +39,7 @@ pub struct NewRefund {
 }
 
 async fn find(
-    pool: &AnyPool,
+    pool: &SqlitePool,
     payment_no: &str,
     refund_no: &str,
 ) -> Result<Option<Refund>, SandboxError> {
@@ -56,7 +56,7 @@ async fn find(
 
 /// Refunds `new.amount` of the (paid) trade, or answers the refund already made under this
 /// refund_no. The caller has checked the trade exists for the account and its currency.
-pub async fn refund(pool: &AnyPool, new: &NewRefund) -> Result<Refund, SandboxError> {
+pub async fn refund(pool: &SqlitePool, new: &NewRefund) -> Result<Refund, SandboxError> {
     if let Some(existing) = find(pool, &new.payment_no, &new.refund_no).await? {
         return Ok(existing);
     }
