@@ -17,7 +17,7 @@ use crate::jobs::{
 };
 use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
-use crate::service::Gateway;
+use crate::service::{Gateway, PayRules};
 use crate::store;
 use crate::vault::Vault;
 use tokio::sync::Notify;
@@ -178,7 +178,11 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         runtime,
         vault,
         public_url.clone(),
-        config.repay_cutoff.as_millis() as i64,
+        PayRules {
+            repay_cutoff_ms: config.repay_cutoff.as_millis() as i64,
+            action_margin_ms: config.action_margin.as_millis() as i64,
+            flag_after_refusals: config.flag_after_refusals,
+        },
         timers.clone(),
     ));
     let (deadlines, syncs) = gateway.reconcile_timers().await?;

@@ -87,6 +87,13 @@ pub struct Config {
     pub sandbox: Option<bool>,
     /// `PAYGATE_REPAY_CUTOFF`: refuse a pay call when less than this remains.
     pub repay_cutoff: Duration,
+    /// `PAYGATE_ACTION_MARGIN`: a stored pay action is handed out again only while at least
+    /// this much of the provider's own lifetime of it remains (the payer needs time to pay).
+    pub action_margin: Duration,
+    /// `PAYGATE_FLAG_AFTER_REFUSALS`: after this many refused status queries at an order's
+    /// deadline (a merchant's key rotated or broken), its payment is flagged for an operator;
+    /// paygate keeps asking.
+    pub flag_after_refusals: u32,
     /// `PAYGATE_PROVIDER_GRACE`: the provider's deadline is the order's plus this.
     pub provider_grace: Duration,
     /// `PAYGATE_ADAPTER_CPU_BUDGET`: guest CPU time per adapter call.
@@ -118,6 +125,8 @@ struct FileConfig {
     master_key: Option<Secret>,
     sandbox: Option<bool>,
     repay_cutoff: Option<String>,
+    action_margin: Option<String>,
+    flag_after_refusals: Option<u32>,
     provider_grace: Option<String>,
     adapter_cpu_budget: Option<String>,
     adapter_memory_mb: Option<usize>,
@@ -188,6 +197,17 @@ impl Config {
             })?,
             None => file.adapter_memory_mb.unwrap_or(64),
         };
+        let flag_after_refusals = match pick("PAYGATE_FLAG_AFTER_REFUSALS", None) {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or(ConfigError::Invalid {
+                    key: "PAYGATE_FLAG_AFTER_REFUSALS",
+                    reason: format!("`{v}` is not a number from 1 up"),
+                })?,
+            None => file.flag_after_refusals.unwrap_or(5),
+        };
         if !(4..=4096).contains(&memory) {
             return Err(ConfigError::Invalid {
                 key: "PAYGATE_ADAPTER_MEMORY_MB",
@@ -234,6 +254,12 @@ impl Config {
                 file.repay_cutoff,
                 Duration::from_secs(60),
             )?,
+            action_margin: duration(
+                "PAYGATE_ACTION_MARGIN",
+                file.action_margin,
+                Duration::from_secs(60),
+            )?,
+            flag_after_refusals,
             provider_grace: duration(
                 "PAYGATE_PROVIDER_GRACE",
                 file.provider_grace,

@@ -151,7 +151,11 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
                     info.name,
                     info.version,
                     info.contract_version,
-                    info.channels.join(", ")
+                    info.channels
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 for s in &info.settings {
                     let default = s

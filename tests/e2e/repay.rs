@@ -287,24 +287,54 @@ async fn two_processes_sharing_postgres_agree_on_one_provider_call() {
     );
 }
 
-async fn an_order_already_in_another_open_payment_cannot_join_a_combined_payment(setting: Setting) {
+async fn overlapping_combined_payments_close_the_open_trade_first(setting: Setting) {
     let app = TestApp::spawn_in(setting, &[]).await;
-    let a = app.create_order(100, 600).await;
-    let b = app.create_order(200, 600).await;
-    let (ia, ib) = (a["id"].as_str().expect("id"), b["id"].as_str().expect("id"));
-    let (status, _) = app.pay(&app.merchant.api_key, &[ia], "web").await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = app.pay(&app.merchant.api_key, &[ia, ib], "web").await;
+    let key = app.merchant.api_key.clone();
+    let mut ids = Vec::new();
+    for amount in [100, 200, 300] {
+        let order = app.create_order(amount, 600).await;
+        ids.push(order["id"].as_str().expect("id").to_owned());
+    }
+    let (a, b, c) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+
+    // A+B open together; the customer now pays A alone.
+    let (status, ab) = app.pay(&key, &[a, b], "web").await;
+    assert_eq!(status, StatusCode::CREATED, "{ab}");
+    let ab_no = ab["payment_no"].as_str().expect("no").to_owned();
+    let (status, alone) = app.pay(&key, &[a], "web").await;
     assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::CONFLICT, json!("order_in_open_payment")),
-        "{body}"
+        status,
+        StatusCode::CREATED,
+        "a switch, not a refusal: {alone}"
+    );
+    let a_no = alone["payment_no"].as_str().expect("no").to_owned();
+    assert_ne!(a_no, ab_no, "a new payment number");
+    assert_eq!(alone["amount"], 100);
+    assert_eq!(
+        app.sandbox_trade(&ab_no).await["state"],
+        "closed",
+        "the combined trade was closed at the provider first"
     );
     assert_eq!(
-        app.order(ib).await["open_payment_no"],
+        app.order(b).await["open_payment_no"],
         Value::Null,
-        "nothing was reserved"
+        "B is free again"
     );
+
+    // A open alone; the customer now pays A+C: A's trade closes, one payment covers both.
+    let (status, ac) = app.pay(&key, &[a, c], "web").await;
+    assert_eq!(status, StatusCode::CREATED, "{ac}");
+    assert_eq!(ac["amount"], 400);
+    assert_eq!(app.sandbox_trade(&a_no).await["state"], "closed");
+    let ac_no = ac["payment_no"].as_str().expect("no");
+    assert_eq!(app.order(a).await["open_payment_no"], json!(ac_no));
+    assert_eq!(app.order(c).await["open_payment_no"], json!(ac_no));
+
+    // Paying the new trade settles both orders, and only them.
+    assert_eq!(app.sandbox_pay(ac_no, "").await.status(), StatusCode::OK);
+    app.wait_for_order_state(a, "paid").await;
+    app.wait_for_order_state(c, "paid").await;
+    assert_eq!(app.order(b).await["state"], "pending");
 }
 
 fn hmac_hex(key: &str, message: &str) -> String {
@@ -377,6 +407,6 @@ in_both_settings!(
     channel_switch_closes_the_open_trade_first_then_opens_a_new_payment,
     switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_starts,
     switch_with_the_old_provider_unreachable_is_refused_as_retryable,
-    an_order_already_in_another_open_payment_cannot_join_a_combined_payment,
+    overlapping_combined_payments_close_the_open_trade_first,
     paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged,
 );

@@ -8,10 +8,11 @@ use axum::Json;
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
-    rfc3339, AdapterView, CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView,
-    ProviderConfigBody, ProviderConfigView, SecretSpecView, SettingSpecView,
+    rfc3339, AdapterView, ChannelView, CreateMerchantBody, CreatedMerchantView, EventView,
+    FlagView, FlagsView, ProviderConfigBody, ProviderConfigView, SecretSpecView, SettingSpecView,
 };
 use super::{json, AppState};
+use crate::runtime::contract;
 use crate::store::provider_configs::ProviderConfig;
 
 /// Creates a merchant; its API key is in this response only.
@@ -95,7 +96,19 @@ pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<Adapt
                 version: a.info.version.clone(),
                 contract_version: a.info.contract_version.clone(),
                 sha256: a.sha256.clone(),
-                channels: a.info.channels.clone(),
+                channels: a
+                    .info
+                    .channels
+                    .iter()
+                    .map(|c| ChannelView {
+                        name: c.name.clone(),
+                        binds: c
+                            .binds
+                            .iter()
+                            .map(|b| contract::binding_name(*b).to_owned())
+                            .collect(),
+                    })
+                    .collect(),
                 settings: a
                     .info
                     .settings

@@ -21,7 +21,7 @@ use crate::service::payments::PayCommand;
     responses(
         (status = 201, description = "payment started or resumed", body = PaymentView),
         (status = 404, description = "an order does not exist or is another merchant's", body = ErrorBody),
-        (status = 409, description = "order_paid, order_closed, order_cancelled, order_expiring, order_in_open_payment", body = ErrorBody),
+        (status = 409, description = "order_paid, order_closed, order_cancelled, order_expiring", body = ErrorBody),
         (status = 422, description = "amount_not_allowed, unknown_provider, unknown_channel, invalid_body", body = ErrorBody),
         (status = 502, description = "the provider refused", body = ErrorBody),
         (status = 503, description = "the provider could not be reached; retry", body = ErrorBody)),

@@ -125,6 +125,10 @@ pub struct PaymentView {
     pub provider_deadline: String,
     /// What the payer's device must do.
     pub action: Option<PayAction>,
+    /// Until when the provider honours `action` (RFC 3339), by its own rules for the
+    /// channel (WeChat Pay: `h5_url` 5 minutes, `code_url` and `prepay_id` 2 hours). `null`:
+    /// until `provider_deadline`. A repay after it asks the provider for a fresh action.
+    pub action_expires_at: Option<String>,
     /// True when the stored action was returned without calling the provider again.
     pub reused: bool,
     /// Why an operator must look at this payment (`amount_mismatch`, `late_payment`, ...).
@@ -236,6 +240,7 @@ impl PaymentView {
                 .action
                 .as_deref()
                 .and_then(|a| serde_json::from_str(a).ok()),
+            action_expires_at: p.action.as_ref().and(p.action_expires_at).map(rfc3339),
             reused,
             flag: p.flag.clone(),
             provider_trade_id: p.provider_trade_id.clone(),
@@ -346,10 +351,18 @@ pub struct AdapterView {
     pub version: String,
     pub contract_version: String,
     pub sha256: String,
-    pub channels: Vec<String>,
+    pub channels: Vec<ChannelView>,
     /// What a merchant's configuration for this provider carries.
     pub settings: Vec<SettingSpecView>,
     pub secrets: Vec<SecretSpecView>,
+}
+
+/// A channel an adapter offers, and the payer details its action is bound to (`open_id`,
+/// `client_ip`): a repay with other values of them gets a new payment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelView {
+    pub name: String,
+    pub binds: Vec<String>,
 }
 
 /// A setting an adapter declares.

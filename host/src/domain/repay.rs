@@ -1,17 +1,60 @@
 //! The repay rules: what a pay request does, given the open payments its orders are in.
 //!
-//! - Same orders, provider and channel, stored action still valid: return it, no provider
-//!   call (`Reuse`).
-//! - Same orders, provider and channel, no valid stored action: call the provider again
-//!   with the same payment number and the same absolute deadline (`CallAgain`).
-//! - The same orders open at another provider or channel: close that trade at its provider
-//!   first, then start a new payment (`CloseThenNew`); a provider cannot reopen one trade
-//!   number with other parameters.
-//! - An order already in an open payment of other orders (a combined payment, or the order
-//!   on its own when a combination is asked for): refused (`InOtherPayment`).
+//! - Same orders, provider, channel and payer binding, stored action still valid: return
+//!   it, no provider call (`Reuse`).
+//! - Same orders, provider, channel and binding, no valid stored action (none stored, or
+//!   past the provider's own lifetime of it): call the provider again with the same payment
+//!   number and the same absolute deadline (`CallAgain`).
+//! - The same orders open at another provider or channel, or for a payer with other binding
+//!   details (a JSAPI prepay belongs to one openid, an H5 link to one network): close that
+//!   trade at its provider first, then start a new payment (`CloseThenNew`); a provider
+//!   cannot reopen one trade number with other parameters, and a bound action must never
+//!   reach another payer.
+//! - Orders in open payments that are not exactly the requested set (a combined payment
+//!   A+B when A alone is asked for, or A+C): the same switch, for every such payment.
 //! - No open payment: a new payment (`New`).
 
 use std::collections::BTreeSet;
+
+/// A payer detail a provider may bind its action to (contract `payer-binding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayerDetail {
+    OpenId,
+    ClientIp,
+}
+
+/// The canonical text of the payer details `binds` names, with the payer's values:
+/// `open_id=oA...;client_ip=1.2.3.4` in that order, `""` when the channel binds nothing.
+/// Two pay requests may share one action exactly when their texts are equal.
+pub fn payer_binding(
+    binds: &[PayerDetail],
+    open_id: Option<&str>,
+    client_ip: Option<&str>,
+) -> String {
+    let mut parts = Vec::new();
+    if binds.contains(&PayerDetail::OpenId) {
+        parts.push(format!("open_id={}", open_id.unwrap_or_default()));
+    }
+    if binds.contains(&PayerDetail::ClientIp) {
+        parts.push(format!("client_ip={}", client_ip.unwrap_or_default()));
+    }
+    parts.join(";")
+}
+
+/// Whether a stored action may be handed out again at `now_ms`: it exists, the provider
+/// deadline has not passed, and, when the provider said until when it honours the action,
+/// at least `margin_ms` of that lifetime remain (the payer needs time to scan and pay).
+pub fn action_reusable(
+    stored: bool,
+    action_expires_at_ms: Option<i64>,
+    provider_deadline_ms: i64,
+    now_ms: i64,
+    margin_ms: i64,
+) -> bool {
+    stored
+        && now_ms < provider_deadline_ms
+        && action_expires_at_ms.is_none_or(|expiry| now_ms < expiry - margin_ms)
+}
 
 /// What the request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +62,8 @@ pub struct PayTarget<'a> {
     pub provider: &'a str,
     pub channel: &'a str,
     pub order_ids: BTreeSet<&'a str>,
+    /// [`payer_binding`] of the request's payer for the channel.
+    pub payer_binding: &'a str,
 }
 
 /// An open payment one of the requested orders is in.
@@ -28,7 +73,9 @@ pub struct OpenPayment<'a> {
     pub provider: &'a str,
     pub channel: &'a str,
     pub order_ids: BTreeSet<&'a str>,
-    /// A pay action is stored and the provider's deadline has not passed.
+    /// [`payer_binding`] of the payer the stored action was made for.
+    pub payer_binding: &'a str,
+    /// [`action_reusable`] now.
     pub action_valid: bool,
 }
 
@@ -38,19 +85,18 @@ pub enum RepayDecision {
     Reuse { payment_no: String },
     CallAgain { payment_no: String },
     CloseThenNew { close: Vec<String> },
-    InOtherPayment { payment_no: String },
 }
 
 /// The repay rule. `open` holds each distinct open payment of the requested orders once.
 pub fn decide(target: &PayTarget<'_>, open: &[OpenPayment<'_>]) -> RepayDecision {
     match open {
         [] => RepayDecision::New,
-        [p] if p.order_ids == target.order_ids => {
-            if p.provider != target.provider || p.channel != target.channel {
-                RepayDecision::CloseThenNew {
-                    close: vec![p.payment_no.to_owned()],
-                }
-            } else if p.action_valid {
+        [p] if p.order_ids == target.order_ids
+            && p.provider == target.provider
+            && p.channel == target.channel
+            && p.payer_binding == target.payer_binding =>
+        {
+            if p.action_valid {
                 RepayDecision::Reuse {
                     payment_no: p.payment_no.to_owned(),
                 }
@@ -60,8 +106,10 @@ pub fn decide(target: &PayTarget<'_>, open: &[OpenPayment<'_>]) -> RepayDecision
                 }
             }
         }
-        [p, ..] => RepayDecision::InOtherPayment {
-            payment_no: p.payment_no.to_owned(),
+        // Another provider, channel, payer or set of orders: every open trade of these
+        // orders closes first, then one new payment covers exactly the requested orders.
+        _ => RepayDecision::CloseThenNew {
+            close: open.iter().map(|p| p.payment_no.to_owned()).collect(),
         },
     }
 }
@@ -75,6 +123,7 @@ mod tests {
             provider,
             channel,
             order_ids: orders.iter().copied().collect(),
+            payer_binding: "",
         }
     }
 
@@ -90,6 +139,7 @@ mod tests {
             provider,
             channel,
             order_ids: orders.iter().copied().collect(),
+            payer_binding: "",
             action_valid: valid,
         }
     }
@@ -147,26 +197,105 @@ mod tests {
     }
 
     #[test]
-    fn an_order_in_an_open_payment_of_other_orders_is_refused() {
+    fn overlapping_open_payments_close_first_like_a_switch() {
+        // A alone open, A+B asked for.
         let p = open("P1", "mock", "web", &["o1"], true);
         assert_eq!(
             decide(&target("mock", "web", &["o1", "o2"]), &[p]),
-            RepayDecision::InOtherPayment {
+            RepayDecision::CloseThenNew {
+                close: vec!["P1".into()]
+            }
+        );
+        // A and B open on their own, A+B asked for: both close.
+        let a = open("P1", "mock", "web", &["o1"], true);
+        let b = open("P2", "mock", "web", &["o2"], true);
+        assert_eq!(
+            decide(&target("mock", "web", &["o1", "o2"]), &[a, b]),
+            RepayDecision::CloseThenNew {
+                close: vec!["P1".into(), "P2".into()]
+            }
+        );
+        // A+B open, A alone asked for (same provider and channel).
+        let combined = open("P3", "mock", "web", &["o1", "o2"], true);
+        assert_eq!(
+            decide(&target("mock", "web", &["o1"]), &[combined]),
+            RepayDecision::CloseThenNew {
+                close: vec!["P3".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn another_payer_never_receives_a_bound_action() {
+        let mut p = open("P1", "wechat", "jsapi", &["o1"], true);
+        p.payer_binding = "open_id=oA";
+        let mut t = target("wechat", "jsapi", &["o1"]);
+        t.payer_binding = "open_id=oB";
+        assert_eq!(
+            decide(&t, &[p.clone()]),
+            RepayDecision::CloseThenNew {
+                close: vec!["P1".into()]
+            }
+        );
+        t.payer_binding = "open_id=oA";
+        assert_eq!(
+            decide(&t, &[p]),
+            RepayDecision::Reuse {
                 payment_no: "P1".into()
             }
         );
-        let a = open("P1", "mock", "web", &["o1"], true);
-        let b = open("P2", "mock", "web", &["o2"], true);
-        assert!(matches!(
-            decide(&target("mock", "web", &["o1", "o2"]), &[a, b]),
-            RepayDecision::InOtherPayment { .. }
-        ));
-        let combined = open("P3", "mock", "web", &["o1", "o2"], true);
+    }
+
+    #[test]
+    fn the_binding_text_names_only_what_the_channel_binds() {
+        use PayerDetail::*;
+        assert_eq!(payer_binding(&[], Some("oA"), Some("1.2.3.4")), "");
         assert_eq!(
-            decide(&target("mock", "qr", &["o1"]), &[combined]),
-            RepayDecision::InOtherPayment {
-                payment_no: "P3".into()
-            }
+            payer_binding(&[OpenId], Some("oA"), Some("1.2.3.4")),
+            "open_id=oA"
         );
+        assert_eq!(
+            payer_binding(&[ClientIp], Some("oA"), Some("1.2.3.4")),
+            "client_ip=1.2.3.4"
+        );
+        assert_eq!(
+            payer_binding(&[ClientIp, OpenId], Some("oA"), Some("::1")),
+            "open_id=oA;client_ip=::1"
+        );
+        assert_eq!(payer_binding(&[OpenId], None, None), "open_id=");
+    }
+
+    #[test]
+    fn a_stored_action_is_reusable_until_its_own_expiry_minus_the_margin() {
+        let deadline = 10_000_000;
+        // No lifetime given (a 1.0.0 adapter): until the provider deadline.
+        assert!(action_reusable(true, None, deadline, deadline - 1, 60_000));
+        assert!(!action_reusable(true, None, deadline, deadline, 60_000));
+        // WeChat h5_url: 5 minutes from the call, whatever the deadline.
+        let expiry = 300_000;
+        assert!(action_reusable(
+            true,
+            Some(expiry),
+            deadline,
+            239_999,
+            60_000
+        ));
+        assert!(!action_reusable(
+            true,
+            Some(expiry),
+            deadline,
+            240_000,
+            60_000
+        ));
+        // The provider deadline still wins when it comes first.
+        assert!(!action_reusable(
+            true,
+            Some(deadline + 1),
+            deadline,
+            deadline,
+            0
+        ));
+        // Nothing stored: nothing to reuse.
+        assert!(!action_reusable(false, None, deadline, 0, 0));
     }
 }

@@ -41,7 +41,11 @@ impl Handler for DeadlineHandler {
             };
             let span = tracing::info_span!("deadline", order_id = %t.order_id, merchant_id = %t.merchant_id);
             let result = tracing::Instrument::instrument(
-                self.gateway.expire_order(&t.merchant_id, &t.order_id),
+                self.gateway.expire_order(
+                    &t.merchant_id,
+                    &t.order_id,
+                    u32::try_from(task.attempts).unwrap_or(u32::MAX),
+                ),
                 span.clone(),
             )
             .await;

@@ -1,13 +1,15 @@
-//! Host bindings of the adapter contract (`wit/provider.wit`, `paygate:provider@1.0.0`).
-//! The generated record and variant types are plain Rust data; the rest of the host uses
-//! them through `runtime::contract` without touching wasmtime.
+//! Host bindings of the current adapter contract (`wit/v2/provider.wit`,
+//! `paygate:provider@2.0.0`). The generated record and variant types are plain Rust data;
+//! the rest of the host uses them through `runtime::contract` without touching wasmtime.
+//! Adapters of the previous contract (1.0.0) run through `v1.rs`, converted to these types.
 
 wasmtime::component::bindgen!({
     world: "adapter",
-    path: "../wit",
+    path: "../wit/v2",
     imports: { default: async },
     exports: { default: async },
-    additional_derives: [PartialEq],
+    // Serde: 1.0.0 answers become 2.0.0 types by their (identical) shape, see `v1.rs`.
+    additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
 });
 
 /// The contract's data types, for the rest of the host.
@@ -17,10 +19,34 @@ pub mod contract {
         RefundStatus, Refusal, TradeStatus,
     };
     pub use super::paygate::provider::types::{
-        Money, NotificationEvent, PayAction, Payer, RefundState, Rejection, Reply, SecretKind,
-        SecretSpec, SettingSpec, TradeState,
+        ChannelSpec, Money, NotificationEvent, PayAction, Payer, PayerBinding, RefundState,
+        Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState,
     };
 
-    /// The contract version this host implements.
-    pub const CONTRACT_VERSION: &str = "1.0.0";
+    /// The current contract version: what the host's types are.
+    pub const CONTRACT_VERSION: &str = "2.0.0";
+
+    /// The payer detail's name in paygate's API (`open_id`, `client_ip`, as in `payer`).
+    pub fn binding_name(binding: PayerBinding) -> &'static str {
+        match binding {
+            PayerBinding::OpenId => "open_id",
+            PayerBinding::ClientIp => "client_ip",
+        }
+    }
+}
+
+impl std::fmt::Display for contract::ChannelSpec {
+    /// `native`, `jsapi (bound to open_id)`, `h5 (bound to client_ip)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if !self.binds.is_empty() {
+            let binds: Vec<&str> = self
+                .binds
+                .iter()
+                .map(|b| contract::binding_name(*b))
+                .collect();
+            write!(f, " (bound to {})", binds.join(", "))?;
+        }
+        Ok(())
+    }
 }

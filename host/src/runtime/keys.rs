@@ -1,5 +1,7 @@
 //! The `keys` import: signatures and decryption with a merchant's secrets, by name. The
 //! key bytes live here, in the host; an adapter only ever gets signatures and plaintexts.
+//! A merchant's X.509 certificates (public material) are kept parsed, so an adapter can read
+//! their serial numbers and verify with the key of the one a message names.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +18,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::bindings::contract::SecretKind;
-use super::bindings::paygate::provider::keys::{self, Cipher, SignatureAlgorithm};
+use super::bindings::paygate::provider::keys::{self, Certificate, Cipher, SignatureAlgorithm};
 use super::call::CallState;
 
 /// One parsed secret.
@@ -25,6 +27,47 @@ enum KeyMaterial {
     RsaPublic(Box<VerifyingKey<Sha256>>),
     Aes256(Zeroizing<[u8; 32]>),
     Hmac(Zeroizing<Vec<u8>>),
+    Certificates(Vec<X509>),
+}
+
+/// One certificate of an `x509-certificates` secret: what the adapter may read, and the RSA
+/// key inside it.
+struct X509 {
+    info: Certificate,
+    key: VerifyingKey<Sha256>,
+}
+
+/// Parses a PEM bundle of one or more certificates with RSA keys.
+fn parse_certificates(pem: &str) -> Result<Vec<X509>, String> {
+    use x509_cert::der::Encode;
+    let chain = x509_cert::Certificate::load_pem_chain(pem.as_bytes())
+        .map_err(|e| format!("expected one or more PEM certificates ({e})"))?;
+    if chain.is_empty() {
+        return Err("expected one or more PEM certificates, found none".into());
+    }
+    chain
+        .iter()
+        .map(|cert| {
+            let tbs = &cert.tbs_certificate;
+            let serial = hex::encode_upper(tbs.serial_number.as_bytes());
+            let spki = tbs
+                .subject_public_key_info
+                .to_der()
+                .map_err(|e| format!("certificate {serial}: {e}"))?;
+            let key = RsaPublicKey::from_public_key_der(&spki)
+                .map_err(|e| format!("certificate {serial} does not hold an RSA key ({e})"))?;
+            let seconds = |t: x509_cert::time::Time| t.to_unix_duration().as_secs() as i64;
+            Ok(X509 {
+                info: Certificate {
+                    serial,
+                    issuer: tbs.issuer.to_string(),
+                    not_before: seconds(tbs.validity.not_before),
+                    not_after: seconds(tbs.validity.not_after),
+                },
+                key: VerifyingKey::<Sha256>::new(key),
+            })
+        })
+        .collect()
 }
 
 /// A merchant's secrets for one provider, parsed once and shared by its calls.
@@ -58,6 +101,7 @@ pub fn kind_name(kind: SecretKind) -> &'static str {
         SecretKind::RsaPublicKey => "rsa-public-key",
         SecretKind::Aes256Key => "aes256-key",
         SecretKind::HmacKey => "hmac-key",
+        SecretKind::X509Certificates => "x509-certificates",
     }
 }
 
@@ -67,6 +111,7 @@ pub fn parse_kind(s: &str) -> Option<SecretKind> {
         SecretKind::RsaPublicKey,
         SecretKind::Aes256Key,
         SecretKind::HmacKey,
+        SecretKind::X509Certificates,
     ]
     .into_iter()
     .find(|k| kind_name(*k) == s)
@@ -116,6 +161,9 @@ impl KeyRing {
                     return Err(err("must not be empty".to_owned()));
                 }
                 KeyMaterial::Hmac(Zeroizing::new(value.as_bytes().to_vec()))
+            }
+            SecretKind::X509Certificates => {
+                KeyMaterial::Certificates(parse_certificates(value).map_err(err)?)
             }
         };
         self.keys.insert(name.to_owned(), material);
@@ -175,6 +223,55 @@ impl KeyRing {
                 "`{name}` is not an hmac-key"
             ))),
         }
+    }
+
+    fn certificate_bundle(&self, name: &str) -> Result<&[X509], keys::Error> {
+        match self.get(name)? {
+            KeyMaterial::Certificates(certs) => Ok(certs),
+            _ => Err(keys::Error::WrongKind(format!(
+                "`{name}` is not an x509-certificates key"
+            ))),
+        }
+    }
+
+    /// The certificates of the named `x509-certificates` key, in the configured order.
+    pub fn certificates(&self, name: &str) -> Result<Vec<Certificate>, keys::Error> {
+        Ok(self
+            .certificate_bundle(name)?
+            .iter()
+            .map(|c| c.info.clone())
+            .collect())
+    }
+
+    /// Verifies with the key of the certificate whose serial is `serial` (any case).
+    pub fn verify_certificate(
+        &self,
+        name: &str,
+        serial: &str,
+        algorithm: SignatureAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, keys::Error> {
+        let certs = self.certificate_bundle(name)?;
+        let SignatureAlgorithm::RsaSha256 = algorithm else {
+            return Err(keys::Error::WrongKind(format!(
+                "`{name}` holds certificates: only rsa-sha256 applies"
+            )));
+        };
+        let Some(cert) = certs
+            .iter()
+            .find(|c| c.info.serial.eq_ignore_ascii_case(serial))
+        else {
+            let known: Vec<&str> = certs.iter().map(|c| c.info.serial.as_str()).collect();
+            return Err(keys::Error::UnknownKey(format!(
+                "no certificate with serial {serial} in `{name}` (configured: {})",
+                known.join(", ")
+            )));
+        };
+        let Ok(sig) = Signature::try_from(signature) else {
+            return Ok(false);
+        };
+        Ok(cert.key.verify(message, &sig).is_ok())
     }
 
     pub fn decrypt(
@@ -249,6 +346,22 @@ impl keys::Host for CallState {
         self.keys
             .decrypt(&key, cipher, &nonce, &associated_data, &ciphertext)
     }
+
+    async fn certificates(&mut self, key: String) -> Result<Vec<Certificate>, keys::Error> {
+        self.keys.certificates(&key)
+    }
+
+    async fn verify_certificate(
+        &mut self,
+        key: String,
+        serial: String,
+        algorithm: SignatureAlgorithm,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<bool, keys::Error> {
+        self.keys
+            .verify_certificate(&key, &serial, algorithm, &message, &signature)
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +379,90 @@ mod tests {
         )
         .expect("aes key");
         r
+    }
+
+    const BUNDLE: &str = include_str!("testdata/bundle.pem");
+    const CERT_A_KEY: &str = include_str!("testdata/cert_a_key.pem");
+    const SERIAL_A: &str = "3E1D3A5F0C7B2A6E9D8C1F4B5A6E7D8C9B0A1F2E";
+    const SERIAL_B: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E9";
+
+    #[test]
+    fn a_certificate_bundle_lists_serials_issuers_and_validity() {
+        let mut r = KeyRing::default();
+        r.insert("certs", SecretKind::X509Certificates, BUNDLE)
+            .expect("two certificates");
+        let certs = r.certificates("certs").expect("listed");
+        let serials: Vec<&str> = certs.iter().map(|c| c.serial.as_str()).collect();
+        assert_eq!(serials, [SERIAL_A, SERIAL_B]);
+        assert!(
+            certs[0].issuer.contains("CN=Tenpay.com Root CA"),
+            "{}",
+            certs[0].issuer
+        );
+        assert!(certs[0].not_before < certs[0].not_after);
+    }
+
+    #[test]
+    fn a_certificate_verifies_with_its_own_key_named_by_serial_in_any_case() {
+        let mut r = KeyRing::default();
+        r.insert("certs", SecretKind::X509Certificates, BUNDLE)
+            .expect("certificates");
+        r.insert("a", SecretKind::RsaPrivateKey, CERT_A_KEY)
+            .expect("private key");
+        let sig = r
+            .sign(
+                "a",
+                SignatureAlgorithm::RsaSha256,
+                b"1700000000\nnonce\nbody\n",
+            )
+            .expect("sign");
+        let verify = |serial: &str, message: &[u8]| {
+            r.verify_certificate(
+                "certs",
+                serial,
+                SignatureAlgorithm::RsaSha256,
+                message,
+                &sig,
+            )
+        };
+        assert_eq!(verify(SERIAL_A, b"1700000000\nnonce\nbody\n"), Ok(true));
+        assert_eq!(
+            verify(&SERIAL_A.to_lowercase(), b"1700000000\nnonce\nbody\n"),
+            Ok(true)
+        );
+        assert_eq!(verify(SERIAL_A, b"tampered"), Ok(false));
+        // The other certificate's key did not sign it.
+        assert_eq!(verify(SERIAL_B, b"1700000000\nnonce\nbody\n"), Ok(false));
+        match verify("0123ABCD", b"x") {
+            Err(keys::Error::UnknownKey(m)) => {
+                assert!(
+                    m.contains("0123ABCD") && m.contains(SERIAL_A) && m.contains(SERIAL_B),
+                    "{m}"
+                )
+            }
+            other => panic!("an unknown serial is refused naming it: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn certificates_are_checked_when_stored_and_used_only_as_certificates() {
+        let mut r = KeyRing::default();
+        assert!(r
+            .insert("c", SecretKind::X509Certificates, CERT_A_KEY)
+            .is_err());
+        assert!(r
+            .insert("c", SecretKind::X509Certificates, "not a certificate")
+            .is_err());
+        r.insert("c", SecretKind::X509Certificates, BUNDLE)
+            .expect("certificates");
+        assert!(matches!(
+            r.verify("c", SignatureAlgorithm::RsaSha256, b"x", b"y"),
+            Err(keys::Error::WrongKind(_))
+        ));
+        assert!(matches!(
+            ring().certificates("hmac"),
+            Err(keys::Error::WrongKind(_))
+        ));
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! The wasm runtime: owns wasmtime. The engine (with epoch interruption and the pooling
 //! allocator), the compiled-component cache (in memory and on disk, one artifact per engine
 //! configuration), the linker with the host's imports (`http`, `keys`, `log`, and an empty
-//! WASI), the active adapter per provider, and typed calls that run each in a fresh store
-//! under a CPU budget, a memory cap and a wall-clock timeout. Nothing outside this module
-//! imports wasmtime.
+//! WASI) for both contract versions, the active adapter per provider, and typed calls that
+//! run each in a fresh store under a CPU budget, a memory cap and a wall-clock timeout.
+//! Adapters of contract 1.0.0 and 2.0.0 run side by side: the contract a component exports
+//! is read before it is instantiated, and its calls go through the matching bindings
+//! (`bindings.rs` for 2.0.0, `v1.rs` for 1.0.0), answering in the current types. Nothing
+//! outside this module imports wasmtime.
 
 mod bindings;
 mod call;
 mod http;
 mod keys;
+mod v1;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -29,6 +33,21 @@ pub use http::{Allowlist, HttpLimits};
 pub use keys::{kind_name, parse_kind, KeyParseError, KeyRing};
 
 use bindings::{Adapter, AdapterPre};
+
+/// The export that tells a 2.0.0 component.
+const V2_EXPORT_NAME: &str = "paygate:provider/provider@2.0.0";
+
+/// A compiled adapter ready to instantiate, through the bindings of its contract.
+enum Pre {
+    V1(v1::AdapterPre<CallState>),
+    V2(AdapterPre<CallState>),
+}
+
+/// An instantiated adapter.
+enum Instance {
+    V1(v1::Adapter),
+    V2(Adapter),
+}
 use call::{classify, CallState, CpuBudgetExceeded};
 use contract::{
     AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
@@ -61,7 +80,7 @@ pub struct LoadedAdapter {
     pub info: AdapterInfo,
     /// SHA-256 of the component bytes, lower-case hex: the version's identity.
     pub sha256: String,
-    pre: AdapterPre<CallState>,
+    pre: Pre,
 }
 
 impl std::fmt::Debug for LoadedAdapter {
@@ -116,6 +135,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Adapter::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        v1::Adapter::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let http = http::client().map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -157,8 +178,23 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
-        let pre =
-            AdapterPre::new(instance_pre).map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let contract_error = |e: wasmtime::Error| RuntimeError::Contract(format!("{e:#}"));
+        let pre = if exports.iter().any(|n| n == V2_EXPORT_NAME) {
+            Pre::V2(AdapterPre::new(instance_pre).map_err(contract_error)?)
+        } else if exports.iter().any(|n| n == v1::EXPORT_NAME) {
+            Pre::V1(v1::AdapterPre::new(instance_pre).map_err(contract_error)?)
+        } else {
+            return Err(RuntimeError::Contract(format!(
+                "it exports neither {V2_EXPORT_NAME} nor {} (it exports: {})",
+                v1::EXPORT_NAME,
+                exports.join(", ")
+            )));
+        };
 
         let mut store = self.store(
             "(self-test)",
@@ -168,11 +204,19 @@ impl Runtime {
             },
         );
         let info = async {
-            let bindings = pre.instantiate_async(&mut store).await?;
-            bindings
-                .paygate_provider_provider()
-                .call_info(&mut store)
-                .await
+            match &pre {
+                Pre::V2(pre) => {
+                    let bindings = pre.instantiate_async(&mut store).await?;
+                    bindings
+                        .paygate_provider_provider()
+                        .call_info(&mut store)
+                        .await
+                }
+                Pre::V1(pre) => {
+                    let bindings = pre.instantiate_async(&mut store).await?;
+                    v1::info(&bindings, &mut store).await
+                }
+            }
         };
         let info = tokio::time::timeout(self.limits.wall_timeout, info)
             .await
@@ -180,7 +224,11 @@ impl Runtime {
             .map_err(|e| {
                 RuntimeError::SelfTest(classify("(self-test)", &self.limits, e).to_string())
             })?;
-        check_info(&info).map_err(RuntimeError::SelfTest)?;
+        let exported = match pre {
+            Pre::V1(_) => "1.0.0",
+            Pre::V2(_) => contract::CONTRACT_VERSION,
+        };
+        check_info(&info, exported).map_err(RuntimeError::SelfTest)?;
         Ok(Arc::new(LoadedAdapter { info, sha256, pre }))
     }
 
@@ -288,7 +336,7 @@ impl Runtime {
         &self,
         provider: &str,
         grants: Grants,
-    ) -> Result<(Store<CallState>, Adapter), CallError> {
+    ) -> Result<(Store<CallState>, Instance), CallError> {
         let adapter = self
             .adapter(provider)
             .ok_or_else(|| CallError::UnknownAdapter(provider.to_owned()))?;
@@ -296,12 +344,12 @@ impl Runtime {
         let slot = self.slots.clone().acquire_owned().await.ok();
         let mut store = self.store(&adapter.info.name, grants);
         store.data_mut().slot = slot;
-        let bindings = adapter
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(provider, &self.limits, e))?;
-        Ok((store, bindings))
+        let instance = match &adapter.pre {
+            Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
+            Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
+        }
+        .map_err(|e| classify(provider, &self.limits, e))?;
+        Ok((store, instance))
     }
 
     fn finish<R>(
@@ -351,12 +399,14 @@ impl Runtime {
             keys: Arc::default(),
             allowlist: Allowlist::default(),
         };
-        let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(
-            self.limits.wall_timeout,
-            b.paygate_provider_provider().call_info(&mut store),
-        )
-        .await;
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => b.paygate_provider_provider().call_info(&mut store).await,
+                Instance::V1(b) => v1::info(b, &mut store).await,
+            }
+        };
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "info", &store, r)
     }
 
@@ -367,13 +417,18 @@ impl Runtime {
         config: &Config,
         req: &PayRequest,
     ) -> Result<Result<PayResponse, ProviderError>, CallError> {
-        let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(
-            self.limits.wall_timeout,
-            b.paygate_provider_provider()
-                .call_pay(&mut store, config, req),
-        )
-        .await;
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => {
+                    b.paygate_provider_provider()
+                        .call_pay(&mut store, config, req)
+                        .await
+                }
+                Instance::V1(b) => v1::pay(b, &mut store, config, req).await,
+            }
+        };
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "pay", &store, r)
     }
 
@@ -384,13 +439,18 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
-        let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(
-            self.limits.wall_timeout,
-            b.paygate_provider_provider()
-                .call_query(&mut store, config, payment_no),
-        )
-        .await;
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => {
+                    b.paygate_provider_provider()
+                        .call_query(&mut store, config, payment_no)
+                        .await
+                }
+                Instance::V1(b) => v1::query(b, &mut store, config, payment_no).await,
+            }
+        };
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "query", &store, r)
     }
 
@@ -401,13 +461,18 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<(), ProviderError>, CallError> {
-        let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(
-            self.limits.wall_timeout,
-            b.paygate_provider_provider()
-                .call_close(&mut store, config, payment_no),
-        )
-        .await;
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => {
+                    b.paygate_provider_provider()
+                        .call_close(&mut store, config, payment_no)
+                        .await
+                }
+                Instance::V1(b) => v1::close(b, &mut store, config, payment_no).await,
+            }
+        };
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "close", &store, r)
     }
 
@@ -418,14 +483,46 @@ impl Runtime {
         config: &Config,
         req: &RefundRequest,
     ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
-        let (mut store, b) = self.instantiate(provider, grants).await?;
-        let r = tokio::time::timeout(
-            self.limits.wall_timeout,
-            b.paygate_provider_provider()
-                .call_refund(&mut store, config, req),
-        )
-        .await;
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => {
+                    b.paygate_provider_provider()
+                        .call_refund(&mut store, config, req)
+                        .await
+                }
+                Instance::V1(b) => v1::refund(b, &mut store, config, req).await,
+            }
+        };
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "refund", &store, r)
+    }
+
+    /// Asks for a refund's state. A 1.0.0 adapter cannot: `unsupported`, and the caller
+    /// falls back to submitting the refund again under the same refund number.
+    pub async fn query_refund(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        payment_no: &str,
+        refund_no: &str,
+    ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => {
+                    b.paygate_provider_provider()
+                        .call_query_refund(&mut store, config, payment_no, refund_no)
+                        .await
+                }
+                Instance::V1(_) => Ok(Err(ProviderError::Unsupported(
+                    "contract 1.0.0 has no query-refund".into(),
+                ))),
+            }
+        };
+        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
+        self.finish(provider, "query-refund", &store, r)
     }
 
     pub async fn parse_notification(
@@ -436,10 +533,19 @@ impl Runtime {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Result<Notification, Refusal>, CallError> {
-        let (mut store, b) = self.instantiate(provider, grants).await?;
-        let call = b
-            .paygate_provider_provider()
-            .call_parse_notification(&mut store, config, &headers, &body);
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let call = async {
+            match &instance {
+                Instance::V2(b) => {
+                    b.paygate_provider_provider()
+                        .call_parse_notification(&mut store, config, &headers, &body)
+                        .await
+                }
+                Instance::V1(b) => {
+                    v1::parse_notification(b, &mut store, config, &headers, &body).await
+                }
+            }
+        };
         let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
         self.finish(provider, "parse-notification", &store, r)
     }
@@ -475,8 +581,9 @@ fn write_artifact(path: &std::path::Path, component: &Component) -> std::io::Res
     std::fs::rename(&tmp, path)
 }
 
-/// The self-test of an adapter's description.
-fn check_info(info: &AdapterInfo) -> Result<(), String> {
+/// The self-test of an adapter's description; `exported` is the contract version whose
+/// interface the component exports.
+fn check_info(info: &AdapterInfo, exported: &str) -> Result<(), String> {
     let name_ok = !info.name.is_empty()
         && info.name.len() <= 32
         && info
@@ -489,11 +596,10 @@ fn check_info(info: &AdapterInfo) -> Result<(), String> {
             info.name
         ));
     }
-    if info.contract_version.split('.').next() != contract::CONTRACT_VERSION.split('.').next() {
+    if info.contract_version.split('.').next() != exported.split('.').next() {
         return Err(format!(
-            "built for contract {}, this host implements {}",
-            info.contract_version,
-            contract::CONTRACT_VERSION
+            "says it was built for contract {}, but exports the interface of {exported}",
+            info.contract_version
         ));
     }
     if info.channels.is_empty() {

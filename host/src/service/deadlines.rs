@@ -6,7 +6,10 @@ use crate::domain::{OrderState, PaymentState};
 use crate::runtime::contract::{ProviderError, TradeState};
 use crate::store::now_ms;
 use crate::store::orders;
-use crate::store::payments::{self, SettleOutcome};
+use crate::store::payments::{self, PaymentRecord, SettleOutcome};
+
+/// The flag of a payment whose provider keeps refusing status queries at the deadline.
+pub const FLAG_REFUSES_QUERIES: &str = "provider_refuses_queries";
 
 use super::{Gateway, ServiceError};
 
@@ -35,11 +38,21 @@ pub enum SyncStep {
 impl Gateway {
     /// The deadline rule of an order: already final -> nothing; an open trade -> query it
     /// (paid -> settle as paid), else close it at the provider ("already paid" there ->
-    /// paid), then close the order.
+    /// paid), then close the order. No open trade (none opened, or the provider refused to
+    /// open it): the order closes without asking the provider.
+    ///
+    /// A provider that refuses the query (a merchant's key rotated or broken) leaves the
+    /// order open, never closed blindly: the money may have come. `attempt` counts this
+    /// deadline's tries (1 the first time); from [`PayRules::flag_after_refusals`] refused
+    /// tries on, the payment is flagged `provider_refuses_queries` for an operator, and
+    /// paygate keeps asking on its backoff.
+    ///
+    /// [`PayRules::flag_after_refusals`]: super::PayRules::flag_after_refusals
     pub async fn expire_order(
         &self,
         merchant_id: &str,
         order_id: &str,
+        attempt: u32,
     ) -> Result<Expiry, ServiceError> {
         let Some(order) = orders::get(&self.db, merchant_id, order_id).await? else {
             return Ok(Expiry::AlreadyFinal);
@@ -70,7 +83,18 @@ impl Gateway {
                     Ok(Ok(_)) => {}
                     // The provider never opened it: there is nothing to close there.
                     Ok(Err(ProviderError::NotFound)) => {}
-                    Ok(Err(e)) => return Ok(Expiry::RetryLater(format!("status query: {e:?}"))),
+                    Ok(Err(e)) => {
+                        let refused = matches!(
+                            e,
+                            ProviderError::Rejected(_)
+                                | ProviderError::Config(_)
+                                | ProviderError::BadSignature(_)
+                        );
+                        if refused && attempt >= self.rules.flag_after_refusals {
+                            self.flag_once(&payment, FLAG_REFUSES_QUERIES).await?;
+                        }
+                        return Ok(Expiry::RetryLater(format!("status query: {e:?}")));
+                    }
                     Err(e) => return Ok(Expiry::RetryLater(e.to_string())),
                 }
                 let payment = self.payment_record(merchant_id, payment_no).await?;
@@ -103,6 +127,22 @@ impl Gateway {
             OrderState::Paid => Expiry::Paid,
             _ => Expiry::AlreadyFinal,
         })
+    }
+
+    /// Flags `payment` for an operator unless it already carries a flag (the first reason
+    /// found stays), and counts it in `paygate_payments_flagged_total`.
+    async fn flag_once(
+        &self,
+        payment: &PaymentRecord,
+        flag: &'static str,
+    ) -> Result<(), ServiceError> {
+        if payment.flag.is_some() {
+            return Ok(());
+        }
+        payments::flag(&self.db, &payment.payment_no, flag).await?;
+        metrics::counter!("paygate_payments_flagged_total", "flag" => flag).increment(1);
+        tracing::error!(payment_no = %payment.payment_no, flag, "payment flagged for an operator; paygate keeps asking the provider");
+        Ok(())
     }
 
     /// One active status query of an open payment.

@@ -31,13 +31,24 @@ pub struct Gateway {
     pub vault: Vault,
     /// Base URL providers reach paygate at (notify URLs are built from it).
     pub public_url: String,
-    /// The repay cut-off in milliseconds (the provider's grace is in `timers`).
-    pub repay_cutoff_ms: i64,
+    /// The pay and deadline rules' settings (the provider's grace is in `timers`).
+    pub rules: PayRules,
     /// Deadlines and status queries on the delay queue.
     pub timers: Timers,
     /// Parsed key rings by (merchant, provider), with the config's `updated_at` they were
     /// built from: RSA parsing is not free, and a config update invalidates the entry.
     keyrings: Mutex<KeyRingCache>,
+}
+
+/// The settings of the pay and deadline rules, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PayRules {
+    /// A pay call is refused when less than this remains before the deadline (ms).
+    pub repay_cutoff_ms: i64,
+    /// A stored action is reused only while this much of its own lifetime remains (ms).
+    pub action_margin_ms: i64,
+    /// Refused status queries at the deadline before the payment is flagged.
+    pub flag_after_refusals: u32,
 }
 
 /// A merchant's configuration for one provider, ready for an adapter call.
@@ -52,7 +63,7 @@ impl Gateway {
         runtime: Arc<Runtime>,
         vault: Vault,
         public_url: String,
-        repay_cutoff_ms: i64,
+        rules: PayRules,
         timers: Timers,
     ) -> Gateway {
         Gateway {
@@ -60,7 +71,7 @@ impl Gateway {
             runtime,
             vault,
             public_url,
-            repay_cutoff_ms,
+            rules,
             timers,
             keyrings: Mutex::new(HashMap::new()),
         }

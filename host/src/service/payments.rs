@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::repay::{decide, OpenPayment, PayTarget, RepayDecision};
+use crate::domain::repay::{
+    action_reusable, decide, payer_binding, OpenPayment, PayTarget, PayerDetail, RepayDecision,
+};
 use crate::domain::{
     pay_window, Money, OrderState, PayAction, PaymentNo, PaymentState, ReportedPayment, WindowError,
 };
@@ -65,17 +67,36 @@ impl Gateway {
             .runtime
             .adapter(&cmd.provider)
             .ok_or_else(|| ServiceError::unknown_provider(&cmd.provider))?;
-        if !adapter.info.channels.contains(&cmd.channel) {
+        let Some(channel) = adapter.info.channels.iter().find(|c| c.name == cmd.channel) else {
+            let names: Vec<&str> = adapter
+                .info
+                .channels
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
             return Err(ServiceError::invalid(
                 "unknown_channel",
                 format!(
                     "provider `{}` has no channel `{}` (it has: {})",
                     cmd.provider,
                     cmd.channel,
-                    adapter.info.channels.join(", ")
+                    names.join(", ")
                 ),
             ));
-        }
+        };
+        let binds: Vec<PayerDetail> = channel
+            .binds
+            .iter()
+            .map(|b| match b {
+                contract::PayerBinding::OpenId => PayerDetail::OpenId,
+                contract::PayerBinding::ClientIp => PayerDetail::ClientIp,
+            })
+            .collect();
+        let binding = payer_binding(
+            &binds,
+            cmd.payer.open_id.as_deref(),
+            cmd.payer.client_ip.as_deref(),
+        );
 
         // The amount comes from the database, never from the request.
         let mut orders = Vec::with_capacity(ids.len());
@@ -108,7 +129,7 @@ impl Gateway {
         let window = pay_window(
             expires_at,
             now_ms(),
-            self.repay_cutoff_ms,
+            self.rules.repay_cutoff_ms,
             self.timers.grace_ms,
         )
         .map_err(|e| match e {
@@ -120,6 +141,7 @@ impl Gateway {
             provider: &cmd.provider,
             channel: &cmd.channel,
             order_ids: order_ids.iter().map(String::as_str).collect(),
+            payer_binding: &binding,
         };
         // Concurrent requests for the same orders race through the database: each round
         // re-reads the orders' open payments and applies the repay rule again.
@@ -132,7 +154,14 @@ impl Gateway {
                     provider: &p.provider,
                     channel: &p.channel,
                     order_ids: ids.iter().map(String::as_str).collect(),
-                    action_valid: p.action.is_some() && now_ms() < p.provider_deadline,
+                    payer_binding: &p.payer_binding,
+                    action_valid: action_reusable(
+                        p.action.is_some(),
+                        p.action_expires_at,
+                        p.provider_deadline,
+                        now_ms(),
+                        self.rules.action_margin_ms,
+                    ),
                 })
                 .collect();
             match decide(&target, &open_refs) {
@@ -166,16 +195,10 @@ impl Gateway {
                 RepayDecision::CloseThenNew { close } => {
                     for payment_no in close {
                         let payment = self.payment_record(merchant_id, &payment_no).await?;
-                        tracing::info!(closing = %payment_no, provider = %payment.provider, "switching: closing the open trade first");
+                        tracing::info!(closing = %payment_no, provider = %payment.provider, "switching (provider, channel, payer or orders): closing the open trade first");
                         // "Already paid" there means the order is paid: refuse, start nothing.
                         self.close_at_provider(&payment).await?;
                     }
-                }
-                RepayDecision::InOtherPayment { payment_no } => {
-                    return Err(ServiceError::conflict(
-                        "order_in_open_payment",
-                        format!("an order is in open payment {payment_no} with other orders; cancel or finish it first"),
-                    ));
                 }
                 RepayDecision::New => {
                     let payment_no = PaymentNo::generate();
@@ -189,6 +212,7 @@ impl Gateway {
                             amount: total.minor(),
                             currency: total.currency().code(),
                             provider_deadline: window.provider_deadline_ms,
+                            payer_binding: &binding,
                             order_ids: &order_ids,
                             opening_until: now_ms() + self.opening_lease_ms(),
                         },
@@ -340,14 +364,20 @@ impl Gateway {
         let action = pay_action(response.action);
         let json =
             serde_json::to_string(&action).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let action_expires_at = response.action_expires_at.map(|s| s.saturating_mul(1000));
         payments::set_action(
             &self.db,
             &payment.payment_no,
             &json,
+            action_expires_at,
             response.provider_trade_id.as_deref(),
         )
         .await?;
-        tracing::info!(action = action_kind(&action), "provider opened the trade");
+        tracing::info!(
+            action = action_kind(&action),
+            ?action_expires_at,
+            "provider opened the trade"
+        );
         // Notifications get lost: query the provider on a schedule until the payment settles.
         if let Err(e) = self
             .timers

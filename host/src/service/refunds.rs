@@ -153,10 +153,35 @@ impl Gateway {
             reason: refund.reason.clone(),
             notify_url: self.notify_url(&payment.provider, &refund.merchant_id),
         };
-        let answer = self
-            .runtime
-            .refund(&payment.provider, ctx.grants, &ctx.config, &request)
-            .await;
+        // Asked before: the refund may be processing at the provider. Ask about it rather
+        // than submitting it again; submit only when the provider cannot be asked (a 1.0.0
+        // adapter) or does not know it (the first submission never arrived).
+        let queried = if step > 0 {
+            let answer = self
+                .runtime
+                .query_refund(
+                    &payment.provider,
+                    ctx.grants.clone(),
+                    &ctx.config,
+                    &refund.payment_no,
+                    &refund.refund_no,
+                )
+                .await;
+            match answer {
+                Ok(Err(ProviderError::Unsupported(_) | ProviderError::NotFound)) => None,
+                other => Some(other),
+            }
+        } else {
+            None
+        };
+        let answer = match queried {
+            Some(answer) => answer,
+            None => {
+                self.runtime
+                    .refund(&payment.provider, ctx.grants, &ctx.config, &request)
+                    .await
+            }
+        };
         match answer {
             Ok(Ok(status)) => match status.state {
                 RefundState::Succeeded => {

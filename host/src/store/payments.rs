@@ -22,6 +22,12 @@ pub struct PaymentRecord {
     pub provider_deadline: i64,
     /// The stored pay action, JSON as returned by the API.
     pub action: Option<String>,
+    /// Until when the provider honours the stored action (ms); `None`: until
+    /// `provider_deadline`.
+    pub action_expires_at: Option<i64>,
+    /// The payer details the channel binds the action to, canonical (`open_id=...`), `""`
+    /// when it binds none.
+    pub payer_binding: String,
     pub provider_trade_id: Option<String>,
     pub flag: Option<String>,
     pub paid_amount: Option<i64>,
@@ -36,7 +42,8 @@ pub struct PaymentRecord {
 }
 
 const COLUMNS: &str = "payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline, action, \
-                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at, opening_until, refunded_amount";
+                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at, opening_until, refunded_amount, \
+                       action_expires_at, payer_binding";
 
 fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
     let state: String = r.try_get("state")?;
@@ -51,6 +58,8 @@ fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("payment state `{state}`")))?,
         provider_deadline: r.try_get("provider_deadline")?,
         action: r.try_get("action")?,
+        action_expires_at: r.try_get("action_expires_at")?,
+        payer_binding: r.try_get("payer_binding")?,
         provider_trade_id: r.try_get("provider_trade_id")?,
         flag: r.try_get("flag")?,
         paid_amount: r.try_get("paid_amount")?,
@@ -73,6 +82,8 @@ pub struct NewPayment<'a> {
     pub amount: i64,
     pub currency: &'a str,
     pub provider_deadline: i64,
+    /// See [`PaymentRecord::payer_binding`].
+    pub payer_binding: &'a str,
     pub order_ids: &'a [String],
     /// The creating request holds the payment until then while it opens the trade.
     pub opening_until: i64,
@@ -86,7 +97,7 @@ pub async fn create(db: &Db, p: &NewPayment<'_>) -> Result<bool, StoreError> {
     let mut tx = db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO payments (payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline,
-         version, created_at, updated_at, opening_until) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, 0, $8, $8, $9)",
+         version, created_at, updated_at, opening_until, payer_binding) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, 0, $8, $8, $9, $10)",
     )
     .bind(p.payment_no)
     .bind(p.merchant_id)
@@ -97,6 +108,7 @@ pub async fn create(db: &Db, p: &NewPayment<'_>) -> Result<bool, StoreError> {
     .bind(p.provider_deadline)
     .bind(now)
     .bind(p.opening_until)
+    .bind(p.payer_binding)
     .execute(&mut *tx)
     .await?;
     for order_id in p.order_ids {
@@ -178,16 +190,18 @@ pub async fn set_action(
     db: &Db,
     payment_no: &str,
     action_json: &str,
+    action_expires_at: Option<i64>,
     provider_trade_id: Option<&str>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE payments SET action = $1, provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1,
-         updated_at = $3, opening_until = NULL WHERE payment_no = $4 AND state = 'open'",
+         updated_at = $3, opening_until = NULL, action_expires_at = $5 WHERE payment_no = $4 AND state = 'open'",
     )
     .bind(action_json)
     .bind(provider_trade_id)
     .bind(now_ms())
     .bind(payment_no)
+    .bind(action_expires_at)
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -29,10 +29,10 @@ mod wire;
 use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, SignatureAlgorithm};
 use paygate_sdk::{
-    hex_encode, json_body, json_reply, json_request, method_name, nonce, request, required_setting,
-    send, setting, unix_now, AdapterInfo, Config, Headers, Notification, NotificationEvent,
-    PayAction, PayRequest, PayResponse, Provider, ProviderError, RefundRequest, RefundStatus,
-    Refusal, SecretKind, SecretSpec, SettingSpec, TradeStatus, CONTRACT_VERSION,
+    channel, hex_encode, json_body, json_reply, json_request, method_name, nonce, request,
+    required_setting, send, setting, unix_now, AdapterInfo, Config, Headers, Notification,
+    NotificationEvent, PayAction, PayRequest, PayResponse, Provider, ProviderError, RefundRequest,
+    RefundStatus, Refusal, SecretKind, SecretSpec, SettingSpec, TradeStatus, CONTRACT_VERSION,
 };
 
 use wire::{CreateRefund, CreateTrade, NotificationHeaders, RefundCreated, Trade, TradeCreated};
@@ -48,7 +48,8 @@ impl Provider for Mock {
             name: "mock".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             contract_version: CONTRACT_VERSION.into(),
-            channels: vec!["web".into(), "qr".into()],
+            // The sandbox's checkout page is bound to no payer detail.
+            channels: vec![channel("web", &[]), channel("qr", &[])],
             settings: vec![
                 SettingSpec {
                     name: "sandbox_url".into(),
@@ -126,6 +127,8 @@ impl Provider for Mock {
         Ok(PayResponse {
             action,
             provider_trade_id: Some(created.trade_id),
+            // The checkout page works until the trade's deadline.
+            action_expires_at: None,
         })
     }
 
@@ -157,6 +160,18 @@ impl Provider for Mock {
         let call = json_request(Method::Post, &url(&config, &path)?, &body)?;
         let refund: RefundCreated = json_body(&signed(&config, call)?)?;
         wire::refund_status(request.payment_no, &request.amount.currency, refund)
+    }
+
+    fn query_refund(
+        _config: Config,
+        _payment_no: String,
+        _refund_no: String,
+    ) -> Result<RefundStatus, ProviderError> {
+        // PROTOCOL.md has no refund query: the sandbox settles a refund in its answer, and a
+        // repeated refund_no is answered again, never refunded twice.
+        Err(ProviderError::Unsupported(
+            "the sandbox has no refund query; it answers a repeated refund_no again".into(),
+        ))
     }
 
     fn parse_notification(

@@ -2,7 +2,16 @@
 //! lower-case hex, random nonces, the time, and HTTP verbs as providers sign them.
 
 use crate::http::Method;
-use crate::{Config, ProviderError, UnixSeconds};
+use crate::{ChannelSpec, Config, PayerBinding, ProviderError, UnixSeconds};
+
+/// A channel for `AdapterInfo::channels`: its name and the payer details the provider binds
+/// its action to (`&[]` for none; `&[PayerBinding::OpenId]` for a WeChat JSAPI prepay).
+pub fn channel(name: &str, binds: &[PayerBinding]) -> ChannelSpec {
+    ChannelSpec {
+        name: name.to_owned(),
+        binds: binds.to_vec(),
+    }
+}
 
 /// The value of setting `name` in the merchant's configuration, if it has one.
 pub fn setting<'a>(config: &'a Config, name: &str) -> Option<&'a str> {

@@ -19,7 +19,7 @@
 //! ```
 //!
 //! The README has a complete adapter (checked by `cargo test` as a doctest). The contract is
-//! `wit/provider.wit` (`paygate:provider@1.0.0`); every type re-exported here is documented
+//! `wit/v2/provider.wit` (`paygate:provider@2.0.0`); every type re-exported here is documented
 //! there. The helpers read settings and headers, encode hex, make nonces, tell the time,
 //! build and send JSON requests, and map the imports' errors to [`ProviderError`]s that say
 //! what the host should do next.
@@ -31,8 +31,8 @@ extern crate self as paygate_sdk;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "adapter",
-        // Relative to this crate's Cargo.toml: the workspace's `wit/` folder.
-        path: "../../wit",
+        // Relative to this crate's Cargo.toml: the current contract, `wit/v2`.
+        path: "../../wit/v2",
         pub_export_macro: true,
         default_bindings_module: "paygate_sdk::bindings",
         // Adapters depend on paygate-sdk only, not on wit-bindgen.
@@ -49,9 +49,10 @@ pub mod __private {
 
 pub use bindings::exports::paygate::provider::provider::Guest as Provider;
 pub use bindings::paygate::provider::types::{
-    AdapterInfo, Config, Headers, Money, Notification, NotificationEvent, PayAction, PayRequest,
-    PayResponse, Payer, ProviderError, RefundRequest, RefundState, RefundStatus, Refusal,
-    Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState, TradeStatus, UnixSeconds,
+    AdapterInfo, ChannelSpec, Config, Headers, Money, Notification, NotificationEvent, PayAction,
+    PayRequest, PayResponse, Payer, PayerBinding, ProviderError, RefundRequest, RefundState,
+    RefundStatus, Refusal, Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeState,
+    TradeStatus, UnixSeconds,
 };
 pub use bindings::paygate::provider::{http, keys};
 
@@ -61,12 +62,13 @@ pub mod log;
 
 pub use calls::{json_body, json_reply, json_request, request, send, send_json};
 pub use helpers::{
-    header, hex_decode, hex_encode, method_name, nonce, required_setting, setting, unix_now,
+    channel, header, hex_decode, hex_encode, method_name, nonce, required_setting, setting,
+    unix_now,
 };
 
 /// The contract version this SDK builds adapters for: what `AdapterInfo::contract_version`
 /// must say.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "2.0.0";
 
 /// Exports `$provider` (a type implementing [`Provider`]) as the adapter's implementation of
 /// the contract. Use it once per adapter crate, at its root:

@@ -1,18 +1,45 @@
 //! paygate's WeChat Pay API v3 adapter (direct merchant mode).
 //!
 //! Every request is signed (`Authorization: WECHATPAY2-SHA256-RSA2048 ...`) with the
-//! merchant's API private key through the host's `keys` import; every answer's
-//! `Wechatpay-Signature` is verified with WeChat Pay's platform public key before anything
-//! in it is believed, and an answer that does not verify is treated as no answer
-//! (`unreachable`: the host queries later). Notifications are verified the same way, must be
-//! fresh (five minutes), and their `resource` is decrypted (AEAD_AES_256_GCM, APIv3 key)
-//! by the host. The adapter never sees a key.
+//! merchant's API private key through the host's `keys` import. The adapter never sees a
+//! key.
+//!
+//! Answers: a 2xx answer's `Wechatpay-Signature` is verified before anything in it is
+//! believed, and a 2xx that does not verify is treated as no answer (`unreachable`: the host
+//! queries later). Any other status is read for WeChat's error body `{code, message}`
+//! *before* any signature check, because WeChat signs only answers to requests whose
+//! signature it verified: `401 SIGN_ERROR` comes unsigned, and is a `rejected`, not
+//! silence (see `wire::error_for` for the whole map). Notifications must verify, be fresh
+//! (five minutes), and their `resource` is decrypted (AEAD_AES_256_GCM, APIv3 key) by the
+//! host.
+//!
+//! WeChat Pay signs with one of two kinds of platform key, and every signed message names
+//! its key in `Wechatpay-Serial`; the merchant configures either or both:
+//!
+//! - the **WeChat Pay public key** (微信支付公钥): setting `platform_public_key_id`
+//!   (`PUB_KEY_ID_...`) and secret `platform_public_key` (`pub_key.pem`), together. Accounts
+//!   opened since late 2024 have only this. When it is configured, every request carries
+//!   `Wechatpay-Serial: <platform_public_key_id>`, which asks WeChat to sign the answer
+//!   with the public key;
+//! - the **platform certificates** (平台证书): secret `platform_certificates`, one or more
+//!   PEM certificates as `GET /v3/certificates` hands them out (decrypted); the host reads
+//!   their serial numbers (40 hex digits);
+//! - **both**, while the merchant switches from the certificates to the public key: WeChat
+//!   signs an answer with the public key only when the request names it (otherwise with a
+//!   certificate), and moves notifications to the public key gradually, so both kinds
+//!   arrive for a while.
+//!
+//! Each answer and notification is verified with the key its `Wechatpay-Serial` names (the
+//! public key for its id, else the certificate with that serial); a serial naming no
+//! configured key is refused, naming it and the configured ones. A configuration with
+//! neither key (or half of the public key) fails every call with a `config` error naming
+//! what is missing.
 //!
 //! Channels: `native` (a QR code of `code_url`), `jsapi` (the parameters WeChat's JS bridge
 //! needs, `paySign` included), `h5` (a redirect to `h5_url`).
 //!
-//! `protocol.rs` holds the signature scheme, `wire.rs` the JSON bodies and the state and
-//! error maps; this file holds the flows.
+//! `protocol.rs` holds the signature scheme and the choice of platform key, `wire.rs` the
+//! JSON bodies and the state and error maps; this file holds the flows.
 
 mod protocol;
 mod wire;
@@ -24,13 +51,14 @@ use serde::Serialize;
 use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, Cipher, SignatureAlgorithm};
 use paygate_sdk::{
-    json_body, json_reply, json_request, method_name, nonce, request, required_setting, send,
-    unix_now, AdapterInfo, Config, Headers, Notification, NotificationEvent, PayAction, PayRequest,
-    PayResponse, Provider, ProviderError, RefundRequest, RefundStatus, Refusal, Rejection, Reply,
-    SecretKind, SecretSpec, SettingSpec, TradeStatus, CONTRACT_VERSION,
+    channel, json_body, json_reply, json_request, method_name, nonce, request, required_setting,
+    send, setting, unix_now, AdapterInfo, Config, Headers, Notification, NotificationEvent,
+    PayAction, PayRequest, PayResponse, PayerBinding, Provider, ProviderError, RefundRequest,
+    RefundStatus, Refusal, Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeStatus,
+    CONTRACT_VERSION,
 };
 
-use protocol::SignedHeaders;
+use protocol::{PlatformKey, PlatformKeys, SignedHeaders};
 use wire::{
     Amount, CloseBody, Envelope, H5Info, PayAnswer, PayBody, PayerBody, Refund, RefundAmountBody,
     RefundBody, RefundNotice, SceneInfo, Transaction,
@@ -39,11 +67,19 @@ use wire::{
 /// The merchant's API private key (`apiclient_key.pem`), which signs requests and JSAPI
 /// `paySign`s.
 const MERCHANT_PRIVATE_KEY: &str = "merchant_private_key";
-/// WeChat Pay's platform public key (`pub_key.pem`), which verifies answers and
-/// notifications.
-const PLATFORM_PUBLIC_KEY: &str = "platform_public_key";
+/// WeChat Pay's public key (`pub_key.pem`), which verifies answers and notifications whose
+/// `Wechatpay-Serial` is `platform_public_key_id`.
+const PLATFORM_PUBLIC_KEY: &str = protocol::PUBLIC_KEY_SECRET;
+/// WeChat Pay's platform certificates, which verify answers and notifications whose
+/// `Wechatpay-Serial` is one of their serial numbers.
+const PLATFORM_CERTIFICATES: &str = protocol::CERTIFICATES_SECRET;
 /// The APIv3 key, which decrypts notification resources.
 const APIV3_KEY: &str = "apiv3_key";
+
+/// What the descriptions of the three platform-key entries say about them.
+const EITHER_OR_BOTH: &str = "configure the public key (platform_public_key_id together with \
+     platform_public_key), or the platform certificates (platform_certificates), or both while \
+     switching from the certificates to the public key";
 
 /// WeChat Pay's API.
 const DEFAULT_API_BASE: &str = "https://api.mch.weixin.qq.com";
@@ -52,28 +88,39 @@ struct Wechat;
 
 impl Provider for Wechat {
     fn info() -> AdapterInfo {
-        let setting = |name: &str, description: &str| SettingSpec {
+        let setting = |name: &str, required: bool, description: &str| SettingSpec {
             name: name.into(),
-            required: true,
+            required,
             description: description.into(),
             is_base_url: false,
             default_value: None,
         };
-        let secret = |name: &str, kind, description: &str| SecretSpec {
+        let secret = |name: &str, kind, required: bool, description: &str| SecretSpec {
             name: name.into(),
             kind,
-            required: true,
+            required,
             description: description.into(),
         };
         AdapterInfo {
             name: "wechat".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             contract_version: CONTRACT_VERSION.into(),
-            channels: vec!["native".into(), "jsapi".into(), "h5".into()],
+            // A JSAPI prepay works for the openid it was created for only; an H5 link only
+            // from the payer's network (scene_info.payer_client_ip).
+            channels: vec![
+                channel("native", &[]),
+                channel("jsapi", &[PayerBinding::OpenId]),
+                channel("h5", &[PayerBinding::ClientIp]),
+            ],
             settings: vec![
-                setting("mchid", "the merchant number (商户号), e.g. 1900009191"),
+                setting(
+                    "mchid",
+                    true,
+                    "the merchant number (商户号), e.g. 1900009191",
+                ),
                 setting(
                     "appid",
+                    true,
                     "the app id bound to the merchant number (公众号/小程序/应用 AppID)",
                 ),
                 SettingSpec {
@@ -87,29 +134,50 @@ impl Provider for Wechat {
                 },
                 setting(
                     "merchant_serial_no",
+                    true,
                     "the serial number of the merchant API certificate whose private key is \
                      merchant_private_key (证书序列号)",
                 ),
                 setting(
-                    "platform_public_key_id",
-                    "the id of WeChat Pay's platform public key, PUB_KEY_ID_... (微信支付公钥ID); \
-                     answers and notifications signed with another key are refused",
+                    protocol::PUBLIC_KEY_ID_SETTING,
+                    false,
+                    &format!(
+                        "the id of WeChat Pay's public key, PUB_KEY_ID_... (微信支付公钥ID), \
+                         sent on every request so that WeChat signs answers with it; \
+                         {EITHER_OR_BOTH}"
+                    ),
                 ),
             ],
             secrets: vec![
                 secret(
                     MERCHANT_PRIVATE_KEY,
                     SecretKind::RsaPrivateKey,
+                    true,
                     "the merchant API private key, PEM (apiclient_key.pem)",
                 ),
                 secret(
                     PLATFORM_PUBLIC_KEY,
                     SecretKind::RsaPublicKey,
-                    "WeChat Pay's platform public key, PEM (pub_key.pem)",
+                    false,
+                    &format!(
+                        "WeChat Pay's public key, PEM (pub_key.pem, 微信支付公钥), whose id is \
+                         platform_public_key_id; {EITHER_OR_BOTH}"
+                    ),
+                ),
+                secret(
+                    PLATFORM_CERTIFICATES,
+                    SecretKind::X509Certificates,
+                    false,
+                    &format!(
+                        "WeChat Pay's platform certificates (平台证书), PEM, one or more \
+                         concatenated, as GET /v3/certificates hands them out, decrypted; \
+                         {EITHER_OR_BOTH}"
+                    ),
                 ),
                 secret(
                     APIV3_KEY,
                     SecretKind::Aes256Key,
+                    true,
                     "the 32-character APIv3 key (APIv3密钥), which decrypts notifications",
                 ),
             ],
@@ -162,6 +230,7 @@ impl Provider for Wechat {
                 )))
             }
         };
+        let asked_at = unix_now();
         let answer: PayAnswer = json_body(&merchant.call(Method::Post, path, Some(&body))?)?;
         let missing = |field: &str| {
             ProviderError::Unreachable(format!("WeChat Pay's answer to {path} has no `{field}`"))
@@ -177,6 +246,9 @@ impl Provider for Wechat {
         Ok(PayResponse {
             action,
             provider_trade_id: None,
+            // Counted from the moment of asking: WeChat's clock started no earlier.
+            action_expires_at: wire::action_lifetime_secs(&request.channel)
+                .map(|lifetime| asked_at + lifetime),
         })
     }
 
@@ -240,6 +312,29 @@ impl Provider for Wechat {
         )
     }
 
+    fn query_refund(
+        config: Config,
+        payment_no: String,
+        refund_no: String,
+    ) -> Result<RefundStatus, ProviderError> {
+        let merchant = Merchant::of(&config)?;
+        let path = wire::refund_path(&refund_no)?;
+        let refund: Refund = json_body(&merchant.call::<()>(Method::Get, &path, None)?)?;
+        if refund.out_refund_no != refund_no {
+            return Err(ProviderError::Unreachable(format!(
+                "asked about refund {refund_no}, WeChat Pay answered about {}",
+                refund.out_refund_no
+            )));
+        }
+        wire::refund_status(
+            payment_no,
+            refund.out_refund_no,
+            refund.refund_id,
+            &refund.status,
+            refund.amount,
+        )
+    }
+
     fn parse_notification(
         config: Config,
         headers: Headers,
@@ -262,28 +357,45 @@ impl Provider for Wechat {
     }
 }
 
-/// A merchant's settings, read once per call.
+/// A merchant's settings and platform keys, read once per call.
 struct Merchant<'a> {
     mchid: &'a str,
     appid: &'a str,
     api_base: &'a str,
     serial_no: &'a str,
-    platform_key_id: &'a str,
+    platform_keys: PlatformKeys,
 }
 
 impl<'a> Merchant<'a> {
+    /// Reads the settings and which platform keys exist: a configuration the adapter cannot
+    /// verify WeChat with fails here, before anything is sent.
     fn of(config: &'a Config) -> Result<Merchant<'a>, ProviderError> {
+        let mchid = required_setting(config, "mchid")?;
+        let appid = required_setting(config, "appid")?;
+        let api_base = required_setting(config, "api_base")?.trim_end_matches('/');
+        let serial_no = required_setting(config, "merchant_serial_no")?;
+        let platform_keys = PlatformKeys::configured(
+            setting(config, protocol::PUBLIC_KEY_ID_SETTING),
+            has_public_key()?,
+            certificate_serials()?,
+        )
+        .map_err(|reason| {
+            ProviderError::Config(format!(
+                "merchant {}'s WeChat Pay configuration: {reason}",
+                config.merchant_id
+            ))
+        })?;
         Ok(Merchant {
-            mchid: required_setting(config, "mchid")?,
-            appid: required_setting(config, "appid")?,
-            api_base: required_setting(config, "api_base")?.trim_end_matches('/'),
-            serial_no: required_setting(config, "merchant_serial_no")?,
-            platform_key_id: required_setting(config, "platform_public_key_id")?,
+            mchid,
+            appid,
+            api_base,
+            serial_no,
+            platform_keys,
         })
     }
 
-    /// Signs and sends a request to `path` (under `api_base`), verifies the answer's
-    /// signature, and turns a verified answer that is not a 2xx into the matching error.
+    /// Signs and sends a request to `path` (under `api_base`), and reads the answer (see
+    /// [`accept`]): a 2xx must verify, anything else is WeChat's refusal or trouble.
     fn call<T: Serialize>(
         &self,
         method: Method,
@@ -300,6 +412,8 @@ impl<'a> Merchant<'a> {
                 call
             }
         };
+        call.headers
+            .extend(protocol::request_serial_header(&self.platform_keys));
         let timestamp = unix_now();
         let nonce = nonce(32)?;
         let message = protocol::request_message(
@@ -319,37 +433,46 @@ impl<'a> Merchant<'a> {
             protocol::authorization(self.mchid, &nonce, &signature, timestamp, self.serial_no),
         ));
         let response = send(call)?;
-        self.verify(&response.headers, &response.body)
-            .map_err(|reason| {
-                ProviderError::Unreachable(format!(
-                    "WeChat Pay's answer to {} {path} (HTTP {}) is not trusted: {reason}",
-                    method_name(method),
-                    response.status
-                ))
-            })?;
-        if (200..300).contains(&response.status) {
-            Ok(response)
-        } else {
-            Err(wire::error_for(response.status, &response.body))
-        }
+        accept(
+            response,
+            &format!("{} {path}", method_name(method)),
+            |headers, body| self.verify(headers, body),
+        )
     }
 
-    /// Checks that `body` with these headers was signed by WeChat Pay's platform key, now.
+    /// Checks that `body` with these headers was signed, now, by the platform key its
+    /// `Wechatpay-Serial` names, which the merchant must have configured.
     fn verify(&self, headers: &[(String, String)], body: &[u8]) -> Result<(), String> {
-        let signed = SignedHeaders::read(headers, self.platform_key_id, unix_now())?;
+        let signed = SignedHeaders::read(headers, &self.platform_keys, unix_now())?;
         let message = protocol::response_message(signed.timestamp, signed.nonce, body);
-        match keys::verify(
-            PLATFORM_PUBLIC_KEY,
-            SignatureAlgorithm::RsaSha256,
-            &message,
-            &signed.signature,
-        ) {
+        let (verified, key) = match signed.key {
+            PlatformKey::PublicKey => (
+                keys::verify(
+                    PLATFORM_PUBLIC_KEY,
+                    SignatureAlgorithm::RsaSha256,
+                    &message,
+                    &signed.signature,
+                ),
+                "WeChat Pay's public key".to_owned(),
+            ),
+            PlatformKey::Certificate(serial) => (
+                keys::verify_certificate(
+                    PLATFORM_CERTIFICATES,
+                    serial,
+                    SignatureAlgorithm::RsaSha256,
+                    &message,
+                    &signed.signature,
+                ),
+                format!("platform certificate {serial}"),
+            ),
+        };
+        match verified {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!(
-                "{} does not verify with the platform public key",
+                "{} does not verify with {key}",
                 protocol::SIGNATURE_HEADER
             )),
-            Err(e) => Err(format!("the platform public key cannot verify: {e:?}")),
+            Err(e) => Err(format!("{key} cannot verify: {e:?}")),
         }
     }
 
@@ -437,6 +560,54 @@ impl<'a> Merchant<'a> {
     }
 }
 
+/// What WeChat's answer to `what` (`POST /v3/...`) means. WeChat signs an answer only when
+/// it verified the request's signature: a refusal of the request itself (`401 SIGN_ERROR`,
+/// some `400 PARAM_ERROR`) comes without `Wechatpay-*` headers. So the status is checked
+/// first, as the official SDKs do (wechatpay-go `core.CheckResponse` before the validator in
+/// `core/client.go`; wechatpay-java `AbstractHttpClient.validateResponse`; source:
+/// /tmp/research/wechat-field.md §1): an answer that is not a 2xx is read for its error body
+/// by `wire::error_for`, never verified; a 2xx answer must `verify` (WeChat: "没有携带签名的
+/// 成功应答（HTTP状态码为2xx），应认为是伪造或被篡改的应答", an unsigned 2xx is forged), or it is
+/// no answer at all (`unreachable`).
+fn accept(
+    response: http::Response,
+    what: &str,
+    verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,
+) -> Result<http::Response, ProviderError> {
+    if !(200..300).contains(&response.status) {
+        return Err(wire::error_for(response.status, &response.body));
+    }
+    verify(&response.headers, &response.body).map_err(|reason| {
+        ProviderError::Unreachable(format!(
+            "WeChat Pay's answer to {what} (HTTP {}) is not trusted: {reason}",
+            response.status
+        ))
+    })?;
+    Ok(response)
+}
+
+/// Whether the merchant configured the secret `platform_public_key`. The `keys` import has
+/// no listing of secrets: a verification of nothing asks, with no network call. The host
+/// answers `unknown-key` for a secret the configuration lacks, and a verdict (`false`) for
+/// one it has.
+fn has_public_key() -> Result<bool, ProviderError> {
+    match keys::verify(PLATFORM_PUBLIC_KEY, SignatureAlgorithm::RsaSha256, b"", b"") {
+        Ok(_) | Err(keys::Error::InvalidInput(_)) => Ok(true),
+        Err(keys::Error::UnknownKey(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The serial numbers of the configured platform certificates, as the host reads them; none
+/// if the merchant configured no `platform_certificates`.
+fn certificate_serials() -> Result<Vec<String>, ProviderError> {
+    match keys::certificates(PLATFORM_CERTIFICATES) {
+        Ok(certificates) => Ok(certificates.into_iter().map(|c| c.serial).collect()),
+        Err(keys::Error::UnknownKey(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A payer detail the channel needs, or the reason the request cannot be made.
 fn payer_detail<'a>(
     value: &'a Option<String>,
@@ -480,3 +651,209 @@ fn refuse(error: ProviderError) -> Refusal {
 }
 
 paygate_sdk::export_adapter!(Wechat);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
+    const CERT: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+
+    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> http::Response {
+        http::Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn never_verified(_: &[(String, String)], _: &[u8]) -> Result<(), String> {
+        panic!("an answer that is not a 2xx must not be verified")
+    }
+
+    /// The headers of the 401 captured in the field (research §1, community pay/doc/
+    /// 0000220af80cf8681a3b5f02c5bc00): no `Wechatpay-*` header at all.
+    const UNSIGNED_401_HEADERS: &[(&str, &str)] = &[
+        ("server", "nginx"),
+        ("content-type", "application/json; charset=utf-8"),
+        ("content-length", "68"),
+        ("cache-control", "no-cache, must-revalidate"),
+        ("x-content-type-options", "nosniff"),
+        (
+            "request-id",
+            "08D799FE0510AC0418BBC8C5A2012093A72828A4D601-270924360",
+        ),
+        ("content-language", "zh-CN"),
+    ];
+
+    #[test]
+    fn an_unsigned_sign_error_is_a_rejection_not_silence() {
+        let answer = response(
+            401,
+            UNSIGNED_401_HEADERS,
+            r#"{"code":"SIGN_ERROR","message":"签名信息错误，验签失败"}"#,
+        );
+        assert_eq!(
+            accept(
+                answer,
+                "GET /v3/pay/transactions/out-trade-no/P1",
+                never_verified
+            ),
+            Err(ProviderError::Rejected(Rejection {
+                code: "SIGN_ERROR".into(),
+                message: "签名信息错误，验签失败".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn unsigned_refusals_are_mapped_by_their_code() {
+        let cases = [
+            (400, "PARAM_ERROR", None),
+            (400, "INVALID_REQUEST", None),
+            (400, "ORDERPAID", Some(ProviderError::AlreadyPaid)),
+            (400, "ORDER_CLOSED", Some(ProviderError::AlreadyClosed)),
+            (404, "ORDER_NOT_EXIST", Some(ProviderError::NotFound)),
+            (404, "RESOURCE_NOT_EXISTS", Some(ProviderError::NotFound)),
+        ];
+        for (status, code, expected) in cases {
+            let body = format!(r#"{{"code":"{code}","message":"m"}}"#);
+            let got = accept(response(status, &[], &body), "POST /v3/x", never_verified);
+            let expected = expected.unwrap_or_else(|| {
+                ProviderError::Rejected(Rejection {
+                    code: code.into(),
+                    message: "m".into(),
+                })
+            });
+            assert_eq!(got, Err(expected), "{code}");
+        }
+        for code in ["SYSTEM_ERROR", "BANK_ERROR", "FREQUENCY_LIMITED"] {
+            let body = format!(r#"{{"code":"{code}","message":"m"}}"#);
+            assert!(
+                matches!(
+                    accept(response(500, &[], &body), "POST /v3/x", never_verified),
+                    Err(ProviderError::Unreachable(_))
+                ),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_5xx_without_a_readable_body_is_unreachable() {
+        for body in ["", "<html><body>502 Bad Gateway</body></html>"] {
+            assert!(matches!(
+                accept(response(502, &[], body), "POST /v3/x", never_verified),
+                Err(ProviderError::Unreachable(m)) if m.contains("502")
+            ));
+        }
+    }
+
+    #[test]
+    fn a_2xx_that_does_not_verify_is_unreachable() {
+        let answer = response(200, &[], r#"{"code_url":"weixin://wxpay/bizpayurl?pr=x"}"#);
+        let got = accept(answer, "POST /v3/pay/transactions/native", |_, _| {
+            Err("the `wechatpay-timestamp` header is missing".into())
+        });
+        assert!(matches!(
+            got,
+            Err(ProviderError::Unreachable(m))
+                if m.contains("not trusted") && m.contains("POST /v3/pay/transactions/native")
+                    && m.contains("wechatpay-timestamp")
+        ));
+    }
+
+    #[test]
+    fn a_2xx_that_verifies_is_the_answer_and_its_body_is_what_was_verified() {
+        let body = r#"{"code_url":"weixin://wxpay/bizpayurl?pr=x"}"#;
+        let mut verified = false;
+        let got = accept(response(200, &[], body), "POST /v3/x", |_, signed| {
+            verified = signed == body.as_bytes();
+            Ok(())
+        });
+        assert_eq!(got.map(|r| r.body), Ok(body.as_bytes().to_vec()));
+        assert!(verified);
+        // A 204 (close) is verified over its empty body.
+        assert!(accept(response(204, &[], ""), "POST /v3/x/close", |_, b| {
+            if b.is_empty() {
+                Ok(())
+            } else {
+                Err("a body".into())
+            }
+        })
+        .is_ok());
+    }
+
+    fn merchant(keys: PlatformKeys) -> Merchant<'static> {
+        Merchant {
+            mchid: "1900009191",
+            appid: "wxd678efh567hg6787",
+            api_base: "https://api.mch.weixin.qq.com",
+            serial_no: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
+            platform_keys: keys,
+        }
+    }
+
+    #[test]
+    fn a_notification_signed_by_an_unknown_serial_is_refused_naming_it() {
+        let keys = PlatformKeys::configured(None, false, vec![CERT.into()]).expect("certificates");
+        let now = unix_now().to_string();
+        // A public-key notification reaching a merchant who configured only its certificate.
+        let headers: Vec<(String, String)> = [
+            ("wechatpay-timestamp", now.as_str()),
+            ("wechatpay-nonce", "fdasflkja484w"),
+            ("wechatpay-signature", "AAEC"),
+            ("wechatpay-serial", KEY_ID),
+            ("wechatpay-signature-type", protocol::AUTH_SCHEME),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let refusal = merchant(keys)
+            .verified_notification(&headers, b"{}")
+            .map_err(refuse)
+            .expect_err("an unknown serial");
+        match &refusal.error {
+            ProviderError::BadSignature(m) => {
+                assert!(m.contains(KEY_ID) && m.contains(CERT), "{m}");
+            }
+            other => panic!("expected a bad signature, got {other:?}"),
+        }
+        assert_eq!(refusal.reply.status, 401);
+        let reply: serde_json::Value =
+            serde_json::from_slice(&refusal.reply.body).expect("a JSON reply");
+        assert_eq!(reply["code"], "FAIL");
+    }
+
+    #[test]
+    fn the_platform_keys_are_optional_and_the_certificates_are_x509() {
+        let info = Wechat::info();
+        let id = info
+            .settings
+            .iter()
+            .find(|s| s.name == "platform_public_key_id")
+            .expect("the public key id");
+        assert!(!id.required);
+        for (name, kind) in [
+            ("platform_public_key", SecretKind::RsaPublicKey),
+            ("platform_certificates", SecretKind::X509Certificates),
+        ] {
+            let secret = info
+                .secrets
+                .iter()
+                .find(|s| s.name == name)
+                .expect("a platform key secret");
+            assert_eq!((secret.kind, secret.required), (kind, false), "{name}");
+            assert!(secret.description.contains("or both"), "{name}");
+        }
+        for name in ["merchant_private_key", "apiv3_key"] {
+            assert!(info.secrets.iter().any(|s| s.name == name && s.required));
+        }
+        for name in ["mchid", "appid", "api_base", "merchant_serial_no"] {
+            assert!(info.settings.iter().any(|s| s.name == name && s.required));
+        }
+    }
+}

@@ -81,23 +81,160 @@ pub fn path_and_query(url: &str) -> &str {
     path.split('#').next().unwrap_or(path)
 }
 
+/// The setting naming WeChat Pay's public key (`PUB_KEY_ID_...`, 微信支付公钥ID).
+pub const PUBLIC_KEY_ID_SETTING: &str = "platform_public_key_id";
+/// The secret holding WeChat Pay's public key (`pub_key.pem`).
+pub const PUBLIC_KEY_SECRET: &str = "platform_public_key";
+/// The secret holding WeChat Pay's platform certificates (`GET /v3/certificates`, decrypted).
+pub const CERTIFICATES_SECRET: &str = "platform_certificates";
+
+/// The keys a merchant configured to verify what WeChat Pay sends: its public key, its
+/// platform certificates, or both while the merchant switches from the certificates to the
+/// public key.
+///
+/// Source: /tmp/research/wechat-field.md §5, from WeChat Pay's switch guide
+/// (pay.weixin.qq.com/doc/v3/merchant/4012154180) and staff answers
+/// (developers.weixin.qq.com/community/pay/doc/000a2456f08f80e3a0f2f10f461400): during the
+/// switch both keys are valid; WeChat signs an API answer with the public key only if the
+/// request names it in `Wechatpay-Serial` (otherwise with the certificate), and moves
+/// notifications to the public key gradually, so both kinds arrive for a while. Each message
+/// names its key in its own `Wechatpay-Serial`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformKeys {
+    /// The public key's id (`PUB_KEY_ID_...`), when the public key is configured (its id
+    /// and its key both).
+    pub public_key_id: Option<String>,
+    /// The serial numbers of the configured platform certificates, as the host reads them
+    /// from the certificates (40 hex digits at WeChat Pay), in the configured order.
+    pub certificate_serials: Vec<String>,
+}
+
+/// The configured key a message names in its `Wechatpay-Serial`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformKey<'k> {
+    /// WeChat Pay's public key (`platform_public_key`).
+    PublicKey,
+    /// The platform certificate with this serial, spelt as the host reads it (the name to
+    /// give `keys::verify-certificate`).
+    Certificate(&'k str),
+}
+
+impl PlatformKeys {
+    /// What the merchant configured, checked: the public key's id (the setting, if set and
+    /// not blank), whether the secret `platform_public_key` exists, and the serials of the
+    /// secret `platform_certificates` (none if it does not exist). The public key counts
+    /// only with both its id and its key; one without the other is refused (with the id
+    /// alone, the requests would ask WeChat for answers signed with a key we do not hold),
+    /// and so is a configuration with neither the public key nor a certificate. The error
+    /// names what is missing.
+    pub fn configured(
+        public_key_id: Option<&str>,
+        has_public_key: bool,
+        certificate_serials: Vec<String>,
+    ) -> Result<PlatformKeys, String> {
+        let public_key_id = public_key_id.map(str::trim).filter(|id| !id.is_empty());
+        match (public_key_id, has_public_key) {
+            (Some(_), false) => {
+                return Err(format!(
+                    "setting `{PUBLIC_KEY_ID_SETTING}` is set but secret `{PUBLIC_KEY_SECRET}` \
+                     is missing: configure WeChat Pay's public key with both, or neither"
+                ))
+            }
+            (None, true) => {
+                return Err(format!(
+                    "secret `{PUBLIC_KEY_SECRET}` is configured but setting \
+                     `{PUBLIC_KEY_ID_SETTING}` is missing: configure WeChat Pay's public key \
+                     with both, or neither"
+                ))
+            }
+            _ => {}
+        }
+        if public_key_id.is_none() && certificate_serials.is_empty() {
+            return Err(format!(
+                "no key to verify WeChat Pay with: configure its public key (setting \
+                 `{PUBLIC_KEY_ID_SETTING}` and secret `{PUBLIC_KEY_SECRET}`), or its platform \
+                 certificates (secret `{CERTIFICATES_SECRET}`), or both while switching from \
+                 the certificates to the public key"
+            ));
+        }
+        Ok(PlatformKeys {
+            public_key_id: public_key_id.map(str::to_owned),
+            certificate_serials,
+        })
+    }
+
+    /// The key `serial` (a message's `Wechatpay-Serial`) names: the public key if it is the
+    /// public key's id (exactly), else the certificate with that serial. Serials are hex
+    /// numbers: they are compared without regard to case (WeChat writes upper case, the
+    /// contract compares without case) and to leading zeros (some SDKs drop them, a DER
+    /// integer may add one). A serial that names no configured key is refused, naming it
+    /// and the configured ones.
+    pub fn select(&self, serial: &str) -> Result<PlatformKey<'_>, String> {
+        if self.public_key_id.as_deref() == Some(serial) {
+            return Ok(PlatformKey::PublicKey);
+        }
+        self.certificate_serials
+            .iter()
+            .find(|configured| same_serial(configured, serial))
+            .map(|configured| PlatformKey::Certificate(configured))
+            .ok_or_else(|| {
+                format!(
+                    "signed by WeChat Pay key {serial}, which is not configured (configured: {})",
+                    self.names()
+                )
+            })
+    }
+
+    /// The configured keys, for messages: the public key's id, then the certificates'
+    /// serials, separated by commas.
+    pub fn names(&self) -> String {
+        self.public_key_id
+            .iter()
+            .chain(&self.certificate_serials)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The `Wechatpay-Serial` header a request carries: the public key's id when the public key
+/// is configured, which asks WeChat to sign the answer with the public key; nothing
+/// otherwise (WeChat then signs with its platform certificate).
+///
+/// Source: /tmp/research/wechat-field.md §5: WeChat staff, developers.weixin.qq.com/community/
+/// pay/doc/000a2456f08f80e3a0f2f10f461400 ("在请求头部 Wechatpay-Serial 填入公钥ID 来指定应答时使用的
+/// 验签方案，不指定则默认平台证书"); wechatpay-go (PR #226) sends it on every request.
+pub fn request_serial_header(keys: &PlatformKeys) -> Option<(String, String)> {
+    keys.public_key_id
+        .as_ref()
+        .map(|id| (SERIAL_HEADER.to_owned(), id.clone()))
+}
+
+/// Whether two certificate serial numbers (hex) are the same number.
+fn same_serial(a: &str, b: &str) -> bool {
+    let digits = |s: &str| s.trim().trim_start_matches('0').to_ascii_uppercase();
+    digits(a) == digits(b)
+}
+
 /// The signature headers of a response or notification, checked for everything that can be
-/// checked without the key: present, of WeChat's signature type, made with the platform key
-/// the merchant configured, fresh, not a probe, and base64.
+/// checked without the key: present, of WeChat's signature type, made with a platform key
+/// the merchant configured (`key`, the one the message names), fresh, not a probe, and
+/// base64.
 #[derive(Debug, PartialEq, Eq)]
-pub struct SignedHeaders<'a> {
+pub struct SignedHeaders<'a, 'k> {
     pub timestamp: &'a str,
     pub nonce: &'a str,
     pub signature: Vec<u8>,
+    pub key: PlatformKey<'k>,
 }
 
-impl<'a> SignedHeaders<'a> {
+impl<'a, 'k> SignedHeaders<'a, 'k> {
     /// Reads and checks the headers; the error says which check failed.
     pub fn read(
         headers: &'a [(String, String)],
-        platform_key_id: &str,
+        keys: &'k PlatformKeys,
         now: UnixSeconds,
-    ) -> Result<SignedHeaders<'a>, String> {
+    ) -> Result<SignedHeaders<'a, 'k>, String> {
         let get = |name: &str| {
             header(headers, name)
                 .map(str::trim)
@@ -115,12 +252,10 @@ impl<'a> SignedHeaders<'a> {
                 ));
             }
         }
-        if serial != platform_key_id {
-            return Err(format!(
-                "signed with platform key `{serial}`, not with the configured \
-                 platform_public_key_id `{platform_key_id}`"
-            ));
-        }
+        let key = keys.select(serial)?;
+        // Source: /tmp/research/wechat-field.md §6 (WeChat Pay FAQ
+        // pay.weixin.qq.com/doc/v3/merchant/4016241880): probes come in answers and
+        // notifications alike.
         if signature.starts_with(SIGNTEST_PREFIX) {
             return Err(
                 "a WeChat Pay signature probe (WECHATPAY/SIGNTEST/), which must not verify".into(),
@@ -142,6 +277,7 @@ impl<'a> SignedHeaders<'a> {
             timestamp,
             nonce,
             signature,
+            key,
         })
     }
 }
@@ -265,48 +401,203 @@ mod tests {
     }
 
     const KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
+    // Serials of the official examples (research §5): 40 upper-case hex digits.
+    const CERT: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+    const NEW_CERT: &str = "6E1D414B17AFC0A15A2E4491C9C14927801AF3EC";
+
+    fn public_key_only() -> PlatformKeys {
+        PlatformKeys::configured(Some(KEY_ID), true, Vec::new()).expect("the public key")
+    }
+
+    fn certificates_only() -> PlatformKeys {
+        PlatformKeys::configured(None, false, vec![CERT.into(), NEW_CERT.into()])
+            .expect("certificates")
+    }
+
+    fn migrating() -> PlatformKeys {
+        PlatformKeys::configured(Some(KEY_ID), true, vec![CERT.into()]).expect("both")
+    }
 
     #[test]
-    fn fresh_headers_from_the_configured_platform_key_are_read() {
+    fn the_public_key_the_certificates_or_both_are_a_configuration() {
+        assert_eq!(
+            public_key_only(),
+            PlatformKeys {
+                public_key_id: Some(KEY_ID.into()),
+                certificate_serials: Vec::new()
+            }
+        );
+        assert_eq!(certificates_only().public_key_id, None);
+        assert_eq!(
+            certificates_only().certificate_serials,
+            vec![CERT, NEW_CERT]
+        );
+        assert_eq!(migrating().names(), format!("{KEY_ID}, {CERT}"));
+        // A blank id is no id.
+        let padded = format!(" {KEY_ID} ");
+        assert_eq!(
+            PlatformKeys::configured(Some(&padded), true, Vec::new()),
+            Ok(public_key_only())
+        );
+    }
+
+    #[test]
+    fn a_configuration_without_any_platform_key_is_refused_naming_what_is_missing() {
+        for id in [None, Some(""), Some("  ")] {
+            let e = PlatformKeys::configured(id, false, Vec::new()).expect_err("no key");
+            for name in [
+                PUBLIC_KEY_ID_SETTING,
+                PUBLIC_KEY_SECRET,
+                CERTIFICATES_SECRET,
+            ] {
+                assert!(e.contains(&format!("`{name}`")), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn half_a_public_key_is_refused_even_with_certificates() {
+        for certificates in [Vec::new(), vec![CERT.to_owned()]] {
+            let e = PlatformKeys::configured(Some(KEY_ID), false, certificates.clone())
+                .expect_err("an id without its key");
+            assert!(
+                e.contains(&format!("secret `{PUBLIC_KEY_SECRET}` is missing")),
+                "{e}"
+            );
+            let e = PlatformKeys::configured(None, true, certificates)
+                .expect_err("a key without its id");
+            assert!(
+                e.contains(&format!("setting `{PUBLIC_KEY_ID_SETTING}` is missing")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_public_key_id_selects_the_public_key() {
+        assert_eq!(public_key_only().select(KEY_ID), Ok(PlatformKey::PublicKey));
+        assert_eq!(migrating().select(KEY_ID), Ok(PlatformKey::PublicKey));
+        // The id is compared exactly.
+        assert!(migrating().select(&KEY_ID.to_lowercase()).is_err());
+    }
+
+    #[test]
+    fn a_certificate_serial_selects_that_certificate() {
+        assert_eq!(
+            certificates_only().select(NEW_CERT),
+            Ok(PlatformKey::Certificate(NEW_CERT))
+        );
+        assert_eq!(migrating().select(CERT), Ok(PlatformKey::Certificate(CERT)));
+    }
+
+    #[test]
+    fn a_certificate_serial_is_compared_without_case_or_leading_zeros() {
+        let lower = CERT.to_lowercase();
+        // The configured spelling is what the host is asked about.
+        assert_eq!(
+            certificates_only().select(&lower),
+            Ok(PlatformKey::Certificate(CERT))
+        );
+        let keys = PlatformKeys::configured(None, false, vec![format!("00{CERT}")])
+            .expect("a serial with a DER sign byte");
+        let configured = format!("00{CERT}");
+        assert_eq!(
+            keys.select(CERT),
+            Ok(PlatformKey::Certificate(configured.as_str()))
+        );
+        let short = PlatformKeys::configured(None, false, vec!["0ABC".into()]).expect("a serial");
+        assert_eq!(short.select("abc"), Ok(PlatformKey::Certificate("0ABC")));
+        assert!(short.select("ABCD").is_err());
+    }
+
+    #[test]
+    fn a_serial_nobody_configured_is_refused_naming_it() {
+        let stranger = "7D1C3A90B2E4F6051827364554637281900AABBC";
+        let e = migrating()
+            .select(stranger)
+            .expect_err("an unknown certificate");
+        assert_eq!(
+            e,
+            format!(
+                "signed by WeChat Pay key {stranger}, which is not configured \
+                 (configured: {KEY_ID}, {CERT})"
+            )
+        );
+        // A public key a certificate-only merchant has not configured yet.
+        let e = certificates_only()
+            .select(KEY_ID)
+            .expect_err("no public key");
+        assert!(
+            e.contains(KEY_ID) && e.contains(CERT) && e.contains(NEW_CERT),
+            "{e}"
+        );
+        let e = public_key_only().select(CERT).expect_err("no certificates");
+        assert!(e.contains(CERT) && e.contains(KEY_ID), "{e}");
+    }
+
+    #[test]
+    fn requests_name_the_public_key_when_it_is_configured() {
+        let expected = Some((SERIAL_HEADER.to_owned(), KEY_ID.to_owned()));
+        assert_eq!(request_serial_header(&public_key_only()), expected);
+        assert_eq!(request_serial_header(&migrating()), expected);
+        assert_eq!(request_serial_header(&certificates_only()), None);
+    }
+
+    #[test]
+    fn fresh_headers_from_a_configured_platform_key_are_read() {
+        let keys = migrating();
         let headers = good_headers("1700000000", "AAEC", KEY_ID);
-        let read = SignedHeaders::read(&headers, KEY_ID, 1_700_000_100).expect("valid headers");
+        let read = SignedHeaders::read(&headers, &keys, 1_700_000_100).expect("valid headers");
         assert_eq!(
             read,
             SignedHeaders {
                 timestamp: "1700000000",
                 nonce: "fdasflkja484w",
                 signature: vec![0, 1, 2],
+                key: PlatformKey::PublicKey,
             }
         );
+        let headers = good_headers("1700000000", "AAEC", &CERT.to_lowercase());
+        let read = SignedHeaders::read(&headers, &keys, 1_700_000_100).expect("valid headers");
+        assert_eq!(read.key, PlatformKey::Certificate(CERT));
     }
 
     #[test]
     fn headers_older_than_five_minutes_or_from_the_future_are_refused() {
+        let keys = public_key_only();
         let headers = good_headers("1700000000", "AAEC", KEY_ID);
-        assert!(SignedHeaders::read(&headers, KEY_ID, 1_700_000_300).is_ok());
-        let stale = SignedHeaders::read(&headers, KEY_ID, 1_700_000_301).expect_err("stale");
+        assert!(SignedHeaders::read(&headers, &keys, 1_700_000_300).is_ok());
+        let stale = SignedHeaders::read(&headers, &keys, 1_700_000_301).expect_err("stale");
         assert!(stale.contains("301s"), "{stale}");
-        assert!(SignedHeaders::read(&headers, KEY_ID, 1_699_999_699).is_err());
+        assert!(SignedHeaders::read(&headers, &keys, 1_699_999_699).is_err());
         let bad = good_headers("yesterday", "AAEC", KEY_ID);
-        assert!(SignedHeaders::read(&bad, KEY_ID, 1_700_000_000).is_err());
+        assert!(SignedHeaders::read(&bad, &keys, 1_700_000_000).is_err());
     }
 
     #[test]
-    fn another_platform_key_id_is_refused() {
+    fn another_platform_key_is_refused_naming_it_and_the_configured_ones() {
+        let keys = migrating();
         let headers = good_headers("1700000000", "AAEC", "PUB_KEY_ID_OTHER");
-        let e = SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).expect_err("other key");
-        assert!(e.contains("PUB_KEY_ID_OTHER") && e.contains(KEY_ID), "{e}");
+        let e = SignedHeaders::read(&headers, &keys, 1_700_000_000).expect_err("other key");
+        assert!(
+            e.contains("PUB_KEY_ID_OTHER") && e.contains(KEY_ID) && e.contains(CERT),
+            "{e}"
+        );
     }
 
     #[test]
-    fn signature_probes_never_verify() {
-        let headers = good_headers("1700000000", "WECHATPAY/SIGNTEST/AAEC", KEY_ID);
-        let e = SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).expect_err("probe");
-        assert!(e.contains("SIGNTEST"), "{e}");
+    fn signature_probes_never_verify_whatever_the_key() {
+        let keys = migrating();
+        for serial in [KEY_ID, CERT] {
+            let headers = good_headers("1700000000", "WECHATPAY/SIGNTEST/AAEC", serial);
+            let e = SignedHeaders::read(&headers, &keys, 1_700_000_000).expect_err("probe");
+            assert!(e.contains("SIGNTEST"), "{e}");
+        }
     }
 
     #[test]
     fn missing_headers_and_other_signature_types_are_refused_by_name() {
+        let keys = public_key_only();
         for missing in [
             TIMESTAMP_HEADER,
             NONCE_HEADER,
@@ -317,17 +608,17 @@ mod tests {
                 .into_iter()
                 .filter(|(k, _)| !k.eq_ignore_ascii_case(missing))
                 .collect();
-            let e = SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).expect_err(missing);
+            let e = SignedHeaders::read(&headers, &keys, 1_700_000_000).expect_err(missing);
             assert!(e.contains(missing), "{e}");
         }
         let mut headers = good_headers("1700000000", "AAEC", KEY_ID);
         headers[4].1 = "WECHATPAY2-SM2-WITH-SM3".into();
-        assert!(SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).is_err());
+        assert!(SignedHeaders::read(&headers, &keys, 1_700_000_000).is_err());
         // The type header is optional: the serial and the signature decide.
         headers.remove(4);
-        assert!(SignedHeaders::read(&headers, KEY_ID, 1_700_000_000).is_ok());
+        assert!(SignedHeaders::read(&headers, &keys, 1_700_000_000).is_ok());
         let not_base64 = good_headers("1700000000", "!!", KEY_ID);
-        assert!(SignedHeaders::read(&not_base64, KEY_ID, 1_700_000_000).is_err());
+        assert!(SignedHeaders::read(&not_base64, &keys, 1_700_000_000).is_err());
     }
 
     #[test]

@@ -169,6 +169,21 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// How long WeChat Pay honours what a pay call hands out, whatever the trade's
+/// `time_expire`: `h5_url` 5 minutes; `code_url` and `prepay_id` 2 hours. `None` for a
+/// channel this adapter does not offer.
+///
+/// Sources: WeChat Pay's H5 pay docs ("h5_url 有效期为5分钟"), Native pay docs ("code_url
+/// 有效期为2小时"), JSAPI docs and community answers by WeChat staff ("prepay_id 有效期为两小时";
+/// developers.weixin.qq.com/community, see /work/shared/PROVIDERS.md "WeChat Pay in the field").
+pub fn action_lifetime_secs(channel: &str) -> Option<i64> {
+    match channel {
+        "h5" => Some(5 * 60),
+        "native" | "jsapi" => Some(2 * 60 * 60),
+        _ => None,
+    }
+}
+
 /// The subject as `description`: at most 127 characters (cut on a character boundary).
 pub fn description(subject: &str) -> String {
     subject.chars().take(DESCRIPTION_MAX_CHARS).collect()
@@ -186,6 +201,23 @@ pub fn trade_path(payment_no: &str) -> Result<String, ProviderError> {
         Err(ProviderError::Unsupported(format!(
             "payment number `{payment_no}` is not 6-32 characters of [0-9A-Za-z], as WeChat \
              Pay's out_trade_no must be"
+        )))
+    }
+}
+
+/// `/v3/refund/domestic/refunds/{out_refund_no}`: the refund query, for a number of the
+/// shape the contract promises (at most 32 characters of `[0-9A-Za-z]`).
+pub fn refund_path(refund_no: &str) -> Result<String, ProviderError> {
+    let well_formed = (1..=64).contains(&refund_no.len())
+        && refund_no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b));
+    if well_formed {
+        Ok(format!("/v3/refund/domestic/refunds/{refund_no}"))
+    } else {
+        Err(ProviderError::Unsupported(format!(
+            "refund number `{refund_no}` is not 1-64 characters of [0-9A-Za-z_-|*@], as WeChat \
+             Pay's out_refund_no must be"
         )))
     }
 }
@@ -292,32 +324,61 @@ pub fn refund_status(
     })
 }
 
-/// What a verified answer that is not a 2xx means. WeChat's `code` decides, not the HTTP
-/// status: the same code comes with different statuses on different endpoints.
+/// What an answer that is not a 2xx means, read from WeChat's error body `{code, message}`
+/// (sometimes with a `detail`) before any signature check: WeChat signs an answer only when
+/// it verified the request, so a refusal of the request itself (`401 SIGN_ERROR`, some
+/// `400 PARAM_ERROR`) comes without `Wechatpay-*` headers. The official SDKs do the same:
+/// wechatpay-go's `doRequest` calls `core.CheckResponse` (status 200-299, else an
+/// `APIError` with `Code` and `Message`) before its validator; wechatpay-java throws a
+/// `ServiceException` for any status outside 2xx before `validator.validate` (source:
+/// /tmp/research/wechat-field.md §1, from pay.weixin.qq.com/wiki/doc/apiv3_partner/wechatpay/
+/// wechatpay3_3.shtml and a captured unsigned 401 at developers.weixin.qq.com/community/pay/
+/// doc/0000220af80cf8681a3b5f02c5bc00).
+///
+/// WeChat's `code` decides, not the HTTP status: the same code comes with different
+/// statuses on different endpoints. An answer without a readable code (a proxy's 502 page,
+/// an empty 503) leaves the outcome unknown.
 pub fn error_for(status: u16, body: &[u8]) -> ProviderError {
-    let Ok(error) = serde_json::from_slice::<ErrorBody>(body) else {
-        return ProviderError::Unreachable(format!(
-            "WeChat Pay answered HTTP {status} without an error code"
-        ));
+    let error = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) if !error.code.trim().is_empty() => error,
+        _ => {
+            return ProviderError::Unreachable(format!(
+                "WeChat Pay answered HTTP {status} without an error code"
+            ))
+        }
     };
     match error.code.as_str() {
+        // Closing a paid trade (research §7: community pay/doc/0002e4a890cf18ddfa619da7d6ac00).
         "ORDERPAID" => ProviderError::AlreadyPaid,
+        // 400 ORDER_CLOSED 订单已关闭 (the close-order page, pay.weixin.qq.com/doc/v3/merchant/
+        // 4012556398).
         "ORDER_CLOSED" => ProviderError::AlreadyClosed,
-        // ORDERNOTEXIST: the code's older spelling, still seen on some endpoints.
+        // Query of an unknown trade: 404 ORDER_NOT_EXIST; refund query of an unknown refund
+        // and refund of an unknown trade: 404 RESOURCE_NOT_EXISTS (research §7). ORDERNOTEXIST:
+        // the code's older spelling, still seen on some endpoints.
         "ORDER_NOT_EXIST" | "ORDERNOTEXIST" | "RESOURCE_NOT_EXISTS" => ProviderError::NotFound,
         // WeChat's own trouble: the request may or may not have been acted on.
         "SYSTEM_ERROR" | "BANK_ERROR" | "FREQUENCY_LIMITED" => {
             ProviderError::Unreachable(format!("WeChat Pay: {} {}", error.code, error.message))
         }
+        // The request itself was refused, whatever the status: SIGN_ERROR (401, unsigned),
+        // PARAM_ERROR (400), INVALID_REQUEST (400; in v3 also "201 商户订单号重复", the same
+        // out_trade_no with other parameters, research §3). OUT_TRADE_NO_USED is that
+        // refusal's v2 name, kept in case an endpoint still sends it.
+        "SIGN_ERROR" | "PARAM_ERROR" | "INVALID_REQUEST" | "OUT_TRADE_NO_USED" => rejection(error),
         _ if status >= 500 => ProviderError::Unreachable(format!(
             "WeChat Pay answered HTTP {status}: {} {}",
             error.code, error.message
         )),
-        _ => ProviderError::Rejected(Rejection {
-            code: error.code,
-            message: error.message,
-        }),
+        _ => rejection(error),
     }
+}
+
+fn rejection(error: ErrorBody) -> ProviderError {
+    ProviderError::Rejected(Rejection {
+        code: error.code,
+        message: error.message,
+    })
 }
 
 #[cfg(test)]
@@ -437,6 +498,7 @@ mod tests {
         assert_eq!(error(400, "ORDER_CLOSED"), ProviderError::AlreadyClosed);
         assert_eq!(error(404, "ORDER_NOT_EXIST"), ProviderError::NotFound);
         assert_eq!(error(404, "ORDERNOTEXIST"), ProviderError::NotFound);
+        assert_eq!(error(404, "RESOURCE_NOT_EXISTS"), ProviderError::NotFound);
         for code in ["SYSTEM_ERROR", "BANK_ERROR", "FREQUENCY_LIMITED"] {
             // Whatever the status WeChat sends them with.
             for status in [400, 429, 500] {
@@ -456,14 +518,51 @@ mod tests {
             "OUT_TRADE_NO_USED",
             "INVALID_REQUEST",
         ] {
-            assert_eq!(
-                error(400, code),
-                ProviderError::Rejected(Rejection {
-                    code: code.into(),
-                    message: "m".into()
-                })
-            );
+            // Refusals of the request, whatever the status.
+            for status in [400, 401, 403, 500] {
+                assert_eq!(
+                    error(status, code),
+                    ProviderError::Rejected(Rejection {
+                        code: code.into(),
+                        message: "m".into()
+                    }),
+                    "{code} {status}"
+                );
+            }
         }
+        // Another code WeChat documents for a 4xx (NOT_ENOUGH: the balance cannot refund).
+        assert!(matches!(
+            error(403, "NOT_ENOUGH"),
+            ProviderError::Rejected(r) if r.code == "NOT_ENOUGH"
+        ));
+    }
+
+    #[test]
+    fn refusal_bodies_seen_in_the_field_are_rejections() {
+        // Bodies of real 401s (research §1): the captured one, and the newer one with `detail`.
+        let captured = r#"{"code":"SIGN_ERROR","message":"签名信息错误，验签失败"}"#;
+        assert_eq!(
+            error_for(401, captured.as_bytes()),
+            ProviderError::Rejected(Rejection {
+                code: "SIGN_ERROR".into(),
+                message: "签名信息错误，验签失败".into()
+            })
+        );
+        let detailed = r#"{"code":"SIGN_ERROR","detail":{"detail":{"issue":"sign not match"},"field":"signature","location":"authorization","sign_information":{"method":"POST","sign_message_length":336,"truncated_sign_message":"POST\n/v3/pay/transactions/jsapi\n1717834061\ncg55d1ns.c25\n{\"appid\"\n","url":"/v3/pay/transactions/jsapi"}},"message":"签名错误，请检查后再试"}"#;
+        assert!(matches!(
+            error_for(401, detailed.as_bytes()),
+            ProviderError::Rejected(r) if r.code == "SIGN_ERROR" && r.message == "签名错误，请检查后再试"
+        ));
+        let param = r#"{"code":"PARAM_ERROR","detail":{"location":"body","value":1},"message":"输入源“/body/out_trade_no”映射到值字段“商户订单号”字符串规则校验失败，字节数 1，小于最小值 6"}"#;
+        assert!(matches!(
+            error_for(400, param.as_bytes()),
+            ProviderError::Rejected(r) if r.code == "PARAM_ERROR"
+        ));
+        let duplicate = r#"{"code":"INVALID_REQUEST","message":"201 商户订单号重复"}"#;
+        assert!(matches!(
+            error_for(400, duplicate.as_bytes()),
+            ProviderError::Rejected(r) if r.code == "INVALID_REQUEST" && r.message.contains("201")
+        ));
     }
 
     #[test]
@@ -472,7 +571,19 @@ mod tests {
             error_for(400, b"<html>"),
             ProviderError::Unreachable(_)
         ));
-        assert!(matches!(error_for(503, b""), ProviderError::Unreachable(_)));
+        for status in [500, 502, 503, 504] {
+            for body in [
+                &b""[..],
+                b"<html>Bad Gateway</html>",
+                b"{}",
+                br#"{"code":""}"#,
+            ] {
+                assert!(
+                    matches!(error_for(status, body), ProviderError::Unreachable(m) if m.contains(&status.to_string())),
+                    "{status}"
+                );
+            }
+        }
     }
 
     #[test]
