@@ -173,10 +173,12 @@ impl Gateway {
                 }
                 RepayDecision::CallAgain { payment_no } => {
                     tracing::Span::current().record("payment_no", payment_no.as_str());
+                    let now = now_ms();
                     if payments::take_opening(
                         &self.db,
                         &payment_no,
-                        now_ms() + self.opening_lease_ms(),
+                        now + self.opening_lease_ms(),
+                        now + self.rules.action_margin_ms,
                     )
                     .await?
                     {
@@ -284,7 +286,14 @@ impl Gateway {
             + std::time::Duration::from_millis(self.opening_lease_ms() as u64);
         loop {
             let p = self.payment_record(merchant_id, payment_no).await?;
-            if p.action.is_some() && p.state == PaymentState::Open {
+            let fresh = action_reusable(
+                p.action.is_some(),
+                p.action_expires_at,
+                p.provider_deadline,
+                now_ms(),
+                self.rules.action_margin_ms,
+            );
+            if fresh && p.state == PaymentState::Open {
                 return Ok(Some(p));
             }
             let opening = p.opening_until.is_some_and(|until| until > now_ms());

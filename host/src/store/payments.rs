@@ -161,16 +161,24 @@ pub async fn order_ids(db: &Db, payment_no: &str) -> Result<Vec<String>, StoreEr
         .collect()
 }
 
-/// Takes the opening lease of an open payment with no stored action: `false` if another
-/// request holds it (and has not let it lapse), or stored an action meanwhile.
-pub async fn take_opening(db: &Db, payment_no: &str, until: i64) -> Result<bool, StoreError> {
+/// Takes the opening lease of an open payment with no usable stored action (none, or one
+/// the provider honours only until `stale_before` or earlier): `false` if another request
+/// holds it (and has not let it lapse), or stored a fresh action meanwhile.
+pub async fn take_opening(
+    db: &Db,
+    payment_no: &str,
+    until: i64,
+    stale_before: i64,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE payments SET opening_until = $1 WHERE payment_no = $2 AND state = 'open' AND action IS NULL
+        "UPDATE payments SET opening_until = $1 WHERE payment_no = $2 AND state = 'open'
+         AND (action IS NULL OR action_expires_at <= $4)
          AND (opening_until IS NULL OR opening_until < $3)",
     )
     .bind(until)
     .bind(payment_no)
     .bind(now_ms())
+    .bind(stale_before)
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)

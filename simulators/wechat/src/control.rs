@@ -19,7 +19,9 @@ use super::notify::{self, Fault, Note};
 use super::protocol;
 use super::trades::TradeState;
 use super::v3::{refund_json, transaction_json};
-use super::{now, NotifyRequest, PayOptions, Sim, SimError};
+use super::{
+    now, now_ms, NotificationSigner, NotifyRequest, PayOptions, RefundOutcome, Sim, SimError,
+};
 
 type Shared = Arc<Sim>;
 
@@ -79,6 +81,8 @@ struct KnobsChange {
     fail_next: Option<u32>,
     wrong_response_signature: Option<bool>,
     refund_processing_ms: Option<u64>,
+    refund_outcome: Option<RefundOutcome>,
+    notification_signer: Option<NotificationSigner>,
 }
 
 async fn knobs(State(sim): State<Shared>) -> Json<Value> {
@@ -107,6 +111,12 @@ async fn set_knobs(State(sim): State<Shared>, bytes: Bytes) -> Response {
     if let Some(v) = change.refund_processing_ms {
         k.refund_processing_ms = v;
     }
+    if let Some(v) = change.refund_outcome {
+        k.refund_outcome = v;
+    }
+    if let Some(v) = change.notification_signer {
+        k.notification_signer = v;
+    }
     tracing::info!("wechat simulator: knobs {k:?}");
     Json(json!(k)).into_response()
 }
@@ -115,14 +125,18 @@ async fn stats(State(sim): State<Shared>) -> Json<Value> {
     Json(json!(sim.state().stats))
 }
 
-/// A trade as tests see it: the trade's own fields (state, counters, notifications...),
-/// `amount`, and its refunds as WeChat answers them.
+/// A trade as tests see it: the trade's own fields (state, counters, notifications, the
+/// latest code_url / prepay_id / h5_url...), `amount`, every action handed out
+/// (`{kind, value, expires_at_ms, expired}`), and its refunds as WeChat answers them.
 pub(super) fn trade_view(sim: &Sim, no: &str) -> Option<Value> {
     let mut state = sim.state();
     let trade = state.trades.get_mut(no)?;
     trade.expire(now());
     let mut view = json!(trade);
     view["amount"] = json!({"total": trade.total, "currency": trade.currency});
+    let now_ms = now_ms();
+    let actions: Vec<Value> = trade.actions.iter().map(|a| a.view(now_ms)).collect();
+    view["actions"] = json!(actions);
     let refunds: Vec<Value> = state
         .refunds
         .values()
@@ -149,8 +163,9 @@ async fn trade(State(sim): State<Shared>, Path(no): Path<String>) -> Response {
     }
 }
 
-/// The payer pays: the trade becomes `SUCCESS` and its notification goes out (unless the
-/// knob drops it). The trade's view.
+/// The payer pays, through `options.action` if given (refused, leaving the trade unpaid,
+/// if that action may not be used): the trade becomes `SUCCESS` and its notification goes
+/// out (unless the knob drops it). The trade's view.
 pub(super) fn pay(sim: &Shared, no: &str, options: PayOptions) -> Result<Value, SimError> {
     let trade = {
         let mut state = sim.state();
@@ -158,6 +173,16 @@ pub(super) fn pay(sim: &Shared, no: &str, options: PayOptions) -> Result<Value, 
             .trades
             .get_mut(no)
             .ok_or_else(|| SimError::UnknownTrade(no.to_owned()))?;
+        if let Some(action) = &options.action {
+            trade
+                .check_action(
+                    action,
+                    options.openid.as_deref(),
+                    options.client_ip.as_deref(),
+                    now_ms(),
+                )
+                .map_err(SimError::NotAllowed)?;
+        }
         let openid = options
             .openid
             .unwrap_or_else(|| format!("o{}", protocol::random_alnum(27)));

@@ -2,25 +2,35 @@
 //! hand (`cargo run -p wechat-simulator`).
 //!
 //! It serves WeChat's endpoints over real HTTP for one merchant: every request's
-//! `Authorization` signature is verified with the merchant's public key, every answer (errors
-//! and 204s included) is signed with the platform key, trades follow WeChat's state machine,
-//! and paid trades (and succeeded refunds) are notified to their `notify_url` with an
-//! AEAD_AES_256_GCM-encrypted resource, retried on WeChat's schedule (compressible by a time
-//! scale). Knobs under `/sim/knobs` drop notifications, slow or fail answers, or sign them
-//! with the wrong key; `/sim/trades/...` lets a test (or a person) pay trades and send chosen
-//! notifications. The same controls are methods of [`WechatSimulator`].
+//! `Authorization` signature is verified with the merchant's public key; answers to verified
+//! requests (errors and 204s included) are signed with a platform key, refusals of the
+//! request itself (`401 SIGN_ERROR`) are not; trades follow WeChat's state machine; what a
+//! pay call hands out (code_url, prepay_id, h5_url) lives as long as WeChat's and is bound
+//! as WeChat's is; and paid trades (and settled refunds) are notified to their `notify_url`
+//! with an AEAD_AES_256_GCM-encrypted resource, retried on WeChat's schedule (compressible
+//! by a time scale). The platform key is the WeChat Pay public key, a platform certificate
+//! (`GET /v3/certificates`), or both during a migration ([`Verification`]). Knobs under
+//! `/sim/knobs` drop notifications, slow or fail answers, or sign them with the wrong key;
+//! `/sim/trades/...` lets a test (or a person) pay trades and send chosen notifications.
+//! The same controls are methods of [`WechatSimulator`].
 //!
 //! `protocol.rs`: signatures, encryption, times (pure); `trades.rs`: the state machines
-//! (pure); `v3.rs`: WeChat's endpoints; `control.rs`: the `/sim` endpoints and the demo
-//! page; `notify.rs`: notification delivery.
+//! (pure); `actions.rs`: code_url / prepay_id / h5_url lifetimes and bindings (pure);
+//! `verification.rs`: which platform key signs (pure rules) and the keys; `certificate.rs`:
+//! the few X.509 fields needed; `v3/`: WeChat's endpoints; `control.rs`: the `/sim`
+//! endpoints and the demo page; `notify.rs`: notification delivery.
 
+mod actions;
+mod certificate;
 mod control;
 mod notify;
 mod protocol;
 mod trades;
 mod v3;
+mod verification;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +44,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub use notify::Fault;
+pub use verification::{NotificationSigner, Verification};
 
 /// Who the simulated merchant is, and the keys of both sides.
 #[derive(Debug, Clone)]
@@ -44,16 +55,31 @@ pub struct SimConfig {
     pub merchant_serial_no: String,
     /// Verifies requests.
     pub merchant_public_key_pem: String,
-    /// Signs answers and notifications.
+    /// The WeChat Pay public key's private half: signs answers and notifications in the
+    /// public-key mode (and some in the migration mode).
     pub platform_private_key_pem: String,
-    /// Sent as `Wechatpay-Serial`.
+    /// The public key's id (`PUB_KEY_ID_...`), sent as `Wechatpay-Serial` with what it signs.
     pub platform_public_key_id: String,
+    /// The platform certificate (PEM), listed by `GET /v3/certificates` in the certificate
+    /// and migration modes.
+    pub platform_certificate_pem: String,
+    /// The certificate's private key (PKCS#8 PEM): signs in the certificate mode (and some
+    /// in the migration mode).
+    pub platform_certificate_private_key_pem: String,
+    /// The certificate's serial number, 40 upper-case hex digits, sent as `Wechatpay-Serial`
+    /// with what the certificate's key signs. Must be the certificate's (checked at start).
+    pub platform_certificate_serial: String,
+    /// Which platform key(s) exist and sign (default: the public key only).
+    pub verification: Verification,
     /// The 32-byte APIv3 key that encrypts notification resources.
     pub apiv3_key: String,
     /// Signs what must not verify (knobs and faults).
     pub wrong_private_key_pem: String,
     /// Notification retry delays are divided by it (1.0 = WeChat's real schedule).
     pub time_scale: f64,
+    /// The lifetimes of code_url, prepay_id (2 hours) and h5_url (5 minutes) are divided by
+    /// it (1.0 = WeChat's).
+    pub action_lifetime_scale: f64,
 }
 
 impl SimConfig {
@@ -72,11 +98,21 @@ impl SimConfig {
             merchant_public_key_pem: read("merchant_public_key.pem"),
             platform_private_key_pem: read("platform_private_key.pem"),
             platform_public_key_id: "PUB_KEY_ID_0114232134912410000000000000".into(),
+            platform_certificate_pem: read(PLATFORM_CERTIFICATE_FILE),
+            platform_certificate_private_key_pem: read("platform_certificate_private_key.pem"),
+            platform_certificate_serial: PLATFORM_CERTIFICATE_SERIAL.into(),
+            verification: Verification::PublicKey,
             // The file has no newline; trimming guards against an editor adding one.
             apiv3_key: read("apiv3_key.txt").trim().to_owned(),
             wrong_private_key_pem: read("other_private_key.pem"),
             time_scale: 1.0,
+            action_lifetime_scale: 1.0,
         }
+    }
+
+    /// Where the fixture platform certificate is (for merchants configured with it).
+    pub fn platform_certificate_path() -> std::path::PathBuf {
+        SimConfig::fixture_dir().join(PLATFORM_CERTIFICATE_FILE)
     }
 
     /// Where the fixture keys are, for operators configuring paygate against the binary.
@@ -85,20 +121,43 @@ impl SimConfig {
     }
 }
 
+/// The serial number of the fixture platform certificate (`fixtures/platform_certificate.pem`).
+pub const PLATFORM_CERTIFICATE_SERIAL: &str = "2B865B0AF185684117492CC0BD6A954A13FB4A54";
+
+const PLATFORM_CERTIFICATE_FILE: &str = "platform_certificate.pem";
+
 /// Misbehaviour on demand (`GET`/`PUT /sim/knobs`, [`WechatSimulator::set_knobs`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Knobs {
-    /// Paid trades and succeeded refunds send no notification (recorded as dropped).
+    /// Paid trades and settled refunds send no notification (recorded as dropped).
     pub drop_notifications: bool,
     /// Every `/v3` answer waits this long first.
     pub delay_ms: u64,
-    /// The next N `/v3` requests answer `500 SYSTEM_ERROR` (signed).
+    /// The next N `/v3` requests whose signature verifies answer `500 SYSTEM_ERROR`
+    /// (signed).
     pub fail_next: u32,
-    /// `/v3` answers are signed with the wrong key.
+    /// Signed `/v3` answers are signed with the wrong key.
     pub wrong_response_signature: bool,
-    /// Refunds stay `PROCESSING` this long before `SUCCESS` (0: `SUCCESS` at once).
+    /// Refunds stay `PROCESSING` this long before their outcome (0: at once).
     pub refund_processing_ms: u64,
+    /// What refunds made from now on end as (`success`, `closed`, `abnormal`).
+    pub refund_outcome: RefundOutcome,
+    /// Which key signs notifications in the migration mode (`alternate`, `public_key`,
+    /// `certificate`); the other modes have one key and ignore it.
+    pub notification_signer: NotificationSigner,
+}
+
+/// What a refund ends as after `PROCESSING` (the `refund_outcome` knob).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundOutcome {
+    #[default]
+    Success,
+    /// `CLOSED`: the refund failed for good; its amount can be refunded again.
+    Closed,
+    /// `ABNORMAL`: the user's card was cancelled or frozen (not final at WeChat; final here).
+    Abnormal,
 }
 
 /// Totals over all trades (`GET /sim/stats`).
@@ -123,6 +182,13 @@ pub struct Stats {
 pub struct PayOptions {
     /// The payer's openid (a random one if absent; a jsapi trade keeps its own).
     pub openid: Option<String>,
+    /// The code_url / prepay_id / h5_url the payer pays through. Absent: the trade is paid
+    /// directly, unchecked. Present: it must have been handed out for this trade and not
+    /// have expired; a prepay_id must be paid by its order's openid, an h5_url from its
+    /// order's `payer_client_ip`.
+    pub action: Option<String>,
+    /// The payer's IP (absent: the order's `payer_client_ip`).
+    pub client_ip: Option<String>,
 }
 
 /// One notification sent now (`POST /sim/trades/{no}/notify`).
@@ -149,7 +215,8 @@ impl From<Fault> for NotifyRequest {
 pub enum SimError {
     #[error("no trade {0}")]
     UnknownTrade(String),
-    /// The trade's state does not allow it (closed, expired, already paid...).
+    /// The trade's state does not allow it (closed, expired, already paid...), or the
+    /// action paid through is refused (unknown, expired, another payer or network).
     #[error("{0}")]
     NotAllowed(String),
     /// The notification receiver did not answer (connection refused, timeout).
@@ -159,7 +226,7 @@ pub enum SimError {
 
 /// Everything the simulator holds, behind one lock (held briefly, never across an await).
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     trades: BTreeMap<String, trades::Trade>,
     /// By `out_refund_no`.
     refunds: BTreeMap<String, trades::Refund>,
@@ -170,11 +237,14 @@ struct State {
 /// The simulator's keys and state, shared by its handlers and background tasks.
 struct Sim {
     config: SimConfig,
-    platform: SigningKey<Sha256>,
+    /// The platform's signing keys (public key, certificate).
+    keys: verification::PlatformKeys,
     wrong: SigningKey<Sha256>,
     merchant: VerifyingKey<Sha256>,
     apiv3_key: [u8; 32],
     state: Mutex<State>,
+    /// Notification attempts so far (which key signs the next one, in the migration mode).
+    notification_attempts: AtomicU64,
     /// Sends notifications; WeChat waits 5 s for a reply.
     http: reqwest::Client,
     /// Cancelled when the [`WechatSimulator`] is dropped: stops the server (gracefully, so
@@ -222,9 +292,13 @@ impl WechatSimulator {
             "the time scale must be above 0, not {}",
             config.time_scale
         );
+        anyhow::ensure!(
+            config.action_lifetime_scale > 0.0,
+            "the action lifetime scale must be above 0, not {}",
+            config.action_lifetime_scale
+        );
         let sim = Arc::new(Sim {
-            platform: SigningKey::from_pkcs8_pem(&config.platform_private_key_pem)
-                .context("platform private key")?,
+            keys: verification::PlatformKeys::load(&config)?,
             wrong: SigningKey::from_pkcs8_pem(&config.wrong_private_key_pem)
                 .context("wrong private key")?,
             merchant: VerifyingKey::from_public_key_pem(&config.merchant_public_key_pem)
@@ -232,6 +306,7 @@ impl WechatSimulator {
             apiv3_key,
             config,
             state: Mutex::new(State::default()),
+            notification_attempts: AtomicU64::new(0),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?,
@@ -269,7 +344,13 @@ impl WechatSimulator {
         format!("http://{}", self.addr)
     }
 
-    /// The payer pays the trade (as `POST /sim/trades/{no}/pay`); its view.
+    /// The configuration it runs with (keys, ids, the certificate's serial and PEM).
+    pub fn config(&self) -> &SimConfig {
+        &self.sim.config
+    }
+
+    /// The payer pays the trade (as `POST /sim/trades/{no}/pay`), through
+    /// `options.action` if given; its view.
     pub async fn pay(&self, out_trade_no: &str, options: PayOptions) -> Result<Value, SimError> {
         control::pay(&self.sim, out_trade_no, options)
     }

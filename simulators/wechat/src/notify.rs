@@ -3,6 +3,7 @@
 //! can ask for (a wrong signature, a stale timestamp, an undecryptable resource, a
 //! signature probe, another key's serial).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -11,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::protocol::{self, AUTH_SCHEME};
-use super::trades::{Delivery, Refund, Trade};
+use super::trades::{Delivery, Refund, RefundStatus, Trade};
 use super::v3::{transaction_json, USER_RECEIVED_ACCOUNT};
+use super::verification::{self, Signer};
 use super::{now, now_ms, Sim};
 
 /// What is wrong with a notification on purpose.
@@ -21,7 +23,7 @@ use super::{now, now_ms, Sim};
 pub enum Fault {
     #[default]
     None,
-    /// Signed with a key that is not the platform's.
+    /// Signed with a key that is not the platform's (the serial names the platform key).
     BadSignature,
     /// Correctly signed over a timestamp ten minutes old.
     StaleTimestamp,
@@ -29,7 +31,7 @@ pub enum Fault {
     Undecryptable,
     /// A WeChat signature probe: `WECHATPAY/SIGNTEST/...`.
     Signtest,
-    /// `Wechatpay-Serial` names another platform key.
+    /// `Wechatpay-Serial` names another platform key (of the same kind as the signer's).
     WrongSerial,
 }
 
@@ -58,10 +60,11 @@ impl Note {
         let plaintext = serde_json::to_vec(plaintext).unwrap_or_default();
         let ciphertext =
             protocol::encrypt_resource(&key, &nonce, original_type, &plaintext).unwrap_or_default();
-        let summary = if event_type.starts_with("REFUND") {
-            "退款成功"
-        } else {
-            "支付成功"
+        let summary = match event_type {
+            "REFUND.SUCCESS" => "退款成功",
+            "REFUND.CLOSED" => "退款关闭",
+            "REFUND.ABNORMAL" => "退款异常",
+            _ => "支付成功",
         };
         let envelope = json!({
             "id": uuid::Uuid::new_v4().to_string(),
@@ -79,8 +82,16 @@ impl Note {
     }
 }
 
-/// Sends `note` once to `url`, signed (with `fault`), records the attempt on the trade, and
-/// returns the reply's status (`None`: no answer) and body.
+/// The key that signs the next notification attempt (the verification mode, and in the
+/// migration mode the `notification_signer` knob).
+fn next_signer(sim: &Sim) -> Signer {
+    let knob = sim.state().knobs.notification_signer;
+    let attempt = sim.notification_attempts.fetch_add(1, Ordering::Relaxed);
+    verification::notification_signer(sim.config.verification, knob, attempt)
+}
+
+/// Sends `note` once to `url`, signed (with `fault`) by the key whose turn it is, records
+/// the attempt on the trade, and returns the reply's status (`None`: no answer) and body.
 pub async fn deliver(
     sim: &Sim,
     trade_no: &str,
@@ -97,18 +108,20 @@ pub async fn deliver(
     .to_string();
     let nonce = protocol::random_alnum(32);
     let message = protocol::response_message(&timestamp, &nonce, &note.body);
+    let signer = next_signer(sim);
+    let (key, serial) = sim.keys.key(signer);
     let signature = match fault {
         Fault::BadSignature => protocol::sign(&sim.wrong, &message),
         Fault::Signtest => format!(
             "WECHATPAY/SIGNTEST/{}",
             BASE64.encode(protocol::random_alnum(64))
         ),
-        _ => protocol::sign(&sim.platform, &message),
+        _ => protocol::sign(key, &message),
     };
     let serial = if fault == Fault::WrongSerial {
-        "PUB_KEY_ID_0000000000000000000000000000".to_owned()
+        verification::foreign_serial(signer)
     } else {
-        sim.config.platform_public_key_id.clone()
+        serial
     };
     let reply = sim
         .http
@@ -201,7 +214,8 @@ pub fn trade_paid(sim: &Arc<Sim>, trade: &Trade) {
     send_with_retries(sim, &trade.out_trade_no, trade.notify_url.clone(), note);
 }
 
-/// A refund succeeded: REFUND.SUCCESS to its notify_url, if it gave one.
+/// A refund settled: REFUND.SUCCESS (REFUND.CLOSED, REFUND.ABNORMAL) to its notify_url, if
+/// it gave one.
 pub fn refund_settled(sim: &Arc<Sim>, refund: &Refund) {
     let Some(url) = refund.notify_url.clone() else {
         return;
@@ -212,7 +226,9 @@ pub fn refund_settled(sim: &Arc<Sim>, refund: &Refund) {
         "success_time": refund.success_time, "user_received_account": USER_RECEIVED_ACCOUNT,
         "amount": {"total": refund.total, "refund": refund.refund, "payer_total": refund.total, "payer_refund": refund.refund},
     });
-    let note = Note::new(sim, "REFUND.SUCCESS", "refund", &resource, false);
+    let event_type = refund.status.event_type();
+    debug_assert_ne!(refund.status, RefundStatus::Processing);
+    let note = Note::new(sim, event_type, "refund", &resource, false);
     send_with_retries(sim, &refund.out_trade_no, url, note);
 }
 

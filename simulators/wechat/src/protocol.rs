@@ -123,8 +123,11 @@ pub fn verify_request(
         return Err(format!("mchid {} is not this merchant's", auth.mchid));
     }
     if auth.serial_no != serial_no {
+        // Source: pay.weixin.qq.com/docs/merchant/development/verify-signature-faq/
+        // merchant-serial-number-certificate-incorrect.html (WeChat's words for it).
         return Err(format!(
-            "serial_no {} is not the merchant's certificate serial",
+            "商户证书序列号有误。请使用签名私钥匹配的证书序列号: serial_no {} is not the \
+             merchant's certificate serial",
             auth.serial_no
         ));
     }

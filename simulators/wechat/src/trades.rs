@@ -3,8 +3,9 @@
 //! close and refund may do. Pure (time is an argument), and unit-tested.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::actions::{self, Action, ActionKind};
 use super::protocol;
 
 /// `trade_state`, spelled as WeChat spells it on the wire.
@@ -89,11 +90,28 @@ pub enum ClosedBy {
 }
 
 /// A refund's `status`.
+///
+/// Source: pay.weixin.qq.com/doc/v3/partner/4013080623 (the refund development guide:
+/// SUCCESS; CLOSED, a final failure after more than 7 days in PROCESSING; PROCESSING;
+/// ABNORMAL, the user's card cancelled or frozen, not final).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RefundStatus {
     Processing,
     Success,
+    Closed,
+    Abnormal,
+}
+
+impl RefundStatus {
+    /// The event type of the notification of a refund that reached this status.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            RefundStatus::Processing | RefundStatus::Success => "REFUND.SUCCESS",
+            RefundStatus::Closed => "REFUND.CLOSED",
+            RefundStatus::Abnormal => "REFUND.ABNORMAL",
+        }
+    }
 }
 
 /// A trade as WeChat holds it. Owned by the simulator's state; the views and notifications
@@ -120,9 +138,16 @@ pub struct Trade {
     pub openid: Option<String>,
     pub trade_state: TradeState,
     pub closed_by: Option<ClosedBy>,
+    /// An h5 order's `scene_info.payer_client_ip`.
+    pub payer_client_ip: Option<String>,
+    /// The latest of `actions`, under its own name.
     pub code_url: Option<String>,
     pub prepay_id: Option<String>,
     pub h5_url: Option<String>,
+    /// Every code_url / prepay_id / h5_url handed out, oldest first (listed by the trade
+    /// view with whether each has expired).
+    #[serde(skip)]
+    pub actions: Vec<Action>,
     /// WeChat's number for the payment, once paid.
     pub transaction_id: Option<String>,
     pub success_time: Option<String>,
@@ -167,10 +192,13 @@ pub struct Refund {
     pub refund: u64,
     pub total: u64,
     pub currency: String,
-    /// `PROCESSING` until `settles_at_ms`, then `SUCCESS`.
+    /// `PROCESSING` until `settles_at_ms`, then `outcome`.
     pub status: RefundStatus,
     #[serde(skip)]
     pub settles_at_ms: i64,
+    /// What it becomes at `settles_at_ms` (the `refund_outcome` knob when it was made).
+    #[serde(skip)]
+    pub outcome: RefundStatus,
     pub create_time: String,
     pub success_time: Option<String>,
 }
@@ -196,8 +224,8 @@ impl Refusal {
 /// What a pay request does to the trade already under its `out_trade_no`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Repeat {
-    /// Same parameters: WeChat answers what it answered the first time.
-    SameAnswer,
+    /// Same parameters, trade still open: a fresh code_url / prepay_id / h5_url.
+    FreshAction,
     Refused(Refusal),
 }
 
@@ -211,6 +239,17 @@ impl Trade {
     }
 
     /// A pay request again under this trade's number, with `params`.
+    ///
+    /// Same parameters while open: allowed, and answered with a fresh action. Source:
+    /// pay.weixin.qq.com/docs/merchant/products/mini-program-payment/apilist.html
+    /// (「若未超过支付结束时间，则可使用原参数重新请求下单接口，以获取当前订单最新的prepay_id」) and a
+    /// community report of 2024-12-25 (the prepay_id returned is new).
+    ///
+    /// Other parameters: `400 INVALID_REQUEST "201 商户订单号重复"`, the v3 answer (v2's
+    /// OUT_TRADE_NO_USED is not). Source: developers.weixin.qq.com/community question
+    /// oCJUsw-_pfo-SxNzHPcADq2aR0tQ (the v3 body), pay/doc/0006cab2060708a2924fc41365b400 (v2:
+    /// a new openid or IP alone triggers it), yansongda/pay#705 (another trade type), and
+    /// pay.weixin.qq.com/doc/v3/merchant/4012556398 (INVALID_REQUEST is a 400).
     pub fn repeat(&self, params: &Value) -> Repeat {
         match self.trade_state {
             TradeState::Success | TradeState::Refund => {
@@ -219,13 +258,53 @@ impl Trade {
             TradeState::Closed | TradeState::Revoked => {
                 Repeat::Refused(Refusal::new(400, "ORDER_CLOSED", "该订单已关闭"))
             }
-            _ if &self.params != params => Repeat::Refused(Refusal::new(
-                400,
-                "OUT_TRADE_NO_USED",
-                "商户订单号重复: the same out_trade_no with other parameters",
-            )),
-            _ => Repeat::SameAnswer,
+            _ if &self.params != params => {
+                Repeat::Refused(Refusal::new(400, "INVALID_REQUEST", "201 商户订单号重复"))
+            }
+            _ => Repeat::FreshAction,
         }
+    }
+
+    /// Hands out a fresh code_url / prepay_id / h5_url at `now_ms` (bound to the order's
+    /// openid or payer IP), remembers it, and returns the pay call's answer.
+    pub fn hand_out_action(&mut self, now_ms: i64, lifetime_scale: f64) -> Value {
+        let kind = ActionKind::of(self.trade_type);
+        let value = loop {
+            // Random values practically never repeat; a trade never hands out one twice.
+            let value = kind.fresh_value();
+            if self.actions.iter().all(|a| a.value != value) {
+                break value;
+            }
+        };
+        let slot = match kind {
+            ActionKind::CodeUrl => &mut self.code_url,
+            ActionKind::PrepayId => &mut self.prepay_id,
+            ActionKind::H5Url => &mut self.h5_url,
+        };
+        *slot = Some(value.clone());
+        self.actions.push(Action {
+            kind,
+            value: value.clone(),
+            expires_at_ms: actions::expires_at_ms(kind, now_ms, lifetime_scale),
+            openid: (kind == ActionKind::PrepayId)
+                .then(|| self.openid.clone())
+                .flatten(),
+            client_ip: (kind == ActionKind::H5Url)
+                .then(|| self.payer_client_ip.clone())
+                .flatten(),
+        });
+        json!({ kind.as_str(): value })
+    }
+
+    /// Whether the payer (`openid`, from `client_ip`) may pay through `action` at `now_ms`.
+    pub fn check_action(
+        &self,
+        action: &str,
+        openid: Option<&str>,
+        client_ip: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        actions::find(&self.actions, action)?.check(openid, client_ip, now_ms)
     }
 
     /// WeChat's close: an unpaid trade closes, a closed one stays closed, a paid one cannot.
@@ -329,14 +408,27 @@ impl Trade {
         self.trade_state = TradeState::Refund;
         Ok(())
     }
+
+    /// A refund of `amount` ended `CLOSED`: the money was never returned, so it can be
+    /// refunded again, and a trade left with no refund is `SUCCESS` again (an inference:
+    /// WeChat's documentation does not say what trade_state a closed refund leaves).
+    pub fn refund_closed(&mut self, amount: u64) {
+        self.refunded = self.refunded.saturating_sub(amount);
+        if self.refunded == 0 && self.trade_state == TradeState::Refund {
+            self.trade_state = TradeState::Success;
+        }
+    }
 }
 
 impl Refund {
-    /// Settles a processing refund whose time has come; true if it changed now.
+    /// Settles a processing refund whose time has come (to its outcome); true if it changed
+    /// now.
     pub fn settle(&mut self, now_ms: i64) -> bool {
         if self.status == RefundStatus::Processing && now_ms >= self.settles_at_ms {
-            self.status = RefundStatus::Success;
-            self.success_time = Some(protocol::beijing_time(now_ms.div_euclid(1000)));
+            self.status = self.outcome;
+            if self.outcome == RefundStatus::Success {
+                self.success_time = Some(protocol::beijing_time(now_ms.div_euclid(1000)));
+            }
             return true;
         }
         false
@@ -344,222 +436,4 @@ impl Refund {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn trade(state: TradeState) -> Trade {
-        Trade {
-            out_trade_no: "P1234567".into(),
-            trade_type: TradeType::Native,
-            params: json!({"amount": 100}),
-            appid: "wx".into(),
-            description: "tea".into(),
-            total: 100,
-            currency: "CNY".into(),
-            time_expire: "1970-01-01T08:16:40+08:00".into(),
-            expires_at: 1000,
-            notify_url: "http://127.0.0.1/n".into(),
-            attach: None,
-            openid: None,
-            trade_state: state,
-            closed_by: None,
-            code_url: Some("weixin://wxpay/bizpayurl?pr=abc".into()),
-            prepay_id: None,
-            h5_url: None,
-            transaction_id: None,
-            success_time: None,
-            refunded: 0,
-            counters: Counters::default(),
-            notifications: Vec::new(),
-        }
-    }
-
-    use TradeState::{Closed, NotPay, PayError, Revoked, Success, UserPaying};
-
-    #[test]
-    fn trade_states_are_spelled_as_wechat_spells_them() {
-        let all = [
-            NotPay,
-            UserPaying,
-            Success,
-            TradeState::Refund,
-            Closed,
-            Revoked,
-            PayError,
-        ];
-        for state in all {
-            assert_eq!(json!(state), json!(state.as_str()));
-        }
-        assert_eq!(json!(TradeType::Mweb), json!("MWEB"));
-        assert_eq!(json!(RefundStatus::Processing), json!("PROCESSING"));
-    }
-
-    #[test]
-    fn a_repeated_order_with_the_same_parameters_gets_the_same_answer() {
-        for state in [NotPay, UserPaying] {
-            assert_eq!(
-                trade(state).repeat(&json!({"amount": 100})),
-                Repeat::SameAnswer
-            );
-        }
-    }
-
-    #[test]
-    fn a_repeated_order_with_other_parameters_is_out_trade_no_used() {
-        assert!(matches!(
-            trade(NotPay).repeat(&json!({"amount": 200})),
-            Repeat::Refused(r) if r.code == "OUT_TRADE_NO_USED"
-        ));
-    }
-
-    #[test]
-    fn pay_of_a_paid_trade_answers_orderpaid_and_of_a_closed_one_order_closed() {
-        for state in [Success, TradeState::Refund] {
-            assert!(
-                matches!(trade(state).repeat(&json!({})), Repeat::Refused(r) if r.code == "ORDERPAID")
-            );
-        }
-        for state in [Closed, Revoked] {
-            assert!(
-                matches!(trade(state).repeat(&json!({})), Repeat::Refused(r) if r.code == "ORDER_CLOSED")
-            );
-        }
-    }
-
-    #[test]
-    fn close_of_a_paid_trade_answers_orderpaid() {
-        for state in [Success, TradeState::Refund] {
-            let mut t = trade(state);
-            assert_eq!(t.close().map_err(|r| r.code), Err("ORDERPAID"));
-            assert_eq!(t.trade_state, state);
-        }
-    }
-
-    #[test]
-    fn close_of_an_unpaid_or_closed_trade_succeeds() {
-        for state in [NotPay, UserPaying, PayError] {
-            let mut t = trade(state);
-            assert!(t.close().is_ok(), "{state:?}");
-            assert_eq!(
-                (t.trade_state, t.closed_by),
-                (Closed, Some(ClosedBy::Merchant))
-            );
-        }
-        for state in [Closed, Revoked] {
-            let mut t = trade(state);
-            assert!(t.close().is_ok(), "{state:?}");
-            assert_eq!(t.trade_state, state);
-        }
-    }
-
-    #[test]
-    fn an_unpaid_trade_closes_by_itself_at_time_expire() {
-        let mut t = trade(NotPay);
-        t.expire(999);
-        assert_eq!(t.trade_state, NotPay);
-        t.expire(1000);
-        assert_eq!(
-            (t.trade_state, t.closed_by),
-            (Closed, Some(ClosedBy::TimeExpire))
-        );
-        let mut paid = trade(Success);
-        paid.expire(5000);
-        assert_eq!(paid.trade_state, Success);
-    }
-
-    #[test]
-    fn paying_makes_an_open_trade_success_with_its_transaction() {
-        let mut t = trade(UserPaying);
-        t.pay(999, "4200".into(), "o1".into()).expect("payable");
-        assert_eq!(t.trade_state, Success);
-        assert_eq!(t.transaction_id.as_deref(), Some("4200"));
-        assert_eq!(t.openid.as_deref(), Some("o1"));
-        assert_eq!(t.success_time.as_deref(), Some("1970-01-01T08:16:39+08:00"));
-        let mut jsapi = trade(NotPay);
-        jsapi.openid = Some("given".into());
-        jsapi.pay(0, "4200".into(), "o1".into()).expect("payable");
-        assert_eq!(
-            jsapi.openid.as_deref(),
-            Some("given"),
-            "the payer named by the order pays"
-        );
-    }
-
-    #[test]
-    fn paying_says_why_a_trade_cannot_be_paid() {
-        let why = |mut t: Trade, now| t.pay(now, "4200".into(), "o".into()).expect_err("refused");
-        assert!(why(trade(NotPay), 1000).contains("expired"));
-        let mut closed = trade(NotPay);
-        closed.close().expect("closes");
-        assert!(why(closed, 0).contains("closed by the merchant"));
-        assert!(why(trade(Success), 0).contains("already paid"));
-        assert!(why(trade(TradeState::Refund), 0).contains("already paid"));
-        assert!(why(trade(Revoked), 0).contains("REVOKED"));
-        assert!(why(trade(PayError), 0).contains("PAYERROR"));
-    }
-
-    #[test]
-    fn userpaying_payerror_and_revoked_are_reached_from_open_trades_only() {
-        let mut t = trade(NotPay);
-        t.mark(UserPaying, 0).expect("NOTPAY -> USERPAYING");
-        t.mark(PayError, 0).expect("USERPAYING -> PAYERROR");
-        assert!(t.mark(Revoked, 0).is_err());
-        assert!(trade(Success).mark(Revoked, 0).is_err());
-        assert!(trade(UserPaying).mark(UserPaying, 0).is_err());
-        assert!(trade(NotPay).mark(Success, 0).is_err(), "paying is pay()");
-        assert!(
-            trade(NotPay).mark(UserPaying, 1000).is_err(),
-            "an expired trade is closed"
-        );
-    }
-
-    #[test]
-    fn refunds_need_a_paid_trade_its_total_and_money_left() {
-        assert_eq!(
-            trade(NotPay).take_refund(10, 100).map_err(|r| r.code),
-            Err("INVALID_REQUEST")
-        );
-        let mut t = trade(Success);
-        assert_eq!(
-            t.take_refund(10, 99).map_err(|r| r.code),
-            Err("PARAM_ERROR")
-        );
-        assert_eq!(
-            t.take_refund(0, 100).map_err(|r| r.code),
-            Err("PARAM_ERROR")
-        );
-        assert!(t.take_refund(60, 100).is_ok());
-        assert_eq!(t.trade_state, TradeState::Refund);
-        assert_eq!(
-            t.take_refund(41, 100).map_err(|r| r.code),
-            Err("INVALID_REQUEST")
-        );
-        assert!(t.take_refund(40, 100).is_ok());
-        assert_eq!(t.refunded, 100);
-    }
-
-    #[test]
-    fn a_processing_refund_succeeds_once_its_time_has_come() {
-        let mut r = Refund {
-            refund_id: "5030".into(),
-            out_refund_no: "R1".into(),
-            out_trade_no: "P1234567".into(),
-            transaction_id: "4200".into(),
-            reason: None,
-            notify_url: None,
-            refund: 10,
-            total: 100,
-            currency: "CNY".into(),
-            status: RefundStatus::Processing,
-            settles_at_ms: 5_000,
-            create_time: String::new(),
-            success_time: None,
-        };
-        assert!(!r.settle(4_999));
-        assert!(r.settle(5_000));
-        assert_eq!(r.status, RefundStatus::Success);
-        assert_eq!(r.success_time.as_deref(), Some("1970-01-01T08:00:05+08:00"));
-        assert!(!r.settle(6_000), "settles once");
-    }
-}
+mod tests;

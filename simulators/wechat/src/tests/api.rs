@@ -1,12 +1,13 @@
-//! WeChat's `/v3` endpoints over real HTTP: verification, signed answers, the trade and
-//! refund rules, the knobs, and shutting down.
+//! WeChat's `/v3` endpoints over real HTTP: orders, the trade rules, the knobs, the demo
+//! page, and shutting down.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::super::{Knobs, PayOptions, SimError};
-use super::support::{key, Merchant};
+use super::super::verification::Signer;
+use super::super::{PayOptions, SimError};
+use super::support::Merchant;
 
 const NOWHERE: &str = "http://127.0.0.1:1/notify";
 
@@ -36,57 +37,6 @@ async fn a_signed_native_order_gets_a_code_url_in_a_signed_answer() {
         "no transaction before payment"
     );
     assert_eq!(m.query("T999999").await.code(), (404, "ORDER_NOT_EXIST"));
-}
-
-#[tokio::test]
-async fn a_request_signed_with_another_key_is_a_signed_sign_error() {
-    let m = Merchant::start().await;
-    let body = m.order("T100002", 100, 600, NOWHERE).to_string();
-    let path = "/v3/pay/transactions/native";
-    let other = m.authorization(&key("other_private_key.pem"), "POST", path, &body);
-    let a = m.send("POST", path, &body, Some(other)).await;
-    assert_eq!(a.code(), (401, "SIGN_ERROR"), "{}", a.body);
-    let unsigned = m.send("POST", path, &body, None).await;
-    assert_eq!(unsigned.code(), (401, "SIGN_ERROR"));
-    let good = m.authorization(&m.key, "POST", path, &body);
-    let tampered = body.replace("100", "1");
-    let a = m.send("POST", path, &tampered, Some(good.clone())).await;
-    assert_eq!(a.code(), (401, "SIGN_ERROR"), "the body is signed");
-    let a = m
-        .send(
-            "POST",
-            path,
-            &body,
-            Some(good.replace("WECHATPAY2", "WECHATPAY3")),
-        )
-        .await;
-    assert_eq!(a.code(), (401, "SIGN_ERROR"), "the scheme is exact");
-    assert_eq!(m.sim.stats().await.signature_failures, 4);
-    assert!(m.sim.trade("T100002").await.is_none());
-}
-
-#[tokio::test]
-async fn a_repeated_order_gets_the_same_code_url_unless_its_parameters_differ() {
-    let m = Merchant::start().await;
-    let order = m.order("T100003", 100, 600, NOWHERE);
-    let first = m.create("native", order.clone()).await;
-    let again = m.create("native", order.clone()).await;
-    assert_eq!((again.status, &again.body), (200, &first.body));
-    let mut other = order.clone();
-    other["amount"]["total"] = json!(101);
-    assert_eq!(
-        m.create("native", other).await.code(),
-        (400, "OUT_TRADE_NO_USED")
-    );
-    let mut jsapi = order;
-    jsapi["payer"] = json!({"openid": "o1"});
-    assert_eq!(
-        m.create("jsapi", jsapi).await.code(),
-        (400, "OUT_TRADE_NO_USED"),
-        "another trade type is another order"
-    );
-    let trade = m.sim.trade("T100003").await.expect("trade");
-    assert_eq!(trade["counters"]["pay_requests"], 4);
 }
 
 #[tokio::test]
@@ -251,92 +201,6 @@ async fn trade_states_for_state_maps_are_reached_through_the_control_endpoints()
 }
 
 #[tokio::test]
-async fn a_refund_needs_a_paid_trade_and_its_number_makes_it_idempotent() {
-    let m = Merchant::start().await;
-    m.create("native", m.order("R100001", 1000, 600, NOWHERE))
-        .await;
-    assert_eq!(
-        m.refund("R100001", "RF1", (300, 1000), None).await.code(),
-        (400, "INVALID_REQUEST"),
-        "not paid yet"
-    );
-    m.sim
-        .pay("R100001", PayOptions::default())
-        .await
-        .expect("paid");
-    let first = m.refund("R100001", "RF1", (300, 1000), None).await;
-    assert_eq!(first.status, 200, "{}", first.body);
-    assert_eq!(
-        (&first.body["status"], &first.body["amount"]["refund"]),
-        (&json!("SUCCESS"), &json!(300))
-    );
-    let again = m.refund("R100001", "RF1", (300, 1000), None).await;
-    assert_eq!(
-        again.body["refund_id"], first.body["refund_id"],
-        "the same refund"
-    );
-    assert_eq!(
-        m.refund("R100001", "RF1", (301, 1000), None).await.code(),
-        (400, "INVALID_REQUEST")
-    );
-    assert_eq!(
-        m.refund("R100001", "RF2", (300, 999), None).await.code(),
-        (400, "PARAM_ERROR"),
-        "the total must be the trade's"
-    );
-    assert_eq!(
-        m.refund("R100001", "RF2", (701, 1000), None).await.code(),
-        (400, "INVALID_REQUEST"),
-        "more than is left"
-    );
-    assert_eq!(
-        m.refund("R100001", "RF2", (700, 1000), None).await.status,
-        200
-    );
-    let trade = m.sim.trade("R100001").await.expect("trade");
-    assert_eq!(trade["trade_state"], "REFUND");
-    assert_eq!(trade["refunds"].as_array().map(Vec::len), Some(2));
-    let queried = m.call("GET", "/v3/refund/domestic/refunds/RF1", None).await;
-    assert_eq!(queried.body["refund_id"], first.body["refund_id"]);
-    assert_eq!(
-        m.call("GET", "/v3/refund/domestic/refunds/RF9", None)
-            .await
-            .code(),
-        (404, "RESOURCE_NOT_EXISTS")
-    );
-}
-
-#[tokio::test]
-async fn a_refund_stays_processing_for_the_knobs_time() {
-    let m = Merchant::start().await;
-    m.set_knobs_processing(300).await;
-    m.create("native", m.order("R200001", 500, 600, NOWHERE))
-        .await;
-    m.sim
-        .pay("R200001", PayOptions::default())
-        .await
-        .expect("paid");
-    let a = m.refund("R200001", "RF3", (500, 500), None).await;
-    assert_eq!(a.body["status"], "PROCESSING");
-    assert!(a.body["success_time"].is_null());
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let a = m.call("GET", "/v3/refund/domestic/refunds/RF3", None).await;
-    assert_eq!(a.body["status"], "SUCCESS", "settled on time, asked or not");
-    assert!(a.body["success_time"].as_str().is_some());
-}
-
-impl Merchant {
-    async fn set_knobs_processing(&self, ms: u64) {
-        self.sim
-            .set_knobs(Knobs {
-                refund_processing_ms: ms,
-                ..Knobs::default()
-            })
-            .await;
-    }
-}
-
-#[tokio::test]
 async fn fail_next_answers_signed_system_errors_then_recovers() {
     let m = Merchant::start().await;
     let r = m
@@ -373,15 +237,18 @@ async fn fail_next_answers_signed_system_errors_then_recovers() {
 }
 
 #[tokio::test]
-async fn an_unknown_route_is_a_signed_not_found() {
+async fn an_unknown_route_is_a_not_found_signed_only_under_v3() {
     let m = Merchant::start().await;
+    let a = m.call("GET", "/v3/nothing", None).await;
     assert_eq!(
-        m.call("GET", "/v3/certificates", None).await.code(),
-        (404, "NOT_FOUND")
+        (a.code(), a.signer),
+        ((404, "NOT_FOUND"), Some(Signer::PublicKey))
     );
+    let a = m.send("GET", "/nothing", "", None).await;
     assert_eq!(
-        m.send("GET", "/nothing", "", None).await.code(),
-        (404, "NOT_FOUND")
+        (a.code(), a.signer),
+        ((404, "NOT_FOUND"), None),
+        "outside /v3 nothing is verified, so nothing is signed"
     );
 }
 

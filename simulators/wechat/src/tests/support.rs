@@ -1,6 +1,7 @@
 //! What the simulator's tests talk to it with: a small merchant client that signs requests
-//! with the fixture merchant key and checks every answer's signature with the platform
-//! public key, and a small notification receiver.
+//! with the fixture merchant key (optionally sending `Wechatpay-Serial`) and checks the
+//! signature of every signed answer with the platform key its `Wechatpay-Serial` names (the
+//! public key or the certificate), and a small notification receiver.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use rsa::sha2::Sha256;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use super::super::certificate::read_certificate;
 use super::super::protocol;
+use super::super::verification::Signer;
 use super::super::{SimConfig, WechatSimulator};
 
 pub fn fixture(name: &str) -> String {
@@ -28,49 +31,86 @@ pub struct Merchant {
     pub sim: WechatSimulator,
     pub config: SimConfig,
     pub key: SigningKey<Sha256>,
+    /// The WeChat Pay public key (`PUB_KEY_ID_...`).
     pub platform: VerifyingKey<Sha256>,
+    /// The platform certificate's public key.
+    pub certificate: VerifyingKey<Sha256>,
+    /// Sent as the `Wechatpay-Serial` request header when set (the key the merchant asks
+    /// answers to be signed with, as wechatpay-go does).
+    pub wechatpay_serial: Option<String>,
     pub http: reqwest::Client,
 }
 
-/// An answer whose signature verified.
+/// An answer, its signature checked if it has one.
 pub struct Answer {
     pub status: u16,
     pub body: Value,
     pub headers: reqwest::header::HeaderMap,
+    /// The platform key whose signature verified; `None`: the answer is unsigned (it has no
+    /// `Wechatpay-*` header at all).
+    pub signer: Option<Signer>,
 }
 
 impl Answer {
     pub fn code(&self) -> (u16, &str) {
         (self.status, self.body["code"].as_str().unwrap_or_default())
     }
+
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// An answer as received, nothing checked.
+pub struct Raw {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
 }
 
 impl Merchant {
     /// A simulator whose retries come a thousand times faster than WeChat's.
     pub async fn start() -> Merchant {
+        Merchant::start_with(|_| {}).await
+    }
+
+    /// The same, with `change` made to the configuration first.
+    pub async fn start_with(change: impl FnOnce(&mut SimConfig)) -> Merchant {
         let mut config = SimConfig::with_fixture_keys();
         config.time_scale = 1000.0;
+        change(&mut config);
+        let certificate = read_certificate(&config.platform_certificate_pem).expect("certificate");
         Merchant {
             sim: WechatSimulator::spawn(config.clone(), "127.0.0.1:0")
                 .await
                 .expect("simulator"),
-            config,
             key: key("merchant_private_key.pem"),
             platform: VerifyingKey::from_public_key_pem(&fixture("platform_public_key.pem"))
                 .expect("public key"),
+            certificate: VerifyingKey::from_public_key_der(&certificate.public_key_der)
+                .expect("the certificate's public key"),
+            config,
+            wechatpay_serial: None,
             http: reqwest::Client::new(),
         }
     }
 
-    /// Sends a request with this `authorization` (none if `None`); checks the answer's
-    /// signature and headers.
-    pub async fn send(
+    /// Sends a request with this `authorization` (none if `None`), and `Wechatpay-Serial` if
+    /// set; nothing checked.
+    pub async fn send_raw(
         &self,
         method: &str,
         path: &str,
         body: &str,
         authorization: Option<String>,
-    ) -> Answer {
+    ) -> Raw {
         let url = format!("{}{path}", self.sim.base_url());
         let mut request = match method {
             "GET" => self.http.get(url),
@@ -83,9 +123,43 @@ impl Merchant {
         if let Some(authorization) = authorization {
             request = request.header("authorization", authorization);
         }
+        if let Some(serial) = &self.wechatpay_serial {
+            request = request.header("wechatpay-serial", serial);
+        }
         let r = request.send().await.expect("simulator answers");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
+        Raw {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// The platform key a `Wechatpay-Serial` names.
+    pub fn key_named(&self, serial: &str) -> Option<(Signer, &VerifyingKey<Sha256>)> {
+        if serial == self.config.platform_public_key_id {
+            Some((Signer::PublicKey, &self.platform))
+        } else if serial == self.config.platform_certificate_serial {
+            Some((Signer::Certificate, &self.certificate))
+        } else {
+            None
+        }
+    }
+
+    /// Sends a request as [`Merchant::send_raw`] does, and checks the answer as a merchant
+    /// must: an answer with any `Wechatpay-*` header has them all and verifies with the key
+    /// its serial names; an answer without them is not a 2xx (an unsigned 2xx is forged).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        authorization: Option<String>,
+    ) -> Answer {
+        let Raw {
+            status,
+            headers,
+            body,
+        } = self.send_raw(method, path, body, authorization).await;
         let header = |n: &str| {
             headers
                 .get(n)
@@ -93,30 +167,42 @@ impl Merchant {
                 .unwrap_or_default()
                 .to_owned()
         };
-        assert_eq!(
-            header("wechatpay-serial"),
-            self.config.platform_public_key_id
-        );
-        assert_eq!(header("wechatpay-signature-type"), protocol::AUTH_SCHEME);
-        assert_eq!(header("wechatpay-nonce").len(), 32);
         assert!(!header("request-id").is_empty());
-        let bytes = r.bytes().await.expect("body");
-        assert!(
-            protocol::verify(
-                &self.platform,
-                &protocol::response_message(
-                    &header("wechatpay-timestamp"),
-                    &header("wechatpay-nonce"),
-                    &bytes
+        let signed = headers
+            .keys()
+            .any(|name| name.as_str().starts_with("wechatpay-"));
+        let signer = if signed {
+            assert_eq!(header("wechatpay-signature-type"), protocol::AUTH_SCHEME);
+            assert_eq!(header("wechatpay-nonce").len(), 32);
+            let serial = header("wechatpay-serial");
+            let (signer, key) = self
+                .key_named(&serial)
+                .unwrap_or_else(|| panic!("an answer signed by an unknown key {serial}"));
+            assert!(
+                protocol::verify(
+                    key,
+                    &protocol::response_message(
+                        &header("wechatpay-timestamp"),
+                        &header("wechatpay-nonce"),
+                        &body
+                    ),
+                    &header("wechatpay-signature")
                 ),
-                &header("wechatpay-signature")
-            ),
-            "every answer is signed by the platform key (status {status})"
-        );
+                "a signed answer verifies with the key its serial names (status {status})"
+            );
+            Some(signer)
+        } else {
+            assert!(
+                !(200..300).contains(&status),
+                "an unsigned {status} answer would be forged"
+            );
+            None
+        };
         Answer {
             status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
             headers,
+            signer,
         }
     }
 
@@ -128,6 +214,21 @@ impl Merchant {
         path: &str,
         body: &str,
     ) -> String {
+        self.authorization_as(
+            (&self.config.mchid, &self.config.merchant_serial_no),
+            key,
+            (method, path, body),
+        )
+    }
+
+    /// The `Authorization` of a request signed with `key`, naming this `mchid` and
+    /// `serial_no`.
+    pub fn authorization_as(
+        &self,
+        (mchid, serial_no): (&str, &str),
+        key: &SigningKey<Sha256>,
+        (method, path, body): (&str, &str, &str),
+    ) -> String {
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
         let nonce = protocol::random_alnum(32);
         let signature = protocol::sign(
@@ -136,10 +237,8 @@ impl Merchant {
         );
         // The Java SDK's order and spacing, not the documentation's.
         format!(
-            "{} mchid=\"{}\", nonce_str=\"{nonce}\", timestamp=\"{timestamp}\", serial_no=\"{}\", signature=\"{signature}\"",
+            "{} mchid=\"{mchid}\", nonce_str=\"{nonce}\", timestamp=\"{timestamp}\", serial_no=\"{serial_no}\", signature=\"{signature}\"",
             protocol::AUTH_SCHEME,
-            self.config.mchid,
-            self.config.merchant_serial_no
         )
     }
 
@@ -180,6 +279,34 @@ impl Merchant {
             "notify_url": notify_url, "amount": {"refund": refund, "total": total, "currency": "CNY"}});
         self.call("POST", "/v3/refund/domestic/refunds", Some(body))
             .await
+    }
+
+    /// `PUT /sim/knobs` over HTTP with this change; the knobs.
+    pub async fn knobs(&self, change: Value) -> Value {
+        let r = self
+            .http
+            .put(format!("{}/sim/knobs", self.sim.base_url()))
+            .json(&change)
+            .send()
+            .await
+            .expect("knobs");
+        assert_eq!(r.status(), 200, "knobs {change}");
+        r.json().await.expect("knobs JSON")
+    }
+
+    /// A jsapi order body for `openid`.
+    pub fn jsapi_order(&self, no: &str, openid: &str) -> Value {
+        let mut order = self.order(no, 100, 600, "http://127.0.0.1:1/notify");
+        order["payer"] = json!({ "openid": openid });
+        order
+    }
+
+    /// An h5 order body from `payer_client_ip`.
+    pub fn h5_order(&self, no: &str, payer_client_ip: &str) -> Value {
+        let mut order = self.order(no, 100, 600, "http://127.0.0.1:1/notify");
+        order["scene_info"] =
+            json!({"payer_client_ip": payer_client_ip, "h5_info": {"type": "Wap"}});
+        order
     }
 
     /// A native order body, expiring `expires_in` seconds from now.
@@ -235,6 +362,13 @@ impl Received {
             ),
             self.header("wechatpay-signature"),
         )
+    }
+
+    /// The platform key that signed it: the one its `Wechatpay-Serial` names, if the
+    /// signature verifies with it.
+    pub fn signed_by(&self, m: &Merchant) -> Option<Signer> {
+        let (signer, key) = m.key_named(self.header("wechatpay-serial"))?;
+        self.verifies(key).then_some(signer)
     }
 
     pub fn envelope(&self) -> Value {

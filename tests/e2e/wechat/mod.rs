@@ -10,6 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wechat_simulator::{SimConfig, WechatSimulator};
 
+mod field;
+
 /// Fast schedules, so the rules show within seconds.
 const FAST: &[(&str, &str)] = &[
     ("PAYGATE_STATUS_SYNC_SCHEDULE", "1s"),
@@ -24,6 +26,17 @@ struct Wechat {
     sim: WechatSimulator,
 }
 
+/// Which of WeChat's platform keys the merchant's configuration holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlatformKeys {
+    /// The WeChat Pay public key (id + key): today's accounts.
+    PublicKey,
+    /// The platform certificate: older accounts.
+    Certificates,
+    /// Both, while the merchant moves from the certificate to the public key.
+    Both,
+}
+
 fn fixture(name: &str) -> String {
     let path = SimConfig::fixture_dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
@@ -34,31 +47,57 @@ impl Wechat {
         let mut config = SimConfig::with_fixture_keys();
         // WeChat's notification retries (15 s, 15 s, 30 s...) in milliseconds.
         config.time_scale = 1000.0;
-        let settings = json!({
-            "mchid": config.mchid,
-            "appid": config.appid,
-            "merchant_serial_no": config.merchant_serial_no,
-            "platform_public_key_id": config.platform_public_key_id,
-        });
+        Wechat::start_with(setting, extra, config, PlatformKeys::PublicKey).await
+    }
+
+    /// A simulator with `config`, and a paygate whose demo merchant holds `keys`.
+    async fn start_with(
+        setting: Setting,
+        extra: &[(&str, &str)],
+        config: SimConfig,
+        keys: PlatformKeys,
+    ) -> Wechat {
         let sim = WechatSimulator::spawn(config, "127.0.0.1:0")
             .await
             .expect("the simulator starts");
         let vars: Vec<(&str, &str)> = FAST.iter().chain(extra).copied().collect();
         let app = TestApp::spawn_in(setting, &vars).await;
-        let mut settings = settings;
-        settings["api_base"] = json!(sim.base_url());
-        let r = app
+        let w = Wechat { app, sim };
+        w.configure(keys, "merchant_private_key.pem").await;
+        w
+    }
+
+    /// Stores the demo merchant's WeChat configuration: the fixture merchant, `keys`, and
+    /// the merchant private key of fixture file `private_key` (`other_private_key.pem` is a
+    /// key WeChat does not know: every request then fails its signature check).
+    async fn configure(&self, keys: PlatformKeys, private_key: &str) {
+        let config = SimConfig::with_fixture_keys();
+        let mut settings = json!({
+            "mchid": config.mchid,
+            "appid": config.appid,
+            "merchant_serial_no": config.merchant_serial_no,
+            "api_base": self.sim.base_url(),
+        });
+        let mut secrets = json!({
+            "merchant_private_key": fixture(private_key),
+            "apiv3_key": fixture("apiv3_key.txt"),
+        });
+        if keys != PlatformKeys::Certificates {
+            settings["platform_public_key_id"] = json!(config.platform_public_key_id);
+            secrets["platform_public_key"] = json!(fixture("platform_public_key.pem"));
+        }
+        if keys != PlatformKeys::PublicKey {
+            secrets["platform_certificates"] = json!(fixture("platform_certificate.pem"));
+        }
+        let r = self
+            .app
             .client
             .put(format!(
                 "{}/admin/merchants/{}/providers/wechat",
-                app.url, app.merchant.id
+                self.app.url, self.app.merchant.id
             ))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"settings": settings, "secrets": {
-                "merchant_private_key": fixture("merchant_private_key.pem"),
-                "platform_public_key": fixture("platform_public_key.pem"),
-                "apiv3_key": fixture("apiv3_key.txt"),
-            }}))
+            .json(&json!({"settings": settings, "secrets": secrets}))
             .send()
             .await
             .expect("admin API");
@@ -68,7 +107,6 @@ impl Wechat {
             "{}",
             r.text().await.unwrap_or_default()
         );
-        Wechat { app, sim }
     }
 
     /// Starts paying `order_id` through WeChat Pay's `channel`.
@@ -335,7 +373,8 @@ async fn repay_returns_the_same_code_url() {
 }
 
 #[tokio::test]
-async fn an_answer_signed_with_the_wrong_key_is_refused_and_the_next_call_gets_the_same_code_url() {
+async fn an_answer_signed_with_the_wrong_key_is_refused_and_the_next_call_asks_under_the_same_number(
+) {
     let w = Wechat::start(Setting::Embedded, &[]).await;
     let order = w.app.create_order(990, 600).await;
     let id = order["id"].as_str().expect("id");
@@ -360,7 +399,7 @@ async fn an_answer_signed_with_the_wrong_key_is_refused_and_the_next_call_gets_t
     assert_eq!(
         trade["code_url"],
         json!(code_url),
-        "same out_trade_no and parameters: WeChat answers the same code_url"
+        "same out_trade_no and parameters: WeChat accepts it again, with a fresh code_url"
     );
     assert_eq!(trade["counters"]["pay_requests"], 2, "{trade}");
 }
@@ -655,17 +694,14 @@ async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_wr
         "platform_public_key": fixture("platform_public_key.pem"), "apiv3_key": fixture("apiv3_key.txt")});
 
     let mut missing = settings.clone();
-    missing
-        .as_object_mut()
-        .expect("object")
-        .remove("platform_public_key_id");
+    missing.as_object_mut().expect("object").remove("mchid");
     let message = paygate_e2e::assert_error(
         put(missing, secrets.clone()).await.expect("http"),
         StatusCode::UNPROCESSABLE_ENTITY,
         "missing_setting",
     )
     .await;
-    assert!(message.contains("platform_public_key_id"), "{message}");
+    assert!(message.contains("mchid"), "{message}");
 
     for (name, value) in [
         ("merchant_private_key", fixture("merchant_public_key.pem")),
@@ -674,6 +710,8 @@ async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_wr
             "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----".to_owned(),
         ),
         ("apiv3_key", "too short".to_owned()),
+        // A public key where certificates belong.
+        ("platform_certificates", fixture("platform_public_key.pem")),
     ] {
         let mut bad = secrets.clone();
         bad[name] = json!(value);
