@@ -34,7 +34,19 @@ enum KeyMaterial {
 /// key inside it.
 struct X509 {
     info: Certificate,
-    key: VerifyingKey<Sha256>,
+    /// `None` for a certificate with another kind of key (EC, SM2).
+    key: Option<VerifyingKey<Sha256>>,
+}
+
+/// The DER bytes of a key given as bare base64 (no PEM armour), the form Alipay's key tool
+/// and console hand out; line breaks and spaces are ignored. `None` if it is not base64.
+fn bare_base64(value: &str) -> Option<Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// Parses a PEM bundle of one or more certificates with RSA keys.
@@ -55,7 +67,8 @@ fn parse_certificates(pem: &str) -> Result<Vec<X509>, String> {
                 .to_der()
                 .map_err(|e| format!("certificate {serial}: {e}"))?;
             let key = RsaPublicKey::from_public_key_der(&spki)
-                .map_err(|e| format!("certificate {serial} does not hold an RSA key ({e})"))?;
+                .ok()
+                .map(VerifyingKey::<Sha256>::new);
             let seconds = |t: x509_cert::time::Time| t.to_unix_duration().as_secs() as i64;
             Ok(X509 {
                 info: Certificate {
@@ -63,8 +76,10 @@ fn parse_certificates(pem: &str) -> Result<Vec<X509>, String> {
                     issuer: tbs.issuer.to_string(),
                     not_before: seconds(tbs.validity.not_before),
                     not_after: seconds(tbs.validity.not_after),
+                    signature_algorithm: cert.signature_algorithm.oid.to_string(),
+                    rsa_key: key.is_some(),
                 },
-                key: VerifyingKey::<Sha256>::new(key),
+                key,
             })
         })
         .collect()
@@ -134,15 +149,31 @@ impl KeyRing {
             SecretKind::RsaPrivateKey => {
                 let key = RsaPrivateKey::from_pkcs8_pem(value)
                     .or_else(|_| RsaPrivateKey::from_pkcs1_pem(value))
-                    .map_err(|e| {
-                        err(format!("expected a PKCS#8 or PKCS#1 PEM private key ({e})"))
+                    .ok()
+                    .or_else(|| {
+                        let der = bare_base64(value)?;
+                        RsaPrivateKey::from_pkcs8_der(&der)
+                            .or_else(|_| RsaPrivateKey::from_pkcs1_der(&der))
+                            .ok()
+                    })
+                    .ok_or_else(|| {
+                        err("expected a PKCS#8 or PKCS#1 private key, PEM or bare base64".into())
                     })?;
                 KeyMaterial::RsaPrivate(Box::new(SigningKey::<Sha256>::new(key)))
             }
             SecretKind::RsaPublicKey => {
                 let key = RsaPublicKey::from_public_key_pem(value)
                     .or_else(|_| RsaPublicKey::from_pkcs1_pem(value))
-                    .map_err(|e| err(format!("expected an SPKI or PKCS#1 PEM public key ({e})")))?;
+                    .ok()
+                    .or_else(|| {
+                        let der = bare_base64(value)?;
+                        RsaPublicKey::from_public_key_der(&der)
+                            .or_else(|_| RsaPublicKey::from_pkcs1_der(&der))
+                            .ok()
+                    })
+                    .ok_or_else(|| {
+                        err("expected an SPKI or PKCS#1 public key, PEM or bare base64".into())
+                    })?;
                 KeyMaterial::RsaPublic(Box::new(VerifyingKey::<Sha256>::new(key)))
             }
             SecretKind::Aes256Key => {
@@ -268,10 +299,16 @@ impl KeyRing {
                 known.join(", ")
             )));
         };
+        let Some(key) = &cert.key else {
+            return Err(keys::Error::WrongKind(format!(
+                "certificate {} in `{name}` does not hold an RSA key",
+                cert.info.serial
+            )));
+        };
         let Ok(sig) = Signature::try_from(signature) else {
             return Ok(false);
         };
-        Ok(cert.key.verify(message, &sig).is_ok())
+        Ok(key.verify(message, &sig).is_ok())
     }
 
     pub fn decrypt(
@@ -394,12 +431,10 @@ mod tests {
         let certs = r.certificates("certs").expect("listed");
         let serials: Vec<&str> = certs.iter().map(|c| c.serial.as_str()).collect();
         assert_eq!(serials, [SERIAL_A, SERIAL_B]);
-        assert!(
-            certs[0].issuer.contains("CN=Tenpay.com Root CA"),
-            "{}",
-            certs[0].issuer
-        );
+        assert_eq!(certs[0].issuer, "CN=Tenpay.com Root CA,O=Tenpay.com,C=CN");
         assert!(certs[0].not_before < certs[0].not_after);
+        assert_eq!(certs[0].signature_algorithm, "1.2.840.113549.1.1.11");
+        assert!(certs[0].rsa_key);
     }
 
     #[test]
@@ -463,6 +498,34 @@ mod tests {
             ring().certificates("hmac"),
             Err(keys::Error::WrongKind(_))
         ));
+    }
+
+    #[test]
+    fn rsa_keys_are_taken_as_bare_base64_as_alipays_key_tool_writes_them() {
+        let body =
+            |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
+        let mut r = KeyRing::default();
+        r.insert("priv", SecretKind::RsaPrivateKey, &body(CERT_A_KEY))
+            .expect("a bare base64 PKCS#8 private key");
+        let sig = r
+            .sign("priv", SignatureAlgorithm::RsaSha256, b"app_id=2021")
+            .expect("sign");
+        r.insert("certs", SecretKind::X509Certificates, BUNDLE)
+            .expect("certificates");
+        assert_eq!(
+            r.verify_certificate(
+                "certs",
+                SERIAL_A,
+                SignatureAlgorithm::RsaSha256,
+                b"app_id=2021",
+                &sig
+            ),
+            Ok(true)
+        );
+        let refused = r
+            .insert("priv", SecretKind::RsaPrivateKey, "not base64 at all!")
+            .expect_err("refused");
+        assert!(refused.to_string().contains("bare base64"), "{refused}");
     }
 
     #[test]

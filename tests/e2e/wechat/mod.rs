@@ -539,12 +539,15 @@ async fn refund_of_a_paid_payment_goes_back_through_wechat(setting: Setting) {
 }
 
 #[tokio::test]
-async fn a_refund_wechat_is_still_processing_is_settled_later() {
+async fn a_refund_wechat_is_still_processing_is_asked_about_not_submitted_again() {
     let w = Wechat::start(Setting::Embedded, &[]).await;
     w.knobs(json!({"refund_processing_ms": 500})).await;
     let (id, payment_no) = w.order_paid_at_wechat(1000).await;
     let id = id.as_str();
     w.app.wait_for_order_state(id, "paid").await;
+    // Only paygate's own asking can settle the refund now.
+    w.knobs(json!({"refund_processing_ms": 500, "drop_notifications": true}))
+        .await;
     let r = w
         .app
         .post(
@@ -566,6 +569,18 @@ async fn a_refund_wechat_is_still_processing_is_settled_later() {
         trade["refunds"].as_array().map(Vec::len),
         Some(1),
         "asked again, refunded once: {trade}"
+    );
+    let requests = w.sim.stats().await.requests;
+    assert_eq!(
+        requests.get("POST /v3/refund/domestic/refunds"),
+        Some(&1),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .get("GET /v3/refund/domestic/refunds/{no}")
+            .is_some_and(|n| *n >= 1),
+        "the refund query settled it: {requests:?}"
     );
 }
 
