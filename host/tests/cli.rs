@@ -126,8 +126,6 @@ fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() 
         &id,
         "wechat",
         "--set",
-        "mchid=1900009191",
-        "--set",
         "appid=wxd678efh567hg6787",
         "--set",
         "merchant_serial_no=5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
@@ -141,9 +139,11 @@ fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() 
 
     let (ok, _, err) = paygate(dir.path(), &args);
     assert!(!ok, "a missing setting is refused");
-    assert!(err.contains("platform_public_key_id"), "{err}");
+    assert!(err.contains("mchid"), "{err}");
 
     args.extend([
+        "--set",
+        "mchid=1900009191",
         "--set",
         "platform_public_key_id=PUB_KEY_ID_0114232134912410000000000000",
     ]);

@@ -23,7 +23,7 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-use paygate::provider::{http, keys, log, types};
+use self::paygate::provider::{http, keys, log, types};
 
 /// The export that tells a 1.0.0 component.
 pub(super) const EXPORT_NAME: &str = "paygate:provider/provider@1.0.0";
