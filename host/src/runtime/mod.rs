@@ -93,6 +93,28 @@ impl std::fmt::Debug for LoadedAdapter {
     }
 }
 
+/// One adapter call: a fresh instance of the active version of `$provider` with `$grants`,
+/// the call through the bindings of the contract it exports (`v2:` or `v1:`, with the
+/// instance's bindings as `$b` and its store as `$store`), under the wall-clock timeout,
+/// and its outcome counted and logged by [`Runtime::finish`].
+macro_rules! adapter_call {
+    ($self:ident, $provider:expr, $grants:expr, $op:literal, |$b:ident, $store:ident| {
+        v2: $v2:expr,
+        v1: $v1:expr $(,)?
+    }) => {{
+        let (mut store, instance) = $self.instantiate($provider, $grants).await?;
+        let call = async {
+            let $store = &mut store;
+            match &instance {
+                Instance::V2($b) => $v2,
+                Instance::V1($b) => $v1,
+            }
+        };
+        let result = tokio::time::timeout($self.limits.wall_timeout, call).await;
+        $self.finish($provider, $op, &store, result)
+    }};
+}
+
 /// The wasm runtime. One per process; shared by every request.
 pub struct Runtime {
     engine: Engine,
@@ -399,15 +421,10 @@ impl Runtime {
             keys: Arc::default(),
             allowlist: Allowlist::default(),
         };
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => b.paygate_provider_provider().call_info(&mut store).await,
-                Instance::V1(b) => v1::info(b, &mut store).await,
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "info", &store, r)
+        adapter_call!(self, provider, grants, "info", |b, store| {
+            v2: b.paygate_provider_provider().call_info(store).await,
+            v1: v1::info(b, store).await,
+        })
     }
 
     pub async fn pay(
@@ -417,19 +434,10 @@ impl Runtime {
         config: &Config,
         req: &PayRequest,
     ) -> Result<Result<PayResponse, ProviderError>, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => {
-                    b.paygate_provider_provider()
-                        .call_pay(&mut store, config, req)
-                        .await
-                }
-                Instance::V1(b) => v1::pay(b, &mut store, config, req).await,
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "pay", &store, r)
+        adapter_call!(self, provider, grants, "pay", |b, store| {
+            v2: b.paygate_provider_provider().call_pay(store, config, req).await,
+            v1: v1::pay(b, store, config, req).await,
+        })
     }
 
     pub async fn query(
@@ -439,19 +447,10 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => {
-                    b.paygate_provider_provider()
-                        .call_query(&mut store, config, payment_no)
-                        .await
-                }
-                Instance::V1(b) => v1::query(b, &mut store, config, payment_no).await,
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "query", &store, r)
+        adapter_call!(self, provider, grants, "query", |b, store| {
+            v2: b.paygate_provider_provider().call_query(store, config, payment_no).await,
+            v1: v1::query(b, store, config, payment_no).await,
+        })
     }
 
     pub async fn close(
@@ -461,19 +460,10 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<(), ProviderError>, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => {
-                    b.paygate_provider_provider()
-                        .call_close(&mut store, config, payment_no)
-                        .await
-                }
-                Instance::V1(b) => v1::close(b, &mut store, config, payment_no).await,
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "close", &store, r)
+        adapter_call!(self, provider, grants, "close", |b, store| {
+            v2: b.paygate_provider_provider().call_close(store, config, payment_no).await,
+            v1: v1::close(b, store, config, payment_no).await,
+        })
     }
 
     pub async fn refund(
@@ -483,19 +473,10 @@ impl Runtime {
         config: &Config,
         req: &RefundRequest,
     ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => {
-                    b.paygate_provider_provider()
-                        .call_refund(&mut store, config, req)
-                        .await
-                }
-                Instance::V1(b) => v1::refund(b, &mut store, config, req).await,
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "refund", &store, r)
+        adapter_call!(self, provider, grants, "refund", |b, store| {
+            v2: b.paygate_provider_provider().call_refund(store, config, req).await,
+            v1: v1::refund(b, store, config, req).await,
+        })
     }
 
     /// Asks for a refund's state. A 1.0.0 adapter cannot: `unsupported`, and the caller
@@ -508,21 +489,18 @@ impl Runtime {
         payment_no: &str,
         refund_no: &str,
     ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => {
-                    b.paygate_provider_provider()
-                        .call_query_refund(&mut store, config, payment_no, refund_no)
-                        .await
-                }
-                Instance::V1(_) => Ok(Err(ProviderError::Unsupported(
+        adapter_call!(self, provider, grants, "query-refund", |b, store| {
+            v2: b
+                .paygate_provider_provider()
+                .call_query_refund(store, config, payment_no, refund_no)
+                .await,
+            v1: {
+                let _ = (b, store);
+                Ok(Err(ProviderError::Unsupported(
                     "contract 1.0.0 has no query-refund".into(),
-                ))),
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "query-refund", &store, r)
+                )))
+            },
+        })
     }
 
     pub async fn parse_notification(
@@ -533,21 +511,13 @@ impl Runtime {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Result<Notification, Refusal>, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
-        let call = async {
-            match &instance {
-                Instance::V2(b) => {
-                    b.paygate_provider_provider()
-                        .call_parse_notification(&mut store, config, &headers, &body)
-                        .await
-                }
-                Instance::V1(b) => {
-                    v1::parse_notification(b, &mut store, config, &headers, &body).await
-                }
-            }
-        };
-        let r = tokio::time::timeout(self.limits.wall_timeout, call).await;
-        self.finish(provider, "parse-notification", &store, r)
+        adapter_call!(self, provider, grants, "parse-notification", |b, store| {
+            v2: b
+                .paygate_provider_provider()
+                .call_parse_notification(store, config, &headers, &body)
+                .await,
+            v1: v1::parse_notification(b, store, config, &headers, &body).await,
+        })
     }
 }
 
