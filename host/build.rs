@@ -1,4 +1,4 @@
-//! Builds the adapters paygate ships (`plugins/mock`, `plugins/wechat`) for wasm32-wasip2, so
+//! Builds the adapters paygate ships (`plugins/mock`, `plugins/wechat`, `plugins/alipay`) for wasm32-wasip2, so
 //! that one cargo command on a fresh clone yields a `paygate` with its adapters inside. One
 //! nested cargo builds them all (they share their dependencies' build); it uses its own
 //! target directory, so it never waits on the outer build's lock.
@@ -10,6 +10,7 @@ use std::process::Command;
 const ADAPTERS: &[(&str, &str)] = &[
     ("paygate-mock", "paygate_mock.wasm"),
     ("paygate-wechat", "paygate_wechat.wasm"),
+    ("paygate-alipay", "paygate_alipay.wasm"),
 ];
 
 fn main() {

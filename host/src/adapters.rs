@@ -7,7 +7,14 @@ pub static MOCK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_mock.
 /// The WeChat Pay API v3 adapter (`plugins/wechat`).
 pub static WECHAT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_wechat.wasm"));
 
+/// The Alipay OpenAPI gateway (RSA2) adapter (`plugins/alipay`).
+pub static ALIPAY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_alipay.wasm"));
+
 /// Every bundled adapter, by file name.
-pub fn bundled() -> [(&'static str, &'static [u8]); 2] {
-    [("paygate_mock.wasm", MOCK), ("paygate_wechat.wasm", WECHAT)]
+pub fn bundled() -> [(&'static str, &'static [u8]); 3] {
+    [
+        ("paygate_mock.wasm", MOCK),
+        ("paygate_wechat.wasm", WECHAT),
+        ("paygate_alipay.wasm", ALIPAY),
+    ]
 }

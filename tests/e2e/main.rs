@@ -12,6 +12,7 @@ macro_rules! in_both_settings {
 }
 
 mod admin;
+mod alipay;
 mod contracts;
 mod jobs;
 mod orders;

@@ -52,6 +52,11 @@ fn bare_base64(value: &str) -> Option<Zeroizing<Vec<u8>>> {
 /// Parses a PEM bundle of one or more certificates with RSA keys.
 fn parse_certificates(pem: &str) -> Result<Vec<X509>, String> {
     use x509_cert::der::Encode;
+    // x509-cert 0.2's chain loader underflows (panics) on empty input: make sure there is
+    // at least one PEM certificate block before handing it the text.
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err("expected one or more PEM certificates (-----BEGIN CERTIFICATE-----)".into());
+    }
     let chain = x509_cert::Certificate::load_pem_chain(pem.as_bytes())
         .map_err(|e| format!("expected one or more PEM certificates ({e})"))?;
     if chain.is_empty() {
@@ -488,6 +493,16 @@ mod tests {
         assert!(r
             .insert("c", SecretKind::X509Certificates, "not a certificate")
             .is_err());
+        for empty in [
+            "",
+            "  \n",
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+        ] {
+            assert!(
+                r.insert("c", SecretKind::X509Certificates, empty).is_err(),
+                "{empty:?}"
+            );
+        }
         r.insert("c", SecretKind::X509Certificates, BUNDLE)
             .expect("certificates");
         assert!(matches!(

@@ -28,7 +28,7 @@ struct Wechat {
 
 /// Which of WeChat's platform keys the merchant's configuration holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PlatformKeys {
+pub(crate) enum PlatformKeys {
     /// The WeChat Pay public key (id + key): today's accounts.
     PublicKey,
     /// The platform certificate: older accounts.
@@ -40,6 +40,53 @@ enum PlatformKeys {
 fn fixture(name: &str) -> String {
     let path = SimConfig::fixture_dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// Stores the demo merchant's WeChat configuration against the simulator at `base_url`: the
+/// fixture merchant, `keys`, and the merchant private key of fixture file `private_key`
+/// (`other_private_key.pem` is a key WeChat does not know: every request then fails its
+/// signature check).
+pub(crate) async fn configure_wechat(
+    app: &TestApp,
+    base_url: &str,
+    keys: PlatformKeys,
+    private_key: &str,
+) {
+    let config = SimConfig::with_fixture_keys();
+    let mut settings = json!({
+        "mchid": config.mchid,
+        "appid": config.appid,
+        "merchant_serial_no": config.merchant_serial_no,
+        "api_base": base_url,
+    });
+    let mut secrets = json!({
+        "merchant_private_key": fixture(private_key),
+        "apiv3_key": fixture("apiv3_key.txt"),
+    });
+    if keys != PlatformKeys::Certificates {
+        settings["platform_public_key_id"] = json!(config.platform_public_key_id);
+        secrets["platform_public_key"] = json!(fixture("platform_public_key.pem"));
+    }
+    if keys != PlatformKeys::PublicKey {
+        secrets["platform_certificates"] = json!(fixture("platform_certificate.pem"));
+    }
+    let r = app
+        .client
+        .put(format!(
+            "{}/admin/merchants/{}/providers/wechat",
+            app.url, app.merchant.id
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"settings": settings, "secrets": secrets}))
+        .send()
+        .await
+        .expect("admin API");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
 }
 
 impl Wechat {
@@ -67,46 +114,9 @@ impl Wechat {
         w
     }
 
-    /// Stores the demo merchant's WeChat configuration: the fixture merchant, `keys`, and
-    /// the merchant private key of fixture file `private_key` (`other_private_key.pem` is a
-    /// key WeChat does not know: every request then fails its signature check).
+    /// See [`configure_wechat`].
     async fn configure(&self, keys: PlatformKeys, private_key: &str) {
-        let config = SimConfig::with_fixture_keys();
-        let mut settings = json!({
-            "mchid": config.mchid,
-            "appid": config.appid,
-            "merchant_serial_no": config.merchant_serial_no,
-            "api_base": self.sim.base_url(),
-        });
-        let mut secrets = json!({
-            "merchant_private_key": fixture(private_key),
-            "apiv3_key": fixture("apiv3_key.txt"),
-        });
-        if keys != PlatformKeys::Certificates {
-            settings["platform_public_key_id"] = json!(config.platform_public_key_id);
-            secrets["platform_public_key"] = json!(fixture("platform_public_key.pem"));
-        }
-        if keys != PlatformKeys::PublicKey {
-            secrets["platform_certificates"] = json!(fixture("platform_certificate.pem"));
-        }
-        let r = self
-            .app
-            .client
-            .put(format!(
-                "{}/admin/merchants/{}/providers/wechat",
-                self.app.url, self.app.merchant.id
-            ))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"settings": settings, "secrets": secrets}))
-            .send()
-            .await
-            .expect("admin API");
-        assert_eq!(
-            r.status(),
-            StatusCode::OK,
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
+        configure_wechat(&self.app, &self.sim.base_url(), keys, private_key).await
     }
 
     /// Starts paying `order_id` through WeChat Pay's `channel`.
