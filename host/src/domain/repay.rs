@@ -23,22 +23,33 @@ pub enum PayerDetail {
     ClientIp,
 }
 
-/// The canonical text of the payer details `binds` names, with the payer's values:
-/// `open_id=oA...;client_ip=1.2.3.4` in that order, `""` when the channel binds nothing.
-/// Two pay requests may share one action exactly when their texts are equal.
+/// A fingerprint of the payer details `binds` names, with the payer's values: lower-case hex
+/// SHA-256 over each bound detail's name and length-prefixed value (so no value can pass
+/// for another), `""` when the channel binds nothing. Two pay requests may share one action
+/// exactly when their fingerprints are equal; only equality is needed, so the openid and
+/// the IP address themselves are not kept.
 pub fn payer_binding(
     binds: &[PayerDetail],
     open_id: Option<&str>,
     client_ip: Option<&str>,
 ) -> String {
-    let mut parts = Vec::new();
-    if binds.contains(&PayerDetail::OpenId) {
-        parts.push(format!("open_id={}", open_id.unwrap_or_default()));
+    use sha2::{Digest, Sha256};
+    if binds.is_empty() {
+        return String::new();
     }
-    if binds.contains(&PayerDetail::ClientIp) {
-        parts.push(format!("client_ip={}", client_ip.unwrap_or_default()));
+    let mut hash = Sha256::new();
+    for (detail, name, value) in [
+        (PayerDetail::OpenId, "open_id", open_id),
+        (PayerDetail::ClientIp, "client_ip", client_ip),
+    ] {
+        if binds.contains(&detail) {
+            let value = value.unwrap_or_default().as_bytes();
+            hash.update(name.as_bytes());
+            hash.update((value.len() as u64).to_be_bytes());
+            hash.update(value);
+        }
     }
-    parts.join(";")
+    hex::encode(hash.finalize())
 }
 
 /// Whether a stored action may be handed out again at `now_ms`: it exists, the provider
@@ -228,16 +239,16 @@ mod tests {
     #[test]
     fn another_payer_never_receives_a_bound_action() {
         let mut p = open("P1", "wechat", "jsapi", &["o1"], true);
-        p.payer_binding = "open_id=oA";
+        p.payer_binding = "fingerprint-of-oA";
         let mut t = target("wechat", "jsapi", &["o1"]);
-        t.payer_binding = "open_id=oB";
+        t.payer_binding = "fingerprint-of-oB";
         assert_eq!(
             decide(&t, &[p.clone()]),
             RepayDecision::CloseThenNew {
                 close: vec!["P1".into()]
             }
         );
-        t.payer_binding = "open_id=oA";
+        t.payer_binding = "fingerprint-of-oA";
         assert_eq!(
             decide(&t, &[p]),
             RepayDecision::Reuse {
@@ -247,22 +258,31 @@ mod tests {
     }
 
     #[test]
-    fn the_binding_text_names_only_what_the_channel_binds() {
+    fn the_binding_covers_only_what_the_channel_binds_and_keeps_no_raw_value() {
         use PayerDetail::*;
         assert_eq!(payer_binding(&[], Some("oA"), Some("1.2.3.4")), "");
+        let a = payer_binding(&[OpenId], Some("oA"), Some("1.2.3.4"));
         assert_eq!(
-            payer_binding(&[OpenId], Some("oA"), Some("1.2.3.4")),
-            "open_id=oA"
+            a,
+            payer_binding(&[OpenId], Some("oA"), Some("5.6.7.8")),
+            "the IP is not bound"
         );
-        assert_eq!(
+        assert_ne!(a, payer_binding(&[OpenId], Some("oB"), Some("1.2.3.4")));
+        assert_ne!(
             payer_binding(&[ClientIp], Some("oA"), Some("1.2.3.4")),
-            "client_ip=1.2.3.4"
+            payer_binding(&[ClientIp], Some("oA"), Some("1.2.3.5"))
         );
         assert_eq!(
             payer_binding(&[ClientIp, OpenId], Some("oA"), Some("::1")),
-            "open_id=oA;client_ip=::1"
+            payer_binding(&[OpenId, ClientIp], Some("oA"), Some("::1")),
+            "the order of the channel's list does not matter"
         );
-        assert_eq!(payer_binding(&[OpenId], None, None), "open_id=");
+        // One value cannot pass for two: lengths are part of the fingerprint.
+        assert_ne!(
+            payer_binding(&[OpenId, ClientIp], Some("oA"), Some("")),
+            payer_binding(&[OpenId, ClientIp], Some(""), Some("oA"))
+        );
+        assert!(!a.contains("oA") && a.len() == 64, "{a}");
     }
 
     #[test]

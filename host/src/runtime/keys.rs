@@ -38,6 +38,12 @@ struct X509 {
     key: Option<VerifyingKey<Sha256>>,
 }
 
+/// Whether `now` (Unix seconds) lies in the certificate's validity window: an expired
+/// certificate, or one not valid yet, verifies nothing.
+fn valid_at(cert: &Certificate, now: i64) -> bool {
+    (cert.not_before..=cert.not_after).contains(&now)
+}
+
 /// The DER bytes of a key given as bare base64 (no PEM armour), the form Alipay's key tool
 /// and console hand out; line breaks and spaces are ignored. `None` if it is not base64.
 fn bare_base64(value: &str) -> Option<Zeroizing<Vec<u8>>> {
@@ -304,6 +310,13 @@ impl KeyRing {
                 known.join(", ")
             )));
         };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if !valid_at(&cert.info, now) {
+            return Err(keys::Error::InvalidInput(format!(
+                "certificate {} in `{name}` is not valid now: valid from {} to {} (Unix seconds)",
+                cert.info.serial, cert.info.not_before, cert.info.not_after
+            )));
+        }
         let Some(key) = &cert.key else {
             return Err(keys::Error::WrongKind(format!(
                 "certificate {} in `{name}` does not hold an RSA key",
@@ -482,6 +495,21 @@ mod tests {
             }
             other => panic!("an unknown serial is refused naming it: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_certificate_verifies_only_within_its_validity_window() {
+        let cert = Certificate {
+            serial: "01".into(),
+            issuer: "CN=x".into(),
+            not_before: 1_000,
+            not_after: 2_000,
+            signature_algorithm: "1.2.840.113549.1.1.11".into(),
+            rsa_key: true,
+        };
+        assert!(!valid_at(&cert, 999));
+        assert!(valid_at(&cert, 1_000) && valid_at(&cert, 2_000));
+        assert!(!valid_at(&cert, 2_001), "expired");
     }
 
     #[test]

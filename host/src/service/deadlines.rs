@@ -43,9 +43,10 @@ impl Gateway {
     ///
     /// A provider that refuses the query (a merchant's key rotated or broken) leaves the
     /// order open, never closed blindly: the money may have come. `attempt` counts this
-    /// deadline's tries (1 the first time); from [`PayRules::flag_after_refusals`] refused
-    /// tries on, the payment is flagged `provider_refuses_queries` for an operator, and
-    /// paygate keeps asking on its backoff.
+    /// deadline task's tries since it was last scheduled (1 the first time; a restart
+    /// schedules it afresh); from [`PayRules::flag_after_refusals`] tries on, a refused
+    /// query flags the payment `provider_refuses_queries` for an operator, and paygate
+    /// keeps asking on its backoff.
     ///
     /// [`PayRules::flag_after_refusals`]: super::PayRules::flag_after_refusals
     pub async fn expire_order(
@@ -136,12 +137,10 @@ impl Gateway {
         payment: &PaymentRecord,
         flag: &'static str,
     ) -> Result<(), ServiceError> {
-        if payment.flag.is_some() {
-            return Ok(());
+        if payments::flag_if_unflagged(&self.db, &payment.payment_no, flag).await? {
+            metrics::counter!("paygate_payments_flagged_total", "flag" => flag).increment(1);
+            tracing::error!(payment_no = %payment.payment_no, flag, "payment flagged for an operator; paygate keeps asking the provider");
         }
-        payments::flag(&self.db, &payment.payment_no, flag).await?;
-        metrics::counter!("paygate_payments_flagged_total", "flag" => flag).increment(1);
-        tracing::error!(payment_no = %payment.payment_no, flag, "payment flagged for an operator; paygate keeps asking the provider");
         Ok(())
     }
 

@@ -189,7 +189,15 @@ impl Gateway {
                     }
                     // Another request (maybe in another process) is asking the provider right
                     // now: wait for its answer instead of asking twice.
-                    if let Some(payment) = self.wait_for_opening(merchant_id, &payment_no).await? {
+                    let seen = open
+                        .iter()
+                        .find(|(p, _)| p.payment_no == payment_no)
+                        .map(|(p, _)| p.version)
+                        .unwrap_or_default();
+                    if let Some(payment) = self
+                        .wait_for_opening(merchant_id, &payment_no, seen)
+                        .await?
+                    {
                         tracing::info!("answered with the action another request obtained; provider not called");
                         return self.outcome(payment, order_ids, expires_at, true);
                     }
@@ -197,6 +205,15 @@ impl Gateway {
                 RepayDecision::CloseThenNew { close } => {
                     for payment_no in close {
                         let payment = self.payment_record(merchant_id, &payment_no).await?;
+                        // Another request is asking the provider to open this trade right now:
+                        // closing it under that request would leave the trade it opens
+                        // untracked. Let it finish; the caller retries.
+                        if payment.opening_until.is_some_and(|until| until > now_ms()) {
+                            return Err(ServiceError::conflict(
+                                "payment_in_progress",
+                                format!("payment {payment_no} of these orders is being opened by another request; try again"),
+                            ));
+                        }
                         tracing::info!(closing = %payment_no, provider = %payment.provider, "switching (provider, channel, payer or orders): closing the open trade first");
                         // "Already paid" there means the order is paid: refuse, start nothing.
                         self.close_at_provider(&payment).await?;
@@ -275,29 +292,29 @@ impl Gateway {
         Ok(open)
     }
 
-    /// Waits while another request opens the trade of `payment_no`. The payment with its
-    /// action once stored; `None` when the other request gave up (the caller looks again).
+    /// Waits while another request opens the trade of `payment_no`, which this request saw
+    /// at `seen_version`. The payment with the action that request stored (whatever its
+    /// remaining lifetime: it is the provider's latest); `None` when the other request gave
+    /// up or the payment ended (the caller looks again).
     async fn wait_for_opening(
         &self,
         merchant_id: &str,
         payment_no: &str,
+        seen_version: i64,
     ) -> Result<Option<PaymentRecord>, ServiceError> {
         let give_up = tokio::time::Instant::now()
             + std::time::Duration::from_millis(self.opening_lease_ms() as u64);
         loop {
             let p = self.payment_record(merchant_id, payment_no).await?;
-            let fresh = action_reusable(
-                p.action.is_some(),
-                p.action_expires_at,
-                p.provider_deadline,
-                now_ms(),
-                self.rules.action_margin_ms,
-            );
-            if fresh && p.state == PaymentState::Open {
+            if p.state != PaymentState::Open {
+                return Ok(None);
+            }
+            // Storing an action bumps the version; taking or releasing the lease does not.
+            if p.version != seen_version && p.action.is_some() && p.opening_until.is_none() {
                 return Ok(Some(p));
             }
             let opening = p.opening_until.is_some_and(|until| until > now_ms());
-            if p.state != PaymentState::Open || !opening || tokio::time::Instant::now() > give_up {
+            if !opening || tokio::time::Instant::now() > give_up {
                 return Ok(None);
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -358,6 +375,23 @@ impl Gateway {
             .await;
         let response = match answer {
             Ok(Ok(response)) => response,
+            Ok(Err(e))
+                if payment.action.is_some()
+                    && !matches!(
+                        e,
+                        ProviderError::AlreadyPaid
+                            | ProviderError::AlreadyClosed
+                            | ProviderError::Unreachable(_)
+                    ) =>
+            {
+                // Asked again under a number the provider already opened a trade for: its
+                // refusal of this call (a key rotated, a parameter changed) says nothing of
+                // that trade, which may still be paid. It stays open and tracked; the
+                // deadline queries and closes it.
+                payments::release_opening(&self.db, &payment.payment_no).await?;
+                tracing::warn!(error = ?e, "provider refused to renew the pay action; the open trade stays tracked");
+                return Err(self.pay_refused_again(e));
+            }
             Ok(Err(e)) => {
                 let err = self.pay_refused(&payment, e).await;
                 payments::release_opening(&self.db, &payment.payment_no).await?;
@@ -374,7 +408,7 @@ impl Gateway {
         let json =
             serde_json::to_string(&action).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let action_expires_at = response.action_expires_at.map(|s| s.saturating_mul(1000));
-        payments::set_action(
+        let stored = payments::set_action(
             &self.db,
             &payment.payment_no,
             &json,
@@ -382,6 +416,21 @@ impl Gateway {
             response.provider_trade_id.as_deref(),
         )
         .await?;
+        if !stored {
+            // The payment ended while the provider opened its trade (a switch closed it, or
+            // it settled): the trade just opened must not stay payable.
+            tracing::warn!("payment ended while its trade was being opened; closing that trade");
+            let ended = self
+                .payment_record(&merchant_id, &payment.payment_no)
+                .await?;
+            if let Err(e) = self.close_at_provider(&ended).await {
+                tracing::error!(error = %e, "could not close the trade opened for an ended payment; the status sync keeps watching it");
+            }
+            return Err(ServiceError::conflict(
+                "payment_in_progress",
+                "the orders' payment changed while the provider answered; try again",
+            ));
+        }
         tracing::info!(
             action = action_kind(&action),
             ?action_expires_at,
@@ -399,6 +448,29 @@ impl Gateway {
             .payment_record(&merchant_id, &payment.payment_no)
             .await?;
         self.outcome(payment, order_ids, expires_at, false)
+    }
+
+    /// The error for a provider that refused to renew the action of a trade it opened before
+    /// (the payment stays open).
+    fn pay_refused_again(&self, e: ProviderError) -> ServiceError {
+        let message = match &e {
+            ProviderError::Rejected(r) => format!("the provider refused: {} {}", r.code, r.message),
+            ProviderError::Config(m) => {
+                format!("the merchant's provider configuration is wrong: {m}")
+            }
+            other => format!("the provider refused: {other:?}"),
+        };
+        let code = match e {
+            ProviderError::Config(_) => "provider_misconfigured",
+            _ => "provider_rejected",
+        };
+        ServiceError::Provider {
+            code,
+            message: format!(
+                "{message}; the payment's open trade stays tracked until its deadline"
+            ),
+            retryable: false,
+        }
     }
 
     /// Turns the provider's refusal to open a trade into the payment's fate and an error.

@@ -174,6 +174,7 @@ impl Gateway {
         } else {
             None
         };
+        let from_query = queried.is_some();
         let answer = match queried {
             Some(answer) => answer,
             None => {
@@ -200,6 +201,13 @@ impl Gateway {
             }
             Err(e) => {
                 tracing::warn!(refund_no = %refund.refund_no, error = %e, "refund call failed; asking again later");
+                self.retry_refund(refund, step).await?;
+            }
+            // A refused *query* says nothing of the refund itself (a key rotated, a
+            // signature problem): it may have succeeded. Only the refund's own answer may
+            // fail it; until then it is asked about again.
+            Ok(Err(e)) if from_query => {
+                tracing::warn!(refund_no = %refund.refund_no, error = ?e, "refund query refused; asking again later");
                 self.retry_refund(refund, step).await?;
             }
             Ok(Err(e)) => self.refund_failed(refund, &format!("{e:?}")).await?,

@@ -25,8 +25,8 @@ pub struct PaymentRecord {
     /// Until when the provider honours the stored action (ms); `None`: until
     /// `provider_deadline`.
     pub action_expires_at: Option<i64>,
-    /// The payer details the channel binds the action to, canonical (`open_id=...`), `""`
-    /// when it binds none.
+    /// A fingerprint of the payer details the channel binds the action to
+    /// (`domain::repay::payer_binding`), `""` when it binds none.
     pub payer_binding: String,
     pub provider_trade_id: Option<String>,
     pub flag: Option<String>,
@@ -444,6 +444,20 @@ pub async fn flagged(db: &Db) -> Result<Vec<PaymentRecord>, StoreError> {
     );
     let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Flags a payment for an operator unless it carries a flag already (the first reason
+/// stays); `true` if this call set it.
+pub async fn flag_if_unflagged(db: &Db, payment_no: &str, flag: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE payments SET flag = $1, version = version + 1, updated_at = $2 WHERE payment_no = $3 AND flag IS NULL",
+    )
+    .bind(flag)
+    .bind(now_ms())
+    .bind(payment_no)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Flags a payment for an operator.

@@ -4,9 +4,10 @@
 //! Alipay signs the `*_response` value of an answer *as the text it sent*: the signature
 //! covers those bytes, whitespace, key order and escapes included, so the value must be cut
 //! out of the body, never rebuilt from a parsed tree (Java SDK `JsonConverter.getSignSourceData`
-//! and `AlipaySignature.extractSignContent` cut it out of the raw body; PROVIDERS.md: "take it
-//! from the bytes, do not re-serialize"). The scanner respects strings and their escapes, so
-//! a `}` or a `"sign"` inside a string never ends or starts anything.
+//! and `AlipaySignature.extractSignContent` cut it out of the raw body; Alipay's page on
+//! verifying answers, 自行实现验签: https://opendocs.alipay.com/common/02mse7). The scanner
+//! respects strings and their escapes, so a `}` or a `"sign"` inside a string never ends or
+//! starts anything.
 
 /// One member of the top-level object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -280,7 +280,9 @@ impl Provider for Alipay {
     }
 
     /// `ACQ.TRADE_NOT_EXIST` (signed) is `not-found`: a precreate trade nobody scanned does
-    /// not exist at Alipay (PROVIDERS.md), and the contract reserves `not-found` on close for
+    /// not exist at Alipay (Alipay open platform documentation, 交易状态问题解析: the precreate
+    /// trade is created "用户扫商家收款二维码，唤起收银台成功后", once the buyer has scanned the
+    /// code and the cashier opened), and the contract reserves `not-found` on close for
     /// "the provider never opened the trade (nothing to close)"; the host then closes the
     /// payment locally, as it does after a close that succeeds.
     fn close(config: Config, payment_no: String) -> Result<(), ProviderError> {
@@ -603,7 +605,9 @@ impl<'a> Merchant<'a> {
 }
 
 /// The trade a verified notification reports. It must be for this merchant's app
-/// (PROVIDERS.md: "check `app_id`"); its amount is read as money.
+/// (the notification page, https://opendocs.alipay.com/open/270/105902, has the receiver
+/// check `app_id`, `out_trade_no`, `total_amount` and `seller_id` once the signature
+/// verified); its amount is read as money.
 fn notified_trade(params: &[(String, String)], app_id: &str) -> Result<TradeStatus, ProviderError> {
     let notified_app = param(params, "app_id").unwrap_or_default();
     if notified_app != app_id {

@@ -8,8 +8,8 @@ use std::fmt::Write;
 pub const CURRENCY: &str = "CNY";
 
 /// The smallest and largest `total_amount` Alipay accepts: 0.01 to 100000000.00 yuan
-/// (`alipay.trade.precreate`: "取值范围[0.01,100000000]"; source: the request fields of
-/// alipay.trade.precreate, as quoted in /work/shared/PROVIDERS.md and the SDKs' models).
+/// (`alipay.trade.precreate`, https://opendocs.alipay.com/open/02ekfg: `total_amount` "订单总
+/// 金额，单位为元，精确到小数点后两位，取值范围[0.01,100000000]"; the SDKs' models say the same).
 pub const MIN_FEN: u64 = 1;
 pub const MAX_FEN: u64 = 100_000_000 * 100;
 

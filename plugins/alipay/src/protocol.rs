@@ -6,14 +6,20 @@
 //! Sources, each cited where its rule is applied: Alipay's Java SDK (alipay/
 //! alipay-sdk-java-all: `AbstractAlipayClient`, `AlipaySignature`, `WebUtils`, `StringUtils`),
 //! the PHP SDK (alipay/alipay-sdk-php-all `AopCertClient.php`), the Node SDK (alipay/
-//! alipay-sdk-nodejs-all `src/util.ts`), Alipay's notification documentation (异步通知验签), and
-//! /work/shared/PROVIDERS.md.
+//! alipay-sdk-nodejs-all `src/util.ts`), and Alipay's own pages: 自行实现签名 (signing a
+//! request, https://opendocs.alipay.com/common/057k53), 自行实现验签 (verifying answers and
+//! notifications, https://opendocs.alipay.com/common/02mse7), the asynchronous notification
+//! of a payment (https://opendocs.alipay.com/open/270/105902), and the API pages, whose
+//! common parameters are the same on each (alipay.trade.precreate:
+//! https://opendocs.alipay.com/open/02ekfg).
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use paygate_sdk::UnixSeconds;
 
-/// The common parameters' fixed values (PROVIDERS.md; `AlipayConstants`).
+/// The common parameters' fixed values (公共请求参数 of every API page, e.g.
+/// https://opendocs.alipay.com/open/02ekfg: format "仅支持JSON", version "固定为：1.0";
+/// Java SDK `AlipayConstants`).
 pub const FORMAT: &str = "JSON";
 pub const CHARSET: &str = "utf-8";
 pub const SIGN_TYPE: &str = "RSA2";
@@ -295,9 +301,10 @@ pub struct Answer<'a> {
 }
 
 /// Cuts `body`, the gateway's answer to `method`, into its result's raw text, `sign` and
-/// `alipay_cert_sn` (`{"alipay_trade_precreate_response": {...}, "sign": "..."}`;
-/// PROVIDERS.md). Refused: a body that is not one JSON object, a result member that is not
-/// an object or appears twice, a `sign` that is not a string.
+/// `alipay_cert_sn` (`{"alipay_trade_precreate_response": {...}, "sign": "..."}`, the response
+/// example of every API page, e.g. https://opendocs.alipay.com/open/02ekfg). Refused: a body
+/// that is not one JSON object, a result member that is not an object or appears twice, a
+/// `sign` that is not a string.
 pub fn answer<'a>(method: &str, body: &'a str) -> Result<Answer<'a>, String> {
     let members = crate::json::members(body)?;
     let key = response_key(method);
@@ -342,8 +349,9 @@ fn beijing() -> Option<UtcOffset> {
 }
 
 /// `at` as Alipay writes times (`timestamp`, `time_expire`): `yyyy-MM-dd HH:mm:ss` in
-/// Beijing time (PROVIDERS.md; Java SDK `AlipayConstants.DATE_TIME_FORMAT` with
-/// `DATE_TIMEZONE` `GMT+8`). `None` for an instant no calendar holds.
+/// Beijing time (the common parameter `timestamp`, "发送请求的时间，格式"yyyy-MM-dd HH:mm:ss"",
+/// e.g. https://opendocs.alipay.com/open/02ekfg; Java SDK `AlipayConstants.DATE_TIME_FORMAT`
+/// with `DATE_TIMEZONE` `GMT+8`). `None` for an instant no calendar holds.
 pub fn beijing_time(at: UnixSeconds) -> Option<String> {
     let t = OffsetDateTime::from_unix_timestamp(at)
         .ok()?

@@ -165,7 +165,9 @@ pub fn trade_number<'a>(what: &str, number: &'a str) -> Result<&'a str, Provider
 /// refund shows (a partial refund leaves the trade `TRADE_SUCCESS` and notifies with
 /// `refund_fee`: not a new payment); `TRADE_CLOSED` is "未付款交易超时关闭，或支付完成后全额退款"
 /// (Java SDK `AlipayTradeQueryResponse.tradeStatus`): closed, or refunded if it was paid or
-/// refunded. PROVIDERS.md, "Alipay in the field".
+/// refunded. The notification page, https://opendocs.alipay.com/open/270/105902, lists the
+/// same states, and `refund_fee` (the total refunded) and `gmt_refund` among a
+/// notification's fields.
 pub fn trade_state(status: &str, refund_shown: bool, payment_shown: bool) -> Option<TradeState> {
     match status {
         "WAIT_BUYER_PAY" => Some(TradeState::Open),
@@ -252,7 +254,8 @@ pub fn queried_refund_state(answer: &RefundQueryAnswer) -> Result<RefundState, P
 ///   the outcome is unknown.
 /// - `40004` (business failure) by `sub_code`: `ACQ.TRADE_NOT_EXIST` not-found,
 ///   `ACQ.TRADE_HAS_SUCCESS` already-paid, `ACQ.TRADE_HAS_CLOSE` already-closed;
-///   `ACQ.TRADE_STATUS_ERROR` (closing a paid trade, PROVIDERS.md) and the rest are refusals
+///   `ACQ.TRADE_STATUS_ERROR` (closing a paid trade; the close API's error codes,
+///   https://opendocs.alipay.com/open/02e7gn) and the rest are refusals
 ///   (the host queries after a refused close).
 /// - `40001` (missing argument) and `40002` (invalid argument) are refusals of the request;
 ///   those that say the merchant's configuration is wrong — `isv.invalid-app-id`,

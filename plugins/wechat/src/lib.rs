@@ -6,12 +6,16 @@
 //!
 //! Answers: a 2xx answer's `Wechatpay-Signature` is verified before anything in it is
 //! believed, and a 2xx that does not verify is treated as no answer (`unreachable`: the host
-//! queries later). Any other status is read for WeChat's error body `{code, message}`
-//! *before* any signature check, because WeChat signs only answers to requests whose
-//! signature it verified: `401 SIGN_ERROR` comes unsigned, and is a `rejected`, not
-//! silence (see `wire::error_for` for the whole map). Notifications must verify, be fresh
-//! (five minutes), and their `resource` is decrypted (AEAD_AES_256_GCM, APIv3 key) by the
-//! host.
+//! queries later). WeChat signs every answer to a request whose signature it verified,
+//! errors included; only its refusals of the request itself (`401 SIGN_ERROR`, some `400`s)
+//! come without the `Wechatpay-*` headers. So an answer that is not a 2xx is read by
+//! whether it claims a signature (see [`accept`]): one that carries the `Wechatpay-*`
+//! headers is verified exactly like a 2xx, and then says what it says (`already-paid`,
+//! `already-closed`, `not-found`...), or it is `unreachable`; one without them is read for
+//! its `{code, message}` but is only ever a `rejected` (or `unreachable` for WeChat's own
+//! trouble), never a fact about the trade: `401 SIGN_ERROR` is a `rejected`, not silence
+//! (see `wire::error_for` for the whole map). Notifications must verify, be fresh (five
+//! minutes), and their `resource` is decrypted (AEAD_AES_256_GCM, APIv3 key) by the host.
 //!
 //! WeChat Pay signs with one of two kinds of platform key, and every signed message names
 //! its key in `Wechatpay-Serial`; the merchant configures either or both:
@@ -395,7 +399,8 @@ impl<'a> Merchant<'a> {
     }
 
     /// Signs and sends a request to `path` (under `api_base`), and reads the answer (see
-    /// [`accept`]): a 2xx must verify, anything else is WeChat's refusal or trouble.
+    /// [`accept`]): a 2xx must verify, and so must an error that carries a signature; an
+    /// unsigned error is WeChat's refusal of the request, or its trouble.
     fn call<T: Serialize>(
         &self,
         method: Method,
@@ -560,22 +565,38 @@ impl<'a> Merchant<'a> {
     }
 }
 
-/// What WeChat's answer to `what` (`POST /v3/...`) means. WeChat signs an answer only when
-/// it verified the request's signature: a refusal of the request itself (`401 SIGN_ERROR`,
-/// some `400 PARAM_ERROR`) comes without `Wechatpay-*` headers. So the status is checked
-/// first, as the official SDKs do (wechatpay-go `core.CheckResponse` before the validator in
-/// `core/client.go`; wechatpay-java `AbstractHttpClient.validateResponse`; source:
-/// /tmp/research/wechat-field.md §1): an answer that is not a 2xx is read for its error body
-/// by `wire::error_for`, never verified; a 2xx answer must `verify` (WeChat: "没有携带签名的
-/// 成功应答（HTTP状态码为2xx），应认为是伪造或被篡改的应答", an unsigned 2xx is forged), or it is
-/// no answer at all (`unreachable`).
+/// What WeChat's answer to `what` (`POST /v3/...`) means.
+///
+/// WeChat signs an answer only when it verified the request's signature, and then signs it
+/// whatever its status: "对于签名验证成功的请求，微信支付API v3会使用微信支付的平台私钥对应答进行签名"
+/// (answers to requests whose signature verified are signed;
+/// https://pay.weixin.qq.com/wiki/doc/apiv3_partner/wechatpay/wechatpay3_3.shtml). A refusal
+/// of the request itself comes without any `Wechatpay-*` header (a captured 401 with all
+/// its headers: https://developers.weixin.qq.com/community/pay/doc/0000220af80cf8681a3b5f02c5bc00).
+/// So:
+///
+/// - a 2xx must `verify`, or it is no answer at all (`unreachable`): "没有携带签名的成功应答
+///   （HTTP状态码为2xx），应认为是伪造或被篡改的应答" (an unsigned 2xx is forged; same page);
+/// - any other status that carries the `Wechatpay-*` signature headers claims to be signed,
+///   and is held to it: it must `verify` exactly like a 2xx (the key its `Wechatpay-Serial`
+///   names, freshness, signature probes refused), and is then mapped by `wire::error_for`
+///   in full (`already-paid`, `already-closed`, `not-found`...); if it does not verify it
+///   is `unreachable`, never trusted;
+/// - any other status without them is unsigned: it is read for its `{code, message}` by
+///   `wire::error_for`, never verified (as the official SDKs read every non-2xx: wechatpay-go
+///   `core.CheckResponse` before its validator, https://github.com/wechatpay-apiv3/wechatpay-go
+///   `core/client.go`; wechatpay-java `AbstractHttpClient.validateResponse`,
+///   https://github.com/wechatpay-apiv3/wechatpay-java), but as unsigned it is only ever a
+///   `rejected` (or `unreachable` for WeChat's own trouble): anyone between us and WeChat can
+///   write one, so it never tells the trade's state.
 fn accept(
     response: http::Response,
     what: &str,
     verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,
 ) -> Result<http::Response, ProviderError> {
-    if !(200..300).contains(&response.status) {
-        return Err(wire::error_for(response.status, &response.body));
+    let success = (200..300).contains(&response.status);
+    if !success && !protocol::claims_signature(&response.headers) {
+        return Err(wire::error_for(response.status, &response.body, false));
     }
     verify(&response.headers, &response.body).map_err(|reason| {
         ProviderError::Unreachable(format!(
@@ -583,6 +604,9 @@ fn accept(
             response.status
         ))
     })?;
+    if !success {
+        return Err(wire::error_for(response.status, &response.body, true));
+    }
     Ok(response)
 }
 
@@ -671,11 +695,12 @@ mod tests {
     }
 
     fn never_verified(_: &[(String, String)], _: &[u8]) -> Result<(), String> {
-        panic!("an answer that is not a 2xx must not be verified")
+        panic!("an unsigned answer that is not a 2xx must not be verified")
     }
 
-    /// The headers of the 401 captured in the field (research §1, community pay/doc/
-    /// 0000220af80cf8681a3b5f02c5bc00): no `Wechatpay-*` header at all.
+    /// The headers of a 401 captured in the field, posted with all its headers at
+    /// https://developers.weixin.qq.com/community/pay/doc/0000220af80cf8681a3b5f02c5bc00
+    /// (`GET /v3/certificates`, 2020): no `Wechatpay-*` header at all.
     const UNSIGNED_401_HEADERS: &[(&str, &str)] = &[
         ("server", "nginx"),
         ("content-type", "application/json; charset=utf-8"),
@@ -688,6 +713,28 @@ mod tests {
         ),
         ("content-language", "zh-CN"),
     ];
+
+    /// The `Wechatpay-*` headers of an answer that claims to be signed (whether the claim
+    /// holds is the verifier's business), spelt as WeChat sends them.
+    const SIGNED_HEADERS: &[(&str, &str)] = &[
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("Wechatpay-Nonce", "c5ac7061fccab6bf3e254dcf98995b8c"),
+        ("Wechatpay-Signature", "AAEC"),
+        ("Wechatpay-Timestamp", "1554209980"),
+        ("Wechatpay-Serial", KEY_ID),
+        ("Wechatpay-Signature-Type", protocol::AUTH_SCHEME),
+    ];
+
+    fn error_body(code: &str, message: &str) -> String {
+        serde_json::json!({"code": code, "message": message}).to_string()
+    }
+
+    fn rejection(code: &str, message: &str) -> ProviderError {
+        ProviderError::Rejected(Rejection {
+            code: code.into(),
+            message: message.into(),
+        })
+    }
 
     #[test]
     fn an_unsigned_sign_error_is_a_rejection_not_silence() {
@@ -702,42 +749,193 @@ mod tests {
                 "GET /v3/pay/transactions/out-trade-no/P1",
                 never_verified
             ),
-            Err(ProviderError::Rejected(Rejection {
-                code: "SIGN_ERROR".into(),
-                message: "签名信息错误，验签失败".into()
-            }))
+            Err(rejection("SIGN_ERROR", "签名信息错误，验签失败"))
         );
     }
 
     #[test]
-    fn unsigned_refusals_are_mapped_by_their_code() {
-        let cases = [
-            (400, "PARAM_ERROR", None),
-            (400, "INVALID_REQUEST", None),
-            (400, "ORDERPAID", Some(ProviderError::AlreadyPaid)),
-            (400, "ORDER_CLOSED", Some(ProviderError::AlreadyClosed)),
-            (404, "ORDER_NOT_EXIST", Some(ProviderError::NotFound)),
-            (404, "RESOURCE_NOT_EXISTS", Some(ProviderError::NotFound)),
-        ];
-        for (status, code, expected) in cases {
-            let body = format!(r#"{{"code":"{code}","message":"m"}}"#);
-            let got = accept(response(status, &[], &body), "POST /v3/x", never_verified);
-            let expected = expected.unwrap_or_else(|| {
-                ProviderError::Rejected(Rejection {
-                    code: code.into(),
-                    message: "m".into(),
-                })
-            });
-            assert_eq!(got, Err(expected), "{code}");
+    fn an_unsigned_order_not_exist_is_a_rejection_not_a_fact() {
+        // Anyone between paygate and WeChat can write this; believed, it would end a payment
+        // closed with no query (a `not-found` on close).
+        let answer = response(
+            404,
+            UNSIGNED_401_HEADERS,
+            &error_body("ORDER_NOT_EXIST", "订单不存在"),
+        );
+        assert_eq!(
+            accept(
+                answer,
+                "POST /v3/pay/transactions/out-trade-no/P1/close",
+                never_verified
+            ),
+            Err(rejection("ORDER_NOT_EXIST", "订单不存在"))
+        );
+    }
+
+    #[test]
+    fn unsigned_refusals_are_only_rejections_or_unknown_outcomes() {
+        // Codes that, signed, tell the trade's state: unsigned, only the refusal they are.
+        for (status, code) in [
+            (400, "ORDERPAID"),
+            (400, "ORDER_CLOSED"),
+            (404, "ORDER_NOT_EXIST"),
+            (404, "ORDERNOTEXIST"),
+            (404, "RESOURCE_NOT_EXISTS"),
+            (400, "PARAM_ERROR"),
+            (400, "INVALID_REQUEST"),
+            (403, "NOT_ENOUGH"),
+        ] {
+            let got = accept(
+                response(status, &[], &error_body(code, "m")),
+                "POST /v3/x",
+                never_verified,
+            );
+            assert_eq!(got, Err(rejection(code, "m")), "{code}");
         }
-        for code in ["SYSTEM_ERROR", "BANK_ERROR", "FREQUENCY_LIMITED"] {
-            let body = format!(r#"{{"code":"{code}","message":"m"}}"#);
+        // WeChat's own trouble, whatever the status, and any code with a 5xx.
+        for (status, code) in [
+            (500, "SYSTEM_ERROR"),
+            (400, "SYSTEM_ERROR"),
+            (500, "BANK_ERROR"),
+            (429, "FREQUENCY_LIMITED"),
+            (500, "ORDERPAID"),
+            (503, "ORDER_NOT_EXIST"),
+        ] {
             assert!(
                 matches!(
-                    accept(response(500, &[], &body), "POST /v3/x", never_verified),
+                    accept(
+                        response(status, &[], &error_body(code, "m")),
+                        "POST /v3/x",
+                        never_verified
+                    ),
                     Err(ProviderError::Unreachable(_))
                 ),
-                "{code}"
+                "{code} {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signed_order_not_exist_is_not_found() {
+        let body = error_body("ORDER_NOT_EXIST", "订单不存在");
+        let mut checked = None;
+        let got = accept(
+            response(404, SIGNED_HEADERS, &body),
+            "GET /v3/pay/transactions/out-trade-no/P1?mchid=1900009191",
+            |headers, signed| {
+                checked = Some((
+                    paygate_sdk::header(headers, protocol::SERIAL_HEADER).map(str::to_owned),
+                    signed.to_vec(),
+                ));
+                Ok(())
+            },
+        );
+        assert_eq!(got, Err(ProviderError::NotFound));
+        assert_eq!(
+            checked,
+            Some((Some(KEY_ID.to_owned()), body.into_bytes())),
+            "verified over its headers and body, as a 2xx is"
+        );
+    }
+
+    #[test]
+    fn signed_errors_are_mapped_in_full() {
+        let cases = [
+            (400, "ORDERPAID", ProviderError::AlreadyPaid),
+            (400, "ORDER_CLOSED", ProviderError::AlreadyClosed),
+            (404, "RESOURCE_NOT_EXISTS", ProviderError::NotFound),
+            (404, "ORDERNOTEXIST", ProviderError::NotFound),
+            (400, "PARAM_ERROR", rejection("PARAM_ERROR", "m")),
+        ];
+        for (status, code, expected) in cases {
+            let got = accept(
+                response(status, SIGNED_HEADERS, &error_body(code, "m")),
+                "POST /v3/x",
+                |_, _| Ok(()),
+            );
+            assert_eq!(got, Err(expected), "{code}");
+        }
+        for (status, body) in [
+            (500, error_body("SYSTEM_ERROR", "系统错误")),
+            (502, "<html>Bad Gateway</html>".to_owned()),
+        ] {
+            assert!(
+                matches!(
+                    accept(
+                        response(status, SIGNED_HEADERS, &body),
+                        "POST /v3/x",
+                        |_, _| Ok(())
+                    ),
+                    Err(ProviderError::Unreachable(_))
+                ),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signed_error_that_does_not_verify_is_unreachable() {
+        let body = error_body("ORDER_NOT_EXIST", "订单不存在");
+        let got = accept(
+            response(404, SIGNED_HEADERS, &body),
+            "POST /v3/pay/transactions/out-trade-no/P1/close",
+            |_, _| Err("`wechatpay-signature` does not verify with WeChat Pay's public key".into()),
+        );
+        assert!(
+            matches!(
+                &got,
+                Err(ProviderError::Unreachable(m))
+                    if m.contains("not trusted") && m.contains("HTTP 404")
+                        && m.contains("/close") && m.contains("does not verify")
+            ),
+            "{got:?}"
+        );
+
+        // The merchant's own checks, before any key is used: the key the serial names, the
+        // signature probe, freshness, and every header a signature needs.
+        let keys = PlatformKeys::configured(Some(KEY_ID), true, Vec::new()).expect("the key");
+        let m = merchant(keys);
+        let now = unix_now().to_string();
+        let stale = (unix_now() - 3600).to_string();
+        let headers = |timestamp: &str, signature: &str, serial: &str| -> Vec<(String, String)> {
+            [
+                (protocol::TIMESTAMP_HEADER, timestamp),
+                (protocol::NONCE_HEADER, "c5ac7061fccab6bf3e254dcf98995b8c"),
+                (protocol::SIGNATURE_HEADER, signature),
+                (protocol::SERIAL_HEADER, serial),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+        };
+        let cases = [
+            ("an unknown key", headers(&now, "AAEC", CERT), CERT),
+            (
+                "a probe",
+                headers(&now, "WECHATPAY/SIGNTEST/AAEC", KEY_ID),
+                "SIGNTEST",
+            ),
+            (
+                "a stale answer",
+                headers(&stale, "AAEC", KEY_ID),
+                "older than",
+            ),
+            (
+                "half the headers",
+                vec![(protocol::SERIAL_HEADER.to_owned(), KEY_ID.to_owned())],
+                protocol::TIMESTAMP_HEADER,
+            ),
+        ];
+        for (case, headers, reason) in cases {
+            let answer = http::Response {
+                status: 404,
+                headers,
+                body: body.clone().into_bytes(),
+            };
+            let got = accept(answer, "POST /v3/x/close", |h, b| m.verify(h, b));
+            assert!(
+                matches!(&got, Err(ProviderError::Unreachable(msg)) if msg.contains(reason)),
+                "{case}: {got:?}"
             );
         }
     }

@@ -92,13 +92,15 @@ pub const CERTIFICATES_SECRET: &str = "platform_certificates";
 /// platform certificates, or both while the merchant switches from the certificates to the
 /// public key.
 ///
-/// Source: /tmp/research/wechat-field.md §5, from WeChat Pay's switch guide
-/// (pay.weixin.qq.com/doc/v3/merchant/4012154180) and staff answers
-/// (developers.weixin.qq.com/community/pay/doc/000a2456f08f80e3a0f2f10f461400): during the
-/// switch both keys are valid; WeChat signs an API answer with the public key only if the
-/// request names it in `Wechatpay-Serial` (otherwise with the certificate), and moves
-/// notifications to the public key gradually, so both kinds arrive for a while. Each message
-/// names its key in its own `Wechatpay-Serial`.
+/// Sources: WeChat Pay's guide to switching from the platform certificate to the public key,
+/// https://pay.weixin.qq.com/doc/v3/merchant/4012154180, and WeChat staff at
+/// https://developers.weixin.qq.com/community/pay/doc/000a2456f08f80e3a0f2f10f461400: "应答部分的
+/// 灰度由商户控制，在请求头部 Wechatpay-Serial 填入公钥ID 来指定应答时使用的验签方案，不指定则默认平台
+/// 证书。回调特殊，由平台来控制灰度 … 可通过回调头部 Wechatpay-Serial字段判断" (the merchant chooses the
+/// key of API answers by naming the public key's id in the request's `Wechatpay-Serial`,
+/// otherwise the certificate signs; WeChat moves notifications over itself, and their own
+/// `Wechatpay-Serial` says which key signed). So during the switch both keys are valid, and
+/// both kinds of notification arrive for a while.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformKeys {
     /// The public key's id (`PUB_KEY_ID_...`), when the public key is configured (its id
@@ -201,9 +203,10 @@ impl PlatformKeys {
 /// is configured, which asks WeChat to sign the answer with the public key; nothing
 /// otherwise (WeChat then signs with its platform certificate).
 ///
-/// Source: /tmp/research/wechat-field.md §5: WeChat staff, developers.weixin.qq.com/community/
-/// pay/doc/000a2456f08f80e3a0f2f10f461400 ("在请求头部 Wechatpay-Serial 填入公钥ID 来指定应答时使用的
-/// 验签方案，不指定则默认平台证书"); wechatpay-go (PR #226) sends it on every request.
+/// Sources: WeChat staff at
+/// https://developers.weixin.qq.com/community/pay/doc/000a2456f08f80e3a0f2f10f461400 ("在请求头部
+/// Wechatpay-Serial 填入公钥ID 来指定应答时使用的验签方案，不指定则默认平台证书"); the official Go SDK
+/// sends it on every request (https://github.com/wechatpay-apiv3/wechatpay-go/pull/226).
 pub fn request_serial_header(keys: &PlatformKeys) -> Option<(String, String)> {
     keys.public_key_id
         .as_ref()
@@ -214,6 +217,22 @@ pub fn request_serial_header(keys: &PlatformKeys) -> Option<(String, String)> {
 fn same_serial(a: &str, b: &str) -> bool {
     let digits = |s: &str| s.trim().trim_start_matches('0').to_ascii_uppercase();
     digits(a) == digits(b)
+}
+
+/// Whether an answer claims to be signed: it carries any of the `Wechatpay-*` signature
+/// headers (timestamp, nonce, signature, serial, signature type). Such an answer, whatever
+/// its status, is held to its claim and must verify; one that carries none is unsigned, as
+/// WeChat's refusals of requests it could not verify are.
+pub fn claims_signature(headers: &[(String, String)]) -> bool {
+    [
+        TIMESTAMP_HEADER,
+        NONCE_HEADER,
+        SIGNATURE_HEADER,
+        SERIAL_HEADER,
+        SIGNATURE_TYPE_HEADER,
+    ]
+    .iter()
+    .any(|name| header(headers, name).is_some())
 }
 
 /// The signature headers of a response or notification, checked for everything that can be
@@ -253,9 +272,12 @@ impl<'a, 'k> SignedHeaders<'a, 'k> {
             }
         }
         let key = keys.select(serial)?;
-        // Source: /tmp/research/wechat-field.md §6 (WeChat Pay FAQ
-        // pay.weixin.qq.com/doc/v3/merchant/4016241880): probes come in answers and
-        // notifications alike.
+        // Probes come in answers and notifications alike. WeChat Pay's FAQ on answer
+        // signatures, https://pay.weixin.qq.com/doc/v3/merchant/4016241880: "检查 HTTP 头
+        // Wechatpay-Signature 的内容是否以WECHATPAY/SIGNTEST/ 开头，此前缀为签名探测流量"; and its
+        // guide to failing signatures,
+        // https://developers.weixin.qq.com/community/pay/article/doc/0004a879f60928d89340b8b9f64c13:
+        // "微信支付会在极少数应答或通知回调中生成错误签名，以探测商户系统是否正确地验证了签名".
         if signature.starts_with(SIGNTEST_PREFIX) {
             return Err(
                 "a WeChat Pay signature probe (WECHATPAY/SIGNTEST/), which must not verify".into(),
@@ -401,7 +423,9 @@ mod tests {
     }
 
     const KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
-    // Serials of the official examples (research §5): 40 upper-case hex digits.
+    // Certificate serials as WeChat writes them, 40 upper-case hex digits: CERT is the
+    // `serial_no` of the `GET /v3/certificates` example (https://github.com/TheNorthMemory/
+    // wechatpay-openapi, docs/v3/certificates.yaml); NEW_CERT another of the same shape.
     const CERT: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
     const NEW_CERT: &str = "6E1D414B17AFC0A15A2E4491C9C14927801AF3EC";
 
@@ -619,6 +643,32 @@ mod tests {
         assert!(SignedHeaders::read(&headers, &keys, 1_700_000_000).is_ok());
         let not_base64 = good_headers("1700000000", "!!", KEY_ID);
         assert!(SignedHeaders::read(&not_base64, &keys, 1_700_000_000).is_err());
+    }
+
+    #[test]
+    fn any_wechatpay_signature_header_claims_a_signature() {
+        assert!(!claims_signature(&[]));
+        assert!(!claims_signature(&signed(&[
+            ("content-type", "application/json; charset=utf-8"),
+            (
+                "request-id",
+                "08D799FE0510AC0418BBC8C5A2012093A72828A4D601-270924360"
+            ),
+        ])));
+        assert!(claims_signature(&good_headers(
+            "1700000000",
+            "AAEC",
+            KEY_ID
+        )));
+        for name in [
+            "Wechatpay-Timestamp",
+            "wechatpay-nonce",
+            "WECHATPAY-SIGNATURE",
+            "Wechatpay-Serial",
+            "Wechatpay-Signature-Type",
+        ] {
+            assert!(claims_signature(&signed(&[(name, "")])), "{name}");
+        }
     }
 
     #[test]

@@ -173,9 +173,17 @@ pub struct ErrorBody {
 /// `time_expire`: `h5_url` 5 minutes; `code_url` and `prepay_id` 2 hours. `None` for a
 /// channel this adapter does not offer.
 ///
-/// Sources: WeChat Pay's H5 pay docs ("h5_url 有效期为5分钟"), Native pay docs ("code_url
-/// 有效期为2小时"), JSAPI docs and community answers by WeChat staff ("prepay_id 有效期为两小时";
-/// developers.weixin.qq.com/community, see /work/shared/PROVIDERS.md "WeChat Pay in the field").
+/// Sources:
+/// - `h5_url`: the H5 development guide,
+///   https://pay.weixin.qq.com/docs/merchant/products/h5-payment/development.html: "h5_url有效期
+///   为5分钟，超过5分钟，商户需要使用原下单参数重新请求下单接口，获取新的h5_url";
+/// - `code_url`: WeChat Pay API v3 documentation, "Native调起支付": "code_url有效期为2小时，过期后
+///   扫码不能再发起支付。" (the order API that hands it out:
+///   https://pay.weixin.qq.com/doc/v3/merchant/4012791877);
+/// - `prepay_id`: the unified order API (统一下单),
+///   https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_1: "预支付交易会话标识，用于
+///   后续接口调用中使用，该值有效期为2小时" (the v3 JSAPI order page,
+///   https://pay.weixin.qq.com/doc/v3/merchant/4012791897, gives no number).
 pub fn action_lifetime_secs(channel: &str) -> Option<i64> {
     match channel {
         "h5" => Some(5 * 60),
@@ -325,20 +333,35 @@ pub fn refund_status(
 }
 
 /// What an answer that is not a 2xx means, read from WeChat's error body `{code, message}`
-/// (sometimes with a `detail`) before any signature check: WeChat signs an answer only when
-/// it verified the request, so a refusal of the request itself (`401 SIGN_ERROR`, some
-/// `400 PARAM_ERROR`) comes without `Wechatpay-*` headers. The official SDKs do the same:
-/// wechatpay-go's `doRequest` calls `core.CheckResponse` (status 200-299, else an
-/// `APIError` with `Code` and `Message`) before its validator; wechatpay-java throws a
-/// `ServiceException` for any status outside 2xx before `validator.validate` (source:
-/// /tmp/research/wechat-field.md §1, from pay.weixin.qq.com/wiki/doc/apiv3_partner/wechatpay/
-/// wechatpay3_3.shtml and a captured unsigned 401 at developers.weixin.qq.com/community/pay/
-/// doc/0000220af80cf8681a3b5f02c5bc00).
+/// (sometimes with a `detail`); `signed` says whether the answer carried the `Wechatpay-*`
+/// signature headers and verified (see `accept` in `lib.rs`: one that carries them and does
+/// not verify never gets here).
+///
+/// WeChat signs an answer only when it verified the request's signature, so a refusal of
+/// the request itself (`401 SIGN_ERROR`, some `400 PARAM_ERROR`) comes without `Wechatpay-*`
+/// headers, and must still be read: WeChat Pay's signature rules
+/// (https://pay.weixin.qq.com/wiki/doc/apiv3_partner/wechatpay/wechatpay3_3.shtml): "没有携带
+/// 签名或者签名验证不通过的请求，都不会被执行，并返回401 Unauthorized" (a request without a valid
+/// signature is not executed and gets 401) and "对于签名验证成功的请求，微信支付API v3会使用微信支付的
+/// 平台私钥对应答进行签名" (answers to requests whose signature verified are signed). A captured
+/// 401 with all its headers and none of `Wechatpay-*`:
+/// https://developers.weixin.qq.com/community/pay/doc/0000220af80cf8681a3b5f02c5bc00. The
+/// official SDKs read the status first: wechatpay-go's `doRequest` calls `core.CheckResponse`
+/// (status 200-299, else an `APIError` with `Code` and `Message`) before its validator
+/// (https://github.com/wechatpay-apiv3/wechatpay-go, `core/client.go`); wechatpay-java
+/// throws a `ServiceException` for any status outside 2xx before `validator.validate`
+/// (https://github.com/wechatpay-apiv3/wechatpay-java, `AbstractHttpClient.validateResponse`).
+///
+/// An unsigned answer is read but not trusted to tell the trade's state: an unsigned
+/// `ORDERPAID`, `ORDER_CLOSED` or `ORDER_NOT_EXIST` / `RESOURCE_NOT_EXISTS` is only a
+/// `rejected` with its code and message (the host asks again, and a signed answer decides).
+/// Unsigned or signed, WeChat's own trouble (`SYSTEM_ERROR`, `BANK_ERROR`,
+/// `FREQUENCY_LIMITED`, any other code with a 5xx) and an answer without a readable code (a
+/// proxy's 502 page, an empty 503) leave the outcome unknown.
 ///
 /// WeChat's `code` decides, not the HTTP status: the same code comes with different
-/// statuses on different endpoints. An answer without a readable code (a proxy's 502 page,
-/// an empty 503) leaves the outcome unknown.
-pub fn error_for(status: u16, body: &[u8]) -> ProviderError {
+/// statuses on different endpoints.
+pub fn error_for(status: u16, body: &[u8], signed: bool) -> ProviderError {
     let error = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(error) if !error.code.trim().is_empty() => error,
         _ => {
@@ -348,28 +371,39 @@ pub fn error_for(status: u16, body: &[u8]) -> ProviderError {
         }
     };
     match error.code.as_str() {
-        // Closing a paid trade (research §7: community pay/doc/0002e4a890cf18ddfa619da7d6ac00).
-        "ORDERPAID" => ProviderError::AlreadyPaid,
-        // 400 ORDER_CLOSED 订单已关闭 (the close-order page, pay.weixin.qq.com/doc/v3/merchant/
-        // 4012556398).
-        "ORDER_CLOSED" => ProviderError::AlreadyClosed,
-        // Query of an unknown trade: 404 ORDER_NOT_EXIST; refund query of an unknown refund
-        // and refund of an unknown trade: 404 RESOURCE_NOT_EXISTS (research §7). ORDERNOTEXIST:
-        // the code's older spelling, still seen on some endpoints.
-        "ORDER_NOT_EXIST" | "ORDERNOTEXIST" | "RESOURCE_NOT_EXISTS" => ProviderError::NotFound,
+        // Closing a paid trade: {"code":"ORDERPAID","message":"该订单已支付"}
+        // (https://developers.weixin.qq.com/community/pay/doc/0002e4a890cf18ddfa619da7d6ac00).
+        "ORDERPAID" if signed => ProviderError::AlreadyPaid,
+        // "400 ORDER_CLOSED 订单已关闭" (the close-order page's error table,
+        // https://pay.weixin.qq.com/doc/v3/merchant/4012556398).
+        "ORDER_CLOSED" if signed => ProviderError::AlreadyClosed,
+        // Query of an unknown trade (https://pay.weixin.qq.com/doc/v3/merchant/4013070356):
+        // 404 {"code":"ORDER_NOT_EXIST","message":"订单不存在"}, as WeChat staff put it on its
+        // developer community: "查单接口报错404是订单不存在，返回的body里面有说明的". Refund query of an
+        // unknown refund: 404 {"code":"RESOURCE_NOT_EXISTS","message":"退款单不存在"}
+        // (https://developers.weixin.qq.com/community/pay/doc/0002c252e18508fd4a71a4c666bc00,
+        // https://developers.weixin.qq.com/community/develop/doc/000ec03d36c458d7bba2245a66bc00);
+        // a refund of an unknown trade answers the same code, "订单不存在". ORDERNOTEXIST: the
+        // code's older (v2) spelling, still seen on some endpoints.
+        "ORDER_NOT_EXIST" | "ORDERNOTEXIST" | "RESOURCE_NOT_EXISTS" if signed => {
+            ProviderError::NotFound
+        }
         // WeChat's own trouble: the request may or may not have been acted on.
         "SYSTEM_ERROR" | "BANK_ERROR" | "FREQUENCY_LIMITED" => {
             ProviderError::Unreachable(format!("WeChat Pay: {} {}", error.code, error.message))
         }
         // The request itself was refused, whatever the status: SIGN_ERROR (401, unsigned),
-        // PARAM_ERROR (400), INVALID_REQUEST (400; in v3 also "201 商户订单号重复", the same
-        // out_trade_no with other parameters, research §3). OUT_TRADE_NO_USED is that
-        // refusal's v2 name, kept in case an endpoint still sends it.
+        // PARAM_ERROR (400), INVALID_REQUEST (400 in the error tables, e.g.
+        // https://pay.weixin.qq.com/doc/v3/merchant/4012556398; in v3 also "201 商户订单号重复",
+        // the same out_trade_no with other parameters, as described at
+        // https://www.daxiao.show/blog/technology/other/189-880.html). OUT_TRADE_NO_USED is
+        // that refusal's v2 name, kept in case an endpoint still sends it.
         "SIGN_ERROR" | "PARAM_ERROR" | "INVALID_REQUEST" | "OUT_TRADE_NO_USED" => rejection(error),
         _ if status >= 500 => ProviderError::Unreachable(format!(
             "WeChat Pay answered HTTP {status}: {} {}",
             error.code, error.message
         )),
+        // Any other refusal, and an unsigned ORDERPAID, ORDER_CLOSED or not-found.
         _ => rejection(error),
     }
 }
@@ -485,64 +519,106 @@ mod tests {
         assert_eq!(refund_state("DONE"), None);
     }
 
-    fn error(status: u16, code: &str) -> ProviderError {
+    fn error(status: u16, code: &str, signed: bool) -> ProviderError {
         error_for(
             status,
             format!(r#"{{"code":"{code}","message":"m"}}"#).as_bytes(),
+            signed,
         )
     }
 
     #[test]
-    fn error_codes_map_to_what_the_host_can_do_next() {
-        assert_eq!(error(400, "ORDERPAID"), ProviderError::AlreadyPaid);
-        assert_eq!(error(400, "ORDER_CLOSED"), ProviderError::AlreadyClosed);
-        assert_eq!(error(404, "ORDER_NOT_EXIST"), ProviderError::NotFound);
-        assert_eq!(error(404, "ORDERNOTEXIST"), ProviderError::NotFound);
-        assert_eq!(error(404, "RESOURCE_NOT_EXISTS"), ProviderError::NotFound);
-        for code in ["SYSTEM_ERROR", "BANK_ERROR", "FREQUENCY_LIMITED"] {
-            // Whatever the status WeChat sends them with.
-            for status in [400, 429, 500] {
-                assert!(
-                    matches!(error(status, code), ProviderError::Unreachable(m) if m.contains(code)),
-                    "{code} {status}"
-                );
-            }
-        }
-        assert!(matches!(
-            error(502, "BAD_GATEWAY"),
-            ProviderError::Unreachable(_)
-        ));
-        for code in [
-            "PARAM_ERROR",
-            "SIGN_ERROR",
-            "OUT_TRADE_NO_USED",
-            "INVALID_REQUEST",
+    fn signed_error_codes_map_to_what_the_host_can_do_next() {
+        assert_eq!(error(400, "ORDERPAID", true), ProviderError::AlreadyPaid);
+        assert_eq!(
+            error(400, "ORDER_CLOSED", true),
+            ProviderError::AlreadyClosed
+        );
+        assert_eq!(error(404, "ORDER_NOT_EXIST", true), ProviderError::NotFound);
+        assert_eq!(error(404, "ORDERNOTEXIST", true), ProviderError::NotFound);
+        assert_eq!(
+            error(404, "RESOURCE_NOT_EXISTS", true),
+            ProviderError::NotFound
+        );
+    }
+
+    #[test]
+    fn unsigned_state_codes_are_only_rejections() {
+        for (status, code) in [
+            (400, "ORDERPAID"),
+            (400, "ORDER_CLOSED"),
+            (404, "ORDER_NOT_EXIST"),
+            (404, "ORDERNOTEXIST"),
+            (404, "RESOURCE_NOT_EXISTS"),
         ] {
-            // Refusals of the request, whatever the status.
-            for status in [400, 401, 403, 500] {
-                assert_eq!(
-                    error(status, code),
-                    ProviderError::Rejected(Rejection {
-                        code: code.into(),
-                        message: "m".into()
-                    }),
-                    "{code} {status}"
-                );
-            }
+            assert_eq!(
+                error(status, code, false),
+                ProviderError::Rejected(Rejection {
+                    code: code.into(),
+                    message: "m".into()
+                }),
+                "{code}"
+            );
+            // With a 5xx, unsigned, the outcome is unknown.
+            assert!(
+                matches!(error(500, code, false), ProviderError::Unreachable(_)),
+                "{code}"
+            );
         }
-        // Another code WeChat documents for a 4xx (NOT_ENOUGH: the balance cannot refund).
-        assert!(matches!(
-            error(403, "NOT_ENOUGH"),
-            ProviderError::Rejected(r) if r.code == "NOT_ENOUGH"
-        ));
+    }
+
+    #[test]
+    fn the_other_codes_mean_the_same_signed_or_not() {
+        for signed in [true, false] {
+            for code in ["SYSTEM_ERROR", "BANK_ERROR", "FREQUENCY_LIMITED"] {
+                // Whatever the status WeChat sends them with.
+                for status in [400, 429, 500] {
+                    assert!(
+                        matches!(error(status, code, signed), ProviderError::Unreachable(m) if m.contains(code)),
+                        "{code} {status} {signed}"
+                    );
+                }
+            }
+            assert!(matches!(
+                error(502, "BAD_GATEWAY", signed),
+                ProviderError::Unreachable(_)
+            ));
+            for code in [
+                "PARAM_ERROR",
+                "SIGN_ERROR",
+                "OUT_TRADE_NO_USED",
+                "INVALID_REQUEST",
+            ] {
+                // Refusals of the request, whatever the status.
+                for status in [400, 401, 403, 500] {
+                    assert_eq!(
+                        error(status, code, signed),
+                        ProviderError::Rejected(Rejection {
+                            code: code.into(),
+                            message: "m".into()
+                        }),
+                        "{code} {status} {signed}"
+                    );
+                }
+            }
+            // Another code WeChat documents for a 4xx (NOT_ENOUGH: the balance cannot refund).
+            assert!(matches!(
+                error(403, "NOT_ENOUGH", signed),
+                ProviderError::Rejected(r) if r.code == "NOT_ENOUGH"
+            ));
+        }
     }
 
     #[test]
     fn refusal_bodies_seen_in_the_field_are_rejections() {
-        // Bodies of real 401s (research §1): the captured one, and the newer one with `detail`.
+        // Bodies of real, unsigned 401s: the one captured with its headers at
+        // https://developers.weixin.qq.com/community/pay/doc/0000220af80cf8681a3b5f02c5bc00,
+        // and the newer shape with `detail`, as posted on WeChat's developer community in
+        // 2024 (the same shape, with another message:
+        // https://github.com/TheNorthMemory/wechatpay-axios-plugin/issues/58).
         let captured = r#"{"code":"SIGN_ERROR","message":"签名信息错误，验签失败"}"#;
         assert_eq!(
-            error_for(401, captured.as_bytes()),
+            error_for(401, captured.as_bytes(), false),
             ProviderError::Rejected(Rejection {
                 code: "SIGN_ERROR".into(),
                 message: "签名信息错误，验签失败".into()
@@ -550,38 +626,41 @@ mod tests {
         );
         let detailed = r#"{"code":"SIGN_ERROR","detail":{"detail":{"issue":"sign not match"},"field":"signature","location":"authorization","sign_information":{"method":"POST","sign_message_length":336,"truncated_sign_message":"POST\n/v3/pay/transactions/jsapi\n1717834061\ncg55d1ns.c25\n{\"appid\"\n","url":"/v3/pay/transactions/jsapi"}},"message":"签名错误，请检查后再试"}"#;
         assert!(matches!(
-            error_for(401, detailed.as_bytes()),
+            error_for(401, detailed.as_bytes(), false),
             ProviderError::Rejected(r) if r.code == "SIGN_ERROR" && r.message == "签名错误，请检查后再试"
         ));
+        // https://github.com/w7corp/easywechat/issues/2954
         let param = r#"{"code":"PARAM_ERROR","detail":{"location":"body","value":1},"message":"输入源“/body/out_trade_no”映射到值字段“商户订单号”字符串规则校验失败，字节数 1，小于最小值 6"}"#;
         assert!(matches!(
-            error_for(400, param.as_bytes()),
+            error_for(400, param.as_bytes(), false),
             ProviderError::Rejected(r) if r.code == "PARAM_ERROR"
         ));
         let duplicate = r#"{"code":"INVALID_REQUEST","message":"201 商户订单号重复"}"#;
         assert!(matches!(
-            error_for(400, duplicate.as_bytes()),
+            error_for(400, duplicate.as_bytes(), true),
             ProviderError::Rejected(r) if r.code == "INVALID_REQUEST" && r.message.contains("201")
         ));
     }
 
     #[test]
     fn an_answer_without_an_error_code_leaves_the_outcome_unknown() {
-        assert!(matches!(
-            error_for(400, b"<html>"),
-            ProviderError::Unreachable(_)
-        ));
-        for status in [500, 502, 503, 504] {
-            for body in [
-                &b""[..],
-                b"<html>Bad Gateway</html>",
-                b"{}",
-                br#"{"code":""}"#,
-            ] {
-                assert!(
-                    matches!(error_for(status, body), ProviderError::Unreachable(m) if m.contains(&status.to_string())),
-                    "{status}"
-                );
+        for signed in [true, false] {
+            assert!(matches!(
+                error_for(400, b"<html>", signed),
+                ProviderError::Unreachable(_)
+            ));
+            for status in [500, 502, 503, 504] {
+                for body in [
+                    &b""[..],
+                    b"<html>Bad Gateway</html>",
+                    b"{}",
+                    br#"{"code":""}"#,
+                ] {
+                    assert!(
+                        matches!(error_for(status, body, signed), ProviderError::Unreachable(m) if m.contains(&status.to_string())),
+                        "{status}"
+                    );
+                }
             }
         }
     }

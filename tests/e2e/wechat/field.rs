@@ -245,6 +245,49 @@ async fn an_expired_code_url_is_not_reused_and_wechat_is_asked_again_with_the_sa
     assert_ne!(h5_again["action"]["url"], h5["action"]["url"]);
 }
 
+async fn a_refused_renewal_keeps_the_open_trade_tracked(setting: Setting) {
+    let mut config = sim_config(Verification::PublicKey);
+    config.action_lifetime_scale = 7200.0;
+    let w = Wechat::start_with(
+        setting,
+        &[("PAYGATE_ACTION_MARGIN", "7199s")],
+        config,
+        PlatformKeys::PublicKey,
+    )
+    .await;
+    let order = w.app.create_order(760, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (payment_no, _) = w.pay_native(id).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // The code_url has expired and the merchant's key has just been broken: WeChat refuses
+    // the renewal, unsigned. The trade it opened before is still payable.
+    w.configure(PlatformKeys::PublicKey, "other_private_key.pem")
+        .await;
+    let (status, body) = w.pay(id, "native", json!(null)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SIGN_ERROR")),
+        "{body}"
+    );
+    assert_eq!(
+        w.payment(&payment_no).await["state"],
+        "open",
+        "still tracked"
+    );
+    assert_eq!(w.app.order(id).await["open_payment_no"], json!(payment_no));
+
+    // The payer pays the trade anyway: paygate hears it and settles.
+    w.configure(PlatformKeys::PublicKey, "merchant_private_key.pem")
+        .await;
+    w.customer_pays(&payment_no).await;
+    assert_eq!(
+        w.app.wait_for_order_state(id, "paid").await["state"],
+        "paid"
+    );
+}
+
 /// Pays a native order end to end: created, scanned and paid at WeChat, notified, settled.
 async fn pays_natively(w: &Wechat) {
     let order = w.app.create_order(1500, 600).await;
@@ -362,4 +405,5 @@ in_both_settings!(
     a_merchant_mid_migration_accepts_answers_and_notifications_from_either_key,
     a_notification_signed_by_an_unconfigured_key_is_refused_naming_it,
     a_key_broken_after_a_successful_pay_flags_the_payment_and_never_closes_it,
+    a_refused_renewal_keeps_the_open_trade_tracked,
 );
