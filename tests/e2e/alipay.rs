@@ -362,6 +362,54 @@ async fn a_merchant_in_certificate_mode_pays_and_refunds(setting: Setting) {
     assert_eq!(refund["state"], "succeeded", "{refund}");
 }
 
+/// The key as Alipay's key tool and console hand it out: the base64 body, no PEM armour.
+fn bare_base64(pem: &str) -> String {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+#[tokio::test]
+async fn keys_in_alipays_bare_base64_are_taken_and_a_broken_one_is_refused_naming_it() {
+    let sim = alipay_sim(KeyMode::PublicKey).await;
+    let app = TestApp::spawn_in(Setting::Embedded, FAST).await;
+    let put = |secrets: Value| {
+        app.client
+            .put(format!(
+                "{}/admin/merchants/{}/providers/alipay",
+                app.url, app.merchant.id
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({
+                "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
+                "secrets": secrets,
+            }))
+            .send()
+    };
+    let broken = put(json!({
+        "app_private_key": "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-not-a-key",
+        "alipay_public_key": bare_base64(&fixture("alipay_public_key.pem")),
+    }))
+    .await
+    .expect("admin API");
+    let message =
+        paygate_e2e::assert_error(broken, StatusCode::UNPROCESSABLE_ENTITY, "invalid_secret").await;
+    assert!(message.contains("app_private_key"), "{message}");
+
+    let r = put(json!({
+        "app_private_key": bare_base64(&fixture("app_private_key.pem")),
+        "alipay_public_key": bare_base64(&fixture("alipay_public_key.pem")),
+    }))
+    .await
+    .expect("admin API");
+    assert_eq!(r.status(), StatusCode::OK);
+    let a = Alipay { app, sim };
+    let (id, payment_no, qr) = a.open_precreate(250, 600).await;
+    a.buyer_pays(&payment_no, &qr).await;
+    assert_eq!(
+        a.app.wait_for_order_state(&id, "paid").await["state"],
+        "paid"
+    );
+}
+
 /// A paygate whose demo merchant has both WeChat Pay and Alipay, against their simulators.
 async fn both_wallets(setting: Setting) -> (TestApp, WechatSimulator, AlipaySimulator) {
     let mut wechat = wechat_simulator::SimConfig::with_fixture_keys();
