@@ -357,7 +357,7 @@ async fn first_start_demo(
         ("sandbox_url".to_owned(), format!("{self_url}/sandbox")),
         ("account_id".to_owned(), account.account_id.clone()),
     ]);
-    let secrets = BTreeMap::from([("api_key".to_owned(), account.api_key.clone())]);
+    let secrets = BTreeMap::from([("api_key".to_owned(), Some(account.api_key.clone()))]);
     gateway
         .configure_provider(&created.merchant.id, "mock", settings, secrets)
         .await?;

@@ -40,7 +40,7 @@ enum ProviderCommand {
     Configure {
         /// The merchant's id (`m_...`).
         merchant_id: String,
-        /// The provider (`wechat`, `mock`).
+        /// The provider (`wechat`, `alipay`, `mock`).
         provider: String,
         /// A setting, `NAME=VALUE` (repeat for each).
         #[arg(long = "set", value_name = "NAME=VALUE", value_parser = name_value)]
@@ -50,6 +50,10 @@ enum ProviderCommand {
         /// lists keep them.
         #[arg(long = "secret-file", value_name = "NAME=PATH", value_parser = name_value)]
         secret_files: Vec<(String, String)>,
+        /// Removes a stored secret (repeat for each), e.g. `alipay_public_key` when a merchant
+        /// moves to certificates.
+        #[arg(long = "remove-secret", value_name = "NAME")]
+        remove_secrets: Vec<String>,
     },
     /// Shows a merchant's configuration for a provider: settings and secret names only.
     Show {
@@ -158,16 +162,13 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
                         .join(", ")
                 );
                 for s in &info.settings {
-                    let default = s
-                        .default_value
-                        .as_deref()
-                        .map(|d| format!(" [default {d}]"))
-                        .unwrap_or_default();
-                    let required = if s.required { "required" } else { "optional" };
-                    println!(
-                        "  setting {} ({required}){default}: {}",
-                        s.name, s.description
-                    );
+                    // A setting with a default may be left out: the default is stored.
+                    let need = match (&s.default_value, s.required) {
+                        (Some(d), _) => format!("optional, default {d}"),
+                        (None, true) => "required".to_owned(),
+                        (None, false) => "optional".to_owned(),
+                    };
+                    println!("  setting {} ({need}): {}", s.name, s.description);
                 }
                 for s in &info.secrets {
                     println!(
@@ -186,13 +187,17 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
             provider,
             settings,
             secret_files,
+            remove_secrets,
         } => {
             let mut secrets = std::collections::BTreeMap::new();
             for (name, path) in secret_files {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("cannot read secret `{name}` from {path}: {e}"))?;
                 // A trailing newline is the editor's, not the key's.
-                secrets.insert(name, text.trim().to_owned());
+                secrets.insert(name, Some(text.trim().to_owned()));
+            }
+            for name in remove_secrets {
+                secrets.insert(name, None);
             }
             let (db, vault) = paygate::app::open_storage(&config).await?;
             let stored = paygate::service::merchants::configure_provider(

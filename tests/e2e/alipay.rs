@@ -410,6 +410,60 @@ async fn keys_in_alipays_bare_base64_are_taken_and_a_broken_one_is_refused_namin
     );
 }
 
+async fn a_merchant_moves_from_public_key_to_certificates_by_removing_the_public_key(
+    setting: Setting,
+) {
+    let a = Alipay::start(
+        setting,
+        &[("PAYGATE_STATUS_SYNC_SCHEDULE", "60s")],
+        KeyMode::PublicKey,
+    )
+    .await;
+    // The gateway now wants certificates (the merchant switched in Alipay's console).
+    let sim = alipay_sim(KeyMode::Certificate).await;
+    let put = |secrets: Value| {
+        a.app
+            .client
+            .put(format!(
+                "{}/admin/merchants/{}/providers/alipay",
+                a.app.url, a.app.merchant.id
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({
+                "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
+                "secrets": secrets,
+            }))
+            .send()
+    };
+    let r = put(json!({
+        "app_cert": fixture("app_cert.pem"),
+        "alipay_cert": fixture("alipay_cert.pem"),
+        "alipay_root_cert": fixture("alipay_root_cert.pem"),
+        "alipay_public_key": null,
+    }))
+    .await
+    .expect("admin API");
+    assert_eq!(r.status(), StatusCode::OK);
+    let stored: Value = r.json().await.expect("JSON");
+    assert_eq!(
+        stored["secret_names"],
+        json!([
+            "alipay_cert",
+            "alipay_root_cert",
+            "app_cert",
+            "app_private_key"
+        ]),
+        "{stored}"
+    );
+    let a = Alipay { app: a.app, sim };
+    let (id, payment_no, qr) = a.open_precreate(660, 600).await;
+    a.buyer_pays(&payment_no, &qr).await;
+    assert_eq!(
+        a.app.wait_for_order_state(&id, "paid").await["state"],
+        "paid"
+    );
+}
+
 /// A paygate whose demo merchant has both WeChat Pay and Alipay, against their simulators.
 async fn both_wallets(setting: Setting) -> (TestApp, WechatSimulator, AlipaySimulator) {
     let mut wechat = wechat_simulator::SimConfig::with_fixture_keys();
@@ -499,6 +553,7 @@ in_both_settings!(
     tampered_notifications_change_nothing,
     partial_and_full_refunds_and_the_notifications_that_follow,
     a_merchant_in_certificate_mode_pays_and_refunds,
+    a_merchant_moves_from_public_key_to_certificates_by_removing_the_public_key,
     a_customer_switching_from_wechat_to_alipay_is_charged_once,
     a_switch_to_alipay_finds_the_wechat_trade_paid_and_starts_nothing,
 );

@@ -331,6 +331,58 @@ async fn the_openapi_document_describes_the_api() {
     assert!(doc["components"]["schemas"]["PayBody"].is_object());
 }
 
+#[tokio::test]
+async fn a_provider_the_merchant_has_not_configured_leaves_nothing_open() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(300, 600).await;
+    let id = order["id"].as_str().expect("id");
+    // The demo merchant has the mock configured, not WeChat Pay.
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [id], "provider": "wechat", "channel": "native"}),
+        )
+        .await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "provider_not_configured",
+    )
+    .await;
+    assert_eq!(
+        app.order(id).await["open_payment_no"],
+        Value::Null,
+        "nothing reserved"
+    );
+    // The order can still be paid, and cancelled, with what the merchant has.
+    let (status, payment) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+}
+
+#[tokio::test]
+async fn payer_details_a_provider_cannot_use_are_refused_naming_them() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(300, 600).await;
+    let id = order["id"].as_str().expect("id");
+    for (payer, field) in [
+        (json!({"client_ip": "not-an-ip"}), "client_ip"),
+        (json!({"return_url": "javascript:alert(1)"}), "return_url"),
+        (json!({"open_id": ""}), "open_id"),
+    ] {
+        let r = app
+            .post(
+                "/v1/payments",
+                &app.merchant.api_key,
+                &json!({"order_ids": [id], "provider": "mock", "channel": "web", "payer": payer}),
+            )
+            .await;
+        let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_payer").await;
+        assert!(message.contains(field), "{message}");
+    }
+    assert_eq!(app.order(id).await["open_payment_no"], Value::Null);
+}
+
 in_both_settings!(
     notification_delivered_three_times_pays_the_order_once,
     repay_within_window_returns_stored_action_without_calling_the_provider,

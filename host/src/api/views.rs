@@ -329,9 +329,10 @@ pub struct ProviderConfigBody {
     pub settings: BTreeMap<String, String>,
     /// Settings the adapter declares with a default and that are left out get it.
     /// Secret values (PEM keys, API keys); sealed at rest, never returned. A secret left
-    /// out keeps its stored value (so settings can change without resending secrets).
+    /// out keeps its stored value (so settings can change without resending secrets); a
+    /// secret given as `null` is removed (to switch key modes).
     #[serde(default)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Option<String>>,
 }
 
 /// A merchant's configuration for a provider: settings, and only the names of its secrets.

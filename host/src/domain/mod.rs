@@ -9,5 +9,7 @@ pub mod settle;
 
 pub use money::{Currency, Money, MoneyError, MAX_AMOUNT_MINOR};
 pub use order::{NewOrder, OrderError, OrderEvent, OrderState, Transition};
-pub use payment::{pay_window, PayAction, PayWindow, PaymentNo, PaymentState, WindowError};
+pub use payment::{
+    check_payer, pay_window, PayAction, PayWindow, PaymentNo, PaymentState, WindowError,
+};
 pub use settle::{settle, ReportedPayment, Settlement};

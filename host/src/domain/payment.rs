@@ -116,8 +116,68 @@ pub fn pay_window(
     })
 }
 
+/// Checks the payer details a pay request carries, before any of them reaches a provider:
+/// `client_ip` must be an IP address (WeChat binds an H5 link to it), `return_url` an
+/// absolute http(s) URL (the provider sends the payer's browser there), `open_id` 1-128
+/// printable ASCII characters. The refusal names the field.
+pub fn check_payer(
+    open_id: Option<&str>,
+    client_ip: Option<&str>,
+    return_url: Option<&str>,
+) -> Result<(), String> {
+    if let Some(id) = open_id {
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("payer.open_id must be 1-128 printable ASCII characters".into());
+        }
+    }
+    if let Some(ip) = client_ip {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "payer.client_ip `{}` is not an IP address",
+                ip.chars().take(64).collect::<String>()
+            ));
+        }
+    }
+    if let Some(url) = return_url {
+        let ok = url::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok || url.len() > 2048 {
+            return Err(
+                "payer.return_url must be an absolute http(s) URL of at most 2048 characters"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn payer_details_are_checked_before_they_reach_a_provider() {
+        assert_eq!(check_payer(None, None, None), Ok(()));
+        assert_eq!(
+            check_payer(
+                Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+                Some("203.0.113.7"),
+                Some("https://shop.example.com/paid?o=1")
+            ),
+            Ok(())
+        );
+        assert!(check_payer(None, Some("::1"), None).is_ok());
+        assert!(check_payer(None, Some("not-an-ip"), None)
+            .unwrap_err()
+            .contains("client_ip"));
+        assert!(check_payer(None, None, Some("javascript:alert(1)"))
+            .unwrap_err()
+            .contains("return_url"));
+        assert!(check_payer(None, None, Some("/relative")).is_err());
+        assert!(check_payer(Some(""), None, None)
+            .unwrap_err()
+            .contains("open_id"));
+        assert!(check_payer(Some("o A"), None, None).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -75,7 +75,9 @@ pub async fn new_merchant(
 /// adapter's declared settings and secrets: unknown names, missing required values, base
 /// URLs the allowlist refuses and secrets that do not parse as their declared kind are
 /// refused here, with a message naming them, not at the first payment. Settings left out
-/// get the adapter's default; secrets left out keep their stored value. Secrets are sealed.
+/// get the adapter's default; secrets left out keep their stored value, and a secret given
+/// as `None` is removed (switching key modes: WeChat from public key to certificates, Alipay
+/// from public key to certificates). Secrets are sealed.
 /// Needs the database, the vault and the adapters only, so `paygate providers configure`
 /// works beside a running server.
 pub async fn configure_provider(
@@ -85,7 +87,7 @@ pub async fn configure_provider(
     merchant_id: &str,
     provider: &str,
     mut settings: BTreeMap<String, String>,
-    secrets: BTreeMap<String, String>,
+    secrets: BTreeMap<String, Option<String>>,
 ) -> Result<ProviderConfig, ServiceError> {
     merchants::get(db, merchant_id)
         .await?
@@ -128,6 +130,7 @@ pub async fn configure_provider(
         }
     }
     let mut sealed = BTreeMap::new();
+    let mut removed = std::collections::BTreeSet::new();
     for (name, value) in &secrets {
         let spec = info
             .secrets
@@ -139,6 +142,10 @@ pub async fn configure_provider(
                     format!("provider `{provider}` has no secret `{name}`"),
                 )
             })?;
+        let Some(value) = value else {
+            removed.insert(name.clone());
+            continue;
+        };
         // Parse now, so a bad key is refused here and not at the first payment.
         KeyRing::default()
             .insert(name, spec.kind, value)
@@ -155,7 +162,7 @@ pub async fn configure_provider(
     // secrets back, so a declared secret left out keeps its stored value.
     if let Some(stored) = provider_configs::get(db, merchant_id, provider).await? {
         for (name, secret) in stored.secrets {
-            if info.secrets.iter().any(|s| s.name == name) {
+            if info.secrets.iter().any(|s| s.name == name) && !removed.contains(&name) {
                 sealed.entry(name).or_insert(secret);
             }
         }
@@ -201,7 +208,7 @@ impl Gateway {
         merchant_id: &str,
         provider: &str,
         settings: BTreeMap<String, String>,
-        secrets: BTreeMap<String, String>,
+        secrets: BTreeMap<String, Option<String>>,
     ) -> Result<ProviderConfig, ServiceError> {
         configure_provider(
             &self.db,

@@ -92,6 +92,15 @@ impl Gateway {
                 contract::PayerBinding::ClientIp => PayerDetail::ClientIp,
             })
             .collect();
+        crate::domain::check_payer(
+            cmd.payer.open_id.as_deref(),
+            cmd.payer.client_ip.as_deref(),
+            cmd.payer.return_url.as_deref(),
+        )
+        .map_err(|m| ServiceError::invalid("invalid_payer", m))?;
+        // The merchant's configuration for the provider is read (and checked) before any
+        // payment is created, so a provider it has not configured leaves nothing open.
+        let ctx = self.call_context(merchant_id, &cmd.provider).await?;
         let binding = payer_binding(
             &binds,
             cmd.payer.open_id.as_deref(),
@@ -184,7 +193,7 @@ impl Gateway {
                     {
                         let payment = self.payment_record(merchant_id, &payment_no).await?;
                         return self
-                            .open_trade(payment, &orders, &cmd, order_ids, expires_at)
+                            .open_trade(payment, &ctx, &orders, &cmd, order_ids, expires_at)
                             .await;
                     }
                     // Another request (maybe in another process) is asking the provider right
@@ -244,7 +253,7 @@ impl Gateway {
                             .payment_record(merchant_id, payment_no.as_str())
                             .await?;
                         return self
-                            .open_trade(payment, &orders, &cmd, order_ids, expires_at)
+                            .open_trade(payment, &ctx, &orders, &cmd, order_ids, expires_at)
                             .await;
                     }
                 }
@@ -349,13 +358,13 @@ impl Gateway {
     async fn open_trade(
         &self,
         payment: PaymentRecord,
+        ctx: &super::CallContext,
         orders: &[OrderRecord],
         cmd: &PayCommand,
         order_ids: Vec<String>,
         expires_at: i64,
     ) -> Result<PayOutcome, ServiceError> {
         let merchant_id = payment.merchant_id.clone();
-        let ctx = self.call_context(&merchant_id, &cmd.provider).await?;
         let request = contract::PayRequest {
             payment_no: payment.payment_no.clone(),
             amount: contract::Money {
@@ -371,7 +380,7 @@ impl Gateway {
         };
         let answer = self
             .runtime
-            .pay(&cmd.provider, ctx.grants, &ctx.config, &request)
+            .pay(&cmd.provider, ctx.grants.clone(), &ctx.config, &request)
             .await;
         let response = match answer {
             Ok(Ok(response)) => response,
