@@ -432,6 +432,13 @@ impl Gateway {
             let ended = self
                 .payment_record(&merchant_id, &payment.payment_no)
                 .await?;
+            if matches!(ended.state, PaymentState::Paid | PaymentState::Refunded) {
+                // Paid through the action handed out before: nothing to close.
+                return Err(ServiceError::conflict(
+                    "order_paid",
+                    "the payment was paid while the provider answered",
+                ));
+            }
             if let Err(e) = self.close_at_provider(&ended).await {
                 tracing::error!(error = %e, "could not close the trade opened for an ended payment; the status sync keeps watching it");
             }
