@@ -133,6 +133,52 @@ impl TestApp {
             .expect("request reaches paygate")
     }
 
+    /// `PUT /admin/merchants/{demo}/providers/{provider}` with `body` (settings and secrets),
+    /// as an operator stores the demo merchant's configuration.
+    pub async fn put_provider(&self, provider: &str, body: &Value) -> Response {
+        self.client
+            .put(format!(
+                "{}/admin/merchants/{}/providers/{provider}",
+                self.url, self.merchant.id
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("admin API")
+    }
+
+    /// POSTs JSON to a provider simulator's control endpoint (`{base_url}{path}`): its status
+    /// and JSON answer (`null` if none).
+    pub async fn simulator_post(
+        &self,
+        base_url: &str,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{base_url}{path}"))
+            .json(body)
+            .send()
+            .await
+            .expect("simulator");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sets the knobs a provider simulator's `PUT /sim/knobs` names.
+    pub async fn simulator_knobs(&self, base_url: &str, knobs: &Value) {
+        let r = self
+            .client
+            .put(format!("{base_url}/sim/knobs"))
+            .json(knobs)
+            .send()
+            .await
+            .expect("simulator");
+        assert_eq!(r.status(), StatusCode::OK, "knobs {knobs}");
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> Response {
         self.client
             .get(format!("{}{path}", self.url))

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use alipay_simulator::{AlipaySimulator, Fault, KeyMode, SimConfig};
-use paygate_e2e::{Setting, TestApp, ADMIN_TOKEN};
+use paygate_e2e::{Setting, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wechat_simulator::WechatSimulator;
@@ -50,17 +50,7 @@ async fn configure_alipay(app: &TestApp, sim: &AlipaySimulator, mode: KeyMode) {
         "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
         "secrets": secrets,
     });
-    let r = app
-        .client
-        .put(format!(
-            "{}/admin/merchants/{}/providers/alipay",
-            app.url, app.merchant.id
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin API");
+    let r = app.put_provider("alipay", &body).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -108,16 +98,9 @@ impl Alipay {
     }
 
     async fn sim_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .app
-            .client
-            .post(format!("{}{path}", self.sim.base_url()))
-            .json(&body)
-            .send()
+        self.app
+            .simulator_post(&self.sim.base_url(), path, &body)
             .await
-            .expect("simulator");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// The buyer scans `qr` and pays, in the simulator.
@@ -137,15 +120,7 @@ impl Alipay {
     }
 
     async fn knobs(&self, knobs: Value) {
-        let r = self
-            .app
-            .client
-            .put(format!("{}/sim/knobs", self.sim.base_url()))
-            .json(&knobs)
-            .send()
-            .await
-            .expect("simulator");
-        assert_eq!(r.status(), StatusCode::OK);
+        self.app.simulator_knobs(&self.sim.base_url(), &knobs).await
     }
 
     async fn payment(&self, payment_no: &str) -> Value {
@@ -372,24 +347,18 @@ async fn keys_in_alipays_bare_base64_are_taken_and_a_broken_one_is_refused_namin
     let sim = alipay_sim(KeyMode::PublicKey).await;
     let app = TestApp::spawn_in(Setting::Embedded, FAST).await;
     let put = |secrets: Value| {
-        app.client
-            .put(format!(
-                "{}/admin/merchants/{}/providers/alipay",
-                app.url, app.merchant.id
-            ))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({
-                "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
-                "secrets": secrets,
-            }))
-            .send()
+        let body = json!({
+            "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
+            "secrets": secrets,
+        });
+        let app = &app;
+        async move { app.put_provider("alipay", &body).await }
     };
     let broken = put(json!({
         "app_private_key": "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-not-a-key",
         "alipay_public_key": bare_base64(&fixture("alipay_public_key.pem")),
     }))
-    .await
-    .expect("admin API");
+    .await;
     let message =
         paygate_e2e::assert_error(broken, StatusCode::UNPROCESSABLE_ENTITY, "invalid_secret").await;
     assert!(message.contains("app_private_key"), "{message}");
@@ -398,8 +367,7 @@ async fn keys_in_alipays_bare_base64_are_taken_and_a_broken_one_is_refused_namin
         "app_private_key": bare_base64(&fixture("app_private_key.pem")),
         "alipay_public_key": bare_base64(&fixture("alipay_public_key.pem")),
     }))
-    .await
-    .expect("admin API");
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let a = Alipay { app, sim };
     let (id, payment_no, qr) = a.open_precreate(250, 600).await;
@@ -422,18 +390,12 @@ async fn a_merchant_moves_from_public_key_to_certificates_by_removing_the_public
     // The gateway now wants certificates (the merchant switched in Alipay's console).
     let sim = alipay_sim(KeyMode::Certificate).await;
     let put = |secrets: Value| {
-        a.app
-            .client
-            .put(format!(
-                "{}/admin/merchants/{}/providers/alipay",
-                a.app.url, a.app.merchant.id
-            ))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({
-                "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
-                "secrets": secrets,
-            }))
-            .send()
+        let body = json!({
+            "settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
+            "secrets": secrets,
+        });
+        let app = &a.app;
+        async move { app.put_provider("alipay", &body).await }
     };
     let r = put(json!({
         "app_cert": fixture("app_cert.pem"),
@@ -441,8 +403,7 @@ async fn a_merchant_moves_from_public_key_to_certificates_by_removing_the_public
         "alipay_root_cert": fixture("alipay_root_cert.pem"),
         "alipay_public_key": null,
     }))
-    .await
-    .expect("admin API");
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let stored: Value = r.json().await.expect("JSON");
     assert_eq!(

@@ -22,12 +22,8 @@ async fn activate_mock_1_0_0(app: &TestApp) {
 }
 
 async fn adapters(app: &TestApp) -> Value {
-    app.client
-        .get(format!("{}/admin/adapters", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+    app.get("/admin/adapters", ADMIN_TOKEN)
         .await
-        .expect("admin API")
         .json()
         .await
         .expect("JSON")

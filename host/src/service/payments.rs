@@ -98,9 +98,6 @@ impl Gateway {
             cmd.payer.return_url.as_deref(),
         )
         .map_err(|m| ServiceError::invalid("invalid_payer", m))?;
-        // The merchant's configuration for the provider is read (and checked) before any
-        // payment is created, so a provider it has not configured leaves nothing open.
-        let ctx = self.call_context(merchant_id, &cmd.provider).await?;
         let binding = payer_binding(
             &binds,
             cmd.payer.open_id.as_deref(),
@@ -182,6 +179,7 @@ impl Gateway {
                 }
                 RepayDecision::CallAgain { payment_no } => {
                     tracing::Span::current().record("payment_no", payment_no.as_str());
+                    let ctx = self.call_context(merchant_id, &cmd.provider).await?;
                     let now = now_ms();
                     if payments::take_opening(
                         &self.db,
@@ -229,6 +227,9 @@ impl Gateway {
                     }
                 }
                 RepayDecision::New => {
+                    // Read (and checked) before the payment reserves its orders, so a provider
+                    // the merchant has not configured leaves nothing open.
+                    let ctx = self.call_context(merchant_id, &cmd.provider).await?;
                     let payment_no = PaymentNo::generate();
                     let created = payments::create(
                         &self.db,

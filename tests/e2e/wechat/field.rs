@@ -53,12 +53,8 @@ impl Wechat {
     /// `GET /admin/flags`, as an operator sees it.
     async fn flags(&self) -> Value {
         self.app
-            .client
-            .get(format!("{}/admin/flags", self.app.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
+            .get("/admin/flags", ADMIN_TOKEN)
             .await
-            .expect("admin API")
             .json()
             .await
             .expect("flags JSON")

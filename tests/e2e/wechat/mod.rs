@@ -71,16 +71,8 @@ pub(crate) async fn configure_wechat(
         secrets["platform_certificates"] = json!(fixture("platform_certificate.pem"));
     }
     let r = app
-        .client
-        .put(format!(
-            "{}/admin/merchants/{}/providers/wechat",
-            app.url, app.merchant.id
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"settings": settings, "secrets": secrets}))
-        .send()
-        .await
-        .expect("admin API");
+        .put_provider("wechat", &json!({"settings": settings, "secrets": secrets}))
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -199,16 +191,9 @@ impl Wechat {
     }
 
     async fn sim_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .app
-            .client
-            .post(format!("{}{path}", self.sim.base_url()))
-            .json(&body)
-            .send()
+        self.app
+            .simulator_post(&self.sim.base_url(), path, &body)
             .await
-            .expect("simulator");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// The simulator's view of a trade: state, counters, notifications.
@@ -226,15 +211,7 @@ impl Wechat {
     }
 
     async fn knobs(&self, knobs: Value) {
-        let r = self
-            .app
-            .client
-            .put(format!("{}/sim/knobs", self.sim.base_url()))
-            .json(&knobs)
-            .send()
-            .await
-            .expect("simulator");
-        assert_eq!(r.status(), StatusCode::OK);
+        self.app.simulator_knobs(&self.sim.base_url(), &knobs).await
     }
 
     /// Has the simulator send one notification of the trade now, with `fault`; returns
@@ -704,14 +681,11 @@ async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_wr
     let app = TestApp::spawn().await;
     let sim = SimConfig::with_fixture_keys();
     let put = |settings: Value, secrets: Value| {
-        app.client
-            .put(format!(
-                "{}/admin/merchants/{}/providers/wechat",
-                app.url, app.merchant.id
-            ))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"settings": settings, "secrets": secrets}))
-            .send()
+        let app = &app;
+        async move {
+            app.put_provider("wechat", &json!({"settings": settings, "secrets": secrets}))
+                .await
+        }
     };
     let settings = json!({"mchid": sim.mchid, "appid": sim.appid,
         "merchant_serial_no": sim.merchant_serial_no, "platform_public_key_id": sim.platform_public_key_id});
@@ -721,7 +695,7 @@ async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_wr
     let mut missing = settings.clone();
     missing.as_object_mut().expect("object").remove("mchid");
     let message = paygate_e2e::assert_error(
-        put(missing, secrets.clone()).await.expect("http"),
+        put(missing, secrets.clone()).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "missing_setting",
     )
@@ -741,7 +715,7 @@ async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_wr
         let mut bad = secrets.clone();
         bad[name] = json!(value);
         let message = paygate_e2e::assert_error(
-            put(settings.clone(), bad).await.expect("http"),
+            put(settings.clone(), bad).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_secret",
         )
@@ -751,13 +725,13 @@ async fn a_wechat_configuration_is_checked_when_it_is_stored_and_secrets_stay_wr
     let mut plain_http = settings.clone();
     plain_http["api_base"] = json!("http://api.mch.weixin.qq.com");
     paygate_e2e::assert_error(
-        put(plain_http, secrets.clone()).await.expect("http"),
+        put(plain_http, secrets.clone()).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_setting",
     )
     .await;
 
-    let r = put(settings, secrets).await.expect("http");
+    let r = put(settings, secrets).await;
     assert_eq!(r.status(), StatusCode::OK);
     let stored: Value = app
         .get(
