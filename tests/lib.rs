@@ -321,7 +321,7 @@ impl TestApp {
         use sqlx::Row;
         let row = sqlx::query(sql)
             .bind(bind)
-            .fetch_one(&self.running.gateway.db.pool)
+            .fetch_one(&self.running.db.pool)
             .await
             .expect("query");
         row.try_get::<i64, _>(0).expect("integer")

@@ -11,10 +11,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::jobs::{
-    DeadlineHandler, RefundHandler, SyncHandler, Timers, WebhookHandler, DEADLINE_QUEUE,
-    REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE,
-};
+use crate::clock::Clock;
+use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
+use crate::service::timers::{Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
 use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::service::{Gateway, PayRules};
@@ -38,6 +37,11 @@ pub struct Running {
     pub addr: SocketAddr,
     pub public_url: String,
     pub gateway: Arc<Gateway>,
+    /// The database, for operators' tools and tests that check what the API does not show.
+    pub db: store::Db,
+    /// The delay queue and the adapters' runtime (activating another adapter version).
+    pub queue: DelayQueue,
+    pub runtime: Arc<Runtime>,
     /// Present on the first start only: its API key is shown this once.
     pub demo: Option<DemoMerchant>,
     shutdown: CancellationToken,
@@ -175,7 +179,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     };
     let gateway = Arc::new(Gateway::new(
         db.clone(),
-        runtime,
+        runtime.clone(),
         vault,
         public_url.clone(),
         PayRules {
@@ -184,6 +188,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             flag_after_refusals: config.flag_after_refusals,
         },
         timers.clone(),
+        Clock::System,
     ));
     let (deadlines, syncs) = gateway.reconcile_timers().await?;
     tracing::info!(
@@ -209,7 +214,6 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         &gateway,
         &timers,
         config.queue_lease,
-        &config.redis_prefix,
         &shutdown,
     );
     let stop = shutdown.clone();
@@ -223,6 +227,9 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         addr,
         public_url,
         gateway,
+        db: db.clone(),
+        queue: queue.clone(),
+        runtime: runtime.clone(),
         demo,
         shutdown,
         server,
@@ -236,7 +243,6 @@ fn spawn_workers(
     gateway: &Arc<Gateway>,
     timers: &Timers,
     lease: std::time::Duration,
-    redis_prefix: &str,
     shutdown: &CancellationToken,
 ) -> TaskTracker {
     let tracker = TaskTracker::new();
@@ -245,20 +251,12 @@ fn spawn_workers(
     });
     let sync: Arc<dyn Handler> = Arc::new(SyncHandler {
         gateway: gateway.clone(),
-        timers: timers.clone(),
     });
     let refund: Arc<dyn Handler> = Arc::new(RefundHandler {
         gateway: gateway.clone(),
     });
     let webhook: Arc<dyn Handler> = Arc::new(WebhookHandler {
         gateway: gateway.clone(),
-        timers: timers.clone(),
-        // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default(),
-        redis_prefix: redis_prefix.to_owned(),
     });
     for (queue, handler) in [
         (DEADLINE_QUEUE, deadline),
@@ -347,7 +345,7 @@ async fn first_start_demo(
     sandbox: &sandbox_simulator::Sandbox,
     self_url: &str,
 ) -> anyhow::Result<Option<DemoMerchant>> {
-    if store::merchants::count(&gateway.db).await? > 0 {
+    if gateway.has_merchants().await? {
         return Ok(None);
     }
     let created = gateway.create_merchant("demo").await?;

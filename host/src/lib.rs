@@ -10,6 +10,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod clock;
 pub mod app;
 pub mod config;
 pub mod domain;

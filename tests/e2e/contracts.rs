@@ -12,7 +12,7 @@ const MOCK_1_0_0: &[u8] = include_bytes!("../fixtures/adapters/mock-1.0.0.wasm")
 /// Replaces the bundled (2.0.0) mock with the 1.0.0 one, as an operator activating another
 /// version would.
 async fn activate_mock_1_0_0(app: &TestApp) {
-    let runtime = &app.running.gateway.runtime;
+    let runtime = &app.running.runtime;
     let adapter = runtime
         .prepare(MOCK_1_0_0)
         .await

@@ -113,15 +113,13 @@ async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Se
                 &format!("deadline:{id}"),
             )
             .await;
-        let redis_setting = app.running.gateway.timers.queue.backend() == "redis";
+        let redis_setting = app.running.queue.backend() == "redis";
         if (left == 0 && !redis_setting) || tokio::time::Instant::now() > deadline {
             break;
         }
         if redis_setting {
             let stats = app
                 .running
-                .gateway
-                .timers
                 .queue
                 .stats("deadline")
                 .await

@@ -130,7 +130,7 @@ async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(settin
     );
 
     if setting == Setting::Production {
-        let queue = &app.running.gateway.timers.queue;
+        let queue = &app.running.queue;
         let paygate_e2e::paygate::queue::DelayQueue::Redis(q) = queue else {
             panic!("production uses Redis")
         };

@@ -88,7 +88,6 @@ pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<Adapt
     Json(
         state
             .gateway
-            .runtime
             .adapters()
             .iter()
             .map(|a| AdapterView {
@@ -141,8 +140,7 @@ pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<Adapt
 /// payments, refunds that failed; webhooks whose retries ran out.
 #[utoipa::path(get, path = "/admin/flags", tag = "admin", responses((status = 200, body = FlagsView)), security(("admin_token" = [])))]
 pub async fn flags(State(state): State<AppState>, _: Admin) -> Result<Json<FlagsView>, ApiError> {
-    let flagged = crate::store::payments::flagged(&state.gateway.db).await?;
-    let webhooks = crate::store::events::failed(&state.gateway.db).await?;
+    let (flagged, webhooks) = state.gateway.flags().await?;
     Ok(Json(FlagsView {
         payments: flagged.iter().map(FlagView::from).collect(),
         webhooks: webhooks.iter().map(EventView::from).collect(),

@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Admin {
         let Some(token) = &state.admin_token else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "admin_disabled",
+                crate::service::ErrorCode::AdminDisabled,
                 "the admin API is off: set PAYGATE_ADMIN_TOKEN",
             ));
         };

@@ -7,13 +7,13 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::ServiceError;
+use crate::service::{ErrorCode, ServiceError};
 use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -32,7 +32,7 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -41,7 +41,7 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 }
 
@@ -49,7 +49,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.as_str().to_owned(),
                 message: self.message,
             },
         };
@@ -65,7 +65,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,
-                "not_found",
+                ErrorCode::NotFound,
                 format!("{what} not found"),
             ),
             ServiceError::Conflict { code, message } => {
@@ -85,11 +85,11 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Unauthorized(m) => ApiError::unauthorized(m),
             ServiceError::Store(e) => e.into(),
-            ServiceError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
+            ServiceError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "internal error; see the server log",
                 )
             }
@@ -102,7 +102,7 @@ impl From<StoreError> for ApiError {
         tracing::error!(error = %e, "storage error");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
+            ErrorCode::StorageUnavailable,
             "the database is unavailable; try again",
         )
     }
@@ -112,25 +112,25 @@ impl From<crate::domain::OrderError> for ApiError {
     fn from(e: crate::domain::OrderError) -> Self {
         use crate::domain::{MoneyError, OrderError};
         let code = match &e {
-            OrderError::Money(MoneyError::UnknownCurrency(_)) => "invalid_currency",
-            OrderError::Money(_) => "invalid_amount",
+            OrderError::Money(MoneyError::UnknownCurrency(_)) => ErrorCode::InvalidCurrency,
+            OrderError::Money(_) => ErrorCode::InvalidAmount,
             OrderError::Invalid {
                 field: "subject", ..
-            } => "invalid_subject",
+            } => ErrorCode::InvalidSubject,
             OrderError::Invalid {
                 field: "ttl_seconds",
                 ..
-            } => "invalid_ttl",
+            } => ErrorCode::InvalidTtl,
             OrderError::Invalid {
                 field: "notify_url",
                 ..
-            } => "invalid_notify_url",
+            } => ErrorCode::InvalidNotifyUrl,
             OrderError::Invalid {
                 field: "out_trade_no",
                 ..
-            } => "invalid_out_trade_no",
-            OrderError::Invalid { .. } => "invalid_body",
-            OrderError::InvalidTransition { .. } => "invalid_transition",
+            } => ErrorCode::InvalidOutTradeNo,
+            OrderError::Invalid { .. } => ErrorCode::InvalidBody,
+            OrderError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
     }

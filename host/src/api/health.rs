@@ -8,8 +8,6 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
-use crate::jobs::QUEUES;
-use crate::queue::DelayQueue;
 
 /// `GET /healthz`: the process serves.
 pub async fn healthz() -> &'static str {
@@ -18,26 +16,8 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: 200 when the database (and Redis, if configured) answer, else 503.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = match sqlx::query("SELECT 1")
-        .execute(&state.gateway.db.pool)
-        .await
-    {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => format!("unreachable: {e}"),
-    };
-    let queue = &state.gateway.timers.queue;
-    let redis = match queue {
-        DelayQueue::Redis(q) => {
-            let mut conn = q.connection();
-            match redis::cmd("PING").query_async::<String>(&mut conn).await {
-                Ok(_) => "ok".to_owned(),
-                Err(e) => format!("unreachable: {e}"),
-            }
-        }
-        DelayQueue::Sql(_) => "not configured".to_owned(),
-    };
-    let ready = database == "ok" && (redis == "ok" || redis == "not configured");
-    let status = if ready {
+    let r = state.gateway.readiness().await;
+    let status = if r.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -45,24 +25,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (
         status,
         Json(
-            json!({"ready": ready, "database": database, "redis": redis, "queue": queue.backend()}),
+            json!({"ready": r.ready, "database": r.database, "redis": r.redis, "queue": r.queue}),
         ),
     )
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let queue = &state.gateway.timers.queue;
-    for name in QUEUES {
-        match queue.stats(name).await {
-            Ok(s) => {
-                metrics::gauge!("paygate_queue_ready", "queue" => name).set(s.ready as f64);
-                metrics::gauge!("paygate_queue_scheduled", "queue" => name).set(s.scheduled as f64);
-                metrics::gauge!("paygate_queue_in_flight", "queue" => name).set(s.in_flight as f64);
-            }
-            Err(e) => tracing::warn!(queue = name, error = %e, "queue stats unavailable"),
-        }
-    }
+    state.gateway.sample_queue_metrics().await;
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -23,12 +23,12 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             | serde_json::error::Category::Eof
             | serde_json::error::Category::Io => ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_json",
+                crate::service::ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {inner}"),
             ),
             serde_json::error::Category::Data => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                crate::service::ErrorCode::InvalidBody,
                 format!("{inner}{at}"),
             ),
         }
@@ -49,29 +49,29 @@ mod tests {
     #[test]
     fn malformed_json_is_400_and_wrong_shape_is_422() {
         assert_eq!(
-            parse::<Body>(b"{amount: 1").expect_err("bad").code,
+            parse::<Body>(b"{amount: 1").expect_err("bad").code.as_str(),
             "malformed_json"
         );
         let e = parse::<Body>(b"{}").expect_err("missing");
         assert_eq!(
-            (e.status, e.code),
+            (e.status, e.code.as_str()),
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
         );
         assert!(e.message.contains("amount"), "{}", e.message);
         assert_eq!(
-            parse::<Body>(br#"{"amount": "1"}"#).expect_err("type").code,
+            parse::<Body>(br#"{"amount": "1"}"#).expect_err("type").code.as_str(),
             "invalid_body"
         );
         assert_eq!(
             parse::<Body>(br#"{"amount": 1e40}"#)
                 .expect_err("huge")
-                .code,
+                .code.as_str(),
             "invalid_body"
         );
         assert_eq!(
             parse::<Body>(br#"{"amount": 1, "x": 2}"#)
                 .expect_err("unknown")
-                .code,
+                .code.as_str(),
             "invalid_body"
         );
         assert_eq!(

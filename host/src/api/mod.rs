@@ -79,7 +79,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             error::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
-                "not_found",
+                crate::service::ErrorCode::NotFound,
                 "no such endpoint",
             )
         })

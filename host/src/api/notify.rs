@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::service::ErrorCode;
 
 /// Receives a provider's notification for one merchant's payments.
 #[utoipa::path(post, path = "/v1/notify/{provider}/{merchant_id}", tag = "providers",
@@ -40,9 +41,9 @@ pub async fn receive(
     .await
     .map_err(|e| match e {
         crate::service::ServiceError::Invalid {
-            code: "provider_not_configured" | "unknown_provider",
+            code: ErrorCode::ProviderNotConfigured | ErrorCode::UnknownProvider,
             message,
-        } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+        } => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message),
         other => other.into(),
     })?;
     let mut response = (

@@ -85,7 +85,7 @@ fn idempotency_key(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
+                crate::service::ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1-255 visible ASCII characters",
             )
         })?;
@@ -140,6 +140,6 @@ pub async fn events(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
     let order = state.gateway.order(&merchant.id, &id).await?;
-    let events = crate::store::events::of_order(&state.gateway.db, &order.id).await?;
+    let events = state.gateway.order_events(&order).await?;
     Ok(Json(events.iter().map(EventView::from).collect()))
 }

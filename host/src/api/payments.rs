@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::views::{PayBody, PaymentView, RefundBody, RefundView};
 use super::{json, AppState};
 use crate::runtime::contract::Payer;
-use crate::service::payments::PayCommand;
+use crate::service::pay::PayCommand;
 
 /// Starts payment of one or more orders at a provider, or resumes the open one: the same
 /// orders, provider and channel while the stored action is valid return it again
@@ -37,7 +37,7 @@ pub async fn create(
         if fields.contains_key("amount") {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "amount_not_allowed",
+                crate::service::ErrorCode::AmountNotAllowed,
                 "a pay request must not carry an amount: paygate takes it from the orders",
             ));
         }
@@ -79,15 +79,12 @@ pub async fn get(
         .gateway
         .payment_record(&merchant.id, &payment_no)
         .await?;
-    let orders = state.gateway.payment_orders(&payment.payment_no).await?;
+    let orders = state.gateway.payment_orders(&payment).await?;
     let expires_at = orders.iter().map(|o| o.expires_at).min();
-    let mut view = PaymentView::new(
-        &payment,
-        orders.into_iter().map(|o| o.id).collect(),
-        expires_at,
-        false,
-    );
-    view.refunds = crate::store::refunds::of_payment(&state.gateway.db, &payment.payment_no)
+    let mut view = PaymentView::new(&payment, expires_at, false);
+    view.refunds = state
+        .gateway
+        .payment_refunds(&payment)
         .await?
         .iter()
         .map(RefundView::from)
@@ -120,7 +117,7 @@ pub async fn refund(
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
-                        "invalid_idempotency_key",
+                        crate::service::ErrorCode::InvalidIdempotencyKey,
                         "Idempotency-Key must be 1-255 visible ASCII characters",
                     )
                 })?,

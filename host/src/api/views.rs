@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::PayAction;
-use crate::service::payments::PayOutcome;
+use crate::service::pay::PayOutcome;
 use crate::store::orders::OrderRecord;
 use crate::store::payments::PaymentRecord;
 use crate::store::refunds::RefundRecord;
@@ -70,8 +70,8 @@ impl From<&OrderRecord> for OrderView {
             merchant_id: o.merchant_id.clone(),
             out_trade_no: o.out_trade_no.clone(),
             state: o.state.as_str().to_owned(),
-            amount: o.amount,
-            currency: o.currency.clone(),
+            amount: o.amount.minor(),
+            currency: o.amount.currency().code().to_owned(),
             subject: o.subject.clone(),
             notify_url: o.notify_url.clone(),
             expires_at: rfc3339(o.expires_at),
@@ -166,11 +166,11 @@ impl From<&RefundRecord> for RefundView {
         RefundView {
             refund_no: r.refund_no.clone(),
             payment_no: r.payment_no.clone(),
-            amount: r.amount,
-            currency: r.currency.clone(),
+            amount: r.amount.minor(),
+            currency: r.amount.currency().code().to_owned(),
             reason: r.reason.clone(),
-            kind: r.kind.clone(),
-            state: r.state.clone(),
+            kind: r.kind.as_str().to_owned(),
+            state: r.state.as_str().to_owned(),
             provider_refund_id: r.provider_refund_id.clone(),
             error: r.last_error.clone(),
             created_at: rfc3339(r.created_at),
@@ -208,59 +208,44 @@ impl From<&PaymentRecord> for FlagView {
         FlagView {
             payment_no: p.payment_no.clone(),
             merchant_id: p.merchant_id.clone(),
-            flag: p.flag.clone().unwrap_or_default(),
+            flag: p.flag.map(|f| f.as_str().to_owned()).unwrap_or_default(),
             state: p.state.as_str().to_owned(),
-            amount: p.amount,
-            paid_amount: p.paid_amount,
-            refunded_amount: p.refunded_amount,
-            currency: p.currency.clone(),
+            amount: p.amount.minor(),
+            paid_amount: p.paid_amount.map(|m| m.minor()),
+            refunded_amount: p.refunded_minor,
+            currency: p.amount.currency().code().to_owned(),
             updated_at: rfc3339(p.updated_at),
         }
     }
 }
 
 impl PaymentView {
-    pub fn new(
-        p: &PaymentRecord,
-        order_ids: Vec<String>,
-        expires_at: Option<i64>,
-        reused: bool,
-    ) -> PaymentView {
+    pub fn new(p: &PaymentRecord, expires_at: Option<i64>, reused: bool) -> PaymentView {
         PaymentView {
             payment_no: p.payment_no.clone(),
             state: p.state.as_str().to_owned(),
             provider: p.provider.clone(),
             channel: p.channel.clone(),
-            amount: p.amount,
-            currency: p.currency.clone(),
-            order_ids,
+            amount: p.amount.minor(),
+            currency: p.amount.currency().code().to_owned(),
+            order_ids: p.order_ids.clone(),
             expires_at: expires_at.map(rfc3339),
             provider_deadline: rfc3339(p.provider_deadline),
-            action: p
-                .action
-                .as_deref()
-                .and_then(|a| serde_json::from_str(a).ok()),
+            action: p.action.clone(),
             action_expires_at: p.action.as_ref().and(p.action_expires_at).map(rfc3339),
             reused,
-            flag: p.flag.clone(),
+            flag: p.flag.map(|f| f.as_str().to_owned()),
             provider_trade_id: p.provider_trade_id.clone(),
             created_at: rfc3339(p.created_at),
             paid_at: p.paid_at.map(rfc3339),
-            paid_amount: p.paid_amount,
-            refunded_amount: p.refunded_amount,
+            paid_amount: p.paid_amount.map(|m| m.minor()),
+            refunded_amount: p.refunded_minor,
             refunds: Vec::new(),
         }
     }
 
     pub fn from_outcome(o: &PayOutcome) -> PaymentView {
-        let mut v = PaymentView::new(
-            &o.payment,
-            o.order_ids.clone(),
-            Some(o.expires_at),
-            o.reused,
-        );
-        v.action = o.action.clone();
-        v
+        PaymentView::new(&o.payment, Some(o.expires_at), o.reused)
     }
 }
 
@@ -304,7 +289,7 @@ impl From<&crate::store::events::OrderEvent> for EventView {
             id: e.id.clone(),
             kind: e.kind.clone(),
             created_at: rfc3339(e.created_at),
-            delivery: e.delivery.clone(),
+            delivery: e.delivery.as_str().to_owned(),
             attempts: e.attempts,
             last_status: e.last_status,
             payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),

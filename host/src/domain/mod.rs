@@ -1,15 +1,26 @@
-//! Domain rules as plain functions over plain types: money, the order state machine,
-//! payment numbers, the pay window and settlement. No I/O here; storage and HTTP wrap it.
+//! Domain rules as plain functions over plain types: money, the state machines of orders,
+//! payments, refunds and webhook deliveries, payment numbers, the pay window, repay,
+//! settlement, the deadline and the timed rules' schedules. No I/O here; storage and HTTP
+//! wrap it, and the store applies exactly the changes these rules hand it.
 
+pub mod deadline;
+pub mod delivery;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod refund;
 pub mod repay;
+pub mod schedule;
 pub mod settle;
+mod state;
 
+pub use delivery::DeliveryState;
 pub use money::{Currency, Money, MoneyError, MAX_AMOUNT_MINOR};
-pub use order::{NewOrder, OrderError, OrderEvent, OrderState, Transition};
+pub use order::{NewOrder, OrderError, OrderEvent, OrderState};
 pub use payment::{
-    check_payer, pay_window, PayAction, PayWindow, PaymentNo, PaymentState, WindowError,
+    check_payer, pay_window, PayAction, PayWindow, PaymentEvent, PaymentFlag, PaymentNo,
+    PaymentState, WindowError,
 };
+pub use refund::{RefundEvent, RefundKind, RefundState};
 pub use settle::{settle, ReportedPayment, Settlement};
+pub use state::{Change, InvalidTransition, Transition};

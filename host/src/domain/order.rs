@@ -9,23 +9,23 @@
 //! no longer `pending` is not a transition: it is a late or double payment, which the
 //! settlement rules turn into a refund or an operator flag.
 
-use std::fmt;
-
 use super::money::{Currency, Money, MoneyError};
+use super::state::{named, Change, Transition};
 
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OrderState {
-    /// Created, not paid yet; its deadline has not been processed.
-    Pending,
-    /// Paid through one payment.
-    Paid,
-    /// The deadline passed unpaid.
-    Closed,
-    /// Cancelled by the merchant before it was paid.
-    Cancelled,
-    /// Paid, then refunded in full.
-    Refunded,
+named! {
+    /// Where an order is in its life.
+    pub enum OrderState {
+        /// Created, not paid yet; its deadline has not been processed.
+        Pending = "pending",
+        /// Paid through one payment.
+        Paid = "paid",
+        /// The deadline passed unpaid.
+        Closed = "closed",
+        /// Cancelled by the merchant before it was paid.
+        Cancelled = "cancelled",
+        /// Paid, then refunded in full.
+        Refunded = "refunded",
+    }
 }
 
 /// What can happen to an order.
@@ -37,13 +37,23 @@ pub enum OrderEvent {
     Refund,
 }
 
-/// The outcome of applying an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// The order moves to this state.
-    To(OrderState),
-    /// The order is already there: a repeated event changes nothing (idempotent).
-    Unchanged,
+impl OrderEvent {
+    pub const ALL: [OrderEvent; 4] = [
+        OrderEvent::Pay,
+        OrderEvent::Expire,
+        OrderEvent::Cancel,
+        OrderEvent::Refund,
+    ];
+
+    /// The event type of the webhook an order's move through this event emits.
+    pub fn webhook_type(&self) -> &'static str {
+        match self {
+            OrderEvent::Pay => "order.paid",
+            OrderEvent::Expire => "order.closed",
+            OrderEvent::Cancel => "order.cancelled",
+            OrderEvent::Refund => "order.refunded",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,27 +76,10 @@ fn event_verb(e: OrderEvent) -> &'static str {
 }
 
 impl OrderState {
-    pub const ALL: [OrderState; 5] = [
-        OrderState::Pending,
-        OrderState::Paid,
-        OrderState::Closed,
-        OrderState::Cancelled,
-        OrderState::Refunded,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            OrderState::Pending => "pending",
-            OrderState::Paid => "paid",
-            OrderState::Closed => "closed",
-            OrderState::Cancelled => "cancelled",
-            OrderState::Refunded => "refunded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OrderState> {
-        OrderState::ALL.into_iter().find(|st| st.as_str() == s)
-    }
+    /// A new order's state.
+    pub const INITIAL: OrderState = OrderState::Pending;
+    /// The state in which an order may join a payment: the one `Pay` moves from.
+    pub const PAYABLE: OrderState = OrderState::Pending;
 
     /// Whether no event can move the order any more.
     pub fn is_final(&self) -> bool {
@@ -97,26 +90,21 @@ impl OrderState {
     }
 
     /// Applies `event`: the state machine above.
-    pub fn apply(self, event: OrderEvent) -> Result<Transition, OrderError> {
+    pub fn apply(self, event: OrderEvent) -> Result<Transition<OrderState>, OrderError> {
         use OrderEvent as E;
         use OrderState as S;
+        let to = |to| Ok(Transition::To(Change::new(self, to)));
         match (self, event) {
-            (S::Pending, E::Pay) => Ok(Transition::To(S::Paid)),
-            (S::Pending, E::Expire) => Ok(Transition::To(S::Closed)),
-            (S::Pending, E::Cancel) => Ok(Transition::To(S::Cancelled)),
-            (S::Paid, E::Refund) => Ok(Transition::To(S::Refunded)),
+            (S::Pending, E::Pay) => to(S::Paid),
+            (S::Pending, E::Expire) => to(S::Closed),
+            (S::Pending, E::Cancel) => to(S::Cancelled),
+            (S::Paid, E::Refund) => to(S::Refunded),
             (S::Paid, E::Pay)
             | (S::Closed, E::Expire)
             | (S::Cancelled, E::Cancel)
             | (S::Refunded, E::Refund) => Ok(Transition::Unchanged),
             (from, event) => Err(OrderError::InvalidTransition { from, event }),
         }
-    }
-}
-
-impl fmt::Display for OrderState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -206,14 +194,14 @@ mod tests {
 
     #[test]
     fn every_state_and_event_pair_follows_the_state_machine() {
-        let events = [E::Pay, E::Expire, E::Cancel, E::Refund];
-        for from in S::ALL {
-            for event in events {
+        for &from in S::ALL {
+            for event in E::ALL {
+                let to = |to| Some(Transition::To(Change::new(from, to)));
                 let expected = match (from, event) {
-                    (S::Pending, E::Pay) => Some(Transition::To(S::Paid)),
-                    (S::Pending, E::Expire) => Some(Transition::To(S::Closed)),
-                    (S::Pending, E::Cancel) => Some(Transition::To(S::Cancelled)),
-                    (S::Paid, E::Refund) => Some(Transition::To(S::Refunded)),
+                    (S::Pending, E::Pay) => to(S::Paid),
+                    (S::Pending, E::Expire) => to(S::Closed),
+                    (S::Pending, E::Cancel) => to(S::Cancelled),
+                    (S::Paid, E::Refund) => to(S::Refunded),
                     (S::Paid, E::Pay) => Some(Transition::Unchanged),
                     (S::Closed, E::Expire) => Some(Transition::Unchanged),
                     (S::Cancelled, E::Cancel) => Some(Transition::Unchanged),
@@ -250,7 +238,7 @@ mod tests {
 
     #[test]
     fn states_round_trip_through_their_names() {
-        for s in S::ALL {
+        for &s in S::ALL {
             assert_eq!(S::parse(s.as_str()), Some(s));
         }
         assert_eq!(S::parse("PAID"), None);

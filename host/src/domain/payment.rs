@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::state::{named, Change, InvalidTransition, Transition};
+
 /// paygate's own number for a payment: what the provider sees as its trade number
 /// (`out_trade_no`). At most 32 characters of `[0-9A-Za-z]`, which every provider accepts;
 /// generated from a UUIDv7, so numbers sort by creation time.
@@ -31,48 +33,111 @@ impl fmt::Display for PaymentNo {
     }
 }
 
-/// Where a payment is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PaymentState {
-    /// A trade is (being) opened at the provider; the payer may pay it.
-    Open,
-    /// The provider reported it paid, with the right amount.
-    Paid,
-    /// Closed unpaid (at the provider too, or never opened there).
-    Closed,
+named! {
+    /// Where a payment is in its life.
+    ///
+    /// ```text
+    /// open --pay--> paid --refund in full--> refunded
+    ///   |\--close--> closed --pay late--> paid (flagged late_payment, refunded)
+    ///    \--fail--> failed --pay late--> paid (idem)
+    /// ```
+    pub enum PaymentState {
+        /// A trade is (being) opened at the provider; the payer may pay it.
+        Open = "open",
+        /// The provider reported it paid, with the right amount.
+        Paid = "paid",
+        /// Closed unpaid (at the provider too, or never opened there).
+        Closed = "closed",
+        /// The provider refused to open the trade.
+        Failed = "failed",
+        /// Paid, then refunded in full.
+        Refunded = "refunded",
+    }
+}
+
+/// What can happen to a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentEvent {
+    /// The provider reports it paid with the payment's amount.
+    Pay,
+    /// Closed at the provider (or never opened there).
+    Close,
     /// The provider refused to open the trade.
-    Failed,
-    /// Paid, then refunded in full.
-    Refunded,
+    Fail,
+    /// Money arrived after paygate gave the payment up: recorded as paid, then refunded.
+    PayLate,
+    /// Its refunds add up to everything paid.
+    RefundInFull,
+}
+
+impl PaymentEvent {
+    pub const ALL: [PaymentEvent; 5] = [
+        PaymentEvent::Pay,
+        PaymentEvent::Close,
+        PaymentEvent::Fail,
+        PaymentEvent::PayLate,
+        PaymentEvent::RefundInFull,
+    ];
 }
 
 impl PaymentState {
-    pub const ALL: [PaymentState; 5] = [
-        PaymentState::Open,
-        PaymentState::Paid,
-        PaymentState::Closed,
-        PaymentState::Failed,
-        PaymentState::Refunded,
-    ];
+    /// A new payment's state: its trade is being opened.
+    pub const INITIAL: PaymentState = PaymentState::Open;
+    /// The states a refund may be taken from: money was collected.
+    pub const REFUNDABLE: [PaymentState; 2] = [PaymentState::Paid, PaymentState::Refunded];
 
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PaymentState::Open => "open",
-            PaymentState::Paid => "paid",
-            PaymentState::Closed => "closed",
-            PaymentState::Failed => "failed",
-            PaymentState::Refunded => "refunded",
-        }
+    /// Whether a trade for it may still be paid at the provider.
+    pub fn is_open(&self) -> bool {
+        *self == PaymentState::Open
     }
 
-    pub fn parse(s: &str) -> Option<PaymentState> {
-        PaymentState::ALL.into_iter().find(|st| st.as_str() == s)
+    /// Whether money was collected (and maybe refunded since).
+    pub fn collected(&self) -> bool {
+        PaymentState::REFUNDABLE.contains(self)
+    }
+
+    /// Applies `event`: the state machine above.
+    pub fn apply(
+        self,
+        event: PaymentEvent,
+    ) -> Result<Transition<PaymentState>, InvalidTransition<PaymentState, PaymentEvent>> {
+        use PaymentEvent as E;
+        use PaymentState as S;
+        let to = |to| Ok(Transition::To(Change::new(self, to)));
+        match (self, event) {
+            (S::Open, E::Pay) => to(S::Paid),
+            (S::Open, E::Close) => to(S::Closed),
+            (S::Open, E::Fail) => to(S::Failed),
+            (S::Closed | S::Failed, E::PayLate) => to(S::Paid),
+            (S::Paid, E::RefundInFull) => to(S::Refunded),
+            (S::Paid, E::Pay | E::PayLate)
+            | (S::Closed, E::Close)
+            | (S::Failed, E::Fail)
+            | (S::Refunded, E::RefundInFull) => Ok(Transition::Unchanged),
+            (from, event) => Err(InvalidTransition {
+                what: "payment",
+                from,
+                event,
+            }),
+        }
     }
 }
 
-impl fmt::Display for PaymentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named! {
+    /// Why a payment waits for an operator. The first reason found stays.
+    pub enum PaymentFlag {
+        /// The provider collected another amount (or currency) than the payment's.
+        AmountMismatch = "amount_mismatch",
+        /// The provider reports a refund paygate did not ask for.
+        UnexpectedRefund = "unexpected_refund",
+        /// Paid after paygate closed it; refunded.
+        LatePayment = "late_payment",
+        /// Paid for orders another payment paid, or that were cancelled or closed; refunded.
+        DoublePayment = "double_payment",
+        /// Money paygate must not keep could not be refunded.
+        RefundFailed = "refund_failed",
+        /// The provider keeps refusing status queries at the deadline.
+        ProviderRefusesQueries = "provider_refuses_queries",
     }
 }
 
@@ -200,7 +265,7 @@ mod tests {
 
     #[test]
     fn payment_states_round_trip_through_their_names() {
-        for s in PaymentState::ALL {
+        for &s in PaymentState::ALL {
             assert_eq!(PaymentState::parse(s.as_str()), Some(s));
         }
         assert_eq!(PaymentState::parse("OPEN"), None);
@@ -239,6 +304,53 @@ mod tests {
             "past the deadline"
         );
     }
+
+    #[test]
+    fn every_payment_state_and_event_pair_follows_the_state_machine() {
+        use PaymentEvent as E;
+        use PaymentState as S;
+        for &from in S::ALL {
+            for event in E::ALL {
+                let to = |to| Some(Transition::To(Change::new(from, to)));
+                let expected = match (from, event) {
+                    (S::Open, E::Pay) => to(S::Paid),
+                    (S::Open, E::Close) => to(S::Closed),
+                    (S::Open, E::Fail) => to(S::Failed),
+                    (S::Closed, E::PayLate) => to(S::Paid),
+                    (S::Failed, E::PayLate) => to(S::Paid),
+                    (S::Paid, E::RefundInFull) => to(S::Refunded),
+                    (S::Paid, E::Pay) => Some(Transition::Unchanged),
+                    (S::Paid, E::PayLate) => Some(Transition::Unchanged),
+                    (S::Closed, E::Close) => Some(Transition::Unchanged),
+                    (S::Failed, E::Fail) => Some(Transition::Unchanged),
+                    (S::Refunded, E::RefundInFull) => Some(Transition::Unchanged),
+                    _ => None,
+                };
+                match expected {
+                    Some(t) => assert_eq!(from.apply(event), Ok(t), "{from:?} + {event:?}"),
+                    None => assert!(from.apply(event).is_err(), "{from:?} + {event:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_paid_payment_is_never_closed_or_failed() {
+        assert!(PaymentState::Paid.apply(PaymentEvent::Close).is_err());
+        assert!(PaymentState::Paid.apply(PaymentEvent::Fail).is_err());
+        assert!(PaymentState::Refunded.apply(PaymentEvent::Close).is_err());
+    }
+
+    #[test]
+    fn payment_states_and_flags_round_trip_through_their_names() {
+        for &s in PaymentState::ALL {
+            assert_eq!(PaymentState::parse(s.as_str()), Some(s));
+        }
+        for &f in PaymentFlag::ALL {
+            assert_eq!(PaymentFlag::parse(f.as_str()), Some(f));
+        }
+        assert_eq!(PaymentFlag::parse("late"), None);
+    }
 }
 
 /// What the payer's device must do to pay, as paygate stores and returns it.
@@ -255,4 +367,5 @@ pub enum PayAction {
     SdkParams {
         params: std::collections::BTreeMap<String, String>,
     },
+
 }

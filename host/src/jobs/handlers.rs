@@ -1,39 +1,32 @@
-//! The queue handlers: thin wrappers that decode a task, run its use case and say when to
-//! come back.
+//! The queue handlers: decode a task, run its use case, say when to come back.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::{DeadlineTask, RefundTask, SyncTask, Timers};
+use crate::domain::schedule::{millis, retry_after};
 use crate::queue::{Claimed, Handler, Outcome};
 use crate::service::deadlines::{Expiry, SyncStep};
+use crate::service::timers::{DeadlineTask, RefundTask, SyncTask, WebhookTask};
+use crate::service::webhooks::DeliveryStep;
 use crate::service::Gateway;
-use crate::store::now_ms;
 
-/// How soon a task whose provider or database was unavailable runs again.
-const RETRY_AFTER: Duration = Duration::from_secs(10);
-
-fn retry_later(task: &Claimed) -> Outcome {
-    // Back off with the attempts, up to five minutes.
-    let factor = task.attempts.clamp(1, 30) as u32;
-    let delay = (RETRY_AFTER * factor).min(Duration::from_secs(300));
+/// The task again after the backoff of its attempts so far.
+fn retry_later(gateway: &Gateway, task: &Claimed) -> Outcome {
     Outcome::RetryAt {
-        due_ms: now_ms() + delay.as_millis() as i64,
+        due_ms: gateway.now_ms() + millis(retry_after(task.attempts)),
         payload: task.payload.clone(),
     }
 }
+
+type Step<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 pub struct DeadlineHandler {
     pub gateway: Arc<Gateway>,
 }
 
 impl Handler for DeadlineHandler {
-    fn handle<'a>(
-        &'a self,
-        task: &'a Claimed,
-    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+    fn handle<'a>(&'a self, task: &'a Claimed) -> Step<'a> {
         Box::pin(async move {
             let Ok(t) = serde_json::from_str::<DeadlineTask>(&task.payload) else {
                 tracing::error!(key = %task.key, "undecodable deadline task dropped");
@@ -51,9 +44,16 @@ impl Handler for DeadlineHandler {
             .await;
             let _entered = span.enter();
             match result {
+                Ok(Expiry::NotYet { due_ms }) => {
+                    tracing::info!(due_ms, "deadline task ran early; put back to its time");
+                    Outcome::RetryAt {
+                        due_ms,
+                        payload: task.payload.clone(),
+                    }
+                }
                 Ok(Expiry::RetryLater(why)) => {
                     tracing::warn!(reason = %why, "deadline could not be settled yet; retrying");
-                    retry_later(task)
+                    retry_later(&self.gateway, task)
                 }
                 Ok(outcome) => {
                     tracing::info!(?outcome, "deadline processed");
@@ -61,7 +61,7 @@ impl Handler for DeadlineHandler {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "deadline failed; retrying");
-                    retry_later(task)
+                    retry_later(&self.gateway, task)
                 }
             }
         })
@@ -70,14 +70,10 @@ impl Handler for DeadlineHandler {
 
 pub struct SyncHandler {
     pub gateway: Arc<Gateway>,
-    pub timers: Timers,
 }
 
 impl Handler for SyncHandler {
-    fn handle<'a>(
-        &'a self,
-        task: &'a Claimed,
-    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+    fn handle<'a>(&'a self, task: &'a Claimed) -> Step<'a> {
         Box::pin(async move {
             let Ok(t) = serde_json::from_str::<SyncTask>(&task.payload) else {
                 tracing::error!(key = %task.key, "undecodable status-sync task dropped");
@@ -86,24 +82,19 @@ impl Handler for SyncHandler {
             let span =
                 tracing::info_span!("status_sync", payment_no = %t.payment_no, step = t.step);
             let result = tracing::Instrument::instrument(
-                self.gateway.sync_step(&t.merchant_id, &t.payment_no),
+                self.gateway.sync_step(&t.merchant_id, &t.payment_no, t.step),
                 span,
             )
             .await;
             match result {
-                Ok(SyncStep::Watch { deadline_ms }) => {
+                Ok(SyncStep::Watch { next_ms }) => {
                     let next = SyncTask {
                         step: t.step + 1,
                         ..t
                     };
-                    let due = now_ms() + self.timers.delay(next.step).as_millis() as i64;
-                    if due > deadline_ms {
-                        // The deadline job queries once more at the deadline itself.
-                        return Outcome::Done;
-                    }
                     match serde_json::to_string(&next) {
                         Ok(payload) => Outcome::RetryAt {
-                            due_ms: due,
+                            due_ms: next_ms,
                             payload,
                         },
                         Err(_) => Outcome::Done,
@@ -112,7 +103,7 @@ impl Handler for SyncHandler {
                 Ok(SyncStep::Stop) => Outcome::Done,
                 Err(e) => {
                     tracing::error!(payment_no = %t.payment_no, error = %e, "status sync failed; retrying");
-                    retry_later(task)
+                    retry_later(&self.gateway, task)
                 }
             }
         })
@@ -124,21 +115,18 @@ pub struct RefundHandler {
 }
 
 impl Handler for RefundHandler {
-    fn handle<'a>(
-        &'a self,
-        task: &'a Claimed,
-    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+    fn handle<'a>(&'a self, task: &'a Claimed) -> Step<'a> {
         Box::pin(async move {
             let Ok(t) = serde_json::from_str::<RefundTask>(&task.payload) else {
                 tracing::error!(key = %task.key, "undecodable refund task dropped");
                 return Outcome::Done;
             };
-            let refund = match crate::store::refunds::get(&self.gateway.db, &t.refund_no).await {
-                Ok(Some(r)) if r.state == "pending" => r,
-                Ok(_) => return Outcome::Done,
+            let refund = match self.gateway.pending_refund(&t.refund_no).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Outcome::Done,
                 Err(e) => {
                     tracing::error!(refund_no = %t.refund_no, error = %e, "refund lookup failed; retrying");
-                    return retry_later(task);
+                    return retry_later(&self.gateway, task);
                 }
             };
             let span = tracing::info_span!("refund", refund_no = %t.refund_no, payment_no = %refund.payment_no);
@@ -149,8 +137,32 @@ impl Handler for RefundHandler {
                 Ok(_) => Outcome::Done,
                 Err(e) => {
                     tracing::error!(refund_no = %t.refund_no, error = %e, "refund attempt failed; retrying");
-                    retry_later(task)
+                    retry_later(&self.gateway, task)
                 }
+            }
+        })
+    }
+}
+
+pub struct WebhookHandler {
+    pub gateway: Arc<Gateway>,
+}
+
+impl Handler for WebhookHandler {
+    fn handle<'a>(&'a self, task: &'a Claimed) -> Step<'a> {
+        Box::pin(async move {
+            let Ok(t) = serde_json::from_str::<WebhookTask>(&task.payload) else {
+                return Outcome::Done;
+            };
+            let span = tracing::info_span!("webhook", event = %t.event_id);
+            match tracing::Instrument::instrument(self.gateway.deliver_event(&t.event_id), span)
+                .await
+            {
+                DeliveryStep::Done => Outcome::Done,
+                DeliveryStep::RetryAt(due_ms) => Outcome::RetryAt {
+                    due_ms,
+                    payload: task.payload.clone(),
+                },
             }
         })
     }

@@ -142,6 +142,11 @@ impl RedisQueue {
     }
 
     /// A connection for other uses (health checks, streams).
+    /// The key prefix every key of this paygate starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }

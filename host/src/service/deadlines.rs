@@ -1,23 +1,27 @@
-//! What timed work does: an order's deadline (query the provider once more, then close the
-//! trade there and the order here) and one step of a payment's active status queries. Both
-//! settle through the same idempotent path as a notification.
+//! What timed work does: an order's deadline (the domain's deadline rule: query the
+//! provider once more, then close the trade there and the order here), one step of a
+//! payment's active status queries, and the start-up reconciliation that schedules open
+//! work again. All settle through the same idempotent path as a notification.
 
-use crate::domain::{OrderState, PaymentState};
+use crate::domain::deadline::{after_query, at_deadline, deadline_due_ms, AfterQuery, AtDeadline, QueryAnswer};
+use crate::domain::schedule;
+use crate::domain::{
+    DeliveryState, OrderEvent, OrderState, PaymentState, RefundState, Transition,
+};
 use crate::runtime::contract::{ProviderError, TradeState};
-use crate::store::now_ms;
-use crate::store::orders;
-use crate::store::payments::{self, PaymentRecord, SettleOutcome};
+use crate::store::orders::{self, OrderRecord};
+use crate::store::{events, payments, refunds, Applied};
 
-/// The flag of a payment whose provider keeps refusing status queries at the deadline.
-pub const FLAG_REFUSES_QUERIES: &str = "provider_refuses_queries";
-
-use super::{Gateway, ServiceError};
+use super::trade::describe;
+use super::{ErrorCode, Gateway, ServiceError};
 
 /// What an order's deadline led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expiry {
     /// The order was no longer pending (paid, cancelled...): nothing to do, no provider call.
     AlreadyFinal,
+    /// The task ran before the deadline by paygate's clock: run it at `due_ms`.
+    NotYet { due_ms: i64 },
     /// The provider said it was paid: settled as paid.
     Paid,
     /// Closed at the provider (if a trade was open) and here.
@@ -29,24 +33,17 @@ pub enum Expiry {
 /// What a status-sync step learnt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncStep {
-    /// Still open at the provider: query again, but not past `deadline_ms`.
-    Watch { deadline_ms: i64 },
-    /// Settled, or nothing left to watch.
+    /// Still open at the provider: query again at `next_ms`.
+    Watch { next_ms: i64 },
+    /// Settled, or nothing left to watch before the deadline.
     Stop,
 }
 
 impl Gateway {
-    /// The deadline rule of an order: already final -> nothing; an open trade -> query it
-    /// (paid -> settle as paid), else close it at the provider ("already paid" there ->
-    /// paid), then close the order. No open trade (none opened, or the provider refused to
-    /// open it): the order closes without asking the provider.
-    ///
-    /// A provider that refuses the query (a merchant's key rotated or broken) leaves the
-    /// order open, never closed blindly: the money may have come. `attempt` counts this
-    /// deadline task's tries since it was last scheduled (1 the first time; a restart
-    /// schedules it afresh); from [`PayRules::flag_after_refusals`] tries on, a refused
-    /// query flags the payment `provider_refuses_queries` for an operator, and paygate
-    /// keeps asking on its backoff.
+    /// The deadline rule of an order (`domain::deadline`). `attempt` counts this deadline
+    /// task's tries since it was last scheduled (1 the first time; a restart schedules it
+    /// afresh); from [`PayRules::flag_after_refusals`] refused queries on, the payment is
+    /// flagged `provider_refuses_queries` for an operator.
     ///
     /// [`PayRules::flag_after_refusals`]: super::PayRules::flag_after_refusals
     pub async fn expire_order(
@@ -58,53 +55,75 @@ impl Gateway {
         let Some(order) = orders::get(&self.db, merchant_id, order_id).await? else {
             return Ok(Expiry::AlreadyFinal);
         };
-        if order.state != OrderState::Pending {
-            return Ok(Expiry::AlreadyFinal);
-        }
-        if let Some(payment_no) = &order.open_payment_no {
-            let payment = self.payment_record(merchant_id, payment_no).await?;
-            if payment.state == PaymentState::Open {
-                let ctx = self.call_context(merchant_id, &payment.provider).await?;
-                match self
-                    .runtime
-                    .query(&payment.provider, ctx.grants, &ctx.config, payment_no)
-                    .await
-                {
-                    Ok(Ok(status))
-                        if matches!(status.state, TradeState::Paid | TradeState::Refunded) =>
-                    {
-                        if let SettleOutcome::Paid { .. } | SettleOutcome::PaidWithConflict { .. } =
-                            self.apply_trade_status(&status).await?
-                        {
-                            return Ok(Expiry::Paid);
-                        }
+        let open_payment = match &order.open_payment_no {
+            Some(no) => payments::get(&self.db, merchant_id, no)
+                .await?
+                .filter(|p| p.state.is_open()),
+            None => None,
+        };
+        let due = deadline_due_ms(order.expires_at, self.timers.grace_ms);
+        match at_deadline(self.now_ms(), due, order.state, open_payment.is_some()) {
+            AtDeadline::AlreadyFinal => return Ok(Expiry::AlreadyFinal),
+            AtDeadline::NotYet { due_ms } => return Ok(Expiry::NotYet { due_ms }),
+            AtDeadline::CloseOrder => {}
+            AtDeadline::AskProvider => {
+                let Some(payment) = open_payment else {
+                    return Ok(Expiry::RetryLater("the open payment vanished".into()));
+                };
+                let (answer, status) = match self.query_trade(&payment).await {
+                    Ok(Ok(status)) => {
+                        let answer = match status.state {
+                            TradeState::Paid | TradeState::Refunded => QueryAnswer::Paid,
+                            TradeState::Open | TradeState::Closed | TradeState::Failed => {
+                                QueryAnswer::Unpaid
+                            }
+                        };
+                        (answer, Some(status))
                     }
-                    // Unpaid (open, or closed by the provider's own deadline): closed below,
-                    // at the provider first, so that it can no longer be paid there.
-                    Ok(Ok(_)) => {}
-                    // The provider never opened it: there is nothing to close there.
-                    Ok(Err(ProviderError::NotFound)) => {}
+                    Ok(Err(ProviderError::NotFound)) => (QueryAnswer::Unknown, None),
+                    Ok(Err(
+                        e @ (ProviderError::Rejected(_)
+                        | ProviderError::Config(_)
+                        | ProviderError::BadSignature(_)),
+                    )) => {
+                        tracing::warn!(error = %describe(&e), "status query refused at the deadline");
+                        (QueryAnswer::Refused, None)
+                    }
                     Ok(Err(e)) => {
-                        let refused = matches!(
-                            e,
-                            ProviderError::Rejected(_)
-                                | ProviderError::Config(_)
-                                | ProviderError::BadSignature(_)
-                        );
-                        if refused && attempt >= self.rules.flag_after_refusals {
-                            self.flag_once(&payment, FLAG_REFUSES_QUERIES).await?;
-                        }
-                        return Ok(Expiry::RetryLater(format!("status query: {e:?}")));
+                        tracing::warn!(error = %describe(&e), "status query failed at the deadline");
+                        (QueryAnswer::Unreachable, None)
                     }
-                    Err(e) => return Ok(Expiry::RetryLater(e.to_string())),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "status query failed at the deadline");
+                        (QueryAnswer::Unreachable, None)
+                    }
+                };
+                match after_query(answer, attempt, self.rules.flag_after_refusals) {
+                    AfterQuery::Settle => {
+                        if let Some(status) = &status {
+                            if self.apply_report(status, None).await?.paid() {
+                                return Ok(Expiry::Paid);
+                            }
+                        }
+                    }
+                    AfterQuery::RetryLater { flag } => {
+                        if let Some(flag) = flag {
+                            self.flag_once(&payment.payment_no, flag).await?;
+                        }
+                        return Ok(Expiry::RetryLater("the provider did not answer".into()));
+                    }
+                    // Unpaid (open, or closed by the provider's own deadline), or never
+                    // opened there: closed at the provider first, so that it can no longer
+                    // be paid there.
+                    AfterQuery::CloseTrade | AfterQuery::CloseOrder => {}
                 }
-                let payment = self.payment_record(merchant_id, payment_no).await?;
-                if payment.state == PaymentState::Open {
+                let payment = self.payment_record(merchant_id, &payment.payment_no).await?;
+                if payment.state.is_open() {
                     match self.close_at_provider(&payment).await {
                         Ok(()) => {}
-                        Err(ServiceError::Conflict {
-                            code: "order_paid", ..
-                        }) => return Ok(Expiry::Paid),
+                        Err(e) if e.code() == Some(ErrorCode::OrderPaid) => {
+                            return Ok(Expiry::Paid)
+                        }
                         Err(ServiceError::Provider {
                             retryable: true,
                             message,
@@ -115,104 +134,113 @@ impl Gateway {
                 }
             }
         }
-        if let Some(event) =
-            orders::finish_unpaid(&self.db, merchant_id, order_id, OrderState::Closed).await?
+        self.close_order(merchant_id, order_id).await
+    }
+
+    /// Closes a pending order that no payment holds, at its deadline.
+    async fn close_order(&self, merchant_id: &str, order_id: &str) -> Result<Expiry, ServiceError> {
+        let order: OrderRecord = self.order(merchant_id, order_id).await?;
+        let change = match order.state.apply(OrderEvent::Expire) {
+            Ok(Transition::To(change)) if order.open_payment_no.is_none() => change,
+            Ok(Transition::To(_)) => {
+                return Ok(Expiry::RetryLater("a payment started meanwhile".into()))
+            }
+            Ok(Transition::Unchanged) => return Ok(Expiry::AlreadyFinal),
+            Err(_) if order.state == OrderState::Paid => return Ok(Expiry::Paid),
+            Err(_) => return Ok(Expiry::AlreadyFinal),
+        };
+        match orders::finish_unpaid(
+            &self.db,
+            &order,
+            change,
+            OrderEvent::Expire.webhook_type(),
+            self.now_ms(),
+        )
+        .await?
         {
-            self.dispatch(&[event]).await;
-            tracing::info!(order_id, "order closed at its deadline");
-            return Ok(Expiry::Closed);
+            Applied::Done(event) => {
+                self.dispatch(&[event]).await;
+                tracing::info!(order_id, "order closed at its deadline");
+                Ok(Expiry::Closed)
+            }
+            Applied::LostRace => Ok(Expiry::RetryLater(
+                "the order changed while it was closed".into(),
+            )),
         }
-        let now = self.order(merchant_id, order_id).await?;
-        Ok(match now.state {
-            OrderState::Pending => Expiry::RetryLater("a payment started meanwhile".into()),
-            OrderState::Paid => Expiry::Paid,
-            _ => Expiry::AlreadyFinal,
-        })
     }
 
-    /// Flags `payment` for an operator unless it already carries a flag (the first reason
-    /// found stays), and counts it in `paygate_payments_flagged_total`.
-    async fn flag_once(
-        &self,
-        payment: &PaymentRecord,
-        flag: &'static str,
-    ) -> Result<(), ServiceError> {
-        if payments::flag_if_unflagged(&self.db, &payment.payment_no, flag).await? {
-            metrics::counter!("paygate_payments_flagged_total", "flag" => flag).increment(1);
-            tracing::error!(payment_no = %payment.payment_no, flag, "payment flagged for an operator; paygate keeps asking the provider");
-        }
-        Ok(())
-    }
-
-    /// One active status query of an open payment.
+    /// One active status query of an open payment; `step` is its number (0 the first).
     pub async fn sync_step(
         &self,
         merchant_id: &str,
         payment_no: &str,
+        step: usize,
     ) -> Result<SyncStep, ServiceError> {
         let payment = match self.payment_record(merchant_id, payment_no).await {
             Ok(p) => p,
             Err(ServiceError::NotFound(_)) => return Ok(SyncStep::Stop),
             Err(e) => return Err(e),
         };
-        if payment.state != PaymentState::Open || now_ms() > payment.provider_deadline {
+        if !payment.state.is_open() || self.now_ms() > payment.provider_deadline {
             return Ok(SyncStep::Stop);
         }
+        let watch = || match schedule::next_sync(
+            &self.timers.sync_schedule,
+            step + 1,
+            self.now_ms(),
+            payment.provider_deadline,
+        ) {
+            // The deadline job queries once more at the deadline itself.
+            None => SyncStep::Stop,
+            Some(next_ms) => SyncStep::Watch { next_ms },
+        };
         match self.sync_payment(&payment).await {
-            Ok(SettleOutcome::Unchanged | SettleOutcome::UnknownPayment) => Ok(SyncStep::Watch {
-                deadline_ms: payment.provider_deadline,
-            }),
-            Ok(outcome) => {
-                tracing::info!(?outcome, "status sync settled the payment");
+            Ok(settled) if settled.settled() => {
+                tracing::info!(?settled, "status sync settled the payment");
                 Ok(SyncStep::Stop)
             }
+            Ok(_) => Ok(watch()),
             Err(ServiceError::Provider { message, .. }) => {
                 tracing::warn!(%message, "status query failed; will query again");
-                Ok(SyncStep::Watch {
-                    deadline_ms: payment.provider_deadline,
-                })
+                Ok(watch())
             }
             Err(e) => Err(e),
         }
     }
-}
 
-impl Gateway {
-    /// Schedules (again) the deadline of every pending order and the status sync of every
-    /// open payment. Run at start: work whose scheduling was lost in a crash between a
-    /// commit and the queue comes back; scheduling an existing key only replaces it.
+    /// Schedules (again) the deadline of every pending order, the status sync of every open
+    /// payment, every undelivered webhook and every pending refund. Run at start: work whose
+    /// scheduling was lost in a crash between a commit and the queue comes back; scheduling
+    /// an existing key only replaces it.
     pub async fn reconcile_timers(&self) -> Result<(usize, usize), ServiceError> {
-        let pending = orders::pending(&self.db).await?;
+        let queue = |e| ServiceError::internal("scheduling open work on the delay queue", e);
+        let pending = orders::in_state(&self.db, OrderState::PAYABLE).await?;
         for (merchant_id, order_id, expires_at) in &pending {
             self.timers
                 .schedule_deadline(merchant_id, order_id, *expires_at)
                 .await
-                .map_err(queue_error)?;
+                .map_err(queue)?;
         }
-        let open = payments::open_with_action(&self.db).await?;
-        let now = now_ms();
+        let open = payments::with_action(&self.db, PaymentState::Open).await?;
+        let now = self.now_ms();
         for (merchant_id, payment_no) in &open {
             self.timers
                 .schedule_sync(merchant_id, payment_no, now)
                 .await
-                .map_err(queue_error)?;
+                .map_err(queue)?;
         }
-        for event in crate::store::events::undelivered(&self.db).await? {
+        for event in events::undelivered(&self.db, DeliveryState::Pending).await? {
             self.timers
                 .schedule_webhook(&event, 0, now)
                 .await
-                .map_err(queue_error)?;
+                .map_err(queue)?;
         }
-        for (merchant_id, refund_no) in crate::store::refunds::pending(&self.db).await? {
+        for (merchant_id, refund_no) in refunds::in_state(&self.db, RefundState::Pending).await? {
             self.timers
                 .schedule_refund(&merchant_id, &refund_no, now, 0)
                 .await
-                .map_err(queue_error)?;
+                .map_err(queue)?;
         }
         Ok((pending.len(), open.len()))
     }
-}
-
-pub(crate) fn queue_error(e: crate::queue::QueueError) -> ServiceError {
-    ServiceError::Internal(format!("delay queue: {e}"))
 }

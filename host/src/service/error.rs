@@ -1,25 +1,109 @@
-//! The use cases' error type: what went wrong, in terms the API maps to a status and a
-//! machine-readable code once.
+//! The use cases' error type: what went wrong, with a machine-readable [`ErrorCode`] the
+//! compiler checks, which the API maps to a status once. Messages are for the people who
+//! read the API's answers; the source of an internal error stays inside (logged, never
+//! shown).
 
 use crate::runtime::CallError;
 use crate::store::StoreError;
+
+macro_rules! error_codes {
+    ($( $(#[$m:meta])* $variant:ident = $text:literal, )+) => {
+        /// Every error code paygate answers with (the README's error table).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$m])* $variant, )+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )+ ];
+
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $( ErrorCode::$variant => $text, )+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // 400 and 401: the request itself.
+    MalformedJson = "malformed_json",
+    InvalidBody = "invalid_body",
+    InvalidIdempotencyKey = "invalid_idempotency_key",
+    AmountNotAllowed = "amount_not_allowed",
+    Unauthorized = "unauthorized",
+    AdminDisabled = "admin_disabled",
+    // 404
+    NotFound = "not_found",
+    // 422: well-formed, breaks a rule.
+    InvalidAmount = "invalid_amount",
+    InvalidCurrency = "invalid_currency",
+    InvalidSubject = "invalid_subject",
+    InvalidTtl = "invalid_ttl",
+    InvalidNotifyUrl = "invalid_notify_url",
+    InvalidOutTradeNo = "invalid_out_trade_no",
+    InvalidTransition = "invalid_transition",
+    InvalidOrderIds = "invalid_order_ids",
+    InvalidCombination = "invalid_combination",
+    InvalidPayer = "invalid_payer",
+    InvalidReason = "invalid_reason",
+    InvalidName = "invalid_name",
+    InvalidSetting = "invalid_setting",
+    InvalidSecret = "invalid_secret",
+    MissingSetting = "missing_setting",
+    MissingSecret = "missing_secret",
+    UnknownSetting = "unknown_setting",
+    UnknownSecret = "unknown_secret",
+    UnknownProvider = "unknown_provider",
+    UnknownChannel = "unknown_channel",
+    ProviderNotConfigured = "provider_not_configured",
+    IdempotencyKeyReused = "idempotency_key_reused",
+    RefundExceedsPaid = "refund_exceeds_paid",
+    Unsupported = "unsupported",
+    // 409: the current state says no.
+    OrderPaid = "order_paid",
+    OrderClosed = "order_closed",
+    OrderCancelled = "order_cancelled",
+    OrderRefunded = "order_refunded",
+    OrderPending = "order_pending",
+    OrderExpiring = "order_expiring",
+    PaymentInProgress = "payment_in_progress",
+    PaymentNotPaid = "payment_not_paid",
+    OutTradeNoExists = "out_trade_no_exists",
+    IdempotencyKeyInUse = "idempotency_key_in_use",
+    // 502 and 503: the provider or the adapter.
+    ProviderRejected = "provider_rejected",
+    ProviderMisconfigured = "provider_misconfigured",
+    ProviderUnreachable = "provider_unreachable",
+    AdapterFailed = "adapter_failed",
+    // 500 and 503: paygate itself.
+    StorageUnavailable = "storage_unavailable",
+    Internal = "internal",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The request is well-formed but breaks a rule (422).
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: ErrorCode, message: String },
     /// The thing does not exist, or belongs to another merchant (404).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The request conflicts with the current state (409).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// The provider refused or could not be reached (502); `retryable` says whether the
     /// same request may succeed later.
     #[error("{message}")]
     Provider {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retryable: bool,
     },
@@ -28,30 +112,57 @@ pub enum ServiceError {
     Unauthorized(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault of paygate's own (a broken stored row, a queue that refused work): the
+    /// source with its context, for the log only.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
 }
 
 impl ServiceError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         ServiceError::Invalid {
             code,
             message: message.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         ServiceError::Conflict {
             code,
             message: message.into(),
         }
     }
 
+    pub fn provider(code: ErrorCode, message: impl Into<String>, retryable: bool) -> Self {
+        ServiceError::Provider {
+            code,
+            message: message.into(),
+            retryable,
+        }
+    }
+
+    pub fn internal(context: &'static str, source: impl Into<anyhow::Error>) -> Self {
+        ServiceError::Internal(source.into().context(context))
+    }
+
     pub fn unknown_provider(provider: &str) -> Self {
         ServiceError::invalid(
-            "unknown_provider",
+            ErrorCode::UnknownProvider,
             format!("no adapter is active for provider `{provider}`"),
         )
+    }
+
+    /// The code, when the error has one the caller may act on.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ServiceError::Invalid { code, .. }
+            | ServiceError::Conflict { code, .. }
+            | ServiceError::Provider { code, .. } => Some(*code),
+            ServiceError::NotFound(_) => Some(ErrorCode::NotFound),
+            ServiceError::Unauthorized(_) => Some(ErrorCode::Unauthorized),
+            ServiceError::Store(_) => Some(ErrorCode::StorageUnavailable),
+            ServiceError::Internal(_) => Some(ErrorCode::Internal),
+        }
     }
 }
 
@@ -59,11 +170,22 @@ impl From<CallError> for ServiceError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::UnknownAdapter(p) => ServiceError::unknown_provider(&p),
-            other => ServiceError::Provider {
-                code: "adapter_failed",
-                message: other.to_string(),
-                retryable: true,
-            },
+            other => ServiceError::provider(ErrorCode::AdapterFailed, other.to_string(), true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn error_codes_are_distinct_snake_case_names() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
     }
 }

@@ -7,7 +7,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::{secret_kind_name, Gateway, ServiceError};
+use super::{lock, secret_kind_name, Cached, ErrorCode, Gateway, ServiceError, CACHE_TTL};
 use crate::runtime::{KeyRing, Runtime};
 use crate::store::merchants::{self, Merchant};
 use crate::store::provider_configs::{self, ProviderConfig, SealedSecret};
@@ -47,8 +47,7 @@ pub async fn new_merchant(
 ) -> Result<CreatedMerchant, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(
-            "invalid_name",
+        return Err(ServiceError::invalid(ErrorCode::InvalidName,
             "name must be 1 to 128 printable characters",
         ));
     }
@@ -98,8 +97,7 @@ pub async fn configure_provider(
     let info = &adapter.info;
     for name in settings.keys() {
         if !info.settings.iter().any(|s| &s.name == name) {
-            return Err(ServiceError::invalid(
-                "unknown_setting",
+            return Err(ServiceError::invalid(ErrorCode::UnknownSetting,
                 format!("provider `{provider}` has no setting `{name}`"),
             ));
         }
@@ -111,8 +109,7 @@ pub async fn configure_provider(
         }
         match settings.get(&spec.name).filter(|v| !v.trim().is_empty()) {
             None if spec.required => {
-                return Err(ServiceError::invalid(
-                    "missing_setting",
+                return Err(ServiceError::invalid(ErrorCode::MissingSetting,
                     format!("setting `{}` is required: {}", spec.name, spec.description),
                 ))
             }
@@ -120,8 +117,7 @@ pub async fn configure_provider(
                 crate::runtime::Allowlist::default()
                     .allow_base_url(v)
                     .map_err(|e| {
-                        ServiceError::invalid(
-                            "invalid_setting",
+                        ServiceError::invalid(ErrorCode::InvalidSetting,
                             format!("setting `{}`: {e}", spec.name),
                         )
                     })?;
@@ -137,8 +133,7 @@ pub async fn configure_provider(
             .iter()
             .find(|s| &s.name == name)
             .ok_or_else(|| {
-                ServiceError::invalid(
-                    "unknown_secret",
+                ServiceError::invalid(ErrorCode::UnknownSecret,
                     format!("provider `{provider}` has no secret `{name}`"),
                 )
             })?;
@@ -149,7 +144,7 @@ pub async fn configure_provider(
         // Parse now, so a bad key is refused here and not at the first payment.
         KeyRing::default()
             .insert(name, spec.kind, value)
-            .map_err(|e| ServiceError::invalid("invalid_secret", e.to_string()))?;
+            .map_err(|e| ServiceError::invalid(ErrorCode::InvalidSecret, e.to_string()))?;
         sealed.insert(
             name.clone(),
             SealedSecret {
@@ -169,8 +164,7 @@ pub async fn configure_provider(
     }
     for spec in info.secrets.iter().filter(|s| s.required) {
         if !sealed.contains_key(&spec.name) {
-            return Err(ServiceError::invalid(
-                "missing_secret",
+            return Err(ServiceError::invalid(ErrorCode::MissingSecret,
                 format!("secret `{}` is required: {}", spec.name, spec.description),
             ));
         }
@@ -186,7 +180,12 @@ pub async fn configure_provider(
     tracing::info!(merchant_id, provider, secrets = ?cfg.secrets.keys().collect::<Vec<_>>(), "provider configured");
     provider_configs::get(db, merchant_id, provider)
         .await?
-        .ok_or_else(|| ServiceError::Internal("configuration vanished after write".into()))
+        .ok_or_else(|| {
+            ServiceError::internal(
+                "reading a configuration back",
+                anyhow::anyhow!("it vanished after its write"),
+            )
+        })
 }
 
 impl Gateway {
@@ -198,9 +197,23 @@ impl Gateway {
         if !api_key.starts_with(API_KEY_PREFIX) {
             return Err(ServiceError::Unauthorized("invalid API key"));
         }
-        merchants::by_api_key_hash(&self.db, &api_key_hash(api_key))
+        let hash = api_key_hash(api_key);
+        if let Some(c) = lock(&self.merchants).get(&hash) {
+            if c.at.elapsed() < CACHE_TTL {
+                return Ok(c.value.clone());
+            }
+        }
+        let merchant = merchants::by_api_key_hash(&self.db, &hash)
             .await?
-            .ok_or(ServiceError::Unauthorized("invalid API key"))
+            .ok_or(ServiceError::Unauthorized("invalid API key"))?;
+        lock(&self.merchants).insert(
+            hash,
+            Cached {
+                at: std::time::Instant::now(),
+                value: merchant.clone(),
+            },
+        );
+        Ok(merchant)
     }
 
     pub async fn configure_provider(
@@ -210,7 +223,7 @@ impl Gateway {
         settings: BTreeMap<String, String>,
         secrets: BTreeMap<String, Option<String>>,
     ) -> Result<ProviderConfig, ServiceError> {
-        configure_provider(
+        let stored = configure_provider(
             &self.db,
             &self.vault,
             &self.runtime,
@@ -219,7 +232,9 @@ impl Gateway {
             settings,
             secrets,
         )
-        .await
+        .await?;
+        self.forget_context(merchant_id, provider);
+        Ok(stored)
     }
 
     pub async fn provider_config(

@@ -1,43 +1,74 @@
 //! The use cases: what a merchant, an operator or a provider asks of paygate, carried out
-//! over the domain rules, the store and the wasm runtime. HTTP lives in `api`, not here.
+//! over the domain rules, the store, the delay queue and the wasm runtime. HTTP lives in
+//! `api` and the queue's workers in `jobs`; both call only this.
+//!
+//! Payments are three concepts, one file each: starting one (`pay`), talking to the
+//! provider about a trade (`trade`), and applying a provider's report (`settlement`, the one
+//! owner of what a settlement means).
 
 pub mod deadlines;
 mod error;
 pub mod merchants;
 pub mod notifications;
 pub mod orders;
-pub mod payments;
+pub mod pay;
+mod reads;
 pub mod refunds;
+pub mod settlement;
+pub mod timers;
+pub mod trade;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-pub use error::ServiceError;
+pub use error::{ErrorCode, ServiceError};
+pub use timers::Timers;
 
-use crate::jobs::Timers;
+use crate::clock::Clock;
 use crate::runtime::contract::{self, SecretKind};
 use crate::runtime::{Allowlist, Grants, KeyRing, Runtime};
+use crate::store::merchants::Merchant;
 use crate::store::provider_configs::{self, ProviderConfig};
 use crate::store::Db;
 use crate::vault::Vault;
 
-/// Parsed key rings by (merchant id, provider), with the `updated_at` they were built from.
-type KeyRingCache = HashMap<(String, String), (i64, Arc<KeyRing>)>;
+/// How long a merchant's provider configuration and API key are taken from memory before
+/// they are read again: a change made by another paygate process (or the CLI) is seen
+/// within this time; one made through this process at once.
+const CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// Everything a use case needs. One per process, shared by all requests.
+/// A value read from the database at `at`.
+struct Cached<T> {
+    at: Instant,
+    value: T,
+}
+
+/// Everything a use case needs. One per process, shared by all requests; `api` and `jobs`
+/// reach the parts only through its use cases.
 pub struct Gateway {
-    pub db: Db,
-    pub runtime: Arc<Runtime>,
-    pub vault: Vault,
+    /// The record: orders, payments, refunds, events.
+    db: Db,
+    /// The adapters, one active version per provider.
+    runtime: Arc<Runtime>,
+    /// Opens the secrets sealed at rest.
+    vault: Vault,
     /// Base URL providers reach paygate at (notify URLs are built from it).
-    pub public_url: String,
+    public_url: String,
     /// The pay and deadline rules' settings (the provider's grace is in `timers`).
-    pub rules: PayRules,
-    /// Deadlines and status queries on the delay queue.
-    pub timers: Timers,
-    /// Parsed key rings by (merchant, provider), with the config's `updated_at` they were
-    /// built from: RSA parsing is not free, and a config update invalidates the entry.
-    keyrings: Mutex<KeyRingCache>,
+    rules: PayRules,
+    /// Deadlines, status queries, refunds and webhooks on the delay queue.
+    timers: Timers,
+    /// The time every rule reads.
+    clock: Clock,
+    /// Merchants' call contexts by (merchant, provider): parsing keys is not free, and a
+    /// pay or a notification should not read the configuration every time.
+    contexts: Mutex<HashMap<(String, String), Cached<Arc<CallContext>>>>,
+    /// Merchants by API key hash.
+    merchants: Mutex<HashMap<String, Cached<Merchant>>>,
+    /// Delivers webhooks.
+    http: reqwest::Client,
 }
 
 /// The settings of the pay and deadline rules, from configuration.
@@ -65,6 +96,7 @@ impl Gateway {
         public_url: String,
         rules: PayRules,
         timers: Timers,
+        clock: Clock,
     ) -> Gateway {
         Gateway {
             db,
@@ -73,36 +105,50 @@ impl Gateway {
             public_url,
             rules,
             timers,
-            keyrings: Mutex::new(HashMap::new()),
+            clock,
+            contexts: Mutex::new(HashMap::new()),
+            merchants: Mutex::new(HashMap::new()),
+            // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
+    }
+
+    /// The time the rules read (ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Hands new outbox events to the webhook dispatcher. A failure to schedule only delays
     /// them: the start-up reconciliation finds every undelivered event.
-    pub async fn dispatch(&self, events: &[String]) {
+    async fn dispatch(&self, events: &[String]) {
         for event in events {
-            if let Err(e) = self
-                .timers
-                .schedule_webhook(event, 0, crate::store::now_ms())
-                .await
-            {
+            if let Err(e) = self.timers.schedule_webhook(event, 0, self.now_ms()).await {
                 tracing::error!(event, error = %e, "could not schedule the webhook; it is sent after the next start");
             }
         }
     }
 
     /// The URL a provider sends notifications for this merchant's payments to.
-    pub fn notify_url(&self, provider: &str, merchant_id: &str) -> String {
+    fn notify_url(&self, provider: &str, merchant_id: &str) -> String {
         format!("{}/v1/notify/{provider}/{merchant_id}", self.public_url)
     }
 
-    /// Loads the merchant's configuration for `provider` and turns it into the adapter's
-    /// config, keys and allowlist.
-    pub async fn call_context(
+    /// The merchant's configuration for `provider` as the adapter's config, keys and
+    /// allowlist; from memory while fresh (see [`CACHE_TTL`]).
+    async fn call_context(
         &self,
         merchant_id: &str,
         provider: &str,
-    ) -> Result<CallContext, ServiceError> {
+    ) -> Result<Arc<CallContext>, ServiceError> {
+        let key = (merchant_id.to_owned(), provider.to_owned());
+        if let Some(c) = lock(&self.contexts).get(&key) {
+            if c.at.elapsed() < CACHE_TTL {
+                return Ok(c.value.clone());
+            }
+        }
         let adapter = self
             .runtime
             .adapter(provider)
@@ -111,7 +157,7 @@ impl Gateway {
             .await?
             .ok_or_else(|| {
                 ServiceError::invalid(
-                    "provider_not_configured",
+                    ErrorCode::ProviderNotConfigured,
                     format!("provider `{provider}` is not configured for this merchant"),
                 )
             })?;
@@ -119,12 +165,12 @@ impl Gateway {
         let mut allowlist = Allowlist::default();
         for spec in adapter.info.settings.iter().filter(|s| s.is_base_url) {
             if let Some(url) = cfg.settings.get(&spec.name) {
-                allowlist.allow_base_url(url).map_err(|e| {
-                    ServiceError::Internal(format!("stored setting `{}`: {e}", spec.name))
-                })?;
+                allowlist
+                    .allow_base_url(url)
+                    .map_err(|e| ServiceError::internal("a stored base URL setting", anyhow::anyhow!(e)))?;
             }
         }
-        Ok(CallContext {
+        let ctx = Arc::new(CallContext {
             config: contract::Config {
                 merchant_id: merchant_id.to_owned(),
                 settings: cfg
@@ -134,36 +180,45 @@ impl Gateway {
                     .collect(),
             },
             grants: Grants { keys, allowlist },
-        })
+        });
+        lock(&self.contexts).insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                value: ctx.clone(),
+            },
+        );
+        Ok(ctx)
+    }
+
+    /// Forgets the cached configuration of (merchant, provider): it just changed.
+    fn forget_context(&self, merchant_id: &str, provider: &str) {
+        lock(&self.contexts).remove(&(merchant_id.to_owned(), provider.to_owned()));
     }
 
     fn keyring(&self, cfg: &ProviderConfig) -> Result<Arc<KeyRing>, ServiceError> {
-        let cache_key = (cfg.merchant_id.clone(), cfg.provider.clone());
-        let mut cache = self.keyrings.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, ring)) = cache.get(&cache_key) {
-            if *at == cfg.updated_at {
-                return Ok(ring.clone());
-            }
-        }
         let mut ring = KeyRing::default();
         for (name, secret) in &cfg.secrets {
             let kind = crate::runtime::parse_kind(&secret.kind).ok_or_else(|| {
-                ServiceError::Internal(format!(
-                    "stored secret `{name}` has unknown kind `{}`",
-                    secret.kind
-                ))
+                ServiceError::internal(
+                    "a stored secret",
+                    anyhow::anyhow!("secret `{name}` has unknown kind `{}`", secret.kind),
+                )
             })?;
             let value = self
                 .vault
                 .open(&secret.sealed)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                .map_err(|e| ServiceError::internal("opening a stored secret", e))?;
             ring.insert(name, kind, &value)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                .map_err(|e| ServiceError::internal("a stored secret", e))?;
         }
-        let ring = Arc::new(ring);
-        cache.insert(cache_key, (cfg.updated_at, ring.clone()));
-        Ok(ring)
+        Ok(Arc::new(ring))
     }
+}
+
+/// A cache's lock; a panic elsewhere while holding it leaves nothing half-written.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Secret kinds by their WIT names, for configuration checks.

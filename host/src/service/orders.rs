@@ -1,10 +1,10 @@
 //! Orders: creation (idempotent by key and by `out_trade_no`), reading, cancelling.
 
-use crate::domain::{NewOrder, OrderState, PaymentState};
+use crate::domain::{NewOrder, OrderEvent, OrderState, Transition};
 use crate::store::orders::{self, OrderRecord};
-use crate::store::{idempotency, payments, StoreError};
+use crate::store::{idempotency, Applied, StoreError};
 
-use super::{Gateway, ServiceError};
+use super::{ErrorCode, Gateway, ServiceError};
 
 /// An idempotency key with the fingerprint of the request it came with.
 pub struct IdempotencyKey {
@@ -22,8 +22,12 @@ pub enum Created {
     Replay { status: u16, body: String },
 }
 
+/// How many times a use case re-reads and decides again after losing a race.
+const MAX_ROUNDS: usize = 8;
+
 impl Gateway {
     /// Creates an order. `render` gives the response body stored under the idempotency key.
+    /// Without a key, one statement.
     pub async fn create_order(
         &self,
         merchant_id: &str,
@@ -32,21 +36,38 @@ impl Gateway {
         render: impl Fn(&OrderRecord) -> String,
     ) -> Result<Created, ServiceError> {
         let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
-        let mut tx = self.db.pool.begin().await.map_err(StoreError::from)?;
-        if let Some(k) = &idem {
-            if !idempotency::claim(&mut tx, merchant_id, &k.key, &k.fingerprint).await? {
-                tx.rollback().await.map_err(StoreError::from)?;
-                return self.replay(merchant_id, k).await;
-            }
-        }
-        let inserted = orders::insert(&mut tx, &id, merchant_id, &order).await;
-        match inserted {
-            Ok(record) => {
-                if let Some(k) = &idem {
-                    idempotency::save(&mut tx, merchant_id, &k.key, 201, &render(&record)).await?;
+        let record = orders::new_record(
+            &id,
+            merchant_id,
+            &order,
+            OrderState::INITIAL,
+            self.now_ms(),
+        );
+        let inserted = match &idem {
+            None => orders::insert(&self.db, &record).await,
+            Some(k) => {
+                let mut tx = self.db.pool.begin().await.map_err(StoreError::from)?;
+                if !idempotency::claim(&mut tx, merchant_id, &k.key, &k.fingerprint).await? {
+                    tx.rollback().await.map_err(StoreError::from)?;
+                    return self.replay(merchant_id, k).await;
                 }
-                tx.commit().await.map_err(StoreError::from)?;
-                tracing::info!(order_id = %record.id, merchant_id, out_trade_no = %record.out_trade_no, amount = record.amount, currency = %record.currency, "order created");
+                match orders::insert_in(&mut tx, &record).await {
+                    Ok(()) => {
+                        idempotency::save(&mut tx, merchant_id, &k.key, 201, &render(&record))
+                            .await?;
+                        tx.commit().await.map_err(StoreError::from)?;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tx.rollback().await.map_err(StoreError::from)?;
+                        Err(e)
+                    }
+                }
+            }
+        };
+        match inserted {
+            Ok(()) => {
+                tracing::info!(order_id = %record.id, merchant_id, out_trade_no = %record.out_trade_no, amount = %record.amount, "order created");
                 if let Err(e) = self
                     .timers
                     .schedule_deadline(merchant_id, &record.id, record.expires_at)
@@ -57,19 +78,22 @@ impl Gateway {
                 Ok(Created::New(record))
             }
             Err(e) if e.is_unique_violation() => {
-                tx.rollback().await.map_err(StoreError::from)?;
                 let existing = orders::by_out_trade_no(&self.db, merchant_id, &order.out_trade_no)
                     .await?
-                    .ok_or_else(|| ServiceError::Internal("duplicate order vanished".into()))?;
-                let same = existing.amount == order.amount.minor()
-                    && existing.currency == order.amount.currency().code()
+                    .ok_or_else(|| {
+                        ServiceError::internal(
+                            "reading a duplicate order",
+                            anyhow::anyhow!("it vanished"),
+                        )
+                    })?;
+                let same = existing.amount == order.amount
                     && existing.subject == order.subject
                     && existing.notify_url == order.notify_url;
                 if same {
                     Ok(Created::Existing(existing))
                 } else {
                     Err(ServiceError::conflict(
-                        "out_trade_no_exists",
+                        ErrorCode::OutTradeNoExists,
                         format!(
                             "an order with out_trade_no `{}` already exists with other content",
                             order.out_trade_no
@@ -84,16 +108,21 @@ impl Gateway {
     async fn replay(&self, merchant_id: &str, k: &IdempotencyKey) -> Result<Created, ServiceError> {
         let saved = idempotency::saved(&self.db, merchant_id, &k.key)
             .await?
-            .ok_or_else(|| ServiceError::Internal("idempotency key vanished".into()))?;
+            .ok_or_else(|| {
+                ServiceError::internal(
+                    "reading an idempotency key",
+                    anyhow::anyhow!("it vanished"),
+                )
+            })?;
         if saved.fingerprint != k.fingerprint {
             return Err(ServiceError::invalid(
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used with another request body",
             ));
         }
         if saved.status == 0 {
             return Err(ServiceError::conflict(
-                "idempotency_key_in_use",
+                ErrorCode::IdempotencyKeyInUse,
                 "a request with this Idempotency-Key is still running",
             ));
         }
@@ -116,49 +145,55 @@ impl Gateway {
         merchant_id: &str,
         id: &str,
     ) -> Result<OrderRecord, ServiceError> {
-        let order = self.order(merchant_id, id).await?;
-        match order.state {
-            OrderState::Pending => {}
-            OrderState::Cancelled => return Ok(order),
-            other => return Err(state_conflict(other)),
-        }
-        if let Some(payment_no) = &order.open_payment_no {
-            let payment = payments::get(&self.db, merchant_id, payment_no)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Internal(format!("open payment {payment_no} missing"))
-                })?;
-            if payment.state == PaymentState::Open {
-                self.close_at_provider(&payment).await?;
-            }
-        }
-        let event = orders::finish_unpaid(&self.db, merchant_id, id, OrderState::Cancelled).await?;
-        if let Some(event) = &event {
-            self.dispatch(std::slice::from_ref(event)).await;
-        } else {
-            let now = self.order(merchant_id, id).await?;
-            return match now.state {
-                OrderState::Cancelled => Ok(now),
-                OrderState::Pending => Err(ServiceError::conflict(
-                    "payment_in_progress",
-                    "a payment for this order started meanwhile; try again",
-                )),
-                other => Err(state_conflict(other)),
+        for _ in 0..MAX_ROUNDS {
+            let order = self.order(merchant_id, id).await?;
+            let change = match order.state.apply(OrderEvent::Cancel) {
+                Ok(Transition::To(change)) => change,
+                Ok(Transition::Unchanged) => return Ok(order),
+                Err(_) => return Err(state_conflict(order.state)),
             };
+            if let Some(payment_no) = &order.open_payment_no {
+                let payment = self.payment_record(merchant_id, payment_no).await?;
+                if payment.state.is_open() {
+                    self.close_at_provider(&payment).await?;
+                }
+                continue;
+            }
+            let now = self.now_ms();
+            if let Applied::Done(event) = orders::finish_unpaid(
+                &self.db,
+                &order,
+                change,
+                OrderEvent::Cancel.webhook_type(),
+                now,
+            )
+            .await?
+            {
+                self.dispatch(std::slice::from_ref(&event)).await;
+                tracing::info!(order_id = id, merchant_id, "order cancelled");
+                return Ok(OrderRecord {
+                    state: change.to(),
+                    updated_at: now,
+                    ..order
+                });
+            }
+            // A payment reserved it (or it moved) meanwhile: look again.
         }
-        tracing::info!(order_id = id, merchant_id, "order cancelled");
-        self.order(merchant_id, id).await
+        Err(ServiceError::conflict(
+            ErrorCode::PaymentInProgress,
+            "a payment for this order started meanwhile; try again",
+        ))
     }
 }
 
 /// The refusal for acting on an order that is no longer pending.
 pub fn state_conflict(state: OrderState) -> ServiceError {
     let (code, what) = match state {
-        OrderState::Paid => ("order_paid", "is already paid"),
-        OrderState::Closed => ("order_closed", "is closed: its deadline passed"),
-        OrderState::Cancelled => ("order_cancelled", "was cancelled"),
-        OrderState::Refunded => ("order_refunded", "was refunded"),
-        OrderState::Pending => ("order_pending", "is pending"),
+        OrderState::Paid => (ErrorCode::OrderPaid, "is already paid"),
+        OrderState::Closed => (ErrorCode::OrderClosed, "is closed: its deadline passed"),
+        OrderState::Cancelled => (ErrorCode::OrderCancelled, "was cancelled"),
+        OrderState::Refunded => (ErrorCode::OrderRefunded, "was refunded"),
+        OrderState::Pending => (ErrorCode::OrderPending, "is pending"),
     };
     ServiceError::conflict(code, format!("the order {what}"))
 }

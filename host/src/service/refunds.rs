@@ -5,12 +5,21 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::runtime::contract::{self, ProviderError, RefundState};
-use crate::store::refunds::{self, NewRefund, RefundRecord};
-use crate::store::{now_ms, payments};
+use crate::domain::refund::{after_refund_succeeded, RefundEffect};
+use crate::domain::{
+    Money, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState,
+    Transition,
+};
+use crate::runtime::contract::{self, ProviderError, RefundState as ProviderRefundState};
+use crate::store::payments::{self, PaymentRecord};
+use crate::store::refunds::{self, Finish, RefundRecord};
+use crate::store::Applied;
 
-use super::deadlines::queue_error;
-use super::{Gateway, ServiceError};
+use super::trade::describe;
+use super::{ErrorCode, Gateway, ServiceError};
+
+/// The longest reason a merchant may give (WeChat Pay's limit, 80 characters).
+pub const MAX_REASON_CHARS: usize = 80;
 
 /// What a merchant asks for.
 pub struct RefundAsk<'a> {
@@ -28,16 +37,16 @@ impl Gateway {
         ask: RefundAsk<'_>,
     ) -> Result<RefundRecord, ServiceError> {
         let payment = self.payment_record(merchant_id, payment_no).await?;
-        if ask.amount <= 0 {
-            return Err(ServiceError::invalid(
-                "invalid_amount",
+        let amount = Money::new(ask.amount, payment.amount.currency()).map_err(|_| {
+            ServiceError::invalid(
+                ErrorCode::InvalidAmount,
                 "a refund's amount must be above 0 minor units",
-            ));
-        }
-        if ask.reason.is_some_and(|r| r.chars().count() > 80) {
+            )
+        })?;
+        if ask.reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
             return Err(ServiceError::invalid(
-                "invalid_reason",
-                "reason must be at most 80 characters",
+                ErrorCode::InvalidReason,
+                format!("reason must be at most {MAX_REASON_CHARS} characters"),
             ));
         }
         // With a key, the refund number comes from it: a retry finds the same refund.
@@ -49,79 +58,106 @@ impl Gateway {
         };
         if let Some(existing) = refunds::get(&self.db, &refund_no).await? {
             if existing.payment_no != payment_no
-                || existing.amount != ask.amount
+                || existing.amount != amount
                 || existing.reason.as_deref() != ask.reason
             {
                 return Err(ServiceError::invalid(
-                    "idempotency_key_reused",
+                    ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used for another refund",
                 ));
             }
             return Ok(existing);
         }
-        let new = NewRefund {
-            refund_no: &refund_no,
-            payment_no,
-            merchant_id,
-            amount: Some(ask.amount),
-            reason: ask.reason,
-            kind: "merchant",
-        };
-        let created = match refunds::create(&self.db, &new).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                return Err(match payment.state.as_str() {
-                    "paid" | "refunded" => ServiceError::invalid(
-                        "refund_exceeds_paid",
+        let refund = self.new_refund(
+            &payment,
+            refund_no,
+            amount,
+            ask.reason.map(str::to_owned),
+            RefundKind::Merchant,
+        );
+        match refunds::create(&self.db, &refund, PaymentState::REFUNDABLE).await {
+            Ok(Applied::Done(())) => {}
+            Ok(Applied::LostRace) => {
+                return Err(if payment.state.collected() {
+                    ServiceError::invalid(
+                        ErrorCode::RefundExceedsPaid,
                         format!(
                             "{} minor units were paid and {} are already refunded",
-                            payment.paid_amount.unwrap_or(0),
-                            payment.refunded_amount
+                            payment.paid_amount.map_or(0, |m| m.minor()),
+                            payment.refunded_minor
                         ),
-                    ),
-                    _ => ServiceError::conflict(
-                        "payment_not_paid",
+                    )
+                } else {
+                    ServiceError::conflict(
+                        ErrorCode::PaymentNotPaid,
                         "only a paid payment can be refunded",
-                    ),
+                    )
                 })
             }
             // The same key raced another request: answer that request's refund.
             Err(e) if e.is_unique_violation() => {
-                return refunds::get(&self.db, &refund_no)
+                return refunds::get(&self.db, &refund.refund_no)
                     .await?
                     .ok_or(ServiceError::NotFound("refund"));
             }
             Err(e) => return Err(e.into()),
-        };
-        tracing::info!(payment_no, refund_no = %created.refund_no, amount = created.amount, "refund recorded");
-        self.drive_refund(&created, 0).await
+        }
+        tracing::info!(payment_no, refund_no = %refund.refund_no, amount = %refund.amount, "refund recorded");
+        self.drive_refund(&refund, 0).await
     }
 
-    /// Refunds everything not yet refunded of a payment whose money paygate must not keep
-    /// (`late_payment`, `double_payment`); flags it for an operator if that fails.
-    pub async fn refund_unwanted(&self, payment_no: &str, kind: &str) -> Result<(), ServiceError> {
+    fn new_refund(
+        &self,
+        payment: &PaymentRecord,
+        refund_no: String,
+        amount: Money,
+        reason: Option<String>,
+        kind: RefundKind,
+    ) -> RefundRecord {
+        let now = self.now_ms();
+        RefundRecord {
+            refund_no,
+            payment_no: payment.payment_no.clone(),
+            merchant_id: payment.merchant_id.clone(),
+            amount,
+            reason,
+            kind,
+            state: RefundState::Pending,
+            provider_refund_id: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Refunds everything not yet refunded of a payment whose money paygate must not keep;
+    /// the caller flags it for an operator if that fails.
+    pub(super) async fn refund_unwanted(
+        &self,
+        payment_no: &str,
+        kind: RefundKind,
+    ) -> Result<(), ServiceError> {
         let Some(payment) = payments::get_any(&self.db, payment_no).await? else {
             return Ok(());
         };
-        let refund_no = uuid::Uuid::now_v7().simple().to_string();
-        let new = NewRefund {
-            refund_no: &refund_no,
-            payment_no,
-            merchant_id: &payment.merchant_id,
-            amount: None,
-            reason: Some(if kind == "late_payment" {
-                "paid after the payment was closed"
-            } else {
-                "order already paid"
-            }),
-            kind,
+        let paid = payment.paid_amount.unwrap_or(payment.amount);
+        let Ok(left) = Money::new(paid.minor() - payment.refunded_minor, paid.currency()) else {
+            tracing::info!(payment_no, %kind, "nothing left to refund");
+            return Ok(());
         };
-        match refunds::create(&self.db, &new).await? {
-            Some(refund) => {
-                tracing::warn!(payment_no, refund_no = %refund.refund_no, kind, amount = refund.amount, "refunding money paygate must not keep");
+        let refund = self.new_refund(
+            &payment,
+            uuid::Uuid::now_v7().simple().to_string(),
+            left,
+            kind.reason().map(str::to_owned),
+            kind,
+        );
+        match refunds::create(&self.db, &refund, PaymentState::REFUNDABLE).await? {
+            Applied::Done(()) => {
+                tracing::warn!(payment_no, refund_no = %refund.refund_no, %kind, amount = %refund.amount, "refunding money paygate must not keep");
                 self.drive_refund(&refund, 0).await?;
             }
-            None => tracing::info!(payment_no, kind, "nothing left to refund"),
+            Applied::LostRace => tracing::info!(payment_no, %kind, "nothing left to refund"),
         }
         Ok(())
     }
@@ -139,16 +175,17 @@ impl Gateway {
         let ctx = self
             .call_context(&refund.merchant_id, &payment.provider)
             .await?;
+        let paid = payment.paid_amount.unwrap_or(payment.amount);
         let request = contract::RefundRequest {
             payment_no: refund.payment_no.clone(),
             refund_no: refund.refund_no.clone(),
             amount: contract::Money {
-                minor: refund.amount as u64,
-                currency: refund.currency.clone(),
+                minor: refund.amount.minor().unsigned_abs(),
+                currency: refund.amount.currency().code().to_owned(),
             },
             total: contract::Money {
-                minor: payment.paid_amount.unwrap_or(payment.amount) as u64,
-                currency: payment.currency.clone(),
+                minor: paid.minor().unsigned_abs(),
+                currency: paid.currency().code().to_owned(),
             },
             reason: refund.reason.clone(),
             notify_url: self.notify_url(&payment.provider, &refund.merchant_id),
@@ -179,21 +216,31 @@ impl Gateway {
             Some(answer) => answer,
             None => {
                 self.runtime
-                    .refund(&payment.provider, ctx.grants, &ctx.config, &request)
+                    .refund(&payment.provider, ctx.grants.clone(), &ctx.config, &request)
                     .await
             }
         };
         match answer {
             Ok(Ok(status)) => match status.state {
-                RefundState::Succeeded => {
-                    self.refund_succeeded(refund, status.provider_refund_id.as_deref())
-                        .await?
+                ProviderRefundState::Succeeded => {
+                    self.finish_refund(
+                        refund,
+                        RefundEvent::Succeed,
+                        status.provider_refund_id.as_deref(),
+                        None,
+                    )
+                    .await?
                 }
-                RefundState::Failed => {
-                    self.refund_failed(refund, "the provider reports the refund failed")
-                        .await?
+                ProviderRefundState::Failed => {
+                    self.finish_refund(
+                        refund,
+                        RefundEvent::Fail,
+                        None,
+                        Some("the provider reports the refund failed"),
+                    )
+                    .await?
                 }
-                RefundState::Processing => self.retry_refund(refund, step).await?,
+                ProviderRefundState::Processing => self.retry_refund(refund, step).await?,
             },
             Ok(Err(ProviderError::Unreachable(m))) => {
                 tracing::warn!(refund_no = %refund.refund_no, error = %m, "refund outcome unknown; asking again later");
@@ -207,20 +254,33 @@ impl Gateway {
             // signature problem): it may have succeeded. Only the refund's own answer may
             // fail it; until then it is asked about again.
             Ok(Err(e)) if from_query => {
-                tracing::warn!(refund_no = %refund.refund_no, error = ?e, "refund query refused; asking again later");
+                tracing::warn!(refund_no = %refund.refund_no, error = %describe(&e), "refund query refused; asking again later");
                 self.retry_refund(refund, step).await?;
             }
-            Ok(Err(e)) => self.refund_failed(refund, &format!("{e:?}")).await?,
+            Ok(Err(e)) => {
+                self.finish_refund(refund, RefundEvent::Fail, None, Some(&describe(&e)))
+                    .await?
+            }
         }
         refunds::get(&self.db, &refund.refund_no)
             .await?
             .ok_or(ServiceError::NotFound("refund"))
     }
 
+    /// A pending refund to ask about again (a queue task), or `None` when it finished.
+    pub async fn pending_refund(
+        &self,
+        refund_no: &str,
+    ) -> Result<Option<RefundRecord>, ServiceError> {
+        Ok(refunds::get(&self.db, refund_no)
+            .await?
+            .filter(|r| r.state == RefundState::Pending))
+    }
+
     /// Applies a provider's report about a refund (its notification): a pending refund of
     /// this merchant's payment that the provider says succeeded or failed is finished now,
     /// instead of at the next ask. Anything else changes nothing.
-    pub async fn apply_refund_status(
+    pub(super) async fn apply_refund_status(
         &self,
         merchant_id: &str,
         status: &contract::RefundStatus,
@@ -233,48 +293,125 @@ impl Gateway {
             tracing::error!(refund_no = %status.refund_no, "report about a refund of another merchant or payment; ignored");
             return Ok(());
         }
-        if refund.state != "pending" {
-            return Ok(());
-        }
         match status.state {
-            RefundState::Succeeded => {
-                self.refund_succeeded(&refund, status.provider_refund_id.as_deref())
-                    .await
+            ProviderRefundState::Succeeded => {
+                self.finish_refund(
+                    &refund,
+                    RefundEvent::Succeed,
+                    status.provider_refund_id.as_deref(),
+                    None,
+                )
+                .await
             }
-            RefundState::Failed => {
-                self.refund_failed(&refund, "the provider reports the refund failed")
-                    .await
+            ProviderRefundState::Failed => {
+                self.finish_refund(
+                    &refund,
+                    RefundEvent::Fail,
+                    None,
+                    Some("the provider reports the refund failed"),
+                )
+                .await
             }
-            RefundState::Processing => Ok(()),
+            ProviderRefundState::Processing => Ok(()),
         }
     }
 
-    async fn refund_succeeded(
+    /// Applies the provider's final answer through the refund state machine and, for a
+    /// success, what the domain says follows (payment and orders refunded in full).
+    async fn finish_refund(
         &self,
         refund: &RefundRecord,
+        event: RefundEvent,
         provider_refund_id: Option<&str>,
+        error: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let events =
-            refunds::finish(&self.db, &refund.refund_no, true, provider_refund_id, None).await?;
-        tracing::info!(refund_no = %refund.refund_no, "refund succeeded");
-        self.dispatch(&events).await;
-        Ok(())
+        for _ in 0..8 {
+            let Some(current) = refunds::get(&self.db, &refund.refund_no).await? else {
+                return Ok(());
+            };
+            let change = match current.state.apply(event) {
+                Ok(Transition::To(change)) => change,
+                // Already finished (a notification and a query both told us).
+                Ok(Transition::Unchanged) | Err(_) => return Ok(()),
+            };
+            let (effect, orders) = match event {
+                RefundEvent::Fail => (
+                    RefundEffect {
+                        payment: None,
+                        orders: None,
+                    },
+                    Vec::new(),
+                ),
+                RefundEvent::Succeed => self.refund_effect(&current).await?,
+            };
+            let finish = Finish {
+                change,
+                provider_refund_id,
+                error,
+                effect,
+                orders,
+            };
+            match refunds::finish(&self.db, &current, &finish, self.now_ms()).await? {
+                Applied::Done(events) => {
+                    self.dispatch(&events).await;
+                    if change.to() == RefundState::Succeeded {
+                        tracing::info!(refund_no = %refund.refund_no, "refund succeeded");
+                    } else {
+                        tracing::error!(refund_no = %refund.refund_no, payment_no = %refund.payment_no, why = error.unwrap_or_default(), "refund failed");
+                        if refund.kind != RefundKind::Merchant {
+                            // Money paygate must not keep and could not give back: an operator acts.
+                            self.flag_once(&refund.payment_no, PaymentFlag::RefundFailed)
+                                .await?;
+                        }
+                    }
+                    return Ok(());
+                }
+                Applied::LostRace => continue,
+            }
+        }
+        Err(ServiceError::internal(
+            "finishing a refund",
+            anyhow::anyhow!("refund {} kept changing", refund.refund_no),
+        ))
     }
 
-    async fn refund_failed(&self, refund: &RefundRecord, why: &str) -> Result<(), ServiceError> {
-        refunds::finish(&self.db, &refund.refund_no, false, None, Some(why)).await?;
-        tracing::error!(refund_no = %refund.refund_no, payment_no = %refund.payment_no, why, "refund failed");
-        if refund.kind != "merchant" {
-            // Money paygate must not keep and could not give back: an operator acts.
-            payments::flag(&self.db, &refund.payment_no, "refund_failed").await?;
-        }
-        Ok(())
+    /// What the success of `refund` does to its payment and orders, by the domain's rule,
+    /// with the orders that rule's order change applies to.
+    async fn refund_effect(
+        &self,
+        refund: &RefundRecord,
+    ) -> Result<(RefundEffect, Vec<crate::store::orders::OrderRecord>), ServiceError> {
+        let payment = payments::get_any(&self.db, &refund.payment_no)
+            .await?
+            .ok_or(ServiceError::NotFound("payment"))?;
+        let others_pending = refunds::others_in_state(
+            &self.db,
+            &refund.payment_no,
+            &refund.refund_no,
+            RefundState::Pending,
+        )
+        .await?;
+        let effect = after_refund_succeeded(
+            refund.kind,
+            payment.state,
+            payment.paid_amount.map_or(0, |m| m.minor()),
+            payment.refunded_minor,
+            others_pending,
+        )
+        .map_err(|e| ServiceError::internal("the refund rule", e))?;
+        let orders = match effect.orders {
+            Some(change) => {
+                refunds::orders_paid_by(&self.db, &refund.payment_no, change.from()).await?
+            }
+            None => Vec::new(),
+        };
+        Ok((effect, orders))
     }
 
     async fn retry_refund(&self, refund: &RefundRecord, step: usize) -> Result<(), ServiceError> {
         self.timers
-            .schedule_refund(&refund.merchant_id, &refund.refund_no, now_ms(), step)
+            .schedule_refund(&refund.merchant_id, &refund.refund_no, self.now_ms(), step)
             .await
-            .map_err(queue_error)
+            .map_err(|e| ServiceError::internal("scheduling a refund ask", e))
     }
 }

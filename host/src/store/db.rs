@@ -48,9 +48,19 @@ pub enum Engine {
     Postgres,
 }
 
-/// One set of migrations for both engines: the SQL is written to run unchanged on each
-/// (BIGINT milliseconds, TEXT, `ON CONFLICT`), so there is nothing to keep in step.
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// Migrations written to run unchanged on both engines (BIGINT milliseconds, TEXT,
+/// `ON CONFLICT`), then those each engine needs in its own dialect (CHECK constraints,
+/// aggregates), numbered after them. Each migrator ignores the other's applied versions.
+fn migrators(engine: Engine) -> [sqlx::migrate::Migrator; 2] {
+    let mut common = sqlx::migrate!("../migrations");
+    let mut own = match engine {
+        Engine::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        Engine::Postgres => sqlx::migrate!("../migrations/postgres"),
+    };
+    common.set_ignore_missing(true);
+    own.set_ignore_missing(true);
+    [common, own]
+}
 
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies migrations.
 pub async fn connect(url: &str) -> Result<Db, StoreError> {
@@ -88,7 +98,9 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
         }
     };
     retire_sandbox_migration(&pool).await?;
-    MIGRATIONS.run(&pool).await?;
+    for migrator in migrators(engine) {
+        migrator.run(&pool).await?;
+    }
     Ok(Db { pool, engine })
 }
 

@@ -1,9 +1,15 @@
-//! The order-event outbox: written in the transaction of the order change it describes.
+//! The order-event outbox: written in the transaction of the order change it describes,
+//! then delivered to the merchant (its delivery state is the domain's `DeliveryState`).
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
-use super::{now_ms, Db, StoreError};
+use crate::domain::delivery::initial;
+use crate::domain::{Change, DeliveryState};
+
+use super::batch::Write;
+use super::orders::OrderRecord;
+use super::{Applied, Db, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
@@ -12,7 +18,7 @@ pub struct OrderEvent {
     pub merchant_id: String,
     pub kind: String,
     pub payload: String,
-    pub delivery: String,
+    pub delivery: DeliveryState,
     pub attempts: i64,
     pub last_status: Option<i32>,
     pub streamed: bool,
@@ -23,13 +29,15 @@ pub struct OrderEvent {
 const COLUMNS: &str = "id, order_id, merchant_id, kind, payload, delivery, attempts, last_status, streamed, created_at, delivered_at";
 
 fn from_row(r: &AnyRow) -> Result<OrderEvent, StoreError> {
+    let delivery: String = r.try_get("delivery")?;
     Ok(OrderEvent {
         id: r.try_get("id")?,
         order_id: r.try_get("order_id")?,
         merchant_id: r.try_get("merchant_id")?,
         kind: r.try_get("kind")?,
         payload: r.try_get("payload")?,
-        delivery: r.try_get("delivery")?,
+        delivery: DeliveryState::parse(&delivery)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery state `{delivery}`")))?,
         attempts: r.try_get("attempts")?,
         last_status: r.try_get("last_status")?,
         streamed: r.try_get::<i32, _>("streamed")? != 0,
@@ -38,54 +46,38 @@ fn from_row(r: &AnyRow) -> Result<OrderEvent, StoreError> {
     })
 }
 
-/// Records `kind` for the orders given, inside `tx`, with the orders as they are now in
-/// it. Returns the new events' ids.
-pub async fn record(
-    tx: &mut Transaction<'_, Any>,
-    order_ids: &[String],
-    kind: &str,
-) -> Result<Vec<String>, StoreError> {
-    let now = now_ms();
-    let mut ids = Vec::new();
-    for order_id in order_ids {
-        let r = sqlx::query(
-            "SELECT id, merchant_id, out_trade_no, amount, currency, state, notify_url, paid_by, paid_at FROM orders WHERE id = $1",
-        )
-        .bind(order_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-        let notify_url: Option<String> = r.try_get("notify_url")?;
-        let payload = serde_json::json!({
-            "id": id,
-            "type": kind,
-            "created_at": now,
-            "order": {
-                "id": r.try_get::<String, _>("id")?,
-                "out_trade_no": r.try_get::<String, _>("out_trade_no")?,
-                "state": r.try_get::<String, _>("state")?,
-                "amount": r.try_get::<i64, _>("amount")?,
-                "currency": r.try_get::<String, _>("currency")?,
-                "paid_by": r.try_get::<Option<String>, _>("paid_by")?,
-                "paid_at": r.try_get::<Option<i64>, _>("paid_at")?,
-            }
-        })
-        .to_string();
-        sqlx::query(
-            "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&id)
-        .bind(order_id)
-        .bind(r.try_get::<String, _>("merchant_id")?)
-        .bind(kind)
-        .bind(&payload)
-        .bind(if notify_url.is_some() { "pending" } else { "none" })
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        ids.push(id);
-    }
-    Ok(ids)
+/// The event `kind` of an order as it is after its change (`order`), as a write for the
+/// change's transaction, and its id.
+pub fn record(order: &OrderRecord, kind: &str, now: i64) -> (String, Write) {
+    let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+    let payload = serde_json::json!({
+        "id": id,
+        "type": kind,
+        "created_at": now,
+        "order": {
+            "id": order.id,
+            "out_trade_no": order.out_trade_no,
+            "state": order.state.as_str(),
+            "amount": order.amount.minor(),
+            "currency": order.amount.currency().code(),
+            "paid_by": order.paid_by,
+            "paid_at": order.paid_at,
+        }
+    })
+    .to_string();
+    let write = Write::new(
+        "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        Some(1),
+    )
+    .bind(id.as_str())
+    .bind(order.id.as_str())
+    .bind(order.merchant_id.as_str())
+    .bind(kind)
+    .bind(payload)
+    .bind(initial(order.notify_url.is_some()).as_str())
+    .bind(now);
+    (id, write)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<OrderEvent>, StoreError> {
@@ -101,36 +93,42 @@ pub async fn of_order(db: &Db, order_id: &str) -> Result<Vec<OrderEvent>, StoreE
     rows.iter().map(from_row).collect()
 }
 
-/// Events whose delivery or streaming is not done, for the dispatcher at start.
-pub async fn undelivered(db: &Db) -> Result<Vec<String>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id FROM order_events WHERE delivery = 'pending' OR streamed = 0")
-            .fetch_all(&db.pool)
-            .await?;
+/// Events whose delivery is in `state` (pending) or that were not streamed yet, for the
+/// dispatcher at start.
+pub async fn undelivered(db: &Db, state: DeliveryState) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT id FROM order_events WHERE delivery = $1 OR streamed = 0")
+        .bind(state.as_str())
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter()
         .map(|r| r.try_get("id").map_err(StoreError::from))
         .collect()
 }
 
-/// Records one delivery attempt's result.
+/// Records one delivery attempt: its HTTP status (`None`: no answer) and, when the rule
+/// moved it, the delivery's change. `LostRace` if the delivery was not pending any more.
 pub async fn attempted(
     db: &Db,
     id: &str,
     status: Option<u16>,
-    delivery: &str,
-) -> Result<(), StoreError> {
-    let now = now_ms();
-    sqlx::query(
+    from: DeliveryState,
+    change: Option<Change<DeliveryState>>,
+    now: i64,
+) -> Result<Applied<()>, StoreError> {
+    let to = change.map_or(from, |c| c.to());
+    let done = sqlx::query(
         "UPDATE order_events SET attempts = attempts + 1, last_status = $1, delivery = $2,
-         delivered_at = CASE WHEN $2 = 'delivered' THEN $3 ELSE delivered_at END WHERE id = $4 AND delivery = 'pending'",
+         delivered_at = CASE WHEN $3 = 1 THEN $4 ELSE delivered_at END WHERE id = $5 AND delivery = $6",
     )
     .bind(status.map(i32::from))
-    .bind(delivery)
+    .bind(to.as_str())
+    .bind(i32::from(to == DeliveryState::Delivered))
     .bind(now)
     .bind(id)
+    .bind(from.as_str())
     .execute(&db.pool)
     .await?;
-    Ok(())
+    Ok(Applied::from_rows(done.rows_affected(), ()))
 }
 
 pub async fn mark_streamed(db: &Db, id: &str) -> Result<(), StoreError> {
@@ -141,9 +139,14 @@ pub async fn mark_streamed(db: &Db, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Webhooks whose retry schedule ran out, newest first.
-pub async fn failed(db: &Db) -> Result<Vec<OrderEvent>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM order_events WHERE delivery = 'failed' ORDER BY created_at DESC LIMIT 500");
-    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+/// Events whose delivery is in `state` (failed), newest first.
+pub async fn in_state(db: &Db, state: DeliveryState) -> Result<Vec<OrderEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM order_events WHERE delivery = $1 ORDER BY created_at DESC LIMIT 500"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(state.as_str())
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter().map(from_row).collect()
 }

@@ -1,7 +1,8 @@
 //! Storage: the SQL database (SQLite embedded, PostgreSQL in production) behind one pool,
-//! one file per table family. Every money state change is one transaction with a
-//! conditional update, so concurrent requests and processes agree.
+//! one file per table family. Every state change is one the domain decided, applied as a
+//! conditional update on its from-state; money state changes are one transaction each.
 
+pub mod batch;
 mod db;
 pub mod events;
 pub mod idempotency;
@@ -11,5 +12,31 @@ pub mod orders;
 pub mod payments;
 pub mod provider_configs;
 pub mod refunds;
+pub mod settlement;
 
 pub use db::{connect, now_ms, Db, Engine, StoreError};
+
+/// Whether a conditional change applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied<T> {
+    /// It did; with what it produced.
+    Done(T),
+    /// A row was not in the change's from-state any more: another request or process
+    /// changed it first. Nothing was written.
+    LostRace,
+}
+
+impl<T> Applied<T> {
+    /// `Done(value)` when exactly one row was touched.
+    pub fn from_rows(rows: u64, value: T) -> Applied<T> {
+        if rows == 1 {
+            Applied::Done(value)
+        } else {
+            Applied::LostRace
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self, Applied::Done(_))
+    }
+}

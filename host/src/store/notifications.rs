@@ -1,27 +1,39 @@
-//! The record of every provider notification paygate received, verified or refused.
+//! The record of every provider notification paygate received, verified or refused: what
+//! a provider said is evidence.
 
-use super::{now_ms, Db, StoreError};
+use super::batch::{self, Write};
+use super::{Db, StoreError};
 
-pub async fn record(
-    db: &Db,
-    provider: &str,
-    merchant_id: &str,
-    payment_no: Option<&str>,
-    verified: bool,
-    outcome: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// A notification as received, and what became of it.
+#[derive(Debug, Clone)]
+pub struct Received<'a> {
+    pub provider: &'a str,
+    pub merchant_id: &'a str,
+    pub payment_no: Option<&'a str>,
+    /// The adapter verified its signature.
+    pub verified: bool,
+    /// For people: `paid`, `unchanged`, `refused: bad signature`...
+    pub outcome: String,
+}
+
+/// The write recording `n` (for the transaction that applies it).
+pub fn record(n: &Received<'_>, now: i64) -> Write {
+    Write::new(
         "INSERT INTO provider_notifications (id, provider, merchant_id, payment_no, verified, outcome, received_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        Some(1),
     )
     .bind(uuid::Uuid::now_v7().to_string())
-    .bind(provider)
-    .bind(merchant_id)
-    .bind(payment_no)
-    .bind(i32::from(verified))
-    .bind(outcome)
-    .bind(now_ms())
-    .execute(&db.pool)
-    .await?;
+    .bind(n.provider)
+    .bind(n.merchant_id)
+    .bind(n.payment_no)
+    .bind(i64::from(n.verified))
+    .bind(n.outcome.clone())
+    .bind(now)
+}
+
+/// Records `n` on its own.
+pub async fn save(db: &Db, n: &Received<'_>, now: i64) -> Result<(), StoreError> {
+    batch::run(db, &record(n, now)).await?;
     Ok(())
 }

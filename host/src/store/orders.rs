@@ -1,12 +1,13 @@
-//! Orders: insert (unique per merchant's `out_trade_no`), read, and the conditional state
-//! changes of the order state machine.
+//! Orders: insert (unique per merchant's `out_trade_no`), read, reserve for a payment, and
+//! apply the order state machine's changes as conditional updates.
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::domain::{NewOrder, OrderState};
+use crate::domain::{Change, Currency, Money, NewOrder, OrderState};
 
-use super::{now_ms, Db, StoreError};
+use super::batch::{self, placeholders, Write};
+use super::{Applied, Db, StoreError};
 
 /// An order as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,88 +15,112 @@ pub struct OrderRecord {
     pub id: String,
     pub merchant_id: String,
     pub out_trade_no: String,
-    pub amount: i64,
-    pub currency: String,
+    pub amount: Money,
     pub subject: String,
     pub notify_url: Option<String>,
     pub state: OrderState,
+    /// The payment this order is reserved by while that payment is open.
     pub open_payment_no: Option<String>,
     pub paid_by: Option<String>,
-    pub version: i64,
     pub expires_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub paid_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, merchant_id, out_trade_no, amount, currency, subject, notify_url, state, open_payment_no, \
-                       paid_by, version, expires_at, created_at, updated_at, paid_at";
+pub(super) const COLUMNS: &str = "id, merchant_id, out_trade_no, amount, currency, subject, notify_url, state, \
+                       open_payment_no, paid_by, expires_at, created_at, updated_at, paid_at";
 
-fn from_row(r: &AnyRow) -> Result<OrderRecord, StoreError> {
-    let state: String = r.try_get("state")?;
+/// Reads a stored amount: a row breaking the money rules is corrupt, not a sentinel.
+pub(super) fn money(minor: i64, currency: &str) -> Result<Money, StoreError> {
+    Currency::parse(currency)
+        .and_then(|c| Money::new(minor, c))
+        .map_err(|e| StoreError::Corrupt(format!("amount {minor} {currency}: {e}")))
+}
+
+pub(super) fn from_row(r: &AnyRow) -> Result<OrderRecord, StoreError> {
+    from_prefixed_row(r, "")
+}
+
+/// An order from a row whose order columns are named `{prefix}{column}` (a join).
+pub(super) fn from_prefixed_row(r: &AnyRow, prefix: &str) -> Result<OrderRecord, StoreError> {
+    let col = |name: &str| format!("{prefix}{name}");
+    let state: String = r.try_get(col("state").as_str())?;
+    let currency: String = r.try_get(col("currency").as_str())?;
     Ok(OrderRecord {
-        id: r.try_get("id")?,
-        merchant_id: r.try_get("merchant_id")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        amount: r.try_get("amount")?,
-        currency: r.try_get("currency")?,
-        subject: r.try_get("subject")?,
-        notify_url: r.try_get("notify_url")?,
+        id: r.try_get(col("id").as_str())?,
+        merchant_id: r.try_get(col("merchant_id").as_str())?,
+        out_trade_no: r.try_get(col("out_trade_no").as_str())?,
+        amount: money(r.try_get(col("amount").as_str())?, &currency)?,
+        subject: r.try_get(col("subject").as_str())?,
+        notify_url: r.try_get(col("notify_url").as_str())?,
         state: OrderState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("order state `{state}`")))?,
-        open_payment_no: r.try_get("open_payment_no")?,
-        paid_by: r.try_get("paid_by")?,
-        version: r.try_get("version")?,
-        expires_at: r.try_get("expires_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        paid_at: r.try_get("paid_at")?,
+        open_payment_no: r.try_get(col("open_payment_no").as_str())?,
+        paid_by: r.try_get(col("paid_by").as_str())?,
+        expires_at: r.try_get(col("expires_at").as_str())?,
+        created_at: r.try_get(col("created_at").as_str())?,
+        updated_at: r.try_get(col("updated_at").as_str())?,
+        paid_at: r.try_get(col("paid_at").as_str())?,
     })
 }
 
-/// Inserts a new order inside `tx`. A duplicate `out_trade_no` fails with the unique
-/// constraint `orders_merchant_out_trade_no_key`.
-pub async fn insert(
-    tx: &mut Transaction<'_, Any>,
+/// The record a new order becomes, in `state` (the state machine's first).
+pub fn new_record(
     id: &str,
     merchant_id: &str,
     order: &NewOrder,
-) -> Result<OrderRecord, StoreError> {
-    let now = now_ms();
-    let record = OrderRecord {
+    state: OrderState,
+    now: i64,
+) -> OrderRecord {
+    OrderRecord {
         id: id.to_owned(),
         merchant_id: merchant_id.to_owned(),
         out_trade_no: order.out_trade_no.clone(),
-        amount: order.amount.minor(),
-        currency: order.amount.currency().code().to_owned(),
+        amount: order.amount,
         subject: order.subject.clone(),
         notify_url: order.notify_url.clone(),
-        state: OrderState::Pending,
+        state,
         open_payment_no: None,
         paid_by: None,
-        version: 0,
         expires_at: now + order.ttl_seconds * 1000,
         created_at: now,
         updated_at: now,
         paid_at: None,
-    };
-    sqlx::query(
-        "INSERT INTO orders (id, merchant_id, out_trade_no, amount, currency, subject, notify_url, state, version,
-         expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10)",
-    )
-    .bind(&record.id)
-    .bind(&record.merchant_id)
-    .bind(&record.out_trade_no)
-    .bind(record.amount)
-    .bind(&record.currency)
-    .bind(&record.subject)
-    .bind(&record.notify_url)
-    .bind(record.state.as_str())
-    .bind(record.expires_at)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(record)
+    }
+}
+
+const INSERT: &str = "INSERT INTO orders (id, merchant_id, out_trade_no, amount, currency, subject, notify_url, state,
+     expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
+
+fn insert_query(r: &OrderRecord) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(INSERT)
+        .bind(&r.id)
+        .bind(&r.merchant_id)
+        .bind(&r.out_trade_no)
+        .bind(r.amount.minor())
+        .bind(r.amount.currency().code())
+        .bind(&r.subject)
+        .bind(&r.notify_url)
+        .bind(r.state.as_str())
+        .bind(r.expires_at)
+        .bind(r.created_at)
+}
+
+/// Inserts a new order, on its own (one statement). A duplicate `out_trade_no` fails with
+/// the unique constraint `orders_merchant_out_trade_no_key`.
+pub async fn insert(db: &Db, record: &OrderRecord) -> Result<(), StoreError> {
+    insert_query(record).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Inserts a new order inside `tx` (with its idempotency key).
+pub async fn insert_in(
+    tx: &mut Transaction<'_, Any>,
+    record: &OrderRecord,
+) -> Result<(), StoreError> {
+    insert_query(record).execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// The merchant's order `id`; another merchant's order is `None`, as if it did not exist.
@@ -107,6 +132,24 @@ pub async fn get(db: &Db, merchant_id: &str, id: &str) -> Result<Option<OrderRec
         .fetch_optional(&db.pool)
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The merchant's orders among `ids` (those that exist), in id order.
+pub async fn get_many(
+    db: &Db,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<Vec<OrderRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE merchant_id = $1 AND id IN ({}) ORDER BY id",
+        placeholders(2, ids.len())
+    );
+    let mut q = sqlx::query(&sql).bind(merchant_id);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter().map(from_row).collect()
 }
 
 pub async fn by_out_trade_no(
@@ -123,54 +166,93 @@ pub async fn by_out_trade_no(
     row.as_ref().map(from_row).transpose()
 }
 
-/// The orders of a payment.
-pub async fn of_payment(db: &Db, payment_no: &str) -> Result<Vec<OrderRecord>, StoreError> {
+/// Reserves the merchant's orders `ids` for `payment_no` inside `tx`, each only while it is
+/// in the state `payable` and in no other open payment, and returns them as they are now.
+/// The caller commits only if every order came back.
+pub async fn reserve(
+    tx: &mut Transaction<'_, Any>,
+    merchant_id: &str,
+    ids: &[String],
+    payable: OrderState,
+    payment_no: &str,
+    now: i64,
+) -> Result<Vec<OrderRecord>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM orders WHERE id IN (SELECT order_id FROM payment_orders WHERE payment_no = $1) ORDER BY id"
+        "UPDATE orders SET open_payment_no = $1, updated_at = $2
+         WHERE merchant_id = $3 AND state = $4 AND open_payment_no IS NULL AND id IN ({})
+         RETURNING {COLUMNS}",
+        placeholders(5, ids.len())
     );
-    let rows = sqlx::query(&sql)
+    let mut q = sqlx::query(&sql)
         .bind(payment_no)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(from_row).collect()
+        .bind(now)
+        .bind(merchant_id)
+        .bind(payable.as_str());
+    for id in ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    let mut orders: Vec<OrderRecord> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    orders.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(orders)
 }
 
-/// Moves a pending order with no open payment to `to` (cancelled, closed), writing its
-/// event in the same transaction. `None` if the order was not in that condition any more;
-/// else the event's id.
+/// The write that frees the orders a payment reserved (it ended unpaid).
+pub(super) fn release(payment_no: &str, now: i64) -> Write {
+    Write::new(
+        "UPDATE orders SET open_payment_no = NULL, updated_at = $1 WHERE open_payment_no = $2",
+        None,
+    )
+    .bind(now)
+    .bind(payment_no)
+}
+
+/// Applies `change` to a merchant's order that no payment holds (cancel, close at the
+/// deadline), writing its event in the same transaction: `LostRace` if the order was not in
+/// the change's from-state, or a payment reserved it meanwhile; else the event's id.
 pub async fn finish_unpaid(
     db: &Db,
-    merchant_id: &str,
-    id: &str,
-    to: OrderState,
-) -> Result<Option<String>, StoreError> {
+    order: &OrderRecord,
+    change: Change<OrderState>,
+    event_kind: &str,
+    now: i64,
+) -> Result<Applied<String>, StoreError> {
+    let mut after = order.clone();
+    after.state = change.to();
+    after.updated_at = now;
+    let (event_id, event) = super::events::record(&after, event_kind, now);
+    let writes = [
+        Write::new(
+            "UPDATE orders SET state = $1, updated_at = $2
+             WHERE id = $3 AND merchant_id = $4 AND state = $5 AND open_payment_no IS NULL",
+            Some(1),
+        )
+        .bind(change.to().as_str())
+        .bind(now)
+        .bind(order.id.as_str())
+        .bind(order.merchant_id.as_str())
+        .bind(change.from().as_str()),
+        event,
+    ];
     let mut tx = db.pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE orders SET state = $1, version = version + 1, updated_at = $2
-         WHERE id = $3 AND merchant_id = $4 AND state = 'pending' AND open_payment_no IS NULL",
-    )
-    .bind(to.as_str())
-    .bind(now_ms())
-    .bind(id)
-    .bind(merchant_id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
+    if !batch::apply(&mut tx, db.engine, &writes).await? {
         tx.rollback().await?;
-        return Ok(None);
+        return Ok(Applied::LostRace);
     }
-    let mut events =
-        super::events::record(&mut tx, &[id.to_owned()], &format!("order.{}", to.as_str())).await?;
     tx.commit().await?;
-    Ok(events.pop())
+    Ok(Applied::Done(event_id))
 }
 
-/// Every pending order: (merchant id, order id, expires_at).
-pub async fn pending(db: &Db) -> Result<Vec<(String, String, i64)>, StoreError> {
-    let rows =
-        sqlx::query("SELECT merchant_id, id, expires_at FROM orders WHERE state = 'pending'")
-            .fetch_all(&db.pool)
-            .await?;
+/// Orders in `state` (the pending ones, for timers at start): (merchant id, order id,
+/// expires_at).
+pub async fn in_state(
+    db: &Db,
+    state: OrderState,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows = sqlx::query("SELECT merchant_id, id, expires_at FROM orders WHERE state = $1")
+        .bind(state.as_str())
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok((

@@ -1,13 +1,15 @@
-//! Payments: creation (reserving its orders in the same transaction), the stored pay
-//! action, and settlement — the one transaction through which a provider's report changes
-//! a payment and its orders.
+//! Payments: opening one (reserving its orders in the same transaction), the stored pay
+//! action and its opening lease, and the payment state machine's changes that involve no
+//! report (a trade the provider refused or closed). Settlement is in `settlement`.
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::domain::{settle, PaymentState, ReportedPayment, Settlement};
+use crate::domain::{Change, Money, OrderState, PayAction, PaymentFlag, PaymentState};
 
-use super::{now_ms, Db, StoreError};
+use super::batch::{self, placeholders, Write};
+use super::orders::{self, money, OrderRecord};
+use super::{Applied, Db, StoreError};
 
 /// A payment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,12 +18,12 @@ pub struct PaymentRecord {
     pub merchant_id: String,
     pub provider: String,
     pub channel: String,
-    pub amount: i64,
-    pub currency: String,
+    pub amount: Money,
     pub state: PaymentState,
+    /// The absolute deadline the provider got (ms).
     pub provider_deadline: i64,
-    /// The stored pay action, JSON as returned by the API.
-    pub action: Option<String>,
+    /// The stored pay action.
+    pub action: Option<PayAction>,
     /// Until when the provider honours the stored action (ms); `None`: until
     /// `provider_deadline`.
     pub action_expires_at: Option<i64>,
@@ -29,111 +31,128 @@ pub struct PaymentRecord {
     /// (`domain::repay::payer_binding`), `""` when it binds none.
     pub payer_binding: String,
     pub provider_trade_id: Option<String>,
-    pub flag: Option<String>,
-    pub paid_amount: Option<i64>,
-    pub version: i64,
+    pub flag: Option<PaymentFlag>,
+    pub paid_amount: Option<Money>,
     pub created_at: i64,
     pub updated_at: i64,
     pub paid_at: Option<i64>,
     /// Until when a request holds the payment while asking the provider to open its trade.
     pub opening_until: Option<i64>,
-    /// The sum of the refunds asked for (pending or succeeded).
-    pub refunded_amount: i64,
+    /// The sum of the refunds asked for (pending or succeeded), in minor units of `amount`'s
+    /// currency.
+    pub refunded_minor: i64,
+    /// The orders it pays, in id order.
+    pub order_ids: Vec<String>,
 }
 
-const COLUMNS: &str = "payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline, action, \
-                       provider_trade_id, flag, paid_amount, version, created_at, updated_at, paid_at, opening_until, refunded_amount, \
-                       action_expires_at, payer_binding";
+pub(super) const COLUMNS: &str = "payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline, action, \
+                       provider_trade_id, flag, paid_amount, created_at, updated_at, paid_at, opening_until, refunded_amount, \
+                       action_expires_at, payer_binding, order_ids";
 
-fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
+pub(super) fn from_row(r: &AnyRow) -> Result<PaymentRecord, StoreError> {
     let state: String = r.try_get("state")?;
+    let currency: String = r.try_get("currency")?;
+    let flag: Option<String> = r.try_get("flag")?;
+    let action: Option<String> = r.try_get("action")?;
+    let order_ids: String = r.try_get("order_ids")?;
     Ok(PaymentRecord {
         payment_no: r.try_get("payment_no")?,
         merchant_id: r.try_get("merchant_id")?,
         provider: r.try_get("provider")?,
         channel: r.try_get("channel")?,
-        amount: r.try_get("amount")?,
-        currency: r.try_get("currency")?,
+        amount: money(r.try_get("amount")?, &currency)?,
         state: PaymentState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("payment state `{state}`")))?,
         provider_deadline: r.try_get("provider_deadline")?,
-        action: r.try_get("action")?,
+        action: action
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("stored pay action: {e}")))?,
         action_expires_at: r.try_get("action_expires_at")?,
         payer_binding: r.try_get("payer_binding")?,
         provider_trade_id: r.try_get("provider_trade_id")?,
-        flag: r.try_get("flag")?,
-        paid_amount: r.try_get("paid_amount")?,
-        version: r.try_get("version")?,
+        flag: flag
+            .map(|f| PaymentFlag::parse(&f).ok_or(StoreError::Corrupt(format!("flag `{f}`"))))
+            .transpose()?,
+        paid_amount: r
+            .try_get::<Option<i64>, _>("paid_amount")?
+            .map(|m| money(m, &currency))
+            .transpose()?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         paid_at: r.try_get("paid_at")?,
         opening_until: r.try_get("opening_until")?,
-        refunded_amount: r.try_get("refunded_amount")?,
+        refunded_minor: r.try_get("refunded_amount")?,
+        order_ids: order_ids
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
-/// What a new payment is made of.
-#[derive(Debug, Clone)]
-pub struct NewPayment<'a> {
-    pub payment_no: &'a str,
-    pub merchant_id: &'a str,
-    pub provider: &'a str,
-    pub channel: &'a str,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub provider_deadline: i64,
-    /// See [`PaymentRecord::payer_binding`].
-    pub payer_binding: &'a str,
-    pub order_ids: &'a [String],
-    /// The creating request holds the payment until then while it opens the trade.
-    pub opening_until: i64,
-}
-
-/// Creates an open payment and reserves its orders for it, in one transaction. `Ok(false)`
-/// (and nothing written) if an order was not pending and free any more: another request
-/// got there first.
-pub async fn create(db: &Db, p: &NewPayment<'_>) -> Result<bool, StoreError> {
-    let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+async fn insert(tx: &mut Transaction<'_, Any>, p: &PaymentRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO payments (payment_no, merchant_id, provider, channel, amount, currency, state, provider_deadline,
-         version, created_at, updated_at, opening_until, payer_binding) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, 0, $8, $8, $9, $10)",
+         created_at, updated_at, opening_until, payer_binding, order_ids)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)",
     )
-    .bind(p.payment_no)
-    .bind(p.merchant_id)
-    .bind(p.provider)
-    .bind(p.channel)
-    .bind(p.amount)
-    .bind(p.currency)
+    .bind(&p.payment_no)
+    .bind(&p.merchant_id)
+    .bind(&p.provider)
+    .bind(&p.channel)
+    .bind(p.amount.minor())
+    .bind(p.amount.currency().code())
+    .bind(p.state.as_str())
     .bind(p.provider_deadline)
-    .bind(now)
+    .bind(p.created_at)
     .bind(p.opening_until)
-    .bind(p.payer_binding)
-    .execute(&mut *tx)
+    .bind(&p.payer_binding)
+    .bind(p.order_ids.join(","))
+    .execute(&mut **tx)
     .await?;
-    for order_id in p.order_ids {
-        let reserved = sqlx::query(
-            "UPDATE orders SET open_payment_no = $1, version = version + 1, updated_at = $2
-             WHERE id = $3 AND merchant_id = $4 AND state = 'pending' AND open_payment_no IS NULL",
-        )
-        .bind(p.payment_no)
-        .bind(now)
-        .bind(order_id)
-        .bind(p.merchant_id)
-        .execute(&mut *tx)
-        .await?;
-        if reserved.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO payment_orders (payment_no, order_id) VALUES ($1, $2)")
-            .bind(p.payment_no)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
+    Ok(())
+}
+
+/// What opening a payment led to.
+pub enum Opened<E> {
+    /// The payment is stored and holds its orders, returned as they are now.
+    Made(PaymentRecord, Vec<OrderRecord>),
+    /// An order was not payable and free any more (or does not exist): nothing written.
+    NotPayable,
+    /// `make` refused: nothing written.
+    Refused(E),
+}
+
+/// Opens a payment numbered `payment_no` for the merchant's orders `order_ids` in one
+/// transaction: each order is reserved while it is in the state `payable` and in no other
+/// open payment, then `make` builds the payment from the orders as they are (the caller's
+/// rules decide its amount and deadline, or refuse) and it is stored. Two statements.
+pub async fn open<E>(
+    db: &Db,
+    merchant_id: &str,
+    order_ids: &[String],
+    payable: OrderState,
+    payment_no: &str,
+    now: i64,
+    make: impl FnOnce(&[OrderRecord]) -> Result<PaymentRecord, E>,
+) -> Result<Opened<E>, StoreError> {
+    let mut tx = db.pool.begin().await?;
+    let reserved = orders::reserve(&mut tx, merchant_id, order_ids, payable, payment_no, now).await?;
+    if reserved.len() != order_ids.len() {
+        tx.rollback().await?;
+        return Ok(Opened::NotPayable);
     }
+    let payment = match make(&reserved) {
+        Ok(p) => p,
+        Err(e) => {
+            tx.rollback().await?;
+            return Ok(Opened::Refused(e));
+        }
+    };
+    insert(&mut tx, &payment).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Opened::Made(payment, reserved))
 }
 
 pub async fn get(
@@ -150,35 +169,59 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn order_ids(db: &Db, payment_no: &str) -> Result<Vec<String>, StoreError> {
-    let rows =
-        sqlx::query("SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id")
-            .bind(payment_no)
-            .fetch_all(&db.pool)
-            .await?;
-    rows.iter()
-        .map(|r| r.try_get("order_id").map_err(StoreError::from))
-        .collect()
+/// The merchant's payments among `payment_nos`.
+pub async fn get_many(
+    db: &Db,
+    merchant_id: &str,
+    payment_nos: &[String],
+) -> Result<Vec<PaymentRecord>, StoreError> {
+    if payment_nos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND payment_no IN ({})",
+        placeholders(2, payment_nos.len())
+    );
+    let mut q = sqlx::query(&sql).bind(merchant_id);
+    for no in payment_nos {
+        q = q.bind(no);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter().map(from_row).collect()
 }
 
-/// Takes the opening lease of an open payment with no usable stored action (none, or one
-/// the provider honours only until `stale_before` or earlier): `false` if another request
-/// holds it (and has not let it lapse), or stored a fresh action meanwhile.
+/// A payment whatever its merchant (for paygate's own work: refunds, settlement).
+pub async fn get_any(db: &Db, payment_no: &str) -> Result<Option<PaymentRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE payment_no = $1");
+    let row = sqlx::query(&sql)
+        .bind(payment_no)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Takes the opening lease of a payment still in the state `open` with no usable stored
+/// action (none, or one the provider honours only until `stale_before` or earlier): `false`
+/// if another request holds it (and has not let it lapse), or stored a fresh action
+/// meanwhile.
 pub async fn take_opening(
     db: &Db,
     payment_no: &str,
+    open: PaymentState,
     until: i64,
+    now: i64,
     stale_before: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE payments SET opening_until = $1 WHERE payment_no = $2 AND state = 'open'
+        "UPDATE payments SET opening_until = $1 WHERE payment_no = $2 AND state = $5
          AND (action IS NULL OR action_expires_at <= $4)
          AND (opening_until IS NULL OR opening_until < $3)",
     )
     .bind(until)
     .bind(payment_no)
-    .bind(now_ms())
+    .bind(now)
     .bind(stale_before)
+    .bind(open.as_str())
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -193,242 +236,104 @@ pub async fn release_opening(db: &Db, payment_no: &str) -> Result<(), StoreError
     Ok(())
 }
 
-/// Stores the action the provider returned for an open payment.
+/// Stores the action the provider returned for a payment still in the state `open`, and
+/// lets go of its opening lease. `LostRace` if the payment moved meanwhile.
 pub async fn set_action(
     db: &Db,
     payment_no: &str,
-    action_json: &str,
+    open: PaymentState,
+    action: &PayAction,
     action_expires_at: Option<i64>,
     provider_trade_id: Option<&str>,
-) -> Result<bool, StoreError> {
+    now: i64,
+) -> Result<Applied<()>, StoreError> {
+    let json = serde_json::to_string(action)
+        .map_err(|e| StoreError::Corrupt(format!("pay action: {e}")))?;
     let done = sqlx::query(
-        "UPDATE payments SET action = $1, provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1,
-         updated_at = $3, opening_until = NULL, action_expires_at = $5 WHERE payment_no = $4 AND state = 'open'",
+        "UPDATE payments SET action = $1, provider_trade_id = COALESCE($2, provider_trade_id),
+         updated_at = $3, opening_until = NULL, action_expires_at = $5 WHERE payment_no = $4 AND state = $6",
     )
-    .bind(action_json)
+    .bind(json)
     .bind(provider_trade_id)
-    .bind(now_ms())
+    .bind(now)
     .bind(payment_no)
     .bind(action_expires_at)
+    .bind(open.as_str())
+    .execute(&db.pool)
+    .await?;
+    Ok(Applied::from_rows(done.rows_affected(), ()))
+}
+
+/// Applies `change` to a payment ending without money (failed: the provider refused it;
+/// closed: closed at the provider) and frees its orders, in one transaction.
+pub async fn end_unpaid(
+    db: &Db,
+    payment_no: &str,
+    change: Change<PaymentState>,
+    now: i64,
+) -> Result<Applied<()>, StoreError> {
+    let writes = [
+        Write::new(
+            "UPDATE payments SET state = $1, updated_at = $2, opening_until = NULL
+             WHERE payment_no = $3 AND state = $4",
+            Some(1),
+        )
+        .bind(change.to().as_str())
+        .bind(now)
+        .bind(payment_no)
+        .bind(change.from().as_str()),
+        orders::release(payment_no, now),
+    ];
+    let mut tx = db.pool.begin().await?;
+    if !batch::apply(&mut tx, db.engine, &writes).await? {
+        tx.rollback().await?;
+        return Ok(Applied::LostRace);
+    }
+    tx.commit().await?;
+    Ok(Applied::Done(()))
+}
+
+/// The write that flags a payment for an operator unless it carries a flag already (the
+/// first reason stays).
+pub(super) fn flag_write(payment_no: &str, flag: PaymentFlag, now: i64) -> Write {
+    Write::new(
+        "UPDATE payments SET flag = $1, updated_at = $2 WHERE payment_no = $3 AND flag IS NULL",
+        None,
+    )
+    .bind(flag.as_str())
+    .bind(now)
+    .bind(payment_no)
+}
+
+/// Flags a payment for an operator unless it carries a flag already (the first reason
+/// stays); `true` if this call set it.
+pub async fn flag_if_unflagged(
+    db: &Db,
+    payment_no: &str,
+    flag: PaymentFlag,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE payments SET flag = $1, updated_at = $2 WHERE payment_no = $3 AND flag IS NULL",
+    )
+    .bind(flag.as_str())
+    .bind(now)
+    .bind(payment_no)
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Ends an open payment without money (`failed`: the provider refused it; `closed`: closed
-/// at the provider) and frees its orders for another payment.
-pub async fn end_unpaid(db: &Db, payment_no: &str, to: PaymentState) -> Result<bool, StoreError> {
-    let now = now_ms();
-    let mut tx = db.pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE payments SET state = $1, version = version + 1, updated_at = $2 WHERE payment_no = $3 AND state = 'open'",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(payment_no)
-    .execute(&mut *tx)
-    .await?;
-    release_orders(&mut tx, payment_no, now).await?;
-    tx.commit().await?;
-    Ok(done.rows_affected() == 1)
-}
-
-async fn release_orders(
-    tx: &mut Transaction<'_, Any>,
-    payment_no: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE orders SET open_payment_no = NULL, version = version + 1, updated_at = $1 WHERE open_payment_no = $2")
-        .bind(now)
-        .bind(payment_no)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// What settlement did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SettleOutcome {
-    /// The payment and its orders are now paid; `events` went to the outbox.
-    Paid {
-        order_ids: Vec<String>,
-        events: Vec<String>,
-    },
-    /// The payment was marked paid, but some orders were no longer pending (cancelled,
-    /// closed, or paid by another payment): double or late payment, flagged.
-    PaidWithConflict {
-        order_ids: Vec<String>,
-        conflicting: Vec<String>,
-        events: Vec<String>,
-    },
-    Closed,
-    /// Nothing changed: a repeated or uninformative report.
-    Unchanged,
-    /// The payment was flagged for an operator (`amount_mismatch`, `unexpected_refund`).
-    Flagged(String),
-    /// Money arrived for a payment paygate had closed: recorded as paid, flagged
-    /// `late_payment`; to be refunded.
-    LatePayment,
-    /// No such payment.
-    UnknownPayment,
-}
-
-/// Provider facts that come with a report.
-#[derive(Debug, Clone, Default)]
-pub struct ReportDetails<'a> {
-    pub provider_trade_id: Option<&'a str>,
-    pub paid_at_ms: Option<i64>,
-}
-
-/// Applies a provider's report to a payment, in one transaction: the domain rule decides,
-/// conditional updates make a repeated report change nothing.
-pub async fn settle_report(
+/// Payments in the state `open` whose trade was opened at the provider: (merchant id,
+/// payment number).
+pub async fn with_action(
     db: &Db,
-    payment_no: &str,
-    reported: &ReportedPayment,
-    details: &ReportDetails<'_>,
-) -> Result<SettleOutcome, StoreError> {
-    let now = now_ms();
-    let mut tx = db.pool.begin().await?;
-    // Touch the row first: a write lock on it (PostgreSQL) or on the database (SQLite), so
-    // concurrent reports of one payment are applied one after the other.
-    let locked = sqlx::query("UPDATE payments SET version = version WHERE payment_no = $1")
-        .bind(payment_no)
-        .execute(&mut *tx)
-        .await?;
-    if locked.rows_affected() == 0 {
-        tx.rollback().await?;
-        return Ok(SettleOutcome::UnknownPayment);
-    }
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE payment_no = $1");
-    let payment = from_row(
-        &sqlx::query(&sql)
-            .bind(payment_no)
-            .fetch_one(&mut *tx)
-            .await?,
-    )?;
-
-    let outcome = match settle(payment.state, payment.amount, &payment.currency, reported) {
-        Settlement::MarkPaid => {
-            let paid_at = details.paid_at_ms.unwrap_or(now);
-            sqlx::query(
-                "UPDATE payments SET state = 'paid', paid_amount = amount, paid_at = $1,
-                 provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1, updated_at = $3
-                 WHERE payment_no = $4 AND state = 'open'",
-            )
-            .bind(paid_at)
-            .bind(details.provider_trade_id)
-            .bind(now)
-            .bind(payment_no)
-            .execute(&mut *tx)
-            .await?;
-            let ids: Vec<String> = sqlx::query(
-                "SELECT order_id FROM payment_orders WHERE payment_no = $1 ORDER BY order_id",
-            )
-            .bind(payment_no)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("order_id"))
-            .collect::<Result<_, _>>()?;
-            let mut conflicting = Vec::new();
-            for id in &ids {
-                let done = sqlx::query(
-                    "UPDATE orders SET state = 'paid', paid_by = $1, paid_at = $2, open_payment_no = NULL,
-                     version = version + 1, updated_at = $3 WHERE id = $4 AND state = 'pending'",
-                )
-                .bind(payment_no)
-                .bind(paid_at)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    conflicting.push(id.clone());
-                }
-            }
-            let paid: Vec<String> = ids
-                .iter()
-                .filter(|id| !conflicting.contains(id))
-                .cloned()
-                .collect();
-            let events = super::events::record(&mut tx, &paid, "order.paid").await?;
-            if conflicting.is_empty() {
-                SettleOutcome::Paid {
-                    order_ids: ids,
-                    events,
-                }
-            } else {
-                // Money arrived for orders that are no longer payable: keep the record, and
-                // flag it so the refund (or an operator) gives it back.
-                set_flag(&mut tx, payment_no, "double_payment", now).await?;
-                SettleOutcome::PaidWithConflict {
-                    order_ids: ids,
-                    conflicting,
-                    events,
-                }
-            }
-        }
-        Settlement::MarkClosed => {
-            sqlx::query("UPDATE payments SET state = 'closed', version = version + 1, updated_at = $1 WHERE payment_no = $2 AND state = 'open'")
-                .bind(now)
-                .bind(payment_no)
-                .execute(&mut *tx)
-                .await?;
-            release_orders(&mut tx, payment_no, now).await?;
-            SettleOutcome::Closed
-        }
-        Settlement::NoChange => SettleOutcome::Unchanged,
-        Settlement::AmountMismatch { .. } => {
-            set_flag(&mut tx, payment_no, "amount_mismatch", now).await?;
-            SettleOutcome::Flagged("amount_mismatch".into())
-        }
-        Settlement::LatePayment => {
-            // Real money arrived for a payment paygate had given up: record it as paid (its
-            // orders are not touched) and flag it; the caller refunds it.
-            let paid_at = details.paid_at_ms.unwrap_or(now);
-            sqlx::query(
-                "UPDATE payments SET state = 'paid', paid_amount = amount, paid_at = $1, flag = 'late_payment',
-                 provider_trade_id = COALESCE($2, provider_trade_id), version = version + 1, updated_at = $3
-                 WHERE payment_no = $4 AND state IN ('closed', 'failed')",
-            )
-            .bind(paid_at)
-            .bind(details.provider_trade_id)
-            .bind(now)
-            .bind(payment_no)
-            .execute(&mut *tx)
-            .await?;
-            SettleOutcome::LatePayment
-        }
-        Settlement::UnexpectedRefund => {
-            set_flag(&mut tx, payment_no, "unexpected_refund", now).await?;
-            SettleOutcome::Flagged("unexpected_refund".into())
-        }
-    };
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-async fn set_flag(
-    tx: &mut Transaction<'_, Any>,
-    payment_no: &str,
-    flag: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE payments SET flag = $1, version = version + 1, updated_at = $2 WHERE payment_no = $3")
-        .bind(flag)
-        .bind(now)
-        .bind(payment_no)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Open payments whose trade was opened at the provider: (merchant id, payment number).
-pub async fn open_with_action(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
+    open: PaymentState,
+) -> Result<Vec<(String, String)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT merchant_id, payment_no FROM payments WHERE state = 'open' AND action IS NOT NULL",
+        "SELECT merchant_id, payment_no FROM payments WHERE state = $1 AND action IS NOT NULL",
     )
+    .bind(open.as_str())
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
@@ -437,43 +342,11 @@ pub async fn open_with_action(db: &Db) -> Result<Vec<(String, String)>, StoreErr
         .map_err(StoreError::from)
 }
 
-/// Payments an operator must look at: (payment, flag), newest first.
+/// Payments an operator must look at, newest first.
 pub async fn flagged(db: &Db) -> Result<Vec<PaymentRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM payments WHERE flag IS NOT NULL ORDER BY updated_at DESC LIMIT 500"
     );
     let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
     rows.iter().map(from_row).collect()
-}
-
-/// Flags a payment for an operator unless it carries a flag already (the first reason
-/// stays); `true` if this call set it.
-pub async fn flag_if_unflagged(db: &Db, payment_no: &str, flag: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE payments SET flag = $1, version = version + 1, updated_at = $2 WHERE payment_no = $3 AND flag IS NULL",
-    )
-    .bind(flag)
-    .bind(now_ms())
-    .bind(payment_no)
-    .execute(&db.pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Flags a payment for an operator.
-pub async fn flag(db: &Db, payment_no: &str, flag: &str) -> Result<(), StoreError> {
-    let mut tx = db.pool.begin().await?;
-    set_flag(&mut tx, payment_no, flag, now_ms()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A payment whatever its merchant (for paygate's own work: refunds, settlement).
-pub async fn get_any(db: &Db, payment_no: &str) -> Result<Option<PaymentRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE payment_no = $1");
-    let row = sqlx::query(&sql)
-        .bind(payment_no)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
 }

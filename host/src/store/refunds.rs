@@ -1,23 +1,26 @@
 //! Refunds: each one reserves its amount on the payment (`refunded_amount`) in the same
-//! transaction that records it, so refunds never add up past what was paid.
+//! transaction that records it, so refunds never add up past what was paid; a finished
+//! refund applies the refund state machine's change and what the domain says follows.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Db, StoreError};
+use crate::domain::refund::RefundEffect;
+use crate::domain::{Change, Money, OrderEvent, PaymentState, RefundKind, RefundState};
+
+use super::batch::{self, Write};
+use super::orders::{self, money, OrderRecord};
+use super::{Applied, Db, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRecord {
     pub refund_no: String,
     pub payment_no: String,
     pub merchant_id: String,
-    pub amount: i64,
-    pub currency: String,
+    pub amount: Money,
     pub reason: Option<String>,
-    /// `merchant`, `late_payment`, `double_payment`.
-    pub kind: String,
-    /// `pending`, `succeeded`, `failed`.
-    pub state: String,
+    pub kind: RefundKind,
+    pub state: RefundState,
     pub provider_refund_id: Option<String>,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -28,15 +31,19 @@ const COLUMNS: &str =
     "refund_no, payment_no, merchant_id, amount, currency, reason, kind, state, provider_refund_id, last_error, created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> Result<RefundRecord, StoreError> {
+    let currency: String = r.try_get("currency")?;
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("state")?;
     Ok(RefundRecord {
         refund_no: r.try_get("refund_no")?,
         payment_no: r.try_get("payment_no")?,
         merchant_id: r.try_get("merchant_id")?,
-        amount: r.try_get("amount")?,
-        currency: r.try_get("currency")?,
+        amount: money(r.try_get("amount")?, &currency)?,
         reason: r.try_get("reason")?,
-        kind: r.try_get("kind")?,
-        state: r.try_get("state")?,
+        kind: RefundKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("refund kind `{kind}`")))?,
+        state: RefundState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("refund state `{state}`")))?,
         provider_refund_id: r.try_get("provider_refund_id")?,
         last_error: r.try_get("last_error")?,
         created_at: r.try_get("created_at")?,
@@ -44,68 +51,50 @@ fn from_row(r: &AnyRow) -> Result<RefundRecord, StoreError> {
     })
 }
 
-/// A refund to record.
-pub struct NewRefund<'a> {
-    pub refund_no: &'a str,
-    pub payment_no: &'a str,
-    pub merchant_id: &'a str,
-    /// `None`: everything not yet refunded.
-    pub amount: Option<i64>,
-    pub reason: Option<&'a str>,
-    pub kind: &'a str,
-}
-
-/// Records a pending refund and reserves its amount. `None` if the payment is not paid or
-/// the amount exceeds what is left to refund.
-pub async fn create(db: &Db, r: &NewRefund<'_>) -> Result<Option<RefundRecord>, StoreError> {
-    let now = now_ms();
-    let row = sqlx::query(
-        "SELECT paid_amount, refunded_amount, currency FROM payments WHERE payment_no = $1",
-    )
-    .bind(r.payment_no)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let paid: Option<i64> = row.try_get("paid_amount")?;
-    let refunded: i64 = row.try_get("refunded_amount")?;
-    let currency: String = row.try_get("currency")?;
-    let amount = r.amount.unwrap_or(paid.unwrap_or(0) - refunded);
-    if amount <= 0 {
-        return Ok(None);
-    }
+/// Records `refund` and reserves its amount on its payment, in one transaction, while the
+/// payment is in one of the states `refundable` and the amount fits in what is left to
+/// refund. `LostRace` (nothing written) otherwise.
+pub async fn create(
+    db: &Db,
+    refund: &RefundRecord,
+    refundable: [PaymentState; 2],
+) -> Result<Applied<()>, StoreError> {
+    let writes = [
+        // The conditional update is the rule (and locks the payment row): concurrent refunds
+        // cannot both pass it past the paid amount.
+        Write::new(
+            "UPDATE payments SET refunded_amount = refunded_amount + $1, updated_at = $2
+             WHERE payment_no = $3 AND state IN ($4, $5) AND paid_amount IS NOT NULL
+             AND refunded_amount + $1 <= paid_amount",
+            Some(1),
+        )
+        .bind(refund.amount.minor())
+        .bind(refund.created_at)
+        .bind(refund.payment_no.as_str())
+        .bind(refundable[0].as_str())
+        .bind(refundable[1].as_str()),
+        Write::new(
+            "INSERT INTO refunds (refund_no, payment_no, merchant_id, amount, currency, reason, kind, state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            Some(1),
+        )
+        .bind(refund.refund_no.as_str())
+        .bind(refund.payment_no.as_str())
+        .bind(refund.merchant_id.as_str())
+        .bind(refund.amount.minor())
+        .bind(refund.amount.currency().code())
+        .bind(refund.reason.clone())
+        .bind(refund.kind.as_str())
+        .bind(refund.state.as_str())
+        .bind(refund.created_at),
+    ];
     let mut tx = db.pool.begin().await?;
-    // The conditional update is the rule (and locks the payment row): concurrent refunds
-    // cannot both pass it past the paid amount.
-    let reserved = sqlx::query(
-        "UPDATE payments SET refunded_amount = refunded_amount + $1, version = version + 1, updated_at = $2
-         WHERE payment_no = $3 AND state IN ('paid', 'refunded') AND paid_amount IS NOT NULL
-         AND refunded_amount + $1 <= paid_amount",
-    )
-    .bind(amount)
-    .bind(now)
-    .bind(r.payment_no)
-    .execute(&mut *tx)
-    .await?;
-    if reserved.rows_affected() != 1 {
+    if !batch::apply(&mut tx, db.engine, &writes).await? {
         tx.rollback().await?;
-        return Ok(None);
+        return Ok(Applied::LostRace);
     }
-    sqlx::query(
-        "INSERT INTO refunds (refund_no, payment_no, merchant_id, amount, currency, reason, kind, state, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
-    )
-    .bind(r.refund_no)
-    .bind(r.payment_no)
-    .bind(r.merchant_id)
-    .bind(amount)
-    .bind(&currency)
-    .bind(r.reason)
-    .bind(r.kind)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
-    get(db, r.refund_no).await
+    Ok(Applied::Done(()))
 }
 
 pub async fn get(db: &Db, refund_no: &str) -> Result<Option<RefundRecord>, StoreError> {
@@ -128,83 +117,136 @@ pub async fn of_payment(db: &Db, payment_no: &str) -> Result<Vec<RefundRecord>, 
     rows.iter().map(from_row).collect()
 }
 
-/// Records the provider's final answer. A failed refund gives its amount back to the
-/// payment; a payment refunded in full becomes `refunded` (and, for a merchant's refund,
-/// so do the orders it paid). One transaction; a pending refund only.
-pub async fn finish(
+/// Whether a refund of `payment_no` other than `refund_no` is in `state` (pending).
+pub async fn others_in_state(
     db: &Db,
+    payment_no: &str,
     refund_no: &str,
-    succeeded: bool,
-    provider_refund_id: Option<&str>,
-    error: Option<&str>,
-) -> Result<Vec<String>, StoreError> {
-    let now = now_ms();
-    let mut tx = db.pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE refunds SET state = $1, provider_refund_id = COALESCE($2, provider_refund_id), last_error = $3, updated_at = $4
-         WHERE refund_no = $5 AND state = 'pending'",
+    state: RefundState,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM refunds WHERE payment_no = $1 AND refund_no <> $2 AND state = $3",
     )
-    .bind(if succeeded { "succeeded" } else { "failed" })
-    .bind(provider_refund_id)
-    .bind(error)
-    .bind(now)
+    .bind(payment_no)
     .bind(refund_no)
-    .execute(&mut *tx)
+    .bind(state.as_str())
+    .fetch_one(&db.pool)
     .await?;
-    if done.rows_affected() != 1 {
-        tx.rollback().await?;
-        return Ok(Vec::new());
-    }
-    let mut events = Vec::new();
-    let row = sqlx::query("SELECT payment_no, amount, kind FROM refunds WHERE refund_no = $1")
-        .bind(refund_no)
-        .fetch_one(&mut *tx)
-        .await?;
-    let payment_no: String = row.try_get("payment_no")?;
-    let amount: i64 = row.try_get("amount")?;
-    let kind: String = row.try_get("kind")?;
-    if !succeeded {
-        sqlx::query("UPDATE payments SET refunded_amount = refunded_amount - $1, version = version + 1, updated_at = $2 WHERE payment_no = $3")
-            .bind(amount)
-            .bind(now)
-            .bind(&payment_no)
-            .execute(&mut *tx)
-            .await?;
-    } else {
-        let full = sqlx::query(
-            "UPDATE payments SET state = 'refunded', version = version + 1, updated_at = $1
-             WHERE payment_no = $2 AND state = 'paid' AND refunded_amount = paid_amount
-             AND NOT EXISTS (SELECT 1 FROM refunds WHERE payment_no = $2 AND state = 'pending')",
-        )
-        .bind(now)
-        .bind(&payment_no)
-        .execute(&mut *tx)
-        .await?;
-        if full.rows_affected() == 1 && kind == "merchant" {
-            let orders: Vec<String> = sqlx::query(
-                "SELECT id FROM orders WHERE paid_by = $1 AND state = 'paid' ORDER BY id",
-            )
-            .bind(&payment_no)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-            sqlx::query("UPDATE orders SET state = 'refunded', version = version + 1, updated_at = $1 WHERE paid_by = $2 AND state = 'paid'")
-                .bind(now)
-                .bind(&payment_no)
-                .execute(&mut *tx)
-                .await?;
-            events = super::events::record(&mut tx, &orders, "order.refunded").await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(events)
+    Ok(row.try_get::<i64, _>("n")? > 0)
 }
 
-/// Pending refunds, for retries at start: (merchant id, refund no).
-pub async fn pending(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query("SELECT merchant_id, refund_no FROM refunds WHERE state = 'pending'")
+/// The orders `payment_no` paid that are in `state`.
+pub async fn orders_paid_by(
+    db: &Db,
+    payment_no: &str,
+    state: crate::domain::OrderState,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM orders WHERE paid_by = $1 AND state = $2 ORDER BY id",
+        orders::COLUMNS
+    );
+    let rows = sqlx::query(&sql)
+        .bind(payment_no)
+        .bind(state.as_str())
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(orders::from_row).collect()
+}
+
+/// The provider's final answer about a refund.
+pub struct Finish<'a> {
+    pub change: Change<RefundState>,
+    pub provider_refund_id: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// What follows a success (`domain::refund::after_refund_succeeded`), with the orders
+    /// its order change applies to, as read.
+    pub effect: RefundEffect,
+    pub orders: Vec<OrderRecord>,
+}
+
+/// Applies a refund's final answer in one transaction: its change; a failed refund gives
+/// its amount back to the payment; a success applies `effect` (payment and orders refunded
+/// in full, with their events). The events' ids; `LostRace` if a row moved meanwhile.
+pub async fn finish(
+    db: &Db,
+    refund: &RefundRecord,
+    f: &Finish<'_>,
+    now: i64,
+) -> Result<Applied<Vec<String>>, StoreError> {
+    let mut writes = vec![Write::new(
+        "UPDATE refunds SET state = $1, provider_refund_id = COALESCE($2, provider_refund_id), last_error = $3,
+         updated_at = $4 WHERE refund_no = $5 AND state = $6",
+        Some(1),
+    )
+    .bind(f.change.to().as_str())
+    .bind(f.provider_refund_id)
+    .bind(f.error)
+    .bind(now)
+    .bind(refund.refund_no.as_str())
+    .bind(f.change.from().as_str())];
+    if f.change.to() == RefundState::Failed {
+        writes.push(
+            Write::new(
+                "UPDATE payments SET refunded_amount = refunded_amount - $1, updated_at = $2 WHERE payment_no = $3",
+                Some(1),
+            )
+            .bind(refund.amount.minor())
+            .bind(now)
+            .bind(refund.payment_no.as_str()),
+        );
+    }
+    let mut events = Vec::new();
+    if let Some(change) = f.effect.payment {
+        writes.push(
+            Write::new(
+                "UPDATE payments SET state = $1, updated_at = $2
+                 WHERE payment_no = $3 AND state = $4 AND refunded_amount = paid_amount",
+                Some(1),
+            )
+            .bind(change.to().as_str())
+            .bind(now)
+            .bind(refund.payment_no.as_str())
+            .bind(change.from().as_str()),
+        );
+    }
+    if let Some(change) = f.effect.orders {
+        writes.push(
+            Write::new(
+                "UPDATE orders SET state = $1, updated_at = $2 WHERE paid_by = $3 AND state = $4",
+                Some(f.orders.len() as u64),
+            )
+            .bind(change.to().as_str())
+            .bind(now)
+            .bind(refund.payment_no.as_str())
+            .bind(change.from().as_str()),
+        );
+        for order in &f.orders {
+            let after = OrderRecord {
+                state: change.to(),
+                updated_at: now,
+                ..order.clone()
+            };
+            let (id, write) = super::events::record(&after, OrderEvent::Refund.webhook_type(), now);
+            events.push(id);
+            writes.push(write);
+        }
+    }
+    let mut tx = db.pool.begin().await?;
+    if !batch::apply(&mut tx, db.engine, &writes).await? {
+        tx.rollback().await?;
+        return Ok(Applied::LostRace);
+    }
+    tx.commit().await?;
+    Ok(Applied::Done(events))
+}
+
+/// Refunds in `state` (pending, for retries at start): (merchant id, refund no).
+pub async fn in_state(
+    db: &Db,
+    state: RefundState,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT merchant_id, refund_no FROM refunds WHERE state = $1")
+        .bind(state.as_str())
         .fetch_all(&db.pool)
         .await?;
     rows.iter()

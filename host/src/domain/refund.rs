@@ -1,0 +1,193 @@
+//! Refunds: their states and kinds, and what a finished refund does to its payment and
+//! orders.
+//!
+//! ```text
+//! pending --succeed--> succeeded
+//!    \--fail--> failed            (its amount goes back to what may be refunded)
+//! ```
+//! A payment whose succeeded refunds add up to what was paid, with none pending, is
+//! refunded in full; a merchant's refund in full refunds the orders it paid too (paygate's
+//! own refunds of late and double payments give back money no order kept).
+
+use super::order::{OrderError, OrderEvent, OrderState};
+use super::payment::{PaymentEvent, PaymentState};
+use super::state::{named, Change, InvalidTransition, Transition};
+
+named! {
+    /// Where a refund is.
+    pub enum RefundState {
+        /// Asked for (or about to be); the provider's answer is not known yet.
+        Pending = "pending",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+}
+
+named! {
+    /// Who wanted the refund.
+    pub enum RefundKind {
+        /// The merchant asked for it.
+        Merchant = "merchant",
+        /// paygate gives back money paid after it closed the payment.
+        LatePayment = "late_payment",
+        /// paygate gives back money paid for orders no longer payable.
+        DoublePayment = "double_payment",
+    }
+}
+
+impl RefundKind {
+    /// The reason sent to the provider for paygate's own refunds.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            RefundKind::Merchant => None,
+            RefundKind::LatePayment => Some("paid after the payment was closed"),
+            RefundKind::DoublePayment => Some("order already paid"),
+        }
+    }
+}
+
+/// The provider's final word on a refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundEvent {
+    Succeed,
+    Fail,
+}
+
+impl RefundState {
+    /// Applies `event`: the state machine above.
+    pub fn apply(
+        self,
+        event: RefundEvent,
+    ) -> Result<Transition<RefundState>, InvalidTransition<RefundState, RefundEvent>> {
+        use RefundEvent as E;
+        use RefundState as S;
+        match (self, event) {
+            (S::Pending, E::Succeed) => Ok(Transition::To(Change::new(self, S::Succeeded))),
+            (S::Pending, E::Fail) => Ok(Transition::To(Change::new(self, S::Failed))),
+            (S::Succeeded, E::Succeed) | (S::Failed, E::Fail) => Ok(Transition::Unchanged),
+            (from, event) => Err(InvalidTransition {
+                what: "refund",
+                from,
+                event,
+            }),
+        }
+    }
+}
+
+/// What a refund that just succeeded does beyond itself, given its payment after it:
+/// `paid_minor` collected, `refunded_minor` reserved by refunds not failed (this one
+/// included), `others_pending` whether another refund still waits for its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundEffect {
+    /// The payment is refunded in full.
+    pub payment: Option<Change<PaymentState>>,
+    /// ... and so are the orders it paid (a merchant's refund only).
+    pub orders: Option<Change<OrderState>>,
+}
+
+pub fn after_refund_succeeded(
+    kind: RefundKind,
+    payment: PaymentState,
+    paid_minor: i64,
+    refunded_minor: i64,
+    others_pending: bool,
+) -> Result<RefundEffect, OrderError> {
+    let none = RefundEffect {
+        payment: None,
+        orders: None,
+    };
+    if others_pending || refunded_minor < paid_minor {
+        return Ok(none);
+    }
+    let Ok(Transition::To(payment)) = payment.apply(PaymentEvent::RefundInFull) else {
+        return Ok(none);
+    };
+    let orders = match kind {
+        RefundKind::Merchant => match OrderState::Paid.apply(OrderEvent::Refund)? {
+            Transition::To(c) => Some(c),
+            Transition::Unchanged => None,
+        },
+        RefundKind::LatePayment | RefundKind::DoublePayment => None,
+    };
+    Ok(RefundEffect {
+        payment: Some(payment),
+        orders,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_pending_refund_finishes() {
+        use RefundEvent as E;
+        use RefundState as S;
+        for &from in S::ALL {
+            for event in [E::Succeed, E::Fail] {
+                let expected = match (from, event) {
+                    (S::Pending, E::Succeed) => {
+                        Some(Transition::To(Change::new(from, S::Succeeded)))
+                    }
+                    (S::Pending, E::Fail) => Some(Transition::To(Change::new(from, S::Failed))),
+                    (S::Succeeded, E::Succeed) | (S::Failed, E::Fail) => {
+                        Some(Transition::Unchanged)
+                    }
+                    _ => None,
+                };
+                match expected {
+                    Some(t) => assert_eq!(from.apply(event), Ok(t)),
+                    None => assert!(from.apply(event).is_err(), "{from:?} {event:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_merchant_refund_in_full_refunds_the_payment_and_its_orders() {
+        let effect =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 100, 100, false)
+                .expect("allowed");
+        assert_eq!(
+            effect.payment,
+            Some(Change::new(PaymentState::Paid, PaymentState::Refunded))
+        );
+        assert_eq!(
+            effect.orders,
+            Some(Change::new(OrderState::Paid, OrderState::Refunded))
+        );
+    }
+
+    #[test]
+    fn a_partial_refund_or_one_with_others_pending_refunds_nothing_else() {
+        let partial =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 100, 40, false)
+                .expect("allowed");
+        assert_eq!(partial.payment, None);
+        assert_eq!(partial.orders, None);
+        let waiting =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 100, 100, true)
+                .expect("allowed");
+        assert_eq!(waiting.payment, None);
+    }
+
+    #[test]
+    fn paygate_s_own_refund_in_full_leaves_the_orders_alone() {
+        for kind in [RefundKind::LatePayment, RefundKind::DoublePayment] {
+            let effect = after_refund_succeeded(kind, PaymentState::Paid, 100, 100, false)
+                .expect("allowed");
+            assert!(effect.payment.is_some());
+            assert_eq!(effect.orders, None, "{kind:?}");
+            assert!(kind.reason().is_some());
+        }
+    }
+
+    #[test]
+    fn a_payment_refunded_already_changes_no_more() {
+        let effect =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Refunded, 100, 100, false)
+                .expect("allowed");
+        assert_eq!(effect.payment, None);
+        assert_eq!(effect.orders, None);
+    }
+}

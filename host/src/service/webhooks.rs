@@ -1,0 +1,192 @@
+//! Merchant webhooks: each outbox event is POSTed to its order's `notify_url`, signed with
+//! the merchant's webhook secret, and retried on the webhook schedule until a 2xx answer
+//! or the schedule ends (the domain's delivery rule; then the delivery is `failed` and
+//! listed for an operator). When Redis is configured the event is also appended to the
+//! stream `{prefix}:events`.
+//!
+//! Signature: header `Paygate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`, where the
+//! HMAC key is the webhook secret and the message is `<t>.<raw body>`.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::domain::delivery::{after_attempt, Attempt};
+use crate::domain::{schedule, DeliveryState, Transition};
+use crate::queue::DelayQueue;
+use crate::store::events::{self, OrderEvent};
+use crate::store::{merchants, orders};
+
+use super::{Gateway, ServiceError};
+
+/// How long a merchant's endpoint may take to answer.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How soon an attempt that could not be made (database, vault, stream) is made again.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// What a delivery step leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStep {
+    /// Nothing more to do for this event.
+    Done,
+    /// Come back at this time (ms).
+    RetryAt(i64),
+}
+
+impl Gateway {
+    /// One delivery attempt of `event_id` (and its stream append, once).
+    pub async fn deliver_event(&self, event_id: &str) -> DeliveryStep {
+        let retry = DeliveryStep::RetryAt(self.now_ms() + schedule::millis(RETRY_AFTER));
+        let event = match events::get(&self.db, event_id).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return DeliveryStep::Done,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook event unreadable; retrying");
+                return retry;
+            }
+        };
+        if !event.streamed {
+            if let Err(e) = self.stream(&event).await {
+                tracing::warn!(error = %e, "could not append to the event stream; retrying");
+                return retry;
+            }
+        }
+        if event.delivery != DeliveryState::Pending {
+            return DeliveryStep::Done;
+        }
+        let met = match self.post(&event).await {
+            Ok(met) => met,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook could not be prepared; retrying");
+                return retry;
+            }
+        };
+        let attempt = usize::try_from(event.attempts).unwrap_or(usize::MAX - 1) + 1;
+        let next = after_attempt(attempt, met, &self.timers.webhook_schedule);
+        let change = match next.change {
+            Transition::To(c) => Some(c),
+            Transition::Unchanged => None,
+        };
+        let status = match met {
+            Attempt::Answered(s) => Some(s),
+            // 0: no answer, as the events API has always shown it.
+            Attempt::Unreachable => Some(0),
+            Attempt::NoEndpoint => None,
+        };
+        let now = self.now_ms();
+        let recorded = events::attempted(
+            &self.db,
+            &event.id,
+            status,
+            DeliveryState::Pending,
+            change,
+            now,
+        )
+        .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not record the webhook attempt; retrying");
+            return retry;
+        }
+        match (change.map(|c| c.to()), next.retry_in) {
+            (Some(DeliveryState::Delivered), _) => tracing::info!(attempt, "webhook delivered"),
+            (Some(DeliveryState::Failed), _) => {
+                tracing::error!(attempt, "webhook schedule exhausted; delivery failed")
+            }
+            (_, Some(_)) => tracing::warn!(attempt, ?status, "webhook refused; will retry"),
+            _ => {}
+        }
+        match next.retry_in {
+            Some(delay) => DeliveryStep::RetryAt(now + schedule::millis(delay)),
+            None => DeliveryStep::Done,
+        }
+    }
+
+    async fn stream(&self, event: &OrderEvent) -> Result<(), ServiceError> {
+        let DelayQueue::Redis(q) = &self.timers.queue else {
+            return Ok(());
+        };
+        let mut conn = q.connection();
+        let key = format!("{}:events", q.prefix());
+        let _: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(100_000)
+            .arg("*")
+            .arg("id")
+            .arg(&event.id)
+            .arg("type")
+            .arg(&event.kind)
+            .arg("order_id")
+            .arg(&event.order_id)
+            .arg("merchant_id")
+            .arg(&event.merchant_id)
+            .arg("payload")
+            .arg(&event.payload)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| ServiceError::internal("appending to the event stream", e))?;
+        Ok(events::mark_streamed(&self.db, &event.id).await?)
+    }
+
+    /// POSTs the signed event to its order's endpoint.
+    async fn post(&self, event: &OrderEvent) -> Result<Attempt, ServiceError> {
+        let order = orders::get(&self.db, &event.merchant_id, &event.order_id).await?;
+        let Some(url) = order.and_then(|o| o.notify_url) else {
+            return Ok(Attempt::NoEndpoint);
+        };
+        let sealed = merchants::webhook_secret(&self.db, &event.merchant_id).await?;
+        let secret = self
+            .vault
+            .open(&sealed)
+            .map_err(|e| ServiceError::internal("opening a webhook secret", e))?;
+        let timestamp = self.now_ms() / 1000;
+        let response = self
+            .http
+            .post(&url)
+            .timeout(WEBHOOK_TIMEOUT)
+            .header("content-type", "application/json")
+            .header("paygate-event-id", &event.id)
+            .header(
+                "paygate-signature",
+                signature(&secret, timestamp, &event.payload),
+            )
+            .body(event.payload.clone())
+            .send()
+            .await;
+        Ok(match response {
+            Ok(r) => Attempt::Answered(r.status().as_u16()),
+            Err(e) => {
+                tracing::warn!(event = %event.id, error = %e, "webhook endpoint unreachable");
+                Attempt::Unreachable
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature;
+
+    #[test]
+    fn signature_is_hmac_sha256_over_timestamp_dot_body() {
+        // echo -n '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec_test
+        assert_eq!(
+            signature("whsec_test", 1_700_000_000, r#"{"a":1}"#),
+            "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+    }
+}
