@@ -10,12 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
-use crate::service::timers::{Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
 use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
+use crate::service::timers::{Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
 use crate::service::{Gateway, PayRules};
 use crate::store;
 use crate::vault::Vault;
@@ -210,12 +210,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     );
 
     let shutdown = CancellationToken::new();
-    let workers = spawn_workers(
-        &gateway,
-        &timers,
-        config.queue_lease,
-        &shutdown,
-    );
+    let workers = spawn_workers(&gateway, &timers, config.queue_lease, &shutdown);
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

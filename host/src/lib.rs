@@ -10,8 +10,8 @@
 
 pub mod adapters;
 pub mod api;
-pub mod clock;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod jobs;

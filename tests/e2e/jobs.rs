@@ -118,12 +118,7 @@ async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Se
             break;
         }
         if redis_setting {
-            let stats = app
-                .running
-                .queue
-                .stats("deadline")
-                .await
-                .expect("stats");
+            let stats = app.running.queue.stats("deadline").await.expect("stats");
             if stats.ready + stats.scheduled + stats.in_flight == 0 {
                 break;
             }

@@ -95,7 +95,7 @@ async fn notification_delivered_three_times_pays_the_order_once(setting: Setting
             "paygate acknowledges every delivery: {delivery}"
         );
         versions.push(
-            app.db_i64("SELECT version FROM orders WHERE id = $1", id)
+            app.db_i64("SELECT updated_at FROM orders WHERE id = $1", id)
                 .await,
         );
         paid_at.push(app.order(id).await["paid_at"].clone());
@@ -106,18 +106,11 @@ async fn notification_delivered_three_times_pays_the_order_once(setting: Setting
         "the 2nd and 3rd deliveries changed nothing: {versions:?}"
     );
     assert_eq!(paid_at[0], paid_at[2]);
-    let payment_version = app
-        .db_i64(
-            "SELECT version FROM payments WHERE payment_no = $1",
-            payment_no,
-        )
-        .await;
     let paid_count = app.db_i64("SELECT COUNT(*) FROM provider_notifications WHERE payment_no = $1 AND outcome = 'paid'", payment_no).await;
     assert_eq!(
         paid_count, 1,
         "one delivery paid the order, the others were recorded as unchanged"
     );
-    assert!(payment_version > 0);
 }
 
 fn hmac_hex(key: &str, message: &str) -> String {

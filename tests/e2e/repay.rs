@@ -67,10 +67,7 @@ async fn switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_st
         (json!("paid"), json!(first_no))
     );
     let payments = app
-        .db_i64(
-            "SELECT COUNT(*) FROM payment_orders WHERE order_id = $1",
-            id,
-        )
+        .db_i64("SELECT COUNT(*) FROM payments WHERE order_ids = $1", id)
         .await;
     assert_eq!(payments, 1, "no second payment was started");
 }
@@ -217,11 +214,8 @@ async fn hundred_concurrent_identical_pay_calls_make_one_provider_call(setting: 
         "one provider call"
     );
     assert_eq!(
-        app.db_i64(
-            "SELECT COUNT(*) FROM payment_orders WHERE order_id = $1",
-            id
-        )
-        .await,
+        app.db_i64("SELECT COUNT(*) FROM payments WHERE order_ids = $1", id)
+            .await,
         1,
         "one payment"
     );

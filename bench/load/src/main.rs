@@ -42,6 +42,11 @@ struct Plan {
     period: Duration,
     /// Slot 0 of the whole run.
     epoch: Instant,
+    /// The flows scheduled in `[window_start, window_end)` make the achieved rate: the
+    /// `--run-time` that follows the ramp-up. goose runs on a second longer, so that the
+    /// last of them can finish.
+    window_start: Instant,
+    window_end: Instant,
     /// Makes `out_trade_no` unique across runs against the same database.
     run_id: String,
     api_key: String,
@@ -52,8 +57,11 @@ struct Plan {
 
 static PLAN: OnceLock<Plan> = OnceLock::new();
 
-/// Flows that started later than 1 ms after their slot (the user was still busy).
+/// Of the flows scheduled in the window: those that started later than 1 ms after their
+/// slot (their user was still busy), and those that finished, well or not.
 static LATE_STARTS: AtomicUsize = AtomicUsize::new(0);
+static WINDOW_DONE: AtomicUsize = AtomicUsize::new(0);
+static WINDOW_FAILED: AtomicUsize = AtomicUsize::new(0);
 
 fn plan() -> &'static Plan {
     PLAN.get().expect("the plan is set before the load test starts")
@@ -85,9 +93,10 @@ Our options:
   --label TEXT          a label carried into the summary
 
 Goose options we default (a given one wins): --users (see above), --increase-time 1s,
---run-time 20s, --co-mitigation disabled (the schedule already corrects the flow figures;
+--run-time 20s (the measured time after the ramp-up; goose runs 1 s longer so that the last
+scheduled flows finish), --co-mitigation disabled (the schedule already corrects the flow figures;
 `--co-mitigation average` adds goose's back-filled rows per request to its report),
---no-telnet, --no-websocket, --quiet. `--goose-help` lists every goose option
+--no-telnet, --quiet. `--goose-help` lists every goose option
 (--report-file, --throttle-requests, --running-metrics, --threshold, ...).
 ";
 
@@ -206,14 +215,27 @@ async fn main() {
     if config.increase_rate.is_none() && config.increase_time.is_none() {
         config.increase_time = Some("1s".into());
     }
-    if config.run_time.is_none() && config.iterations.is_none() {
-        config.run_time = Some("20s".into());
+    if config.iterations.is_some() {
+        eprintln!("paygate-load: --iterations does not fit a fixed arrival rate; use --run-time");
+        std::process::exit(2);
     }
+    let measured = match parse_time(config.run_time.as_deref().unwrap_or("20s")) {
+        Some(t) if t > 0 => t,
+        _ => {
+            eprintln!("paygate-load: --run-time: a whole number of seconds, or such as 1m30s");
+            std::process::exit(2);
+        }
+    };
+    config.run_time = Some(format!("{}s", measured + 1));
+    let ramp = match (&config.increase_time, &config.increase_rate) {
+        (Some(t), _) => parse_time(t).unwrap_or(1) as f64,
+        (None, Some(r)) => users as f64 / r.parse::<f64>().unwrap_or(1.0).max(1e-3),
+        (None, None) => 1.0,
+    };
     if config.co_mitigation.is_none() {
         config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
     }
     config.no_telnet = true;
-    config.no_websocket = true;
     if config.quiet == 0 && config.verbose == 0 {
         config.quiet = 1;
     }
@@ -221,11 +243,16 @@ async fn main() {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
+    let epoch = Instant::now();
+    // A quarter of a second after the last user started: every user is in its schedule.
+    let window_start = epoch + Duration::from_secs_f64(ramp + 0.25);
     let plan = Plan {
         rate: args.rate,
         users,
         period: Duration::from_secs_f64(users as f64 / args.rate),
-        epoch: Instant::now(),
+        epoch,
+        window_start,
+        window_end: window_start + Duration::from_secs(measured),
         run_id: format!("{}{}", base36(now_ms), base36(u128::from(std::process::id()))),
         api_key: args.api_key.clone(),
         provider: args.provider.clone(),
@@ -275,6 +302,31 @@ async fn main() {
     if summary["flow"]["ok"].as_u64() == Some(0) {
         std::process::exit(3);
     }
+}
+
+/// goose's time syntax: `90`, `90s`, `1m30s`, `2h`; whole seconds.
+fn parse_time(t: &str) -> Option<u64> {
+    let t = t.trim();
+    if let Ok(secs) = t.parse() {
+        return Some(secs);
+    }
+    let (mut total, mut digits) = (0u64, String::new());
+    for c in t.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            'h' | 'm' | 's' => {
+                let n: u64 = digits.parse().ok()?;
+                total += n * match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                digits.clear();
+            }
+            _ => return None,
+        }
+    }
+    digits.is_empty().then_some(total)
 }
 
 fn base36(mut n: u128) -> String {
@@ -328,11 +380,18 @@ async fn flow(user: &mut GooseUser) -> TransactionResult {
         pace.seq += 1;
         slot
     };
-    if scheduled.elapsed() > Duration::from_millis(1) {
+    let in_window = scheduled >= plan.window_start && scheduled < plan.window_end;
+    if in_window && scheduled.elapsed() > Duration::from_millis(1) {
         LATE_STARTS.fetch_add(1, Ordering::Relaxed);
     }
     let outcome = create_and_pay(user, plan, seq).await;
     let latency = scheduled.elapsed();
+    if in_window {
+        WINDOW_DONE.fetch_add(1, Ordering::Relaxed);
+        if outcome.is_err() {
+            WINDOW_FAILED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let error = outcome.as_ref().err().map(String::as_str);
     user.record_custom_request_duration("FLOW", "scheduled", latency, error.is_none(), None, error)
         .await?;
@@ -432,7 +491,7 @@ fn timing(t: &GooseRequestMetricTimingData) -> Value {
 
 fn summarize(metrics: &GooseMetrics, args: &Args) -> Value {
     let plan = plan();
-    let duration = metrics.duration.max(1) as f64;
+    let window = (plan.window_end - plan.window_start).as_secs_f64();
     let mut requests = serde_json::Map::new();
     let mut flow = json!({"ok": 0, "failed": 0});
     for (key, agg) in &metrics.requests {
@@ -458,8 +517,11 @@ fn summarize(metrics: &GooseMetrics, args: &Args) -> Value {
         .find(|t| t.transaction_name.name_for_transaction() == "flow")
         .map(|t| timing(&t.run_times))
         .unwrap_or(Value::Null);
-    let flows = flow["ok"].as_u64().unwrap_or(0) + flow["failed"].as_u64().unwrap_or(0);
-    let achieved = flows as f64 / duration;
+    // The flows scheduled in the window that finished: every slot of the window has one
+    // when the rate was held.
+    let scheduled = (window * plan.rate).round();
+    let done = WINDOW_DONE.load(Ordering::Relaxed);
+    let achieved = done as f64 / window;
     let mut errors: Vec<(usize, String)> = metrics
         .errors
         .values()
@@ -474,8 +536,12 @@ fn summarize(metrics: &GooseMetrics, args: &Args) -> Value {
         "label": args.label,
         "target_flows_per_s": plan.rate,
         "achieved_flows_per_s": (achieved * 10.0).round() / 10.0,
-        "achieved_ratio": ((achieved / plan.rate) * 1000.0).round() / 1000.0,
-        "duration_s": metrics.duration,
+        "achieved_ratio": ((done as f64 / scheduled.max(1.0)) * 1000.0).round() / 1000.0,
+        "window_s": window,
+        "window_scheduled": scheduled,
+        "window_done": done,
+        "window_failed": WINDOW_FAILED.load(Ordering::Relaxed),
+        "goose_duration_s": metrics.duration,
         "users": plan.users,
         "late_starts": LATE_STARTS.load(Ordering::Relaxed),
         "flow": flow,
@@ -498,11 +564,14 @@ fn print_summary(s: &Value) {
         None => String::new(),
     });
     println!(
-        "target {} flows/s, achieved {} flows/s ({:.1}%) over {} s, {} users",
+        "target {} flows/s, achieved {} flows/s ({:.1}%: {} of the {} flows scheduled in {} s finished, {} failed), {} users",
         s["target_flows_per_s"],
         s["achieved_flows_per_s"],
         s["achieved_ratio"].as_f64().unwrap_or(0.0) * 100.0,
-        s["duration_s"],
+        s["window_done"],
+        s["window_scheduled"],
+        s["window_s"],
+        s["window_failed"],
         s["users"]
     );
     println!(
@@ -528,7 +597,10 @@ fn print_summary(s: &Value) {
             );
         }
     }
-    println!("flows started late (user still busy): {}", s["late_starts"]);
+    println!(
+        "flows of the window that started late (their user was still busy): {}",
+        s["late_starts"]
+    );
     if let Some(errors) = s["errors"].as_array() {
         for e in errors {
             println!("error x{}: {}", e["count"], e["error"]);

@@ -24,9 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(
-            json!({"ready": r.ready, "database": r.database, "redis": r.redis, "queue": r.queue}),
-        ),
+        Json(json!({"ready": r.ready, "database": r.database, "redis": r.redis, "queue": r.queue})),
     )
 }
 

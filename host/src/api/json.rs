@@ -59,19 +59,24 @@ mod tests {
         );
         assert!(e.message.contains("amount"), "{}", e.message);
         assert_eq!(
-            parse::<Body>(br#"{"amount": "1"}"#).expect_err("type").code.as_str(),
+            parse::<Body>(br#"{"amount": "1"}"#)
+                .expect_err("type")
+                .code
+                .as_str(),
             "invalid_body"
         );
         assert_eq!(
             parse::<Body>(br#"{"amount": 1e40}"#)
                 .expect_err("huge")
-                .code.as_str(),
+                .code
+                .as_str(),
             "invalid_body"
         );
         assert_eq!(
             parse::<Body>(br#"{"amount": 1, "x": 2}"#)
                 .expect_err("unknown")
-                .code.as_str(),
+                .code
+                .as_str(),
             "invalid_body"
         );
         assert_eq!(

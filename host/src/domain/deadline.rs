@@ -138,8 +138,14 @@ mod tests {
     #[test]
     fn the_provider_s_answer_decides_what_closes() {
         assert_eq!(after_query(QueryAnswer::Paid, 1, 5), AfterQuery::Settle);
-        assert_eq!(after_query(QueryAnswer::Unpaid, 1, 5), AfterQuery::CloseTrade);
-        assert_eq!(after_query(QueryAnswer::Unknown, 1, 5), AfterQuery::CloseOrder);
+        assert_eq!(
+            after_query(QueryAnswer::Unpaid, 1, 5),
+            AfterQuery::CloseTrade
+        );
+        assert_eq!(
+            after_query(QueryAnswer::Unknown, 1, 5),
+            AfterQuery::CloseOrder
+        );
         assert_eq!(
             after_query(QueryAnswer::Unreachable, 99, 5),
             AfterQuery::RetryLater { flag: None }

@@ -96,7 +96,10 @@ mod tests {
             let next = after_attempt(1, Attempt::Answered(status), &schedule());
             assert_eq!(
                 next.change,
-                Transition::To(Change::new(DeliveryState::Pending, DeliveryState::Delivered))
+                Transition::To(Change::new(
+                    DeliveryState::Pending,
+                    DeliveryState::Delivered
+                ))
             );
             assert_eq!(next.retry_in, None);
         }

@@ -124,7 +124,9 @@ impl PaymentState {
 }
 
 named! {
-    /// Why a payment waits for an operator. The first reason found stays.
+    /// Why a payment waits for an operator. A flag about money (see [`PaymentFlag::replaces`])
+    /// replaces the one there; `provider_refuses_queries` is set only on an unflagged
+    /// payment.
     pub enum PaymentFlag {
         /// The provider collected another amount (or currency) than the payment's.
         AmountMismatch = "amount_mismatch",
@@ -138,6 +140,16 @@ named! {
         RefundFailed = "refund_failed",
         /// The provider keeps refusing status queries at the deadline.
         ProviderRefusesQueries = "provider_refuses_queries",
+    }
+}
+
+impl PaymentFlag {
+    /// Whether this flag replaces one the payment already carries: every flag about money
+    /// does (the latest is what the operator must act on: a late payment whose refund then
+    /// failed reads `refund_failed`); a provider refusing queries only flags a payment that
+    /// carries no flag.
+    pub fn replaces(&self) -> bool {
+        *self != PaymentFlag::ProviderRefusesQueries
     }
 }
 
@@ -367,5 +379,4 @@ pub enum PayAction {
     SdkParams {
         params: std::collections::BTreeMap<String, String>,
     },
-
 }

@@ -174,8 +174,8 @@ mod tests {
     #[test]
     fn paygate_s_own_refund_in_full_leaves_the_orders_alone() {
         for kind in [RefundKind::LatePayment, RefundKind::DoublePayment] {
-            let effect = after_refund_succeeded(kind, PaymentState::Paid, 100, 100, false)
-                .expect("allowed");
+            let effect =
+                after_refund_succeeded(kind, PaymentState::Paid, 100, 100, false).expect("allowed");
             assert!(effect.payment.is_some());
             assert_eq!(effect.orders, None, "{kind:?}");
             assert!(kind.reason().is_some());
@@ -184,9 +184,14 @@ mod tests {
 
     #[test]
     fn a_payment_refunded_already_changes_no_more() {
-        let effect =
-            after_refund_succeeded(RefundKind::Merchant, PaymentState::Refunded, 100, 100, false)
-                .expect("allowed");
+        let effect = after_refund_succeeded(
+            RefundKind::Merchant,
+            PaymentState::Refunded,
+            100,
+            100,
+            false,
+        )
+        .expect("allowed");
         assert_eq!(effect.payment, None);
         assert_eq!(effect.orders, None);
     }

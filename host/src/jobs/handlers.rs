@@ -82,7 +82,8 @@ impl Handler for SyncHandler {
             let span =
                 tracing::info_span!("status_sync", payment_no = %t.payment_no, step = t.step);
             let result = tracing::Instrument::instrument(
-                self.gateway.sync_step(&t.merchant_id, &t.payment_no, t.step),
+                self.gateway
+                    .sync_step(&t.merchant_id, &t.payment_no, t.step),
                 span,
             )
             .await;

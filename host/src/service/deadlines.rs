@@ -3,11 +3,11 @@
 //! payment's active status queries, and the start-up reconciliation that schedules open
 //! work again. All settle through the same idempotent path as a notification.
 
-use crate::domain::deadline::{after_query, at_deadline, deadline_due_ms, AfterQuery, AtDeadline, QueryAnswer};
-use crate::domain::schedule;
-use crate::domain::{
-    DeliveryState, OrderEvent, OrderState, PaymentState, RefundState, Transition,
+use crate::domain::deadline::{
+    after_query, at_deadline, deadline_due_ms, AfterQuery, AtDeadline, QueryAnswer,
 };
+use crate::domain::schedule;
+use crate::domain::{DeliveryState, OrderEvent, OrderState, PaymentState, RefundState, Transition};
 use crate::runtime::contract::{ProviderError, TradeState};
 use crate::store::orders::{self, OrderRecord};
 use crate::store::{events, payments, refunds, Applied};
@@ -117,7 +117,9 @@ impl Gateway {
                     // be paid there.
                     AfterQuery::CloseTrade | AfterQuery::CloseOrder => {}
                 }
-                let payment = self.payment_record(merchant_id, &payment.payment_no).await?;
+                let payment = self
+                    .payment_record(merchant_id, &payment.payment_no)
+                    .await?;
                 if payment.state.is_open() {
                     match self.close_at_provider(&payment).await {
                         Ok(()) => {}

@@ -47,7 +47,8 @@ pub async fn new_merchant(
 ) -> Result<CreatedMerchant, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(ErrorCode::InvalidName,
+        return Err(ServiceError::invalid(
+            ErrorCode::InvalidName,
             "name must be 1 to 128 printable characters",
         ));
     }
@@ -97,7 +98,8 @@ pub async fn configure_provider(
     let info = &adapter.info;
     for name in settings.keys() {
         if !info.settings.iter().any(|s| &s.name == name) {
-            return Err(ServiceError::invalid(ErrorCode::UnknownSetting,
+            return Err(ServiceError::invalid(
+                ErrorCode::UnknownSetting,
                 format!("provider `{provider}` has no setting `{name}`"),
             ));
         }
@@ -109,7 +111,8 @@ pub async fn configure_provider(
         }
         match settings.get(&spec.name).filter(|v| !v.trim().is_empty()) {
             None if spec.required => {
-                return Err(ServiceError::invalid(ErrorCode::MissingSetting,
+                return Err(ServiceError::invalid(
+                    ErrorCode::MissingSetting,
                     format!("setting `{}` is required: {}", spec.name, spec.description),
                 ))
             }
@@ -117,7 +120,8 @@ pub async fn configure_provider(
                 crate::runtime::Allowlist::default()
                     .allow_base_url(v)
                     .map_err(|e| {
-                        ServiceError::invalid(ErrorCode::InvalidSetting,
+                        ServiceError::invalid(
+                            ErrorCode::InvalidSetting,
                             format!("setting `{}`: {e}", spec.name),
                         )
                     })?;
@@ -133,7 +137,8 @@ pub async fn configure_provider(
             .iter()
             .find(|s| &s.name == name)
             .ok_or_else(|| {
-                ServiceError::invalid(ErrorCode::UnknownSecret,
+                ServiceError::invalid(
+                    ErrorCode::UnknownSecret,
                     format!("provider `{provider}` has no secret `{name}`"),
                 )
             })?;
@@ -164,7 +169,8 @@ pub async fn configure_provider(
     }
     for spec in info.secrets.iter().filter(|s| s.required) {
         if !sealed.contains_key(&spec.name) {
-            return Err(ServiceError::invalid(ErrorCode::MissingSecret,
+            return Err(ServiceError::invalid(
+                ErrorCode::MissingSecret,
                 format!("secret `{}` is required: {}", spec.name, spec.description),
             ));
         }

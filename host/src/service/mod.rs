@@ -165,9 +165,9 @@ impl Gateway {
         let mut allowlist = Allowlist::default();
         for spec in adapter.info.settings.iter().filter(|s| s.is_base_url) {
             if let Some(url) = cfg.settings.get(&spec.name) {
-                allowlist
-                    .allow_base_url(url)
-                    .map_err(|e| ServiceError::internal("a stored base URL setting", anyhow::anyhow!(e)))?;
+                allowlist.allow_base_url(url).map_err(|e| {
+                    ServiceError::internal("a stored base URL setting", anyhow::anyhow!(e))
+                })?;
             }
         }
         let ctx = Arc::new(CallContext {

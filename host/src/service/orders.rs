@@ -36,13 +36,8 @@ impl Gateway {
         render: impl Fn(&OrderRecord) -> String,
     ) -> Result<Created, ServiceError> {
         let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
-        let record = orders::new_record(
-            &id,
-            merchant_id,
-            &order,
-            OrderState::INITIAL,
-            self.now_ms(),
-        );
+        let record =
+            orders::new_record(&id, merchant_id, &order, OrderState::INITIAL, self.now_ms());
         let inserted = match &idem {
             None => orders::insert(&self.db, &record).await,
             Some(k) => {
@@ -109,10 +104,7 @@ impl Gateway {
         let saved = idempotency::saved(&self.db, merchant_id, &k.key)
             .await?
             .ok_or_else(|| {
-                ServiceError::internal(
-                    "reading an idempotency key",
-                    anyhow::anyhow!("it vanished"),
-                )
+                ServiceError::internal("reading an idempotency key", anyhow::anyhow!("it vanished"))
             })?;
         if saved.fingerprint != k.fingerprint {
             return Err(ServiceError::invalid(

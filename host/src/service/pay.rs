@@ -8,8 +8,8 @@ use crate::domain::repay::{
     action_reusable, decide, payer_binding, OpenPayment, PayTarget, PayerDetail, RepayDecision,
 };
 use crate::domain::{
-    check_payer, pay_window, Money, OrderState, PayAction, PaymentEvent, PaymentNo,
-    PaymentState, Transition,
+    check_payer, pay_window, Money, OrderState, PayAction, PaymentEvent, PaymentNo, PaymentState,
+    Transition,
 };
 use crate::runtime::contract::{self, ProviderError};
 use crate::store::orders::{self, OrderRecord};
@@ -157,7 +157,10 @@ impl Gateway {
                         // Another request is asking the provider to open this trade right now:
                         // closing it under that request would leave the trade it opens
                         // untracked. Let it finish; the caller retries.
-                        if payment.opening_until.is_some_and(|until| until > self.now_ms()) {
+                        if payment
+                            .opening_until
+                            .is_some_and(|until| until > self.now_ms())
+                        {
                             return Err(ServiceError::conflict(
                                 ErrorCode::PaymentInProgress,
                                 format!("payment {} of these orders is being opened by another request; try again", payment.payment_no),

@@ -38,7 +38,10 @@ impl Gateway {
         &self,
         payment: &PaymentRecord,
     ) -> Result<Vec<OrderRecord>, ServiceError> {
-        Ok(crate::store::orders::get_many(&self.db, &payment.merchant_id, &payment.order_ids).await?)
+        Ok(
+            crate::store::orders::get_many(&self.db, &payment.merchant_id, &payment.order_ids)
+                .await?,
+        )
     }
 
     /// A payment's refunds, oldest first.

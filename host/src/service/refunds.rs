@@ -7,8 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::refund::{after_refund_succeeded, RefundEffect};
 use crate::domain::{
-    Money, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState,
-    Transition,
+    Money, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState, Transition,
 };
 use crate::runtime::contract::{self, ProviderError, RefundState as ProviderRefundState};
 use crate::store::payments::{self, PaymentRecord};
@@ -43,7 +42,10 @@ impl Gateway {
                 "a refund's amount must be above 0 minor units",
             )
         })?;
-        if ask.reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        if ask
+            .reason
+            .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+        {
             return Err(ServiceError::invalid(
                 ErrorCode::InvalidReason,
                 format!("reason must be at most {MAX_REASON_CHARS} characters"),

@@ -101,7 +101,10 @@ impl Gateway {
                 notified.is_none_or(|n| p.merchant_id == n.merchant_id && p.provider == n.provider)
             });
             let Some((payment, mut held)) = read.filter(|_| owned) else {
-                tracing::warn!(payment_no = no, "report for an unknown payment (or another merchant's, or another provider's)");
+                tracing::warn!(
+                    payment_no = no,
+                    "report for an unknown payment (or another merchant's, or another provider's)"
+                );
                 if let Some(n) = notified {
                     let received = Received {
                         provider: n.provider,
@@ -136,12 +139,14 @@ impl Gateway {
                 outcome: outcome_text(&decided),
             });
             let now = self.now_ms();
-            let applied = settlement::apply(
-                &self.db, &payment, &held, &decided, &details, received, now,
-            )
-            .await?;
+            let applied =
+                settlement::apply(&self.db, &payment, &held, &decided, &details, received, now)
+                    .await?;
             let Applied::Done(events) = applied else {
-                tracing::info!(payment_no = no, "the payment changed while its report was applied; deciding again");
+                tracing::info!(
+                    payment_no = no,
+                    "the payment changed while its report was applied; deciding again"
+                );
                 continue;
             };
             self.settled(no, &decided, &events).await?;
@@ -166,10 +171,17 @@ impl Gateway {
                 tracing::info!(payment_no, ?order_ids, "payment settled: paid")
             }
             Settlement::PaidTwice { conflicting, .. } => {
-                tracing::error!(payment_no, ?conflicting, "paid for orders no longer payable: flagged double_payment")
+                tracing::error!(
+                    payment_no,
+                    ?conflicting,
+                    "paid for orders no longer payable: flagged double_payment"
+                )
             }
             Settlement::PaidLate { .. } => {
-                tracing::error!(payment_no, "paid after paygate closed it: flagged late_payment")
+                tracing::error!(
+                    payment_no,
+                    "paid after paygate closed it: flagged late_payment"
+                )
             }
             Settlement::Closed { .. } => tracing::info!(payment_no, "payment settled: closed"),
             Settlement::AmountMismatch { expected, reported } => {
@@ -199,16 +211,14 @@ impl Gateway {
         Ok(())
     }
 
-    /// Flags a payment for an operator unless it already carries a flag (the first reason
-    /// found stays), and counts it in `paygate_payments_flagged_total`.
+    /// Flags a payment for an operator (a flag about money replaces the one there), and
+    /// counts it in `paygate_payments_flagged_total`.
     pub(super) async fn flag_once(
         &self,
         payment_no: &str,
         flag: crate::domain::PaymentFlag,
     ) -> Result<(), ServiceError> {
-        if crate::store::payments::flag_if_unflagged(&self.db, payment_no, flag, self.now_ms())
-            .await?
-        {
+        if crate::store::payments::flag(&self.db, payment_no, flag, self.now_ms()).await? {
             metrics::counter!("paygate_payments_flagged_total", "flag" => flag.as_str())
                 .increment(1);
             tracing::error!(payment_no, %flag, "payment flagged for an operator");
@@ -267,7 +277,12 @@ mod tests {
 
     #[test]
     fn an_unreadable_paid_amount_is_reported_as_none_never_as_a_sentinel() {
-        for paid in [None, Some((100, "XYZ")), Some((u64::MAX, "CNY")), Some((0, "CNY"))] {
+        for paid in [
+            None,
+            Some((100, "XYZ")),
+            Some((u64::MAX, "CNY")),
+            Some((0, "CNY")),
+        ] {
             assert_eq!(
                 reported(&status(TradeState::Paid, paid)),
                 ReportedPayment::Paid { amount: None },

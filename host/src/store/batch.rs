@@ -163,7 +163,10 @@ pub async fn apply(
             let mut counts = Vec::with_capacity(writes.len());
             let mut values = Vec::new();
             for (i, w) in writes.iter().enumerate() {
-                ctes.push(format!("w{i} AS ({} RETURNING 1)", shift(&w.sql, values.len())));
+                ctes.push(format!(
+                    "w{i} AS ({} RETURNING 1)",
+                    shift(&w.sql, values.len())
+                ));
                 counts.push(format!("(SELECT count(*) FROM w{i}) AS n{i}"));
                 values.extend(w.values.iter().cloned());
             }

@@ -70,7 +70,11 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
     } else {
         Engine::Sqlite
     };
-    let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+    // Statements are logged at TRACE under `sqlx::query`, which no default filter enables: the
+    // round-trip test counts them there.
+    let options = AnyConnectOptions::from_str(url)?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1));
     let pool = match engine {
         Engine::Sqlite => {
             // WAL lets readers run beside the one writer, and other `paygate` commands on the

@@ -28,7 +28,8 @@ pub struct OrderRecord {
     pub paid_at: Option<i64>,
 }
 
-pub(super) const COLUMNS: &str = "id, merchant_id, out_trade_no, amount, currency, subject, notify_url, state, \
+pub(super) const COLUMNS: &str =
+    "id, merchant_id, out_trade_no, amount, currency, subject, notify_url, state, \
                        open_payment_no, paid_by, expires_at, created_at, updated_at, paid_at";
 
 /// Reads a stored amount: a row breaking the money rules is corrupt, not a sentinel.

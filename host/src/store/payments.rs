@@ -138,7 +138,8 @@ pub async fn open<E>(
     make: impl FnOnce(&[OrderRecord]) -> Result<PaymentRecord, E>,
 ) -> Result<Opened<E>, StoreError> {
     let mut tx = db.pool.begin().await?;
-    let reserved = orders::reserve(&mut tx, merchant_id, order_ids, payable, payment_no, now).await?;
+    let reserved =
+        orders::reserve(&mut tx, merchant_id, order_ids, payable, payment_no, now).await?;
     if reserved.len() != order_ids.len() {
         tx.rollback().await?;
         return Ok(Opened::NotPayable);
@@ -293,32 +294,36 @@ pub async fn end_unpaid(
     Ok(Applied::Done(()))
 }
 
-/// The write that flags a payment for an operator unless it carries a flag already (the
-/// first reason stays).
+/// The write that flags a payment for an operator, replacing the flag there only when
+/// the domain says this one does.
 pub(super) fn flag_write(payment_no: &str, flag: PaymentFlag, now: i64) -> Write {
     Write::new(
-        "UPDATE payments SET flag = $1, updated_at = $2 WHERE payment_no = $3 AND flag IS NULL",
+        "UPDATE payments SET flag = CASE WHEN $4 = 1 OR flag IS NULL THEN $1 ELSE flag END,
+         updated_at = $2 WHERE payment_no = $3",
         None,
     )
     .bind(flag.as_str())
     .bind(now)
     .bind(payment_no)
+    .bind(i64::from(flag.replaces()))
 }
 
-/// Flags a payment for an operator unless it carries a flag already (the first reason
-/// stays); `true` if this call set it.
-pub async fn flag_if_unflagged(
+/// Flags a payment for an operator (see [`PaymentFlag::replaces`]); `true` if the flag
+/// it carries changed.
+pub async fn flag(
     db: &Db,
     payment_no: &str,
     flag: PaymentFlag,
     now: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE payments SET flag = $1, updated_at = $2 WHERE payment_no = $3 AND flag IS NULL",
+        "UPDATE payments SET flag = $1, updated_at = $2
+         WHERE payment_no = $3 AND (flag IS NULL OR ($4 = 1 AND flag <> $1))",
     )
     .bind(flag.as_str())
     .bind(now)
     .bind(payment_no)
+    .bind(i64::from(flag.replaces()))
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -326,10 +331,7 @@ pub async fn flag_if_unflagged(
 
 /// Payments in the state `open` whose trade was opened at the provider: (merchant id,
 /// payment number).
-pub async fn with_action(
-    db: &Db,
-    open: PaymentState,
-) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn with_action(db: &Db, open: PaymentState) -> Result<Vec<(String, String)>, StoreError> {
     let rows = sqlx::query(
         "SELECT merchant_id, payment_no FROM payments WHERE state = $1 AND action IS NOT NULL",
     )

@@ -241,10 +241,7 @@ pub async fn finish(
 }
 
 /// Refunds in `state` (pending, for retries at start): (merchant id, refund no).
-pub async fn in_state(
-    db: &Db,
-    state: RefundState,
-) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn in_state(db: &Db, state: RefundState) -> Result<Vec<(String, String)>, StoreError> {
     let rows = sqlx::query("SELECT merchant_id, refund_no FROM refunds WHERE state = $1")
         .bind(state.as_str())
         .fetch_all(&db.pool)

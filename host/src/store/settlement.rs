@@ -73,10 +73,14 @@ pub async fn apply(
     let paid_at = details.paid_at_ms.unwrap_or(now);
     let mut writes = Vec::new();
     let mut events = Vec::new();
+    // PostgreSQL applies a batch on one snapshot, so one row is written once: the flag goes
+    // in the payment's own update when the payment changes.
+    let flag = settlement.flag();
     let pay = |change: crate::domain::Change<crate::domain::PaymentState>| {
         Write::new(
             "UPDATE payments SET state = $1, paid_amount = amount, paid_at = $2,
-             provider_trade_id = COALESCE($3, provider_trade_id), updated_at = $4, opening_until = NULL
+             provider_trade_id = COALESCE($3, provider_trade_id), updated_at = $4, opening_until = NULL,
+             flag = COALESCE($7, flag)
              WHERE payment_no = $5 AND state = $6",
             Some(1),
         )
@@ -86,6 +90,7 @@ pub async fn apply(
         .bind(now)
         .bind(no)
         .bind(change.from().as_str())
+        .bind(flag.map(|f| f.as_str()))
     };
     match settlement {
         Settlement::Paid {
@@ -150,9 +155,12 @@ pub async fn apply(
             );
             writes.push(orders::release(no, now));
         }
-        Settlement::AmountMismatch { .. } | Settlement::UnexpectedRefund | Settlement::NoChange => {}
+        Settlement::AmountMismatch { .. } | Settlement::UnexpectedRefund | Settlement::NoChange => {
+        }
     }
-    if let Some(flag) = settlement.flag() {
+    if let (Some(flag), Settlement::AmountMismatch { .. } | Settlement::UnexpectedRefund) =
+        (flag, settlement)
+    {
         writes.push(payments::flag_write(no, flag, now));
     }
     if let Some(n) = notification {
