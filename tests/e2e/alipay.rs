@@ -290,12 +290,27 @@ async fn partial_and_full_refunds_and_the_notifications_that_follow(setting: Set
     a.buyer_pays(&payment_no, &qr).await;
     a.app.wait_for_order_state(&id, "paid").await;
 
+    // The payment's own notification is acknowledged before the count is taken: the
+    // refund's may then arrive (and be acknowledged) before the refund call returns.
+    let settled = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut stats = a.sim.stats().await;
+    while stats.notifications_acknowledged < stats.notifications_sent
+        && tokio::time::Instant::now() < settled
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = a.sim.stats().await;
+    }
+    let acked = stats.notifications_acknowledged;
     let partial = a.refund(&payment_no, 300).await;
     assert_eq!(partial["state"], "succeeded", "{partial}");
     assert_eq!(a.trade(&payment_no).await["refund_fee"], "3.00");
     // Alipay notifies TRADE_SUCCESS with refund_fee: acknowledged, not a new payment.
-    let acked = a.sim.stats().await.notifications_acknowledged;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a.sim.stats().await.notifications_acknowledged <= acked
+        && tokio::time::Instant::now() < give_up
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         a.sim.stats().await.notifications_acknowledged > acked,
         "acknowledged"

@@ -389,7 +389,14 @@ async fn a_key_broken_after_a_successful_pay_flags_the_payment_and_never_closes_
         "pending",
         "never closed blindly"
     );
-    assert_eq!(w.trade(&payment_no).await["trade_state"], "NOTPAY");
+    // Never closed by paygate: the trade is still open, or WeChat closed it by itself when
+    // its time_expire passed (the flag is raised at the deadline, which is that instant).
+    let trade = w.trade(&payment_no).await;
+    assert_ne!(trade["closed_by"], "merchant", "{trade}");
+    assert!(
+        trade["trade_state"] == "NOTPAY" || trade["closed_by"] == "time_expire",
+        "{trade}"
+    );
 }
 
 in_both_settings!(
