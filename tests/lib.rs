@@ -56,6 +56,36 @@ impl TestApp {
 
     /// Starts paygate in `setting`, with `extra` configuration.
     pub async fn spawn_in(setting: Setting, extra: &[(&str, &str)]) -> TestApp {
+        TestApp::start(setting, extra, paygate::clock::Clock::System).await
+    }
+
+    /// paygate on stepped time: a manual clock that moves only with [`TestApp::advance`],
+    /// and no queue workers: timed work runs when the test calls [`TestApp::run_due`].
+    pub async fn spawn_stepped(setting: Setting, extra: &[(&str, &str)]) -> TestApp {
+        let mut vars = vec![("PAYGATE_WORKERS", "false")];
+        vars.extend_from_slice(extra);
+        let start = paygate::store::now_ms();
+        TestApp::start(setting, &vars, paygate::clock::Clock::manual(start)).await
+    }
+
+    /// Moves paygate's clock (stepped time only).
+    pub fn advance(&self, by: std::time::Duration) {
+        self.running.clock.advance(by);
+    }
+
+    /// Runs one step of `queue`'s worker; how many tasks ran.
+    pub async fn run_due(&self, queue: &str) -> usize {
+        self.running
+            .run_due(queue)
+            .await
+            .expect("the queue answers")
+    }
+
+    async fn start(
+        setting: Setting,
+        extra: &[(&str, &str)],
+        clock: paygate::clock::Clock,
+    ) -> TestApp {
         paygate::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()));
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut vars: HashMap<String, String> = HashMap::from([
@@ -83,7 +113,9 @@ impl TestApp {
         }
         let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned())
             .expect("test configuration");
-        let running = paygate::app::spawn(config).await.expect("paygate starts");
+        let running = paygate::app::spawn_with_clock(config, clock)
+            .await
+            .expect("paygate starts");
         let demo = running
             .demo
             .clone()

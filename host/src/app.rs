@@ -50,6 +50,12 @@ pub struct Running {
     sandbox_tasks: Option<TaskTracker>,
     /// The queue workers; they stop with `shutdown`.
     workers: TaskTracker,
+    /// Each queue's handler, for [`Running::run_due`].
+    handlers: Vec<(&'static str, Arc<dyn Handler>)>,
+    lease: std::time::Duration,
+    timers: Timers,
+    /// The clock every rule and the queue read.
+    pub clock: Clock,
 }
 
 impl Running {
@@ -81,6 +87,23 @@ impl Running {
             }
         }
         served
+    }
+
+    /// One step of `queue`'s worker: claims the tasks due by paygate's clock and runs them;
+    /// how many ran. With `PAYGATE_WORKERS=false` and a manual clock, tests drive timed
+    /// work with this instead of waiting.
+    pub async fn run_due(&self, queue: &str) -> Result<usize, crate::queue::QueueError> {
+        let Some((_, handler)) = self.handlers.iter().find(|(q, _)| *q == queue) else {
+            return Ok(0);
+        };
+        Worker::new(
+            self.timers.queue.clone(),
+            worker_config(queue, self.lease),
+            handler.clone(),
+            self.timers.wake.clone(),
+        )
+        .run_once()
+        .await
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -137,6 +160,11 @@ pub async fn load_adapters(config: &Config) -> anyhow::Result<Arc<Runtime>> {
 
 /// Starts paygate: binds, loads adapters, serves in a background task.
 pub async fn spawn(config: Config) -> anyhow::Result<Running> {
+    spawn_with_clock(config, Clock::System).await
+}
+
+/// [`spawn`], with every rule and the delay queue reading `clock` (tests step a manual one).
+pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Running> {
     tracing::info!(
         listen = %config.listen,
         data_dir = %config.data_dir.display(),
@@ -169,7 +197,8 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
                 .map_err(|e| anyhow::anyhow!("cannot reach Redis: {e}"))?,
         ),
         None => DelayQueue::Sql(SqlQueue::new(db.clone())),
-    };
+    }
+    .with_clock(clock.clone());
     let timers = Timers {
         queue: queue.clone(),
         wake: Arc::new(Notify::new()),
@@ -188,7 +217,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             flag_after_refusals: config.flag_after_refusals,
         },
         timers.clone(),
-        Clock::System,
+        clock.clone(),
     ));
     let (deadlines, syncs) = gateway.reconcile_timers().await?;
     tracing::info!(
@@ -210,7 +239,15 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     );
 
     let shutdown = CancellationToken::new();
-    let workers = spawn_workers(&gateway, &timers, config.queue_lease, &shutdown);
+    let handlers = handlers(&gateway);
+    let workers = if config.workers {
+        spawn_workers(&handlers, &timers, config.queue_lease, &shutdown)
+    } else {
+        tracing::info!(
+            "queue workers off (PAYGATE_WORKERS=false): this instance serves the API only"
+        );
+        TaskTracker::new()
+    };
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -230,45 +267,65 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         server,
         sandbox_tasks,
         workers,
+        handlers,
+        lease: config.queue_lease,
+        timers,
+        clock,
     })
+}
+
+/// The handler of each queue paygate runs.
+fn handlers(gateway: &Arc<Gateway>) -> Vec<(&'static str, Arc<dyn Handler>)> {
+    vec![
+        (
+            DEADLINE_QUEUE,
+            Arc::new(DeadlineHandler {
+                gateway: gateway.clone(),
+            }),
+        ),
+        (
+            SYNC_QUEUE,
+            Arc::new(SyncHandler {
+                gateway: gateway.clone(),
+            }),
+        ),
+        (
+            REFUND_QUEUE,
+            Arc::new(RefundHandler {
+                gateway: gateway.clone(),
+            }),
+        ),
+        (
+            WEBHOOK_QUEUE,
+            Arc::new(WebhookHandler {
+                gateway: gateway.clone(),
+            }),
+        ),
+    ]
+}
+
+fn worker_config(queue: &str, lease: std::time::Duration) -> WorkerConfig {
+    WorkerConfig {
+        queue: queue.to_owned(),
+        batch: 16,
+        lease,
+        idle_poll: std::time::Duration::from_millis(200),
+    }
 }
 
 /// Two workers per queue: one task's slow provider does not hold up the others.
 fn spawn_workers(
-    gateway: &Arc<Gateway>,
+    handlers: &[(&'static str, Arc<dyn Handler>)],
     timers: &Timers,
     lease: std::time::Duration,
     shutdown: &CancellationToken,
 ) -> TaskTracker {
     let tracker = TaskTracker::new();
-    let deadline: Arc<dyn Handler> = Arc::new(DeadlineHandler {
-        gateway: gateway.clone(),
-    });
-    let sync: Arc<dyn Handler> = Arc::new(SyncHandler {
-        gateway: gateway.clone(),
-    });
-    let refund: Arc<dyn Handler> = Arc::new(RefundHandler {
-        gateway: gateway.clone(),
-    });
-    let webhook: Arc<dyn Handler> = Arc::new(WebhookHandler {
-        gateway: gateway.clone(),
-    });
-    for (queue, handler) in [
-        (DEADLINE_QUEUE, deadline),
-        (SYNC_QUEUE, sync),
-        (REFUND_QUEUE, refund),
-        (WEBHOOK_QUEUE, webhook),
-    ] {
+    for (queue, handler) in handlers {
         for _ in 0..2 {
-            let config = WorkerConfig {
-                queue: queue.to_owned(),
-                batch: 16,
-                lease,
-                idle_poll: std::time::Duration::from_millis(200),
-            };
             let worker = Worker::new(
                 timers.queue.clone(),
-                config,
+                worker_config(queue, lease),
                 handler.clone(),
                 timers.wake.clone(),
             );

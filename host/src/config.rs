@@ -85,6 +85,10 @@ pub struct Config {
     pub master_key: Option<Secret>,
     /// `PAYGATE_SANDBOX`: serve the sandbox provider; default on with SQLite, off otherwise.
     pub sandbox: Option<bool>,
+    /// `PAYGATE_WORKERS`: run the delay queue's workers (default true). `false` makes an
+    /// instance that serves the API only, beside others that do the timed work (and lets
+    /// tests drive the queue one step at a time).
+    pub workers: bool,
     /// `PAYGATE_REPAY_CUTOFF`: refuse a pay call when less than this remains.
     pub repay_cutoff: Duration,
     /// `PAYGATE_ACTION_MARGIN`: a stored pay action is handed out again only while at least
@@ -124,6 +128,7 @@ struct FileConfig {
     admin_token: Option<Secret>,
     master_key: Option<Secret>,
     sandbox: Option<bool>,
+    workers: Option<bool>,
     repay_cutoff: Option<String>,
     action_margin: Option<String>,
     flag_after_refusals: Option<u32>,
@@ -190,6 +195,13 @@ impl Config {
             })?),
             None => file.sandbox,
         };
+        let workers = match pick("PAYGATE_WORKERS", None) {
+            Some(v) => parse_bool(&v).ok_or(ConfigError::Invalid {
+                key: "PAYGATE_WORKERS",
+                reason: format!("`{v}` is not true/false"),
+            })?,
+            None => file.workers.unwrap_or(true),
+        };
         let memory = match pick("PAYGATE_ADAPTER_MEMORY_MB", None) {
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
                 key: "PAYGATE_ADAPTER_MEMORY_MB",
@@ -249,6 +261,7 @@ impl Config {
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
             sandbox,
+            workers,
             repay_cutoff: duration(
                 "PAYGATE_REPAY_CUTOFF",
                 file.repay_cutoff,

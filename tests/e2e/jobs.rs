@@ -1,7 +1,12 @@
 //! Timed work end to end, in the embedded setting (SQLite + SQL queue) and the production
-//! setting (PostgreSQL + Redis queue): lost notifications are made up for by the status
-//! sync, and unpaid orders close at their deadline, at the provider too.
+//! setting (PostgreSQL + Redis queue), on stepped time (paygate's clock moved by the test,
+//! the queue's worker run one step at a time): lost notifications are made up for by the
+//! status sync, and unpaid orders close at their deadline, at the provider too, not a
+//! second early. The real-time stories are in `restart` and the provider suites.
 
+use std::time::Duration;
+
+use paygate_e2e::paygate::service::timers::{DEADLINE_QUEUE, SYNC_QUEUE};
 use paygate_e2e::{Setting, TestApp};
 use reqwest::StatusCode;
 
@@ -13,7 +18,8 @@ const FAST: &[(&str, &str)] = &[
 ];
 
 async fn notification_lost_order_paid_through_status_sync_alone(setting: Setting) {
-    let app = TestApp::spawn_in(setting, FAST).await;
+    // Stepped time: the default schedule (first query 10 s after the trade opened).
+    let app = TestApp::spawn_stepped(setting, &[]).await;
     let order = app.create_order(700, 600).await;
     let id = order["id"].as_str().expect("id");
     let (status, payment) = app.pay(&app.merchant.api_key, &[id], "qr").await;
@@ -24,37 +30,56 @@ async fn notification_lost_order_paid_through_status_sync_alone(setting: Setting
         app.sandbox_pay(payment_no, "?notify=false").await.status(),
         StatusCode::OK
     );
-    let order = app.wait_for_order_state(id, "paid").await;
-    assert_eq!(order["state"], "paid", "the status sync found the payment");
-    let trade = app.sandbox_trade(payment_no).await;
-    assert!(
-        trade["counters"]["queried"].as_i64().unwrap_or(0) >= 1,
-        "{trade}"
+    app.advance(Duration::from_secs(9));
+    assert_eq!(app.run_due(SYNC_QUEUE).await, 0, "not before its schedule");
+    assert_eq!(app.order(id).await["state"], "pending");
+    app.advance(Duration::from_secs(1));
+    assert_eq!(app.run_due(SYNC_QUEUE).await, 1);
+    assert_eq!(
+        app.order(id).await["state"],
+        "paid",
+        "the status sync found the payment"
     );
+    let trade = app.sandbox_trade(payment_no).await;
+    assert_eq!(trade["counters"]["queried"], 1, "{trade}");
     assert_eq!(trade["notifications"]["sent"], 0);
+    app.advance(Duration::from_secs(3600));
+    assert_eq!(
+        app.run_due(SYNC_QUEUE).await,
+        0,
+        "a settled payment is not asked again"
+    );
 }
 
 async fn nobody_pays_order_closes_at_deadline_and_the_trade_closes_too(setting: Setting) {
-    let app = TestApp::spawn_in(
-        setting,
-        &[
-            ("PAYGATE_STATUS_SYNC_SCHEDULE", "60s"),
-            ("PAYGATE_REPAY_CUTOFF", "1s"),
-            ("PAYGATE_PROVIDER_GRACE", "1s"),
-        ],
-    )
-    .await;
-    let paid_for = app.create_order(700, 3).await;
-    let untouched = app.create_order(300, 2).await;
+    // Stepped time, default rules: the deadline task runs at expires_at + 60 s of grace.
+    let app = TestApp::spawn_stepped(setting, &[]).await;
+    let paid_for = app.create_order(700, 1800).await;
+    let untouched = app.create_order(300, 1200).await;
     let id = paid_for["id"].as_str().expect("id");
+    let other = untouched["id"].as_str().expect("id");
     let (status, payment) = app.pay(&app.merchant.api_key, &[id], "web").await;
     assert_eq!(status, StatusCode::CREATED, "{payment}");
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
 
+    app.advance(Duration::from_secs(1200 + 60 - 1));
+    assert_eq!(app.run_due(DEADLINE_QUEUE).await, 0, "not a second early");
+    app.advance(Duration::from_secs(1));
+    assert_eq!(app.run_due(DEADLINE_QUEUE).await, 1);
     assert_eq!(
-        app.wait_for_order_state(id, "closed").await["state"],
-        "closed"
+        app.order(other).await["state"],
+        "closed",
+        "an order never paid for closes, asking no provider"
     );
+    assert_eq!(
+        app.order(id).await["state"],
+        "pending",
+        "its deadline is later"
+    );
+
+    app.advance(Duration::from_secs(600));
+    assert_eq!(app.run_due(DEADLINE_QUEUE).await, 1);
+    assert_eq!(app.order(id).await["state"], "closed");
     let trade = app.sandbox_trade(payment_no).await;
     assert_eq!(
         trade["state"], "closed",
@@ -64,12 +89,6 @@ async fn nobody_pays_order_closes_at_deadline_and_the_trade_closes_too(setting: 
     assert_eq!(
         trade["counters"]["queried"], 1,
         "queried once at the deadline"
-    );
-    let other = untouched["id"].as_str().expect("id");
-    assert_eq!(
-        app.wait_for_order_state(other, "closed").await["state"],
-        "closed",
-        "an order never paid for closes too"
     );
     let payment: serde_json::Value = app
         .get(&format!("/v1/payments/{payment_no}"), &app.merchant.api_key)
@@ -86,16 +105,8 @@ async fn nobody_pays_order_closes_at_deadline_and_the_trade_closes_too(setting: 
 }
 
 async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Setting) {
-    let app = TestApp::spawn_in(
-        setting,
-        &[
-            ("PAYGATE_STATUS_SYNC_SCHEDULE", "60s"),
-            ("PAYGATE_REPAY_CUTOFF", "1s"),
-            ("PAYGATE_PROVIDER_GRACE", "1s"),
-        ],
-    )
-    .await;
-    let order = app.create_order(500, 2).await;
+    let app = TestApp::spawn_stepped(setting, &[]).await;
+    let order = app.create_order(500, 600).await;
     let id = order["id"].as_str().expect("id");
     let (_, payment) = app.pay(&app.merchant.api_key, &[id], "web").await;
     let payment_no = payment["payment_no"].as_str().expect("payment_no");
@@ -104,27 +115,12 @@ async fn deadline_of_an_order_paid_in_the_database_calls_no_provider(setting: Se
         StatusCode::OK
     );
     assert_eq!(app.wait_for_order_state(id, "paid").await["state"], "paid");
-    // Past the deadline (2 s + 1 s grace) and the deadline task's run.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let left = app
-            .db_i64(
-                "SELECT COUNT(*) FROM delay_tasks WHERE task_key = $1",
-                &format!("deadline:{id}"),
-            )
-            .await;
-        let redis_setting = app.running.queue.backend() == "redis";
-        if (left == 0 && !redis_setting) || tokio::time::Instant::now() > deadline {
-            break;
-        }
-        if redis_setting {
-            let stats = app.running.queue.stats("deadline").await.expect("stats");
-            if stats.ready + stats.scheduled + stats.in_flight == 0 {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.advance(Duration::from_secs(600 + 60));
+    assert_eq!(
+        app.run_due(DEADLINE_QUEUE).await,
+        1,
+        "the deadline task ran"
+    );
     let trade = app.sandbox_trade(payment_no).await;
     assert_eq!(trade["counters"]["queried"], 0, "{trade}");
     assert_eq!(trade["counters"]["closed"], 0, "{trade}");

@@ -23,5 +23,6 @@ mod refunds;
 mod repay;
 mod restart;
 mod runtime_limits;
+mod schema;
 mod webhooks;
 mod wechat;

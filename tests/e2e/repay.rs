@@ -397,7 +397,38 @@ async fn paid_amount_must_equal_the_payment_amount_or_the_payment_is_flagged(set
     assert_eq!(order["state"], "pending");
 }
 
+/// Stepped time: the cut-off (60 s by default) is checked against paygate's clock, to the
+/// second.
+async fn pay_is_taken_with_the_cutoff_left_and_refused_a_second_later(setting: Setting) {
+    let app = TestApp::spawn_stepped(setting, &[]).await;
+    let in_time = app.create_order(100, 600).await;
+    let late = app.create_order(100, 601).await;
+    app.advance(std::time::Duration::from_secs(540));
+    let (status, body) = app
+        .pay(
+            &app.merchant.api_key,
+            &[in_time["id"].as_str().expect("id")],
+            "qr",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "60 s left: {body}");
+    app.advance(std::time::Duration::from_secs(2));
+    let (status, body) = app
+        .pay(
+            &app.merchant.api_key,
+            &[late["id"].as_str().expect("id")],
+            "qr",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("order_expiring")),
+        "59 s left: {body}"
+    );
+}
+
 in_both_settings!(
+    pay_is_taken_with_the_cutoff_left_and_refused_a_second_later,
     channel_switch_closes_the_open_trade_first_then_opens_a_new_payment,
     switch_finds_the_old_trade_paid_so_the_order_is_paid_and_nothing_new_starts,
     switch_with_the_old_provider_unreachable_is_refused_as_retryable,

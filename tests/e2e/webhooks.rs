@@ -3,9 +3,11 @@
 //! Redis stream in the production setting.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use hmac::{Hmac, Mac};
+use paygate_e2e::paygate::service::timers::WEBHOOK_QUEUE;
 use paygate_e2e::{Merchant, Setting, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -85,20 +87,56 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> Str
     id
 }
 
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !done() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+/// Waits (real time) until the provider's notification paid the merchant's order.
+async fn wait_paid(app: &TestApp, merchant: &Merchant, id: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let order: Value = app
+            .get(&format!("/v1/orders/{id}"), &merchant.api_key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if order["state"] == "paid" || tokio::time::Instant::now() > deadline {
+            assert_eq!(order["state"], "paid", "{order}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+fn statuses(ep: &Endpoint) -> Vec<u16> {
+    ep.calls.lock().expect("lock").iter().map(|c| c.2).collect()
+}
+
 async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(setting: Setting) {
-    let app = TestApp::spawn_in(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "1s,1s,1s,1s")]).await;
+    // Stepped time: each retry runs when its delay has passed on paygate's clock, not before.
+    let app = TestApp::spawn_stepped(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "10s,1m,5m")]).await;
     let merchant = app.new_merchant("hooked", &[]).await;
     let (url, ep) = endpoint(3).await;
     let id = paid_order(&app, &merchant, &url).await;
-    wait_until(|| ep.calls.lock().expect("lock").iter().any(|c| c.2 == 200)).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await; // nothing more may come
+    wait_paid(&app, &merchant, &id).await;
+    assert_eq!(
+        app.run_due(WEBHOOK_QUEUE).await,
+        1,
+        "the first attempt at once"
+    );
+    for delay in [10, 60, 300] {
+        app.advance(Duration::from_secs(delay - 1));
+        assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 0, "not before {delay} s");
+        app.advance(Duration::from_secs(1));
+        assert_eq!(
+            app.run_due(WEBHOOK_QUEUE).await,
+            1,
+            "retried after {delay} s"
+        );
+    }
+    app.advance(Duration::from_secs(3600));
+    assert_eq!(
+        app.run_due(WEBHOOK_QUEUE).await,
+        0,
+        "nothing more after the 2xx"
+    );
     let calls = ep.calls.lock().expect("lock").clone();
     assert_eq!(
         calls.iter().map(|c| c.2).collect::<Vec<_>>(),
@@ -152,31 +190,17 @@ async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(settin
 }
 
 async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Setting) {
-    let app = TestApp::spawn_in(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "1s")]).await;
+    let app = TestApp::spawn_stepped(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "10s")]).await;
     let merchant = app.new_merchant("down", &[]).await;
     let (url, ep) = endpoint(usize::MAX).await;
     let id = paid_order(&app, &merchant, &url).await;
-    wait_until(|| ep.calls.lock().expect("lock").len() >= 2).await;
-    let mut listed = false;
-    for _ in 0..40 {
-        let flags: Value = app
-            .client
-            .get(format!("{}/admin/flags", app.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("flags")
-            .json()
-            .await
-            .expect("json");
-        listed = flags["webhooks"]
-            .as_array()
-            .is_some_and(|w| w.iter().any(|e| e["payload"]["order"]["id"] == id.as_str()));
-        if listed {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_paid(&app, &merchant, &id).await;
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 1);
+    app.advance(Duration::from_secs(10));
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 1);
+    app.advance(Duration::from_secs(3600));
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 0, "the schedule ran out");
+    assert_eq!(statuses(&ep), [500, 500]);
     let flags: Value = app
         .client
         .get(format!("{}/admin/flags", app.url))
@@ -187,6 +211,9 @@ async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Settin
         .json()
         .await
         .expect("json");
+    let listed = flags["webhooks"]
+        .as_array()
+        .is_some_and(|w| w.iter().any(|e| e["payload"]["order"]["id"] == id.as_str()));
     assert!(
         listed,
         "a failed webhook is listed under /admin/flags: {flags}"

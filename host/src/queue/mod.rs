@@ -141,11 +141,19 @@ impl DelayQueue {
         }
     }
 
-    /// The current time as the backend sees it (ms since the epoch).
-    pub async fn now_ms(&self) -> Result<i64, QueueError> {
+    /// Compares due times with `clock` (paygate's, which computes them).
+    pub fn with_clock(self, clock: crate::clock::Clock) -> DelayQueue {
         match self {
-            DelayQueue::Sql(_) => Ok(crate::store::now_ms()),
-            DelayQueue::Redis(q) => q.now_ms().await,
+            DelayQueue::Sql(q) => DelayQueue::Sql(q.with_clock(clock)),
+            DelayQueue::Redis(q) => DelayQueue::Redis(q.with_clock(clock)),
+        }
+    }
+
+    /// The time due times are compared with (ms since the epoch).
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            DelayQueue::Sql(q) => q.now_ms(),
+            DelayQueue::Redis(q) => q.now_ms(),
         }
     }
 }

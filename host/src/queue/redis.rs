@@ -6,8 +6,10 @@
 //! - `:tok`   hash, key -> current claim token;  `:att` hash, key -> attempts.
 //!
 //! A claim moves due keys to a lease by rescoring them to `now + lease` in `:due` and
-//! marking them in `:lease`; a lapsed lease is therefore simply due again. Time is Redis's
-//! own (`TIME`), so hosts with skewed clocks agree. Every change is one Lua script, atomic.
+//! marking them in `:lease`; a lapsed lease is therefore simply due again. Due times are
+//! compared with the clock that computed them, paygate's, passed to the scripts (DESIGN §5:
+//! a Redis whose clock is ahead must not run a deadline early; handlers re-check their rule
+//! anyway). Every change is one Lua script, atomic.
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 use super::{new_token, Claimed, QueueError, QueueStats};
+use crate::clock::Clock;
 
 const SCHEDULE: &str = r#"
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
@@ -27,8 +30,7 @@ return 1
 "#;
 
 const CLAIM: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[4])
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for i, k in ipairs(keys) do
@@ -82,8 +84,7 @@ return existed
 "#;
 
 const STATS: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[1])
 local total = redis.call('ZCARD', KEYS[1])
 local ready = redis.call('ZCOUNT', KEYS[1], '-inf', now)
 local leased = redis.call('SCARD', KEYS[2])
@@ -112,6 +113,8 @@ pub struct RedisQueue {
     /// Every key paygate writes starts with this (`PAYGATE_REDIS_PREFIX`).
     prefix: String,
     scripts: std::sync::Arc<Scripts>,
+    /// The clock due times are computed and compared with: paygate's.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -129,6 +132,7 @@ impl RedisQueue {
         let conn = ConnectionManager::new(client).await?;
         Ok(RedisQueue {
             conn,
+            clock: Clock::System,
             prefix: prefix.to_owned(),
             scripts: std::sync::Arc::new(Scripts {
                 schedule: Script::new(SCHEDULE),
@@ -141,12 +145,12 @@ impl RedisQueue {
         })
     }
 
-    /// A connection for other uses (health checks, streams).
     /// The key prefix every key of this paygate starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
+    /// A connection for other uses (health checks, streams).
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -188,7 +192,10 @@ impl RedisQueue {
         let mut inv = self.invocation(&self.scripts.claim, queue);
         // Tokens of one batch are base + 1..=max: unique, since every batch draws a new base.
         let base = new_token();
-        inv.arg(lease.as_millis() as i64).arg(max).arg(base);
+        inv.arg(lease.as_millis() as i64)
+            .arg(max)
+            .arg(base)
+            .arg(self.clock.now_ms());
         let flat: Vec<String> = inv.invoke_async(&mut conn).await?;
         let parse = |s: &str, what: &str| {
             s.parse::<i64>()
@@ -257,7 +264,8 @@ impl RedisQueue {
 
     pub async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
         let mut conn = self.conn.clone();
-        let inv = self.invocation(&self.scripts.stats, queue);
+        let mut inv = self.invocation(&self.scripts.stats, queue);
+        inv.arg(self.clock.now_ms());
         let counts: Vec<i64> = inv.invoke_async(&mut conn).await?;
         match counts.as_slice() {
             [ready, scheduled, in_flight] => Ok(QueueStats {
@@ -271,9 +279,12 @@ impl RedisQueue {
         }
     }
 
-    pub async fn now_ms(&self) -> Result<i64, QueueError> {
-        let mut conn = self.conn.clone();
-        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
-        Ok(secs * 1000 + micros / 1000)
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Compares due times with `clock` from now on.
+    pub fn with_clock(self, clock: Clock) -> RedisQueue {
+        RedisQueue { clock, ..self }
     }
 }

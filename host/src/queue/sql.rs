@@ -7,16 +7,31 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{new_token, Claimed, QueueError, QueueStats};
-use crate::store::{now_ms, Db, Engine};
+use crate::clock::Clock;
+use crate::store::{Db, Engine};
 
 #[derive(Clone, Debug)]
 pub struct SqlQueue {
     db: Db,
+    /// The clock due times are computed and compared with: paygate's.
+    clock: Clock,
 }
 
 impl SqlQueue {
     pub fn new(db: Db) -> SqlQueue {
-        SqlQueue { db }
+        SqlQueue {
+            db,
+            clock: Clock::System,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Compares due times with `clock` from now on.
+    pub fn with_clock(self, clock: Clock) -> SqlQueue {
+        SqlQueue { clock, ..self }
     }
 
     pub async fn schedule(
@@ -48,7 +63,7 @@ impl SqlQueue {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<Claimed>, QueueError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let lock = match self.db.engine {
             Engine::Postgres => "FOR UPDATE SKIP LOCKED",
             Engine::Sqlite => "",
@@ -136,7 +151,7 @@ impl SqlQueue {
     }
 
     pub async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let row = sqlx::query(
             "SELECT
                COALESCE(SUM(CASE WHEN ready_at <= $2 THEN 1 ELSE 0 END), 0) AS ready,

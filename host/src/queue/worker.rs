@@ -77,7 +77,7 @@ impl Worker {
         if tasks.is_empty() {
             return Ok(0);
         }
-        let now = self.queue.now_ms().await?;
+        let now = self.queue.now_ms();
         let runs = tasks.iter().map(|task| async move {
             let lag = (now - task.due_ms).max(0) as f64 / 1000.0;
             metrics::histogram!("paygate_queue_lag_seconds", "queue" => name.to_owned()).record(lag);
@@ -123,12 +123,10 @@ impl Worker {
 
     /// How long to sleep: until the next task is claimable, at most `idle_poll`.
     async fn idle_time(&self) -> Duration {
-        let (Ok(Some(next)), Ok(now)) = (
-            self.queue.next_ready(&self.config.queue).await,
-            self.queue.now_ms().await,
-        ) else {
+        let Ok(Some(next)) = self.queue.next_ready(&self.config.queue).await else {
             return self.config.idle_poll;
         };
+        let now = self.queue.now_ms();
         Duration::from_millis(
             (next - now).clamp(0, self.config.idle_poll.as_millis() as i64) as u64,
         )
