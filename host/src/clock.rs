@@ -8,17 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Milliseconds since the Unix epoch. Cheap to clone; clones share one manual time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub enum Clock {
+    #[default]
     System,
     /// Stands still until a test moves it.
     Manual(Arc<AtomicI64>),
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::System
-    }
 }
 
 impl Clock {

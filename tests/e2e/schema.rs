@@ -24,8 +24,7 @@ async fn accepts_exactly(db: &Db, table: &str, column: &str, key: &str, names: &
         .execute(&db.pool)
         .await;
     assert!(
-        refused.is_err_and(|e| e.to_string().contains("check")
-            || e.to_string().contains("CHECK")),
+        refused.is_err_and(|e| e.to_string().contains("check") || e.to_string().contains("CHECK")),
         "{table}.{column} takes a name the domain does not have"
     );
 }
@@ -53,12 +52,42 @@ fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static s
 async fn check(db: &Db) {
     rows(db).await;
     let cases: [(&str, &str, &str, Vec<&str>); 6] = [
-        ("orders", "state", "id = 'o1'", names(OrderState::ALL, |s| s.as_str())),
-        ("payments", "state", "payment_no = 'p1'", names(PaymentState::ALL, |s| s.as_str())),
-        ("payments", "flag", "payment_no = 'p1'", names(PaymentFlag::ALL, |s| s.as_str())),
-        ("refunds", "state", "refund_no = 'r1'", names(RefundState::ALL, |s| s.as_str())),
-        ("refunds", "kind", "refund_no = 'r1'", names(RefundKind::ALL, |s| s.as_str())),
-        ("order_events", "delivery", "id = 'e1'", names(DeliveryState::ALL, |s| s.as_str())),
+        (
+            "orders",
+            "state",
+            "id = 'o1'",
+            names(OrderState::ALL, |s| s.as_str()),
+        ),
+        (
+            "payments",
+            "state",
+            "payment_no = 'p1'",
+            names(PaymentState::ALL, |s| s.as_str()),
+        ),
+        (
+            "payments",
+            "flag",
+            "payment_no = 'p1'",
+            names(PaymentFlag::ALL, |s| s.as_str()),
+        ),
+        (
+            "refunds",
+            "state",
+            "refund_no = 'r1'",
+            names(RefundState::ALL, |s| s.as_str()),
+        ),
+        (
+            "refunds",
+            "kind",
+            "refund_no = 'r1'",
+            names(RefundKind::ALL, |s| s.as_str()),
+        ),
+        (
+            "order_events",
+            "delivery",
+            "id = 'e1'",
+            names(DeliveryState::ALL, |s| s.as_str()),
+        ),
     ];
     for (table, column, key, names) in cases {
         accepts_exactly(db, table, column, key, &names).await;

@@ -39,6 +39,9 @@ use crate::vault::Vault;
 /// within this time; one made through this process at once.
 const CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// Call contexts by (merchant, provider).
+type ContextCache = HashMap<(String, String), Cached<Arc<CallContext>>>;
+
 /// A value read from the database at `at`.
 struct Cached<T> {
     at: Instant,
@@ -64,7 +67,7 @@ pub struct Gateway {
     clock: Clock,
     /// Merchants' call contexts by (merchant, provider): parsing keys is not free, and a
     /// pay or a notification should not read the configuration every time.
-    contexts: Mutex<HashMap<(String, String), Cached<Arc<CallContext>>>>,
+    contexts: Mutex<ContextCache>,
     /// Merchants by API key hash.
     merchants: Mutex<HashMap<String, Cached<Merchant>>>,
     /// Delivers webhooks.

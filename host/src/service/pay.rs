@@ -315,7 +315,7 @@ impl Gateway {
                 tracing::Span::current().record("payment_no", payment_no.as_str());
                 tracing::info!(amount = %payment.amount, "payment created");
                 let expires_at = earliest_deadline(&orders);
-                self.open_trade(payment, ctx, &orders, cmd, expires_at)
+                self.open_trade(*payment, ctx, &orders, cmd, expires_at)
                     .await
                     .map(Some)
             }

@@ -136,6 +136,22 @@ pub async fn run(db: &super::Db, w: &Write) -> Result<u64, StoreError> {
     Ok(done.rows_affected())
 }
 
+/// Applies `writes` in a transaction of their own, handing back `value` when every write
+/// touched the rows it expected; `LostRace` (rolled back, nothing written) otherwise.
+pub async fn transaction<T>(
+    db: &super::Db,
+    writes: &[Write],
+    value: T,
+) -> Result<super::Applied<T>, StoreError> {
+    let mut tx = db.pool.begin().await?;
+    if !apply(&mut tx, db.engine, writes).await? {
+        tx.rollback().await?;
+        return Ok(super::Applied::LostRace);
+    }
+    tx.commit().await?;
+    Ok(super::Applied::Done(value))
+}
+
 /// Applies `writes` inside `tx`; `Ok(false)` when one touched another number of rows than
 /// it expected (the caller rolls back).
 pub async fn apply(

@@ -235,13 +235,7 @@ pub async fn finish_unpaid(
         .bind(change.from().as_str()),
         event,
     ];
-    let mut tx = db.pool.begin().await?;
-    if !batch::apply(&mut tx, db.engine, &writes).await? {
-        tx.rollback().await?;
-        return Ok(Applied::LostRace);
-    }
-    tx.commit().await?;
-    Ok(Applied::Done(event_id))
+    batch::transaction(db, &writes, event_id).await
 }
 
 /// Orders in `state` (the pending ones, for timers at start): (merchant id, order id,

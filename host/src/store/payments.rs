@@ -117,7 +117,7 @@ async fn insert(tx: &mut Transaction<'_, Any>, p: &PaymentRecord) -> Result<(), 
 /// What opening a payment led to.
 pub enum Opened<E> {
     /// The payment is stored and holds its orders, returned as they are now.
-    Made(PaymentRecord, Vec<OrderRecord>),
+    Made(Box<PaymentRecord>, Vec<OrderRecord>),
     /// An order was not payable and free any more (or does not exist): nothing written.
     NotPayable,
     /// `make` refused: nothing written.
@@ -153,7 +153,7 @@ pub async fn open<E>(
     };
     insert(&mut tx, &payment).await?;
     tx.commit().await?;
-    Ok(Opened::Made(payment, reserved))
+    Ok(Opened::Made(Box::new(payment), reserved))
 }
 
 pub async fn get(
@@ -274,24 +274,24 @@ pub async fn end_unpaid(
     now: i64,
 ) -> Result<Applied<()>, StoreError> {
     let writes = [
-        Write::new(
-            "UPDATE payments SET state = $1, updated_at = $2, opening_until = NULL
-             WHERE payment_no = $3 AND state = $4",
-            Some(1),
-        )
-        .bind(change.to().as_str())
-        .bind(now)
-        .bind(payment_no)
-        .bind(change.from().as_str()),
+        unpaid_end(payment_no, change, now),
         orders::release(payment_no, now),
     ];
-    let mut tx = db.pool.begin().await?;
-    if !batch::apply(&mut tx, db.engine, &writes).await? {
-        tx.rollback().await?;
-        return Ok(Applied::LostRace);
-    }
-    tx.commit().await?;
-    Ok(Applied::Done(()))
+    batch::transaction(db, &writes, ()).await
+}
+
+/// The write of a payment's `change` to a state without money (closed, failed); its orders
+/// are released by [`orders::release`] in the same transaction.
+pub(super) fn unpaid_end(payment_no: &str, change: Change<PaymentState>, now: i64) -> Write {
+    Write::new(
+        "UPDATE payments SET state = $1, updated_at = $2, opening_until = NULL
+         WHERE payment_no = $3 AND state = $4",
+        Some(1),
+    )
+    .bind(change.to().as_str())
+    .bind(now)
+    .bind(payment_no)
+    .bind(change.from().as_str())
 }
 
 /// The write that flags a payment for an operator, replacing the flag there only when

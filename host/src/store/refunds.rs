@@ -88,13 +88,7 @@ pub async fn create(
         .bind(refund.state.as_str())
         .bind(refund.created_at),
     ];
-    let mut tx = db.pool.begin().await?;
-    if !batch::apply(&mut tx, db.engine, &writes).await? {
-        tx.rollback().await?;
-        return Ok(Applied::LostRace);
-    }
-    tx.commit().await?;
-    Ok(Applied::Done(()))
+    batch::transaction(db, &writes, ()).await
 }
 
 pub async fn get(db: &Db, refund_no: &str) -> Result<Option<RefundRecord>, StoreError> {
@@ -231,13 +225,7 @@ pub async fn finish(
             writes.push(write);
         }
     }
-    let mut tx = db.pool.begin().await?;
-    if !batch::apply(&mut tx, db.engine, &writes).await? {
-        tx.rollback().await?;
-        return Ok(Applied::LostRace);
-    }
-    tx.commit().await?;
-    Ok(Applied::Done(events))
+    batch::transaction(db, &writes, events).await
 }
 
 /// Refunds in `state` (pending, for retries at start): (merchant id, refund no).

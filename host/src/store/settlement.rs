@@ -142,17 +142,7 @@ pub async fn apply(
         }
         Settlement::PaidLate { payment: change } => writes.push(pay(*change)),
         Settlement::Closed { payment: change } => {
-            writes.push(
-                Write::new(
-                    "UPDATE payments SET state = $1, updated_at = $2, opening_until = NULL
-                     WHERE payment_no = $3 AND state = $4",
-                    Some(1),
-                )
-                .bind(change.to().as_str())
-                .bind(now)
-                .bind(no)
-                .bind(change.from().as_str()),
-            );
+            writes.push(payments::unpaid_end(no, *change, now));
             writes.push(orders::release(no, now));
         }
         Settlement::AmountMismatch { .. } | Settlement::UnexpectedRefund | Settlement::NoChange => {
@@ -169,11 +159,5 @@ pub async fn apply(
     if writes.is_empty() {
         return Ok(Applied::Done(events));
     }
-    let mut tx = db.pool.begin().await?;
-    if !batch::apply(&mut tx, db.engine, &writes).await? {
-        tx.rollback().await?;
-        return Ok(Applied::LostRace);
-    }
-    tx.commit().await?;
-    Ok(Applied::Done(events))
+    batch::transaction(db, &writes, events).await
 }
