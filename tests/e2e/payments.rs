@@ -383,3 +383,24 @@ in_both_settings!(
     pay_refused_when_less_than_the_cutoff_remains,
     combined_payment_sums_the_orders_and_pays_them_together,
 );
+
+/// The orders' own state answers first: paying a paid order through a provider the
+/// merchant never configured is `order_paid`, not a configuration error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_order_is_order_paid_whatever_provider_is_named() {
+    let app = TestApp::spawn_in(Setting::Embedded, &[]).await;
+    let order = app.create_order(300, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, p) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    let no = p["payment_no"].as_str().expect("no");
+    assert_eq!(app.sandbox_pay(no, "").await.status(), StatusCode::OK);
+    app.wait_for_order_state(id, "paid").await;
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [id], "provider": "wechat", "channel": "native"}),
+        )
+        .await;
+    assert_error(r, StatusCode::CONFLICT, "order_paid").await;
+}

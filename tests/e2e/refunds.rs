@@ -198,7 +198,39 @@ async fn an_unpaid_payment_cannot_be_refunded() {
     );
 }
 
+/// Refunds that succeed at the same moment each see the other pending: the later one still
+/// finds the payment refunded in full, and the order refunded with its event.
+async fn refunds_finishing_together_refund_the_payment_in_full(setting: Setting) {
+    let app = TestApp::spawn_in(setting, &[]).await;
+    for round in 0..3 {
+        let order = app.create_order(1000, 600).await;
+        let id = order["id"].as_str().expect("id");
+        let (_, p) = app.pay(&app.merchant.api_key, &[id], "web").await;
+        let no = p["payment_no"].as_str().expect("no").to_owned();
+        assert_eq!(app.sandbox_pay(&no, "").await.status(), StatusCode::OK);
+        app.wait_for_order_state(id, "paid").await;
+        let refund = |amount: i64| {
+            app.client
+                .post(format!("{}/v1/payments/{no}/refunds", app.url))
+                .bearer_auth(&app.merchant.api_key)
+                .json(&json!({"amount": amount}))
+                .send()
+        };
+        let (a, b) = tokio::join!(refund(600), refund(400));
+        assert_eq!(a.expect("refund").status(), StatusCode::CREATED);
+        assert_eq!(b.expect("refund").status(), StatusCode::CREATED);
+        let payment = wait_for_payment_state(&app, &no, "refunded").await;
+        assert_eq!(payment["state"], "refunded", "round {round}: {payment}");
+        assert_eq!(
+            app.wait_for_order_state(id, "refunded").await["state"],
+            "refunded",
+            "round {round}"
+        );
+    }
+}
+
 in_both_settings!(
+    refunds_finishing_together_refund_the_payment_in_full,
     money_paid_to_a_closed_payment_is_kept_once_and_the_rest_refunded,
     merchant_refunds_in_parts_never_past_what_was_paid,
 );

@@ -22,5 +22,5 @@ pub use payment::{
     PaymentState, WindowError,
 };
 pub use refund::{RefundEvent, RefundKind, RefundState};
-pub use settle::{settle, ReportedPayment, Settlement};
+pub use settle::{settle, PaymentOrder, ReportedPayment, Settlement};
 pub use state::{Change, InvalidTransition, Transition};

@@ -25,6 +25,16 @@ pub enum ReportedPayment {
     Failed,
 }
 
+/// One of a payment's orders, as settlement sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentOrder {
+    pub id: String,
+    pub state: OrderState,
+    /// Whether the payment holds it (reserved it when it opened, and still does): only an
+    /// order the payment holds can be paid by it.
+    pub held: bool,
+}
+
 /// What the report does: the changes the store applies, in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
@@ -80,20 +90,23 @@ impl Settlement {
         }
     }
 
-    /// Whether the provider is told the report was taken. A report paygate refuses to
-    /// apply (an amount that is not the payment's) is not: the provider keeps telling
-    /// while an operator looks at the flagged payment.
+    /// Whether the provider is told the report was taken. A report paygate flags instead of
+    /// applying (an amount that is not the payment's, a refund nobody asked for) is not: the
+    /// provider keeps telling while an operator looks at the flagged payment.
     pub fn acknowledged(&self) -> bool {
-        !matches!(self, Settlement::AmountMismatch { .. })
+        !matches!(
+            self,
+            Settlement::AmountMismatch { .. } | Settlement::UnexpectedRefund
+        )
     }
 }
 
-/// The settlement rule for a payment in `state` of `amount`, whose orders are in the states
-/// `orders` lists, given the provider's `reported` state.
+/// The settlement rule for a payment in `state` of `amount`, with its `orders`, given the
+/// provider's `reported` state.
 pub fn settle(
     state: PaymentState,
     amount: Money,
-    orders: &[(String, OrderState)],
+    orders: &[PaymentOrder],
     reported: &ReportedPayment,
 ) -> Settlement {
     use PaymentState as P;
@@ -118,9 +131,9 @@ pub fn settle(
     }
 }
 
-/// An open payment reported paid with its amount: it is paid, and so is every order still
-/// pending; any other order makes it a double payment.
-fn paid(orders: &[(String, OrderState)]) -> Settlement {
+/// An open payment reported paid with its amount: it is paid, and so is every order it
+/// holds that is still pending; any other order makes it a double payment.
+fn paid(orders: &[PaymentOrder]) -> Settlement {
     let Ok(Transition::To(payment)) = PaymentState::Open.apply(PaymentEvent::Pay) else {
         return Settlement::NoChange;
     };
@@ -129,8 +142,8 @@ fn paid(orders: &[(String, OrderState)]) -> Settlement {
     };
     let (paid, conflicting): (Vec<_>, Vec<_>) = orders
         .iter()
-        .partition(|(_, state)| *state == order_change.from());
-    let ids = |v: Vec<&(String, OrderState)>| v.into_iter().map(|(id, _)| id.clone()).collect();
+        .partition(|o| o.held && o.state == order_change.from());
+    let ids = |v: Vec<&PaymentOrder>| v.into_iter().map(|o| o.id.clone()).collect();
     if conflicting.is_empty() {
         Settlement::Paid {
             payment,
@@ -163,9 +176,17 @@ mod tests {
         }
     }
 
-    fn pending(ids: &[&str]) -> Vec<(String, OrderState)> {
+    fn order(id: &str, state: OrderState, held: bool) -> PaymentOrder {
+        PaymentOrder {
+            id: id.into(),
+            state,
+            held,
+        }
+    }
+
+    fn pending(ids: &[&str]) -> Vec<PaymentOrder> {
         ids.iter()
-            .map(|id| (id.to_string(), OrderState::Pending))
+            .map(|id| order(id, OrderState::Pending, true))
             .collect()
     }
 
@@ -188,8 +209,8 @@ mod tests {
     #[test]
     fn paid_for_an_order_no_longer_pending_is_a_double_payment_refunded() {
         let orders = vec![
-            ("a".to_string(), OrderState::Pending),
-            ("b".to_string(), OrderState::Cancelled),
+            order("a", OrderState::Pending, true),
+            order("b", OrderState::Cancelled, false),
         ];
         let s = settle(P::Open, cny(100), &orders, &paid_report(100));
         assert_eq!(
@@ -203,11 +224,22 @@ mod tests {
         );
         assert_eq!(s.flag(), Some(PaymentFlag::DoublePayment));
         assert_eq!(s.refund(), Some(RefundKind::DoublePayment));
-        let by_other = vec![("a".to_string(), OrderState::Paid)];
+        let by_other = vec![order("a", OrderState::Paid, false)];
         assert!(matches!(
             settle(P::Open, cny(100), &by_other, &paid_report(100)),
             Settlement::PaidTwice { .. }
         ));
+        // Pending, but held by no payment or another one: this payment cannot pay it.
+        let not_held = vec![order("a", OrderState::Pending, false)];
+        assert_eq!(
+            settle(P::Open, cny(100), &not_held, &paid_report(100)),
+            Settlement::PaidTwice {
+                payment: Change::new(P::Open, P::Paid),
+                orders: Change::new(OrderState::Pending, OrderState::Paid),
+                paid: vec![],
+                conflicting: vec!["a".into()],
+            }
+        );
     }
 
     #[test]
@@ -320,6 +352,7 @@ mod tests {
             let settled = settle(s, cny(100), &[], &ReportedPayment::Refunded);
             assert_eq!(settled, Settlement::UnexpectedRefund);
             assert_eq!(settled.flag(), Some(PaymentFlag::UnexpectedRefund));
+            assert!(!settled.acknowledged(), "the provider keeps telling");
         }
         assert_eq!(
             settle(P::Paid, cny(100), &[], &ReportedPayment::Refunded),

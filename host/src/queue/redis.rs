@@ -9,7 +9,10 @@
 //! marking them in `:lease`; a lapsed lease is therefore simply due again. Due times are
 //! compared with the clock that computed them, paygate's, passed to the scripts (DESIGN §5:
 //! a Redis whose clock is ahead must not run a deadline early; handlers re-check their rule
-//! anyway). Every change is one Lua script, atomic.
+//! anyway). Lease ends are on the claiming host's clock too, so the hosts sharing a queue
+//! must agree on the time within the lease (90 s by default; NTP keeps them within
+//! milliseconds): a host further ahead takes tasks another host is still running. Every
+//! change is one Lua script, atomic.
 
 use std::time::Duration;
 

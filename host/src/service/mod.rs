@@ -20,6 +20,7 @@ pub mod trade;
 pub mod webhooks;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,9 @@ pub struct Gateway {
     /// Merchants' call contexts by (merchant, provider): parsing keys is not free, and a
     /// pay or a notification should not read the configuration every time.
     contexts: Mutex<ContextCache>,
+    /// Counts configuration changes made through this process: a context read before the
+    /// latest one is not cached (it may hold what the change replaced).
+    changes: AtomicU64,
     /// Merchants by API key hash.
     merchants: Mutex<HashMap<String, Cached<Merchant>>>,
     /// Delivers webhooks.
@@ -110,6 +114,7 @@ impl Gateway {
             timers,
             clock,
             contexts: Mutex::new(HashMap::new()),
+            changes: AtomicU64::new(0),
             merchants: Mutex::new(HashMap::new()),
             // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
             http: reqwest::Client::builder()
@@ -152,6 +157,7 @@ impl Gateway {
                 return Ok(c.value.clone());
             }
         }
+        let changes_seen = self.changes.load(Ordering::SeqCst);
         let adapter = self
             .runtime
             .adapter(provider)
@@ -184,19 +190,24 @@ impl Gateway {
             },
             grants: Grants { keys, allowlist },
         });
-        lock(&self.contexts).insert(
-            key,
-            Cached {
-                at: Instant::now(),
-                value: ctx.clone(),
-            },
-        );
+        let mut cache = lock(&self.contexts);
+        if self.changes.load(Ordering::SeqCst) == changes_seen {
+            cache.insert(
+                key,
+                Cached {
+                    at: Instant::now(),
+                    value: ctx.clone(),
+                },
+            );
+        }
         Ok(ctx)
     }
 
     /// Forgets the cached configuration of (merchant, provider): it just changed.
     fn forget_context(&self, merchant_id: &str, provider: &str) {
-        lock(&self.contexts).remove(&(merchant_id.to_owned(), provider.to_owned()));
+        let mut cache = lock(&self.contexts);
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        cache.remove(&(merchant_id.to_owned(), provider.to_owned()));
     }
 
     fn keyring(&self, cfg: &ProviderConfig) -> Result<Arc<KeyRing>, ServiceError> {

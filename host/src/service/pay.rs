@@ -64,15 +64,16 @@ impl Gateway {
             order_ids: target.order_ids.iter().map(String::as_str).collect(),
             payer_binding: &target.binding,
         };
-        // Read (and checked) before anything is reserved, so a provider the merchant has
-        // not configured leaves nothing open.
-        let ctx = self.call_context(merchant_id, &cmd.provider).await?;
         // The common case first: orders in no open payment, for which the repay rule says
-        // "new". Reserving them is what proves it; if any is taken or not payable, the
-        // rule is applied below to the orders as they are.
-        if decide(&repay_target, &[]) == (RepayDecision::New) {
-            if let Some(outcome) = self.open_new(merchant_id, &cmd, &target, &ctx).await? {
-                return Ok(outcome);
+        // "new". Reserving them is what proves it; if any is taken or not payable, or the
+        // merchant's configuration cannot be read (it is read before anything is reserved,
+        // so a provider not configured leaves nothing open), the rule is applied below to
+        // the orders as they are, and the orders' own state answers first.
+        if decide(&repay_target, &[]) == RepayDecision::New {
+            if let Ok(ctx) = self.call_context(merchant_id, &cmd.provider).await {
+                if let Some(outcome) = self.open_new(merchant_id, &cmd, &target, &ctx).await? {
+                    return Ok(outcome);
+                }
             }
         }
         // Concurrent requests for the same orders race through the database: each round
@@ -137,6 +138,13 @@ impl Gateway {
                     )
                     .await?
                     {
+                        let ctx = match self.call_context(merchant_id, &cmd.provider).await {
+                            Ok(ctx) => ctx,
+                            Err(e) => {
+                                payments::release_opening(&self.db, &payment_no).await?;
+                                return Err(e);
+                            }
+                        };
                         return self
                             .open_trade(payment, &ctx, &orders, &cmd, expires_at)
                             .await;
@@ -172,6 +180,7 @@ impl Gateway {
                     }
                 }
                 RepayDecision::New => {
+                    let ctx = self.call_context(merchant_id, &cmd.provider).await?;
                     if let Some(outcome) = self.open_new(merchant_id, &cmd, &target, &ctx).await? {
                         return Ok(outcome);
                     }

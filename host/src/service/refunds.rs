@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::refund::{after_refund_succeeded, RefundEffect};
 use crate::domain::{
-    Money, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState, Transition,
+    Money, MoneyError, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState, Transition,
 };
 use crate::runtime::contract::{self, ProviderError, RefundState as ProviderRefundState};
 use crate::store::payments::{self, PaymentRecord};
@@ -27,6 +27,18 @@ pub struct RefundAsk<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
+/// The refusal of a refund larger than what is left of the payment.
+fn exceeds_paid(payment: &PaymentRecord) -> ServiceError {
+    ServiceError::invalid(
+        ErrorCode::RefundExceedsPaid,
+        format!(
+            "{} minor units were paid and {} are already refunded",
+            payment.paid_amount.map_or(0, |m| m.minor()),
+            payment.refunded_minor
+        ),
+    )
+}
+
 impl Gateway {
     /// A merchant's refund of (part of) a paid payment.
     pub async fn refund_payment(
@@ -36,12 +48,16 @@ impl Gateway {
         ask: RefundAsk<'_>,
     ) -> Result<RefundRecord, ServiceError> {
         let payment = self.payment_record(merchant_id, payment_no).await?;
-        let amount = Money::new(ask.amount, payment.amount.currency()).map_err(|_| {
-            ServiceError::invalid(
-                ErrorCode::InvalidAmount,
-                "a refund's amount must be above 0 minor units",
-            )
-        })?;
+        let amount = match Money::new(ask.amount, payment.amount.currency()) {
+            Ok(m) => m,
+            Err(MoneyError::TooLarge) => return Err(exceeds_paid(&payment)),
+            Err(_) => {
+                return Err(ServiceError::invalid(
+                    ErrorCode::InvalidAmount,
+                    "a refund's amount must be above 0 minor units",
+                ))
+            }
+        };
         if ask
             .reason
             .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
@@ -81,14 +97,7 @@ impl Gateway {
             Ok(Applied::Done(())) => {}
             Ok(Applied::LostRace) => {
                 return Err(if payment.state.collected() {
-                    ServiceError::invalid(
-                        ErrorCode::RefundExceedsPaid,
-                        format!(
-                            "{} minor units were paid and {} are already refunded",
-                            payment.paid_amount.map_or(0, |m| m.minor()),
-                            payment.refunded_minor
-                        ),
-                    )
+                    exceeds_paid(&payment)
                 } else {
                     ServiceError::conflict(
                         ErrorCode::PaymentNotPaid,
@@ -139,29 +148,36 @@ impl Gateway {
         payment_no: &str,
         kind: RefundKind,
     ) -> Result<(), ServiceError> {
-        let Some(payment) = payments::get_any(&self.db, payment_no).await? else {
-            return Ok(());
-        };
-        let paid = payment.paid_amount.unwrap_or(payment.amount);
-        let Ok(left) = Money::new(paid.minor() - payment.refunded_minor, paid.currency()) else {
-            tracing::info!(payment_no, %kind, "nothing left to refund");
-            return Ok(());
-        };
-        let refund = self.new_refund(
-            &payment,
-            uuid::Uuid::now_v7().simple().to_string(),
-            left,
-            kind.reason().map(str::to_owned),
-            kind,
-        );
-        match refunds::create(&self.db, &refund, PaymentState::REFUNDABLE).await? {
-            Applied::Done(()) => {
+        // A merchant's refund taken meanwhile changes what is left: compute it again.
+        for _ in 0..4 {
+            let Some(payment) = payments::get_any(&self.db, payment_no).await? else {
+                return Ok(());
+            };
+            let paid = payment.paid_amount.unwrap_or(payment.amount);
+            let Ok(left) = Money::new(paid.minor() - payment.refunded_minor, paid.currency())
+            else {
+                tracing::info!(payment_no, %kind, "nothing left to refund");
+                return Ok(());
+            };
+            let refund = self.new_refund(
+                &payment,
+                uuid::Uuid::now_v7().simple().to_string(),
+                left,
+                kind.reason().map(str::to_owned),
+                kind,
+            );
+            if let Applied::Done(()) =
+                refunds::create(&self.db, &refund, PaymentState::REFUNDABLE).await?
+            {
                 tracing::warn!(payment_no, refund_no = %refund.refund_no, %kind, amount = %refund.amount, "refunding money paygate must not keep");
                 self.drive_refund(&refund, 0).await?;
+                return Ok(());
             }
-            Applied::LostRace => tracing::info!(payment_no, %kind, "nothing left to refund"),
         }
-        Ok(())
+        Err(ServiceError::internal(
+            "refunding money paygate must not keep",
+            anyhow::anyhow!("what is left to refund of {payment_no} kept changing"),
+        ))
     }
 
     /// Asks the provider to carry out a pending refund and records its answer; `step` is
@@ -347,7 +363,7 @@ impl Gateway {
                 RefundEvent::Succeed => self.refund_effect(&current).await?,
             };
             let finish = Finish {
-                change,
+                change: Some(change),
                 provider_refund_id,
                 error,
                 effect,
@@ -358,6 +374,9 @@ impl Gateway {
                     self.dispatch(&events).await;
                     if change.to() == RefundState::Succeeded {
                         tracing::info!(refund_no = %refund.refund_no, "refund succeeded");
+                        if finish.effect.payment.is_none() {
+                            self.refunded_in_full_after(&current).await?;
+                        }
                     } else {
                         tracing::error!(refund_no = %refund.refund_no, payment_no = %refund.payment_no, why = error.unwrap_or_default(), "refund failed");
                         if refund.kind != RefundKind::Merchant {
@@ -375,6 +394,30 @@ impl Gateway {
             "finishing a refund",
             anyhow::anyhow!("refund {} kept changing", refund.refund_no),
         ))
+    }
+
+    /// Two refunds that succeed at once each see the other pending, and neither refunds the
+    /// payment in full: after a success, the rule is asked again on what is committed now,
+    /// so the later of the two always sees both. A conditional change, harmless twice.
+    async fn refunded_in_full_after(&self, refund: &RefundRecord) -> Result<(), ServiceError> {
+        let (effect, orders) = self.refund_effect(refund).await?;
+        if effect.payment.is_none() {
+            return Ok(());
+        }
+        let finish = Finish {
+            change: None,
+            provider_refund_id: None,
+            error: None,
+            effect,
+            orders,
+        };
+        if let Applied::Done(events) =
+            refunds::finish(&self.db, refund, &finish, self.now_ms()).await?
+        {
+            tracing::info!(payment_no = %refund.payment_no, "payment refunded in full");
+            self.dispatch(&events).await;
+        }
+        Ok(())
     }
 
     /// What the success of `refund` does to its payment and orders, by the domain's rule,

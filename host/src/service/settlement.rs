@@ -4,7 +4,7 @@
 //! that acts on what the settlement means (events, refunds of money paygate must not keep,
 //! flags counted, logs).
 
-use crate::domain::{settle, Currency, Money, ReportedPayment, Settlement};
+use crate::domain::{settle, Currency, Money, PaymentOrder, ReportedPayment, Settlement};
 use crate::runtime::contract::{TradeState, TradeStatus};
 use crate::store::notifications::Received;
 use crate::store::orders;
@@ -128,9 +128,15 @@ impl Gateway {
             if payment.state.is_open() && !missing.is_empty() {
                 held.extend(orders::get_many(&self.db, &payment.merchant_id, &missing).await?);
             }
-            let order_states: Vec<(String, _)> =
-                held.iter().map(|o| (o.id.clone(), o.state)).collect();
-            let decided = settle(payment.state, payment.amount, &order_states, &reported);
+            let orders: Vec<PaymentOrder> = held
+                .iter()
+                .map(|o| PaymentOrder {
+                    id: o.id.clone(),
+                    state: o.state,
+                    held: o.open_payment_no.as_deref() == Some(no),
+                })
+                .collect();
+            let decided = settle(payment.state, payment.amount, &orders, &reported);
             let received = notified.map(|n| Received {
                 provider: n.provider,
                 merchant_id: n.merchant_id,

@@ -141,6 +141,9 @@ pub async fn get_many(
     merchant_id: &str,
     ids: &[String],
 ) -> Result<Vec<OrderRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!(
         "SELECT {COLUMNS} FROM orders WHERE merchant_id = $1 AND id IN ({}) ORDER BY id",
         placeholders(2, ids.len())

@@ -294,18 +294,25 @@ pub(super) fn unpaid_end(payment_no: &str, change: Change<PaymentState>, now: i6
     .bind(change.from().as_str())
 }
 
-/// The write that flags a payment for an operator, replacing the flag there only when
-/// the domain says this one does.
-pub(super) fn flag_write(payment_no: &str, flag: PaymentFlag, now: i64) -> Write {
+/// The write that flags a payment still in the state `seen` (the one the rule decided on;
+/// another is a lost race), replacing the flag there only when the domain says this one
+/// does.
+pub(super) fn flag_write(
+    payment_no: &str,
+    flag: PaymentFlag,
+    seen: PaymentState,
+    now: i64,
+) -> Write {
     Write::new(
         "UPDATE payments SET flag = CASE WHEN $4 = 1 OR flag IS NULL THEN $1 ELSE flag END,
-         updated_at = $2 WHERE payment_no = $3",
-        None,
+         updated_at = $2 WHERE payment_no = $3 AND state = $5",
+        Some(1),
     )
     .bind(flag.as_str())
     .bind(now)
     .bind(payment_no)
     .bind(i64::from(flag.replaces()))
+    .bind(seen.as_str())
 }
 
 /// Flags a payment for an operator (see [`PaymentFlag::replaces`]); `true` if the flag

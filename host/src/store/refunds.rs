@@ -149,7 +149,9 @@ pub async fn orders_paid_by(
 
 /// The provider's final answer about a refund.
 pub struct Finish<'a> {
-    pub change: Change<RefundState>,
+    /// The refund's own change; `None` when only what follows is applied (a payment found
+    /// refunded in full after another refund's success).
+    pub change: Option<Change<RefundState>>,
     pub provider_refund_id: Option<&'a str>,
     pub error: Option<&'a str>,
     /// What follows a success (`domain::refund::after_refund_succeeded`), with the orders
@@ -167,18 +169,23 @@ pub async fn finish(
     f: &Finish<'_>,
     now: i64,
 ) -> Result<Applied<Vec<String>>, StoreError> {
-    let mut writes = vec![Write::new(
-        "UPDATE refunds SET state = $1, provider_refund_id = COALESCE($2, provider_refund_id), last_error = $3,
-         updated_at = $4 WHERE refund_no = $5 AND state = $6",
-        Some(1),
-    )
-    .bind(f.change.to().as_str())
-    .bind(f.provider_refund_id)
-    .bind(f.error)
-    .bind(now)
-    .bind(refund.refund_no.as_str())
-    .bind(f.change.from().as_str())];
-    if f.change.to() == RefundState::Failed {
+    let mut writes = Vec::new();
+    if let Some(change) = f.change {
+        writes.push(
+            Write::new(
+                "UPDATE refunds SET state = $1, provider_refund_id = COALESCE($2, provider_refund_id), last_error = $3,
+                 updated_at = $4 WHERE refund_no = $5 AND state = $6",
+                Some(1),
+            )
+            .bind(change.to().as_str())
+            .bind(f.provider_refund_id)
+            .bind(f.error)
+            .bind(now)
+            .bind(refund.refund_no.as_str())
+            .bind(change.from().as_str()),
+        );
+    }
+    if f.change.is_some_and(|c| c.to() == RefundState::Failed) {
         writes.push(
             Write::new(
                 "UPDATE payments SET refunded_amount = refunded_amount - $1, updated_at = $2 WHERE payment_no = $3",

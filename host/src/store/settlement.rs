@@ -151,7 +151,7 @@ pub async fn apply(
     if let (Some(flag), Settlement::AmountMismatch { .. } | Settlement::UnexpectedRefund) =
         (flag, settlement)
     {
-        writes.push(payments::flag_write(no, flag, now));
+        writes.push(payments::flag_write(no, flag, payment.state, now));
     }
     if let Some(n) = notification {
         writes.push(notifications::record(&n, now));
