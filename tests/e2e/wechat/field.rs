@@ -179,14 +179,14 @@ async fn an_unsigned_sign_error_is_a_502_naming_it_and_the_order_closes_at_its_d
 async fn an_expired_code_url_is_not_reused_and_wechat_is_asked_again_with_the_same_number(
     setting: Setting,
 ) {
-    // code_url and prepay_id live 1 s at the simulator (2 h / 7200); paygate keeps a margin
-    // of 7199 s of their 7200, so it reuses them for 1 s too. h5_url (5 min) is then never
-    // reused at all.
+    // code_url and prepay_id live 3 s at the simulator (2 h / 2400); paygate keeps a margin
+    // of 7197 s of their 7200, so it reuses them for 3 s too (a window a loaded CI machine
+    // does not miss). h5_url (5 min) is then never reused at all.
     let mut config = sim_config(Verification::PublicKey);
-    config.action_lifetime_scale = 7200.0;
+    config.action_lifetime_scale = 2400.0;
     let w = Wechat::start_with(
         setting,
-        &[("PAYGATE_ACTION_MARGIN", "7199s")],
+        &[("PAYGATE_ACTION_MARGIN", "7197s")],
         config,
         PlatformKeys::PublicKey,
     )
@@ -199,7 +199,7 @@ async fn an_expired_code_url_is_not_reused_and_wechat_is_asked_again_with_the_sa
     let (_, again) = w.pay(id, "native", json!(null)).await;
     assert_eq!(again["reused"], true, "within its lifetime: {again}");
 
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     let (status, fresh) = w.pay(id, "native", json!(null)).await;
     assert_eq!(status, StatusCode::CREATED, "{fresh}");
     assert_eq!(fresh["reused"], false, "past its lifetime: {fresh}");
