@@ -56,14 +56,13 @@ pub async fn query_trade(
     Path(payment_no): Path<String>,
     signed: Signed,
 ) -> Result<Json<TradeView>, SandboxError> {
-    trades::count_call(
+    let trade = trades::count_call(
         &sandbox.pool,
         &payment_no,
         &signed.account_id,
         Counter::Queried,
     )
     .await?;
-    let trade = trades::get(&sandbox.pool, &payment_no).await?;
     Ok(Json(TradeView::from(&trade)))
 }
 
@@ -97,14 +96,13 @@ pub async fn create_refund(
     check_number(&req.refund_no, "refund_no")?;
     check_amount(req.amount, &req.currency).map_err(SandboxError::InvalidRequest)?;
 
-    trades::count_call(
+    let trade = trades::count_call(
         &sandbox.pool,
         &payment_no,
         &signed.account_id,
         Counter::Refunded,
     )
     .await?;
-    let trade = trades::get(&sandbox.pool, &payment_no).await?;
     if trade.currency != req.currency {
         return Err(SandboxError::InvalidRequest(format!(
             "the trade is in {}",

@@ -78,6 +78,10 @@ pub struct Sandbox {
     notify_timeout: Duration,
     /// The background notification deliveries, so shutdown can wait for them.
     tasks: TaskTracker,
+    /// API keys of the accounts seen so far, by account id. An account and its key never
+    /// change once written, so a key read once stays right; only keys found are kept, so
+    /// an account opened by another process sharing the file is found on its first use.
+    keys: Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
 }
 
 impl Sandbox {
@@ -95,6 +99,10 @@ impl Sandbox {
             // WAL and a busy timeout: several paygate processes sharing a data directory
             // (the restart tests) wait for each other instead of failing.
             .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
+            // process loses nothing, a power cut at most the last commits of a simulator.
+            // FULL made every trade wait for an fsync, on the path of every pay.
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -116,6 +124,7 @@ impl Sandbox {
             notify_delays: Arc::from(NOTIFY_RETRY_DELAYS.as_slice()),
             notify_timeout: NOTIFY_TIMEOUT,
             tasks: TaskTracker::new(),
+            keys: Arc::default(),
         }
     }
 
@@ -143,6 +152,31 @@ impl Sandbox {
         accounts::create(&self.pool).await
     }
 
+    /// The API key of `account_id`, or `None` for an unknown account; read from the
+    /// database once per account.
+    pub(crate) async fn account_key(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<String>, SandboxError> {
+        let cached = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account_id)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let key = accounts::api_key(&self.pool, account_id).await?;
+        if let Some(key) = &key {
+            self.keys
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(account_id.to_owned(), key.clone());
+        }
+        Ok(key)
+    }
+
     /// The sandbox's routes, to be nested at the path of `public_base` (`/sandbox`).
     pub fn router(self) -> Router {
         Router::new()
@@ -156,10 +190,7 @@ impl Sandbox {
             .route("/trades/{payment_no}", get(tools::get_trade))
             .route("/trades/{payment_no}/pay", post(tools::pay_trade))
             .route("/trades/{payment_no}/notify", post(tools::notify_trade))
-            .layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                trace::trace_request,
-            ))
+            .layer(axum::middleware::from_fn(trace::trace_request))
             .with_state(self)
     }
 }

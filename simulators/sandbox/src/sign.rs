@@ -7,7 +7,6 @@ use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::accounts;
 use crate::error::SandboxError;
 use crate::Sandbox;
 
@@ -106,7 +105,8 @@ impl FromRequest<Sandbox> for Signed {
                 "x-sandbox-nonce must be 16-32 characters of [0-9A-Za-z]",
             ));
         }
-        let key = accounts::api_key(&sandbox.pool, &headers.account)
+        let key = sandbox
+            .account_key(&headers.account)
             .await?
             .ok_or(SandboxError::SignatureInvalid("unknown account"))?;
         let message = request_message(&method, &path, &headers.timestamp, &headers.nonce, &body);

@@ -129,16 +129,35 @@ async fn expire_if_due(pool: &SqlitePool, payment_no: &str, now: i64) -> Result<
     Ok(())
 }
 
-/// The trade, with expiry applied, whoever its account.
+/// The trade, with expiry applied, whoever its account. One read in the common case; a
+/// trade read as open past its deadline is closed (conditionally) and read again.
 pub async fn load(pool: &SqlitePool, payment_no: &str) -> Result<Option<Trade>, SandboxError> {
-    expire_if_due(pool, payment_no, now_ms()).await?;
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM sandbox_trades WHERE payment_no = $1"
     ))
     .bind(payment_no)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(Trade::from_row).transpose()
+    match row.as_ref().map(Trade::from_row).transpose()? {
+        Some(trade) => Ok(Some(with_expiry(pool, trade).await?)),
+        None => Ok(None),
+    }
+}
+
+/// `trade` as just read, or, if it is open past its deadline, closed and read again.
+async fn with_expiry(pool: &SqlitePool, trade: Trade) -> Result<Trade, SandboxError> {
+    let now = now_ms();
+    if trade.state != TradeState::Open || trade.expires_at_ms > now {
+        return Ok(trade);
+    }
+    expire_if_due(pool, &trade.payment_no, now).await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sandbox_trades WHERE payment_no = $1"
+    ))
+    .bind(&trade.payment_no)
+    .fetch_one(pool)
+    .await?;
+    Trade::from_row(&row)
 }
 
 /// The sandbox's own trade id and the account of trade `payment_no`, read only (for logs).
@@ -170,32 +189,31 @@ pub enum Counter {
     Refunded,
 }
 
-/// Counts a call on the account's trade; `TradeNotFound` when the account has no such
-/// trade, so the count is also the existence check. Calls are counted whatever their outcome:
-/// tests want to see what an adapter tried.
+/// Counts a call on the account's trade and answers the trade (expiry applied);
+/// `TradeNotFound` when the account has no such trade, so the count is also the existence
+/// check. Calls are counted whatever their outcome: tests want to see what an adapter tried.
 pub async fn count_call(
     pool: &SqlitePool,
     payment_no: &str,
     account_id: &str,
     counter: Counter,
-) -> Result<(), SandboxError> {
+) -> Result<Trade, SandboxError> {
     // Fixed column names, never input: the only SQL assembled with format!.
     let column = match counter {
         Counter::Queried => "queried_count",
         Counter::Closed => "closed_count",
         Counter::Refunded => "refunded_count",
     };
-    let done = sqlx::query(&format!(
-        "UPDATE sandbox_trades SET {column} = {column} + 1 WHERE payment_no = $1 AND account_id = $2"
+    let row = sqlx::query(&format!(
+        "UPDATE sandbox_trades SET {column} = {column} + 1 \
+         WHERE payment_no = $1 AND account_id = $2 RETURNING {COLUMNS}"
     ))
     .bind(payment_no)
     .bind(account_id)
-    .execute(pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(SandboxError::TradeNotFound);
-    }
-    Ok(())
+    .fetch_optional(pool)
+    .await?
+    .ok_or(SandboxError::TradeNotFound)?;
+    with_expiry(pool, Trade::from_row(&row)?).await
 }
 
 /// Creates the trade, or answers the existing one if it has the same account, amount and
@@ -205,14 +223,14 @@ pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxE
     let now = now_ms();
     let trade_id = format!("sbt{}", uuid::Uuid::now_v7().simple());
     // Insert-or-nothing rather than read-then-insert: two racing creates cannot both insert.
-    let inserted = sqlx::query(
+    let inserted = sqlx::query(&format!(
         "INSERT INTO sandbox_trades (payment_no, account_id, trade_id, amount, currency, subject, \
          channel, notify_url, state, expires_at, first_expires_at, refunded_amount, created_count, \
          queried_count, closed_count, refunded_count, notify_sent_count, notify_ack_count, \
          created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9, 0, 1, 0, 0, 0, 0, 0, $10, $10) \
-         ON CONFLICT (payment_no) DO NOTHING",
-    )
+         ON CONFLICT (payment_no) DO NOTHING RETURNING {COLUMNS}"
+    ))
     .bind(&new.payment_no)
     .bind(&new.account_id)
     .bind(&trade_id)
@@ -223,10 +241,10 @@ pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxE
     .bind(&new.notify_url)
     .bind(new.expires_at_ms)
     .bind(now)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    if inserted.rows_affected() == 1 {
-        return get(pool, &new.payment_no).await;
+    if let Some(row) = inserted {
+        return with_expiry(pool, Trade::from_row(&row)?).await;
     }
 
     // The deadline only moves while the trade is open and not yet expired (`expires_at > now`),
