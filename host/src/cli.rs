@@ -151,7 +151,10 @@ fn print_merchant(m: &MerchantDetail) {
         None => println!("  webhook:   none   (only orders with a notify_url send webhooks)"),
     }
     if view.providers.is_empty() {
-        println!("  providers: none   (paygate providers configure {} ...)", view.id);
+        println!(
+            "  providers: none   (paygate providers configure {} ...)",
+            view.id
+        );
     } else {
         println!("  providers: {}", view.providers.join(", "));
     }

@@ -197,8 +197,7 @@ async fn create_merchant(
     notify_url: Option<&str>,
 ) -> anyhow::Result<()> {
     let (db, vault) = paygate::app::open_storage(&config).await?;
-    let created =
-        paygate::service::merchants::new_merchant(&db, &vault, name, notify_url).await?;
+    let created = paygate::service::merchants::new_merchant(&db, &vault, name, notify_url).await?;
     println!("merchant id: {}", created.merchant.id);
     println!("API key:     {}", created.api_key);
     println!("webhook secret: {}", created.webhook_secret);

@@ -210,7 +210,10 @@ fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_com
     let (ok, out, err) = paygate(dir.path(), &["merchants", "list"]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("ID") && lines[0].contains("PROVIDERS"), "{out}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("PROVIDERS"),
+        "{out}"
+    );
     assert!(lines[1].contains("Acme Tea"), "newest first: {out}");
     assert!(
         lines[2].contains(&id) && lines[2].contains("demo") && lines[2].contains("mock"),
@@ -226,7 +229,14 @@ fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_com
     );
 
     // A placeholder account is refused, in the sandbox's words, and nothing is stored...
-    let placeholder = ["providers", "configure", "demo", "mock", "--set", "account_id=sbx_..."];
+    let placeholder = [
+        "providers",
+        "configure",
+        "demo",
+        "mock",
+        "--set",
+        "account_id=sbx_...",
+    ];
     let (ok, _, err) = paygate(dir.path(), &placeholder);
     assert!(
         !ok && err.contains("provider_test_failed") && err.contains("unknown account"),
@@ -243,22 +253,36 @@ fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_com
     assert!(!ok, "a failed test exits non-zero");
     let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(report["ok"], false, "{report}");
-    assert_eq!(report["error"]["code"], "provider_misconfigured", "{report}");
+    assert_eq!(
+        report["error"]["code"], "provider_misconfigured",
+        "{report}"
+    );
     assert!(err.contains("unknown account"), "{err}");
 
     // The merchant-wide webhook endpoint.
     let (ok, out, err) = paygate(
         dir.path(),
-        &["merchants", "webhook", "demo", "https://shop.example/paygate"],
+        &[
+            "merchants",
+            "webhook",
+            "demo",
+            "https://shop.example/paygate",
+        ],
     );
     assert!(ok, "{err}");
-    assert!(out.contains("webhook:   https://shop.example/paygate"), "{out}");
+    assert!(
+        out.contains("webhook:   https://shop.example/paygate"),
+        "{out}"
+    );
     let (ok, _, err) = paygate(dir.path(), &["merchants", "webhook", "demo", "not a url"]);
     assert!(!ok && err.contains("notify_url"), "{err}");
     let (ok, out, err) = paygate(dir.path(), &["merchants", "webhook", "demo", "--remove"]);
     assert!(ok && out.contains("webhook:   none"), "{out}{err}");
 
     let (ok, _, err) = paygate(dir.path(), &["merchants", "show", "nobody"]);
-    assert!(!ok && err.contains("no merchant has the id or name `nobody`"), "{err}");
+    assert!(
+        !ok && err.contains("no merchant has the id or name `nobody`"),
+        "{err}"
+    );
     drop(server);
 }

@@ -32,7 +32,11 @@ async fn merchants_are_listed_newest_first_a_page_at_a_time(setting: Setting) {
             })
             .unwrap_or_default()
     };
-    assert_eq!(ids(&first), [created[2].clone(), created[1].clone()], "{first}");
+    assert_eq!(
+        ids(&first),
+        [created[2].clone(), created[1].clone()],
+        "{first}"
+    );
     assert_eq!(first["merchants"][0]["name"], "Cedar Cups");
     assert_eq!(first["merchants"][0]["providers"], json!(["mock"]));
     let next = first["next_after"].as_str().expect("another page follows");
@@ -60,7 +64,11 @@ async fn the_demo_merchant_is_found_by_its_name(setting: Setting) {
     app.new_merchant("Acme Tea", &[]).await;
     let (status, found) = app.admin_get("/admin/merchants?name=demo").await;
     assert_eq!(status, StatusCode::OK, "{found}");
-    assert_eq!(found["merchants"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(
+        found["merchants"].as_array().map(Vec::len),
+        Some(1),
+        "{found}"
+    );
     assert_eq!(found["merchants"][0]["id"], app.merchant.id.as_str());
 
     let (status, demo) = app
@@ -76,13 +84,17 @@ async fn the_demo_merchant_is_found_by_its_name(setting: Setting) {
         (json!("demo"), json!(["mock"]), Value::Null),
         "{demo}"
     );
-    assert!(demo["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(demo["created_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
 }
 
 #[tokio::test]
 async fn an_unknown_merchant_is_merchant_not_found_on_every_admin_path() {
     let app = TestApp::spawn().await;
-    let r = app.get(&format!("/admin/merchants/{UNKNOWN}"), ADMIN_TOKEN).await;
+    let r = app
+        .get(&format!("/admin/merchants/{UNKNOWN}"), ADMIN_TOKEN)
+        .await;
     assert_error(r, StatusCode::NOT_FOUND, "merchant_not_found").await;
     let r = app
         .client
@@ -103,7 +115,10 @@ async fn an_unknown_merchant_is_merchant_not_found_on_every_admin_path() {
     assert_error(r, StatusCode::NOT_FOUND, "merchant_not_found").await;
     let r = app
         .client
-        .put(format!("{}/admin/merchants/{UNKNOWN}/providers/mock", app.url))
+        .put(format!(
+            "{}/admin/merchants/{UNKNOWN}/providers/mock",
+            app.url
+        ))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"settings": {}}))
         .send()
@@ -115,7 +130,13 @@ async fn an_unknown_merchant_is_merchant_not_found_on_every_admin_path() {
 #[tokio::test]
 async fn list_parameters_out_of_range_are_invalid_query() {
     let app = TestApp::spawn().await;
-    for query in ["limit=0", "limit=201", "limit=ten", "after=demo", "colour=red"] {
+    for query in [
+        "limit=0",
+        "limit=201",
+        "limit=ten",
+        "after=demo",
+        "colour=red",
+    ] {
         let r = app
             .get(&format!("/admin/merchants?{query}"), ADMIN_TOKEN)
             .await;
@@ -131,7 +152,10 @@ async fn a_merchant_webhook_endpoint_is_checked_as_an_order_notify_url_is() {
     let app = TestApp::spawn().await;
     let put = |body: Value| {
         app.client
-            .put(format!("{}/admin/merchants/{}/webhook", app.url, app.merchant.id))
+            .put(format!(
+                "{}/admin/merchants/{}/webhook",
+                app.url, app.merchant.id
+            ))
             .bearer_auth(ADMIN_TOKEN)
             .json(&body)
             .send()
@@ -191,10 +215,21 @@ async fn the_openapi_document_describes_the_merchant_calls() {
         ("/admin/merchants/{id}/webhook", "put"),
         ("/admin/merchants/{id}/providers/{provider}/test", "post"),
     ] {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
     }
-    for schema in ["MerchantView", "MerchantListView", "ProviderTestView", "ConfiguredView"] {
-        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
+    for schema in [
+        "MerchantView",
+        "MerchantListView",
+        "ProviderTestView",
+        "ConfiguredView",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
     }
 }
 
@@ -244,7 +279,11 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: Option<&str>
     let r = app.post("/v1/orders", &merchant.api_key, &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let order: Value = r.json().await.expect("json");
-    assert_eq!(order["notify_url"], json!(notify_url), "the order keeps what it named");
+    assert_eq!(
+        order["notify_url"],
+        json!(notify_url),
+        "the order keeps what it named"
+    );
     let id = order["id"].as_str().expect("id").to_owned();
     let (status, payment) = app.pay(&merchant.api_key, &[&id], "web").await;
     assert_eq!(status, StatusCode::CREATED, "{payment}");
@@ -268,15 +307,16 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: Option<&str>
     }
 }
 
-async fn orders_without_a_notify_url_send_their_events_to_the_merchants_endpoint(
-    setting: Setting,
-) {
+async fn orders_without_a_notify_url_send_their_events_to_the_merchants_endpoint(setting: Setting) {
     let app = TestApp::spawn_stepped(setting, &[]).await;
     let (base, receiver) = receiver().await;
     let merchant = app.new_merchant("Hooked", &[]).await;
     let r = app
         .client
-        .put(format!("{}/admin/merchants/{}/webhook", app.url, merchant.id))
+        .put(format!(
+            "{}/admin/merchants/{}/webhook",
+            app.url, merchant.id
+        ))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"notify_url": format!("{base}/merchant")}))
         .send()

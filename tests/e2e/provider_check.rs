@@ -83,7 +83,10 @@ async fn placeholders_are_refused_at_configure_in_the_providers_words() {
     assert!(stored.get("test").is_none(), "{stored}");
     let report = test_provider(&app, "mock").await;
     assert_eq!(report["ok"], false, "{report}");
-    assert_eq!(report["error"]["code"], "provider_misconfigured", "{report}");
+    assert_eq!(
+        report["error"]["code"], "provider_misconfigured",
+        "{report}"
+    );
     assert!(
         report["error"]["message"]
             .as_str()
@@ -127,7 +130,12 @@ async fn configure_tests_the_new_configuration_and_says_so() {
             &json!({}),
         )
         .await;
-    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "provider_not_configured").await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "provider_not_configured",
+    )
+    .await;
     let r = app
         .post(
             &format!("/admin/merchants/{}/providers/paypal/test", app.merchant.id),
@@ -183,7 +191,10 @@ async fn a_wechat_test_passes_against_the_simulator_and_names_a_wrong_key(settin
                 "platform_public_key": wechat_fixture(platform_key), "apiv3_key": wechat_fixture("apiv3_key.txt")}})
     };
     let r = app
-        .put_provider("wechat", &body("other_private_key.pem", "platform_public_key.pem"))
+        .put_provider(
+            "wechat",
+            &body("other_private_key.pem", "platform_public_key.pem"),
+        )
         .await;
     let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "provider_test_failed").await;
     assert!(
@@ -198,7 +209,10 @@ async fn a_wechat_test_passes_against_the_simulator_and_names_a_wrong_key(settin
 
     // Stored anyway (untested), the test endpoint names the same refusal.
     let r = app
-        .put_provider_untested("wechat", &body("other_private_key.pem", "platform_public_key.pem"))
+        .put_provider_untested(
+            "wechat",
+            &body("other_private_key.pem", "platform_public_key.pem"),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let report = test_provider(&app, "wechat").await;
@@ -217,7 +231,10 @@ async fn a_wechat_test_passes_against_the_simulator_and_names_a_wrong_key(settin
     // The right merchant key, but a WeChat Pay public key that is not WeChat's: its answer
     // does not verify, which the test reports as the adapter says it.
     let r = app
-        .put_provider_untested("wechat", &body("merchant_private_key.pem", "other_public_key.pem"))
+        .put_provider_untested(
+            "wechat",
+            &body("merchant_private_key.pem", "other_public_key.pem"),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let report = test_provider(&app, "wechat").await;
@@ -244,14 +261,21 @@ async fn an_alipay_app_key_alipay_does_not_know_is_refused_at_configure(setting:
         json!({"settings": {"app_id": sim.config().app_id, "gateway": sim.gateway_url()},
             "secrets": {"app_private_key": fixture(app_key), "alipay_public_key": fixture("alipay_public_key.pem")}})
     };
-    let r = app.put_provider("alipay", &body("other_private_key.pem")).await;
+    let r = app
+        .put_provider("alipay", &body("other_private_key.pem"))
+        .await;
     let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "provider_test_failed").await;
     assert!(message.contains("isv.invalid-signature"), "{message}");
 
-    let r = app.put_provider("alipay", &body("app_private_key.pem")).await;
+    let r = app
+        .put_provider("alipay", &body("app_private_key.pem"))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let stored: Value = r.json().await.expect("json");
-    assert_eq!(stored["test"]["ok"], true, "ACQ.TRADE_NOT_EXIST, signed: {stored}");
+    assert_eq!(
+        stored["test"]["ok"], true,
+        "ACQ.TRADE_NOT_EXIST, signed: {stored}"
+    );
     assert_eq!(test_provider(&app, "alipay").await["ok"], true);
 }
 

@@ -7,11 +7,11 @@ use axum::Json;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
+use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
     rfc3339, AdapterView, ChannelView, CreateMerchantBody, CreatedMerchantView, EventView,
     FlagView, FlagsView, ProviderConfigBody, ProviderConfigView, SecretSpecView, SettingSpecView,
 };
-use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::{json, AppState};
 use crate::runtime::contract;
 use crate::service::provider_test::TestFirst;

@@ -154,7 +154,9 @@ impl Params {
                 .insert(name.clone().into_owned(), value.into_owned())
                 .is_some()
             {
-                return Err(invalid_query(format!("query parameter `{name}` given twice")));
+                return Err(invalid_query(format!(
+                    "query parameter `{name}` given twice"
+                )));
             }
         }
         Ok(Params(params))
@@ -202,7 +204,8 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<MerchantListView>, ApiError> {
     let params = Params::parse(query.as_deref(), &["limit", "after", "name"])?;
-    let page = PageRequest::new(params.integer("limit")?, params.get("after")).map_err(page_error)?;
+    let page =
+        PageRequest::new(params.integer("limit")?, params.get("after")).map_err(page_error)?;
     let found = state
         .gateway
         .list_merchants(&page, params.get("name").map(str::trim))
@@ -220,7 +223,9 @@ pub async fn show(
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<MerchantView>, ApiError> {
-    Ok(Json(MerchantView::from(&state.gateway.merchant(&id).await?)))
+    Ok(Json(MerchantView::from(
+        &state.gateway.merchant(&id).await?,
+    )))
 }
 
 /// Sets the merchant-wide webhook endpoint (`null` removes it): orders created without a
@@ -278,7 +283,10 @@ mod tests {
         );
         for bad in ["tset=false", "test=false&test=true"] {
             let e = Params::parse(Some(bad), &["test"]).err().expect(bad);
-            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery));
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery)
+            );
         }
         let e = Params::parse(Some("test=no"), &["test"])
             .and_then(|p| p.flag("test", true))

@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn an_orders_own_notify_url_wins_over_the_merchants_endpoint() {
         assert_eq!(
-            webhook_endpoint(Some("https://a.example/hook"), Some("https://m.example/hook")),
+            webhook_endpoint(
+                Some("https://a.example/hook"),
+                Some("https://m.example/hook")
+            ),
             Some("https://a.example/hook")
         );
         assert_eq!(
@@ -115,7 +118,13 @@ mod tests {
         );
         assert_eq!(webhook_url(None), Ok(None));
         let too_long = format!("https://shop.example/{}", "a".repeat(MAX_NOTIFY_URL_CHARS));
-        for bad in ["", "shop.example/hook", "ftp://shop.example/x", "https://", too_long.as_str()] {
+        for bad in [
+            "",
+            "shop.example/hook",
+            "ftp://shop.example/x",
+            "https://",
+            too_long.as_str(),
+        ] {
             let e = webhook_url(Some(bad)).expect_err(bad);
             assert_eq!(e.field, "notify_url", "{bad}");
         }
@@ -130,7 +139,10 @@ mod tests {
                 after: None
             })
         );
-        assert_eq!(PageRequest::new(Some(200), Some(ID)).map(|p| p.limit), Ok(200));
+        assert_eq!(
+            PageRequest::new(Some(200), Some(ID)).map(|p| p.limit),
+            Ok(200)
+        );
         for bad in [0, -1, 201] {
             assert_eq!(
                 PageRequest::new(Some(bad), None).map_err(|e| e.field),

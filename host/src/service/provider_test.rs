@@ -72,7 +72,10 @@ pub fn probe_payment_no() -> String {
 }
 
 /// Reads the answer to the test query of `probe`.
-pub fn judge(probe: &str, answer: Result<Result<TradeStatus, ProviderError>, CallError>) -> TestOutcome {
+pub fn judge(
+    probe: &str,
+    answer: Result<Result<TradeStatus, ProviderError>, CallError>,
+) -> TestOutcome {
     let passed = |detail: String| TestOutcome::Passed { detail };
     let failed = |code, message: String| TestOutcome::Failed { code, message };
     match answer {
@@ -86,13 +89,18 @@ pub fn judge(probe: &str, answer: Result<Result<TradeStatus, ProviderError>, Cal
              configuration works",
             state_name(status.state)
         )),
-        Ok(Err(e @ (ProviderError::AlreadyPaid | ProviderError::AlreadyClosed))) => passed(
-            format!("the provider answered the test query ({}); the configuration works", describe(&e)),
-        ),
+        Ok(Err(e @ (ProviderError::AlreadyPaid | ProviderError::AlreadyClosed))) => {
+            passed(format!(
+                "the provider answered the test query ({}); the configuration works",
+                describe(&e)
+            ))
+        }
         Ok(Err(e @ (ProviderError::Config(_) | ProviderError::BadSignature(_)))) => {
             failed(ErrorCode::ProviderMisconfigured, describe(&e))
         }
-        Ok(Err(e @ ProviderError::Rejected(_))) => failed(ErrorCode::ProviderRejected, describe(&e)),
+        Ok(Err(e @ ProviderError::Rejected(_))) => {
+            failed(ErrorCode::ProviderRejected, describe(&e))
+        }
         Ok(Err(e @ ProviderError::Unreachable(_))) => {
             failed(ErrorCode::ProviderUnreachable, describe(&e))
         }
@@ -320,10 +328,22 @@ mod tests {
         assert!(message.contains("SIGN_ERROR 签名错误"), "{message}");
 
         for (error, expected) in [
-            (ProviderError::Config("check app_id".into()), ErrorCode::ProviderMisconfigured),
-            (ProviderError::BadSignature("no key".into()), ErrorCode::ProviderMisconfigured),
-            (ProviderError::Unreachable("refused".into()), ErrorCode::ProviderUnreachable),
-            (ProviderError::Unsupported("no query".into()), ErrorCode::Unsupported),
+            (
+                ProviderError::Config("check app_id".into()),
+                ErrorCode::ProviderMisconfigured,
+            ),
+            (
+                ProviderError::BadSignature("no key".into()),
+                ErrorCode::ProviderMisconfigured,
+            ),
+            (
+                ProviderError::Unreachable("refused".into()),
+                ErrorCode::ProviderUnreachable,
+            ),
+            (
+                ProviderError::Unsupported("no query".into()),
+                ErrorCode::Unsupported,
+            ),
         ] {
             let words = match &error {
                 ProviderError::Config(m)
