@@ -180,6 +180,35 @@ impl TestApp {
             .expect("admin API")
     }
 
+    /// As [`TestApp::put_provider`], with `?test=false`: the configuration is stored without
+    /// its test query, as a test that sets up a broken configuration on purpose needs.
+    pub async fn put_provider_untested(&self, provider: &str, body: &Value) -> Response {
+        self.client
+            .put(format!(
+                "{}/admin/merchants/{}/providers/{provider}?test=false",
+                self.url, self.merchant.id
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("admin API")
+    }
+
+    /// `GET` on an admin path: status and JSON answer (`null` if none).
+    pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.get(path, ADMIN_TOKEN).await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST` of `body` on an admin path: status and JSON answer (`null` if none).
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self.post(path, ADMIN_TOKEN, body).await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// POSTs JSON to a provider simulator's control endpoint (`{base_url}{path}`): its status
     /// and JSON answer (`null` if none).
     pub async fn simulator_post(

@@ -400,7 +400,8 @@ async fn first_start_demo(
     if gateway.has_merchants().await? {
         return Ok(None);
     }
-    let created = gateway.create_merchant("demo").await?;
+    // Named `demo` for good: `paygate merchants show demo` finds it again.
+    let created = gateway.create_merchant("demo", None).await?;
     let account = sandbox.create_account().await?;
     use std::collections::BTreeMap;
     let settings = BTreeMap::from([
@@ -408,8 +409,15 @@ async fn first_start_demo(
         ("account_id".to_owned(), account.account_id.clone()),
     ]);
     let secrets = BTreeMap::from([("api_key".to_owned(), Some(account.api_key.clone()))]);
+    // Untested: paygate does not serve yet, so the sandbox in this process cannot answer.
     gateway
-        .configure_provider(&created.merchant.id, "mock", settings, secrets)
+        .configure_provider(
+            &created.merchant.id,
+            "mock",
+            settings,
+            secrets,
+            crate::service::provider_test::TestFirst::No,
+        )
         .await?;
     Ok(Some(DemoMerchant {
         id: created.merchant.id,

@@ -1,5 +1,7 @@
 //! The `paygate` command: `serve`, and operator commands on the same data directory.
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 
 use paygate::config::Config;
@@ -35,10 +37,11 @@ enum Command {
 enum ProviderCommand {
     /// Lists the active adapters with the settings and secrets a configuration carries.
     List,
-    /// Stores a merchant's configuration for a provider, checked as the admin API checks it.
-    /// Settings left out get their default; secrets left out keep their stored value.
+    /// Stores a merchant's configuration for a provider, checked as the admin API checks it,
+    /// then tested with a harmless query to the provider (see `test`); a failed test stores
+    /// nothing. Settings left out get their default; secrets left out keep their stored value.
     Configure {
-        /// The merchant's id (`m_...`).
+        /// The merchant's id (`m_...`) or name.
         merchant_id: String,
         /// The provider (`wechat`, `alipay`, `mock`).
         provider: String,
@@ -54,11 +57,27 @@ enum ProviderCommand {
         /// moves to certificates.
         #[arg(long = "remove-secret", value_name = "NAME")]
         remove_secrets: Vec<String>,
+        /// Stores the configuration without testing it (a provider not reachable from here).
+        #[arg(long)]
+        no_test: bool,
     },
     /// Shows a merchant's configuration for a provider: settings and secret names only.
     Show {
+        /// The merchant's id (`m_...`) or name.
         merchant_id: String,
         provider: String,
+    },
+    /// Tests a merchant's stored configuration with a harmless round trip: a query of a
+    /// payment number that cannot exist, which a working configuration gets a verified
+    /// "no such trade" for. Exits with 1, saying what is wrong, when the test fails.
+    Test {
+        /// The merchant's id (`m_...`) or name (`demo`).
+        merchant: String,
+        /// The provider (`wechat`, `alipay`, `mock`).
+        provider: String,
+        /// Prints the result as JSON (the admin API's `POST .../test` answer).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -78,6 +97,44 @@ enum MerchantCommand {
     Create {
         /// The merchant's display name.
         name: String,
+        /// Its merchant-wide webhook endpoint (see `webhook`).
+        #[arg(long, value_name = "URL")]
+        notify_url: Option<String>,
+    },
+    /// Lists merchants, newest first: id, name, creation time, webhook endpoint, providers.
+    List {
+        /// How many (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Starts after this merchant id (the last of the previous page).
+        #[arg(long, value_name = "MERCHANT_ID")]
+        after: Option<String>,
+        /// Only merchants of exactly this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Prints JSON (the admin API's `GET /admin/merchants` answer) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one merchant: id, name, webhook endpoint, configured providers; never a secret.
+    Show {
+        /// The merchant's id (`m_...`) or name (`demo` for the demo merchant).
+        merchant: String,
+        /// Prints JSON (the admin API's `GET /admin/merchants/{id}` answer).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sets the merchant-wide webhook endpoint: orders created without a `notify_url` have
+    /// their events delivered there, signed with the merchant's webhook secret.
+    #[command(group(clap::ArgGroup::new("endpoint").required(true).args(["url", "remove"])))]
+    Webhook {
+        /// The merchant's id (`m_...`) or name.
+        merchant: String,
+        /// An absolute http(s) URL.
+        url: Option<String>,
+        /// Removes the endpoint instead.
+        #[arg(long)]
+        remove: bool,
     },
 }
 
@@ -100,9 +157,7 @@ async fn main() -> std::process::ExitCode {
     paygate::telemetry::init(&config.log);
     let result = match cli.command {
         Command::Serve => serve(config).await,
-        Command::Merchants {
-            command: MerchantCommand::Create { name },
-        } => create_merchant(config, &name).await,
+        Command::Merchants { command } => cli::merchants(config, command).await,
         Command::Providers { command } => providers(config, command).await,
     };
     match result {
@@ -124,6 +179,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "  API key:     {}   (shown this once; paygate keeps only its hash)",
             demo.api_key
         );
+        println!("  find it again: paygate merchants show demo");
         println!();
     }
     println!(
@@ -141,9 +197,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_merchant(config: Config, name: &str) -> anyhow::Result<()> {
+async fn create_merchant(
+    config: Config,
+    name: &str,
+    notify_url: Option<&str>,
+) -> anyhow::Result<()> {
     let (db, vault) = paygate::app::open_storage(&config).await?;
-    let created = paygate::service::merchants::new_merchant(&db, &vault, name).await?;
+    let created = paygate::service::merchants::new_merchant(&db, &vault, name, notify_url).await?;
     println!("merchant id: {}", created.merchant.id);
     println!("API key:     {}", created.api_key);
     println!("webhook secret: {}", created.webhook_secret);
@@ -194,6 +254,7 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
             settings,
             secret_files,
             remove_secrets,
+            no_test,
         } => {
             let mut secrets = std::collections::BTreeMap::new();
             for (name, path) in secret_files {
@@ -206,6 +267,12 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
                 secrets.insert(name, None);
             }
             let (db, vault) = paygate::app::open_storage(&config).await?;
+            let merchant_id = cli::merchant_id(&db, &merchant_id).await?;
+            let test = if no_test {
+                paygate::service::provider_test::TestFirst::No
+            } else {
+                paygate::service::provider_test::TestFirst::Yes
+            };
             let stored = paygate::service::merchants::configure_provider(
                 &db,
                 &vault,
@@ -214,17 +281,25 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
                 &provider,
                 settings.into_iter().collect(),
                 secrets,
+                test,
             )
             .await?;
             println!("configured {provider} for merchant {merchant_id}");
-            print_provider_config(&stored);
+            print_provider_config(&stored.config);
+            cli::print_configure_test(stored.test.as_ref());
             Ok(())
         }
+        ProviderCommand::Test {
+            merchant,
+            provider,
+            json,
+        } => cli::test_provider(&config, &runtime, &merchant, &provider, json).await,
         ProviderCommand::Show {
             merchant_id,
             provider,
         } => {
             let (db, _) = paygate::app::open_storage(&config).await?;
+            let merchant_id = cli::merchant_id(&db, &merchant_id).await?;
             let stored = paygate::store::provider_configs::get(&db, &merchant_id, &provider)
                 .await?
                 .ok_or_else(|| {

@@ -120,11 +120,13 @@ fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() 
     let private = file("merchant_private_key", "merchant_private_key.pem");
     let public = file("platform_public_key", "platform_public_key.pem");
     let apiv3 = file("apiv3_key", "apiv3_key.txt");
+    // --no-test: the default api_base is WeChat Pay itself, out of reach here.
     let mut args = vec![
         "providers",
         "configure",
         &id,
         "wechat",
+        "--no-test",
         "--set",
         "appid=wxd678efh567hg6787",
         "--set",
@@ -175,4 +177,112 @@ fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() 
     args[at] = &wrong;
     let (ok, _, err) = paygate(dir.path(), &args);
     assert!(!ok && err.contains("merchant_private_key"), "{err}");
+}
+
+#[test]
+fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        .arg("serve")
+        .env("PAYGATE_DATA_DIR", dir.path())
+        .env("PAYGATE_LISTEN", "127.0.0.1:0")
+        .env("PAYGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("paygate serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let serving = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("paygate listening on"));
+    assert!(serving, "the server prints its address");
+
+    // The demo merchant, by its name, whatever its id.
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "show", "demo", "--json"]);
+    assert!(ok, "{err}");
+    let demo: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let id = demo["id"].as_str().expect("id").to_owned();
+    assert_eq!(demo["providers"], serde_json::json!(["mock"]), "{demo}");
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "create", "Acme Tea"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("merchant id:"), "{out}");
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "list"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("PROVIDERS"),
+        "{out}"
+    );
+    assert!(lines[1].contains("Acme Tea"), "newest first: {out}");
+    assert!(
+        lines[2].contains(&id) && lines[2].contains("demo") && lines[2].contains("mock"),
+        "{out}"
+    );
+
+    // The demo's configuration reaches the sandbox this server serves.
+    let (ok, out, err) = paygate(dir.path(), &["providers", "test", "demo", "mock"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&format!("ok: mock for merchant {id}")),
+        "{out}"
+    );
+
+    // A placeholder account is refused, in the sandbox's words, and nothing is stored...
+    let placeholder = [
+        "providers",
+        "configure",
+        "demo",
+        "mock",
+        "--set",
+        "account_id=sbx_...",
+    ];
+    let (ok, _, err) = paygate(dir.path(), &placeholder);
+    assert!(
+        !ok && err.contains("provider_test_failed") && err.contains("unknown account"),
+        "{err}"
+    );
+    let (ok, out, _) = paygate(dir.path(), &["providers", "test", &id, "mock"]);
+    assert!(ok, "the stored configuration still works: {out}");
+    // ...unless told not to test it; then `providers test` fails, saying why.
+    let mut untested = placeholder.to_vec();
+    untested.push("--no-test");
+    let (ok, out, err) = paygate(dir.path(), &untested);
+    assert!(ok && out.contains("stored untested"), "{out}{err}");
+    let (ok, out, err) = paygate(dir.path(), &["providers", "test", "demo", "mock", "--json"]);
+    assert!(!ok, "a failed test exits non-zero");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(
+        report["error"]["code"], "provider_misconfigured",
+        "{report}"
+    );
+    assert!(err.contains("unknown account"), "{err}");
+
+    // The merchant-wide webhook endpoint.
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &[
+            "merchants",
+            "webhook",
+            "demo",
+            "https://shop.example/paygate",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("webhook:   https://shop.example/paygate"),
+        "{out}"
+    );
+    let (ok, _, err) = paygate(dir.path(), &["merchants", "webhook", "demo", "not a url"]);
+    assert!(!ok && err.contains("notify_url"), "{err}");
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "webhook", "demo", "--remove"]);
+    assert!(ok && out.contains("webhook:   none"), "{out}{err}");
+
+    let (ok, _, err) = paygate(dir.path(), &["merchants", "show", "nobody"]);
+    assert!(
+        !ok && err.contains("no merchant has the id or name `nobody`"),
+        "{err}"
+    );
+    drop(server);
 }

@@ -1,18 +1,20 @@
 //! `/admin/...`: operators create merchants and configure their providers.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
+use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
     rfc3339, AdapterView, ChannelView, CreateMerchantBody, CreatedMerchantView, EventView,
     FlagView, FlagsView, ProviderConfigBody, ProviderConfigView, SecretSpecView, SettingSpecView,
 };
 use super::{json, AppState};
 use crate::runtime::contract;
+use crate::service::provider_test::TestFirst;
 use crate::store::provider_configs::ProviderConfig;
 
 /// Creates a merchant; its API key is in this response only.
@@ -25,7 +27,10 @@ pub async fn create_merchant(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedMerchantView>), ApiError> {
     let req: CreateMerchantBody = json::parse(&body)?;
-    let created = state.gateway.create_merchant(&req.name).await?;
+    let created = state
+        .gateway
+        .create_merchant(&req.name, req.notify_url.as_deref())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedMerchantView {
@@ -33,6 +38,7 @@ pub async fn create_merchant(
             name: created.merchant.name,
             api_key: created.api_key,
             webhook_secret: created.webhook_secret,
+            notify_url: created.merchant.notify_url,
         }),
     ))
 }
@@ -48,23 +54,33 @@ fn view(cfg: &ProviderConfig) -> ProviderConfigView {
 }
 
 /// Stores a merchant's configuration for a provider, checked against what the adapter
-/// declares; secrets are sealed and never returned.
+/// declares, then tested with a harmless query to the provider (as `POST .../test` does):
+/// a failed test stores nothing and answers 422 `provider_test_failed` with the provider's
+/// words. `?test=false` stores it untested. Secrets are sealed and never returned.
 #[utoipa::path(put, path = "/admin/merchants/{id}/providers/{provider}", tag = "admin", request_body = ProviderConfigBody,
-    params(("id" = String, Path), ("provider" = String, Path)),
-    responses((status = 200, body = ProviderConfigView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("id" = String, Path), ("provider" = String, Path), ("test" = Option<bool>, Query, description = "test the configuration before storing it (default true)")),
+    responses((status = 200, body = ConfiguredView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn put_provider(
     State(state): State<AppState>,
     _: Admin,
     Path((id, provider)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Json<ProviderConfigView>, ApiError> {
+) -> Result<Json<ConfiguredView>, ApiError> {
+    let test = match Params::parse(query.as_deref(), &["test"])?.flag("test", true)? {
+        true => TestFirst::Yes,
+        false => TestFirst::No,
+    };
     let req: ProviderConfigBody = json::parse(&body)?;
-    let cfg = state
+    let configured = state
         .gateway
-        .configure_provider(&id, &provider, req.settings, req.secrets)
+        .configure_provider(&id, &provider, req.settings, req.secrets, test)
         .await?;
-    Ok(Json(view(&cfg)))
+    Ok(Json(ConfiguredView {
+        config: view(&configured.config),
+        test: configured.test.as_ref().map(ProviderTestView::from),
+    }))
 }
 
 /// Reads a merchant's configuration for a provider: settings and secret names only.

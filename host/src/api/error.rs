@@ -65,7 +65,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
+                crate::service::not_found_code(what),
                 format!("{what} not found"),
             ),
             ServiceError::Conflict { code, message } => {

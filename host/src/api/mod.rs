@@ -6,6 +6,7 @@ mod auth;
 pub mod error;
 mod health;
 mod json;
+pub mod merchants;
 mod notify;
 mod orders;
 mod payments;
@@ -14,7 +15,7 @@ pub mod views;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,7 +38,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[openapi(
     info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
     paths(orders::create, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
-          admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters, admin::flags),
+          admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters, admin::flags,
+          merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider),
     modifiers(&SecuritySchemes),
     tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
 )]
@@ -65,10 +67,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{payment_no}", get(payments::get))
         .route("/v1/payments/{payment_no}/refunds", post(payments::refund))
         .route("/v1/notify/{provider}/{merchant_id}", post(notify::receive))
-        .route("/admin/merchants", post(admin::create_merchant))
+        .route(
+            "/admin/merchants",
+            get(merchants::list).post(admin::create_merchant),
+        )
+        .route("/admin/merchants/{id}", get(merchants::show))
+        .route("/admin/merchants/{id}/webhook", put(merchants::set_webhook))
         .route(
             "/admin/merchants/{id}/providers/{provider}",
             get(admin::get_provider).put(admin::put_provider),
+        )
+        .route(
+            "/admin/merchants/{id}/providers/{provider}/test",
+            post(merchants::test_provider),
         )
         .route("/admin/adapters", get(admin::adapters))
         .route("/admin/flags", get(admin::flags))

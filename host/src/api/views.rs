@@ -254,6 +254,9 @@ impl PaymentView {
 #[serde(deny_unknown_fields)]
 pub struct CreateMerchantBody {
     pub name: String,
+    /// The merchant-wide webhook endpoint (see `PUT /admin/merchants/{id}/webhook`).
+    #[serde(default)]
+    pub notify_url: Option<String>,
 }
 
 /// A new merchant. `api_key` and `webhook_secret` are shown this once.
@@ -264,6 +267,8 @@ pub struct CreatedMerchantView {
     pub api_key: String,
     /// Signs the merchant's webhooks (`Paygate-Signature`).
     pub webhook_secret: String,
+    /// The merchant-wide webhook endpoint, if one was given.
+    pub notify_url: Option<String>,
 }
 
 /// An order state change, as paygate records and delivers it.

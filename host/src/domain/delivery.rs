@@ -7,7 +7,8 @@
 //!    |\--refused or unreachable, schedule ended--> failed
 //!     \--no endpoint--> none
 //! ```
-//! An event of an order with no `notify_url` is `none` from the start.
+//! An event of an order with no endpoint (no `notify_url` of its own, and none of its
+//! merchant's: `merchant::webhook_endpoint`) is `none` from the start.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ named! {
         Delivered = "delivered",
         /// The retry schedule ran out; listed for an operator.
         Failed = "failed",
-        /// The order has no `notify_url`: nothing to deliver.
+        /// The order has no endpoint (its own or its merchant's): nothing to deliver.
         None = "none",
     }
 }

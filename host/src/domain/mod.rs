@@ -5,6 +5,7 @@
 
 pub mod deadline;
 pub mod delivery;
+pub mod merchant;
 pub mod money;
 pub mod order;
 pub mod payment;

@@ -166,10 +166,7 @@ impl NewOrder {
             return Err(invalid("ttl_seconds", "must be from 1 to 604800 (7 days)"));
         }
         if let Some(u) = notify_url {
-            let ok = u.len() <= MAX_NOTIFY_URL_CHARS
-                && url::Url::parse(u)
-                    .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
-            if !ok {
+            if !is_notify_url(u) {
                 return Err(invalid(
                     "notify_url",
                     "must be an absolute http(s) URL of at most 1024 characters",
@@ -184,6 +181,14 @@ impl NewOrder {
             notify_url: notify_url.map(str::to_owned),
         })
     }
+}
+
+/// Whether `url` can be a webhook endpoint (an order's `notify_url`, a merchant's own): an
+/// absolute http(s) URL with a host, at most [`MAX_NOTIFY_URL_CHARS`] long.
+pub fn is_notify_url(url: &str) -> bool {
+    url.len() <= MAX_NOTIFY_URL_CHARS
+        && url::Url::parse(url)
+            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
 }
 
 #[cfg(test)]

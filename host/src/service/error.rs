@@ -31,11 +31,13 @@ error_codes! {
     MalformedJson = "malformed_json",
     InvalidBody = "invalid_body",
     InvalidIdempotencyKey = "invalid_idempotency_key",
+    InvalidQuery = "invalid_query",
     AmountNotAllowed = "amount_not_allowed",
     Unauthorized = "unauthorized",
     AdminDisabled = "admin_disabled",
     // 404
     NotFound = "not_found",
+    MerchantNotFound = "merchant_not_found",
     // 422: well-formed, breaks a rule.
     InvalidAmount = "invalid_amount",
     InvalidCurrency = "invalid_currency",
@@ -58,6 +60,7 @@ error_codes! {
     UnknownProvider = "unknown_provider",
     UnknownChannel = "unknown_channel",
     ProviderNotConfigured = "provider_not_configured",
+    ProviderTestFailed = "provider_test_failed",
     IdempotencyKeyReused = "idempotency_key_reused",
     RefundExceedsPaid = "refund_exceeds_paid",
     Unsupported = "unsupported",
@@ -158,11 +161,20 @@ impl ServiceError {
             ServiceError::Invalid { code, .. }
             | ServiceError::Conflict { code, .. }
             | ServiceError::Provider { code, .. } => Some(*code),
-            ServiceError::NotFound(_) => Some(ErrorCode::NotFound),
+            ServiceError::NotFound(what) => Some(not_found_code(what)),
             ServiceError::Unauthorized(_) => Some(ErrorCode::Unauthorized),
             ServiceError::Store(_) => Some(ErrorCode::StorageUnavailable),
             ServiceError::Internal(_) => Some(ErrorCode::Internal),
         }
+    }
+}
+
+/// The code of a missing `what`: a merchant, which operators name in every admin path, has
+/// its own, so that a wrong merchant id is told apart from a missing thing under it.
+pub fn not_found_code(what: &str) -> ErrorCode {
+    match what {
+        "merchant" => ErrorCode::MerchantNotFound,
+        _ => ErrorCode::NotFound,
     }
 }
 

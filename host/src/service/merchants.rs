@@ -1,5 +1,6 @@
 //! Merchants: creation with a one-time API key, authentication, and their provider
-//! configurations checked against what the adapter declares it needs.
+//! configurations checked against what the adapter declares it needs, then tested with the
+//! provider (`provider_test`) before they are stored.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,9 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
+use super::provider_test::{self, TestFirst, TestReport};
 use super::{lock, secret_kind_name, Cached, ErrorCode, Gateway, ServiceError, CACHE_TTL};
+use crate::domain::merchant::webhook_url;
 use crate::runtime::{KeyRing, Runtime};
 use crate::store::merchants::{self, Merchant};
 use crate::store::provider_configs::{self, ProviderConfig, SealedSecret};
@@ -38,12 +41,15 @@ pub struct CreatedMerchant {
     pub webhook_secret: String,
 }
 
-/// Creates a merchant with a fresh API key and webhook secret. Needs only the database and
-/// the vault, so `paygate merchants create` works beside a running server.
+/// Creates a merchant with a fresh API key and webhook secret, and optionally its
+/// merchant-wide webhook endpoint (checked as an order's `notify_url`: 422
+/// `invalid_notify_url`). Needs only the database and the vault, so `paygate merchants
+/// create` works beside a running server.
 pub async fn new_merchant(
     db: &Db,
     vault: &Vault,
     name: &str,
+    notify_url: Option<&str>,
 ) -> Result<CreatedMerchant, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
@@ -52,6 +58,8 @@ pub async fn new_merchant(
             "name must be 1 to 128 printable characters",
         ));
     }
+    let notify_url = webhook_url(notify_url)
+        .map_err(|e| ServiceError::invalid(ErrorCode::InvalidNotifyUrl, e.to_string()))?;
     let id = format!("m_{}", uuid::Uuid::now_v7().simple());
     let api_key = format!("{API_KEY_PREFIX}{}", random_token(40));
     let webhook_secret = format!("whsec_{}", random_token(40));
@@ -61,6 +69,7 @@ pub async fn new_merchant(
         name,
         &api_key_hash(&api_key),
         &vault.seal(&webhook_secret),
+        notify_url.as_deref(),
     )
     .await?;
     tracing::info!(merchant_id = %merchant.id, name = %merchant.name, "merchant created");
@@ -78,8 +87,16 @@ pub async fn new_merchant(
 /// get the adapter's default; secrets left out keep their stored value, and a secret given
 /// as `None` is removed (switching key modes: WeChat from public key to certificates, Alipay
 /// from public key to certificates). Secrets are sealed.
+///
+/// With [`TestFirst::Yes`] the configuration as it would be stored (the settings and
+/// secrets given, with the stored secrets it keeps) is tested first (see `provider_test`),
+/// and a failed test stores nothing: 422 `provider_test_failed` with the provider's words.
+/// Testing before storing, rather than storing and rolling back, means no payment ever
+/// runs on an untested configuration and no concurrent change is undone.
 /// Needs the database, the vault and the adapters only, so `paygate providers configure`
 /// works beside a running server.
+// The CLI calls this without a `Gateway`, so it takes the parts one by one.
+#[allow(clippy::too_many_arguments)]
 pub async fn configure_provider(
     db: &Db,
     vault: &Vault,
@@ -88,7 +105,8 @@ pub async fn configure_provider(
     provider: &str,
     mut settings: BTreeMap<String, String>,
     secrets: BTreeMap<String, Option<String>>,
-) -> Result<ProviderConfig, ServiceError> {
+    test: TestFirst,
+) -> Result<Configured, ServiceError> {
     merchants::get(db, merchant_id)
         .await?
         .ok_or(ServiceError::NotFound("merchant"))?;
@@ -182,21 +200,42 @@ pub async fn configure_provider(
         secrets: sealed,
         updated_at: 0,
     };
+    let test = match test {
+        TestFirst::Yes => {
+            let report = provider_test::test_config(runtime, vault, &cfg).await?;
+            if let Some(refused) = provider_test::refusal(&report) {
+                return Err(refused);
+            }
+            Some(report)
+        }
+        TestFirst::No => None,
+    };
     provider_configs::upsert(db, &cfg).await?;
-    tracing::info!(merchant_id, provider, secrets = ?cfg.secrets.keys().collect::<Vec<_>>(), "provider configured");
-    provider_configs::get(db, merchant_id, provider)
+    tracing::info!(merchant_id, provider, secrets = ?cfg.secrets.keys().collect::<Vec<_>>(), tested = test.is_some(), "provider configured");
+    let config = provider_configs::get(db, merchant_id, provider)
         .await?
         .ok_or_else(|| {
             ServiceError::internal(
                 "reading a configuration back",
                 anyhow::anyhow!("it vanished after its write"),
             )
-        })
+        })?;
+    Ok(Configured { config, test })
+}
+
+/// A stored configuration, and the test it passed (`None`: stored untested).
+pub struct Configured {
+    pub config: ProviderConfig,
+    pub test: Option<TestReport>,
 }
 
 impl Gateway {
-    pub async fn create_merchant(&self, name: &str) -> Result<CreatedMerchant, ServiceError> {
-        new_merchant(&self.db, &self.vault, name).await
+    pub async fn create_merchant(
+        &self,
+        name: &str,
+        notify_url: Option<&str>,
+    ) -> Result<CreatedMerchant, ServiceError> {
+        new_merchant(&self.db, &self.vault, name, notify_url).await
     }
 
     pub async fn authenticate(&self, api_key: &str) -> Result<Merchant, ServiceError> {
@@ -228,7 +267,8 @@ impl Gateway {
         provider: &str,
         settings: BTreeMap<String, String>,
         secrets: BTreeMap<String, Option<String>>,
-    ) -> Result<ProviderConfig, ServiceError> {
+        test: TestFirst,
+    ) -> Result<Configured, ServiceError> {
         let stored = configure_provider(
             &self.db,
             &self.vault,
@@ -237,6 +277,7 @@ impl Gateway {
             provider,
             settings,
             secrets,
+            test,
         )
         .await?;
         self.forget_context(merchant_id, provider);

@@ -7,11 +7,13 @@
 //! owner of what a settlement means).
 
 pub mod deadlines;
+pub mod directory;
 mod error;
 pub mod merchants;
 pub mod notifications;
 pub mod orders;
 pub mod pay;
+pub mod provider_test;
 mod reads;
 pub mod refunds;
 pub mod settlement;
@@ -24,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use error::{ErrorCode, ServiceError};
+pub use error::{not_found_code, ErrorCode, ServiceError};
 pub use timers::Timers;
 
 use crate::clock::Clock;

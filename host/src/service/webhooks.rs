@@ -1,4 +1,5 @@
-//! Merchant webhooks: each outbox event is POSTed to its order's `notify_url`, signed with
+//! Merchant webhooks: each outbox event is POSTed to its order's `notify_url` (or, for an
+//! order without one, to its merchant's webhook endpoint), signed with
 //! the merchant's webhook secret, and retried on the webhook schedule until a 2xx answer
 //! or the schedule ends (the domain's delivery rule; then the delivery is `failed` and
 //! listed for an operator). When Redis is configured the event is also appended to the
@@ -13,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::domain::delivery::{after_attempt, Attempt};
+use crate::domain::merchant::webhook_endpoint;
 use crate::domain::{schedule, DeliveryState, Transition};
 use crate::queue::DelayQueue;
 use crate::store::events::{self, OrderEvent};
@@ -142,21 +144,27 @@ impl Gateway {
         Ok(events::mark_streamed(&self.db, &event.id).await?)
     }
 
-    /// POSTs the signed event to its order's endpoint.
+    /// POSTs the signed event to its order's endpoint: the order's own `notify_url`, else
+    /// the merchant's endpoint as it is now (a merchant that moves its endpoint gets the
+    /// retries there).
     async fn post(&self, event: &OrderEvent) -> Result<Attempt, ServiceError> {
-        let order = orders::get(&self.db, &event.merchant_id, &event.order_id).await?;
-        let Some(url) = order.and_then(|o| o.notify_url) else {
+        let Some(order) = orders::get(&self.db, &event.merchant_id, &event.order_id).await? else {
             return Ok(Attempt::NoEndpoint);
         };
-        let sealed = merchants::webhook_secret(&self.db, &event.merchant_id).await?;
+        let webhook = merchants::webhook(&self.db, &event.merchant_id).await?;
+        let Some(url) =
+            webhook_endpoint(order.notify_url.as_deref(), webhook.notify_url.as_deref())
+        else {
+            return Ok(Attempt::NoEndpoint);
+        };
         let secret = self
             .vault
-            .open(&sealed)
+            .open(&webhook.sealed_secret)
             .map_err(|e| ServiceError::internal("opening a webhook secret", e))?;
         let timestamp = self.now_ms() / 1000;
         let response = self
             .http
-            .post(&url)
+            .post(url)
             .timeout(WEBHOOK_TIMEOUT)
             .header("content-type", "application/json")
             .header("paygate-event-id", &event.id)

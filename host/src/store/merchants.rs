@@ -1,4 +1,5 @@
-//! Merchants: their API keys (stored as SHA-256) and sealed webhook secrets.
+//! Merchants: their API keys (stored as SHA-256), sealed webhook secrets and merchant-wide
+//! webhook endpoints.
 
 use sqlx::Row;
 
@@ -9,7 +10,11 @@ pub struct Merchant {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    /// Where the events of its orders that name no `notify_url` go; `None`: nowhere.
+    pub notify_url: Option<String>,
 }
+
+const COLUMNS: &str = "id, name, created_at, notify_url";
 
 pub async fn insert(
     db: &Db,
@@ -17,20 +22,23 @@ pub async fn insert(
     name: &str,
     api_key_hash: &str,
     sealed_webhook_secret: &str,
+    notify_url: Option<&str>,
 ) -> Result<Merchant, StoreError> {
     let created_at = now_ms();
-    sqlx::query("INSERT INTO merchants (id, name, api_key_hash, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)")
+    sqlx::query("INSERT INTO merchants (id, name, api_key_hash, webhook_secret, created_at, notify_url) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id)
         .bind(name)
         .bind(api_key_hash)
         .bind(sealed_webhook_secret)
         .bind(created_at)
+        .bind(notify_url)
         .execute(&db.pool)
         .await?;
     Ok(Merchant {
         id: id.to_owned(),
         name: name.to_owned(),
         created_at,
+        notify_url: notify_url.map(str::to_owned),
     })
 }
 
@@ -39,11 +47,13 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         created_at: r.try_get("created_at")?,
+        notify_url: r.try_get("notify_url")?,
     })
 }
 
 pub async fn by_api_key_hash(db: &Db, hash: &str) -> Result<Option<Merchant>, StoreError> {
-    let row = sqlx::query("SELECT id, name, created_at FROM merchants WHERE api_key_hash = $1")
+    let sql = format!("SELECT {COLUMNS} FROM merchants WHERE api_key_hash = $1");
+    let row = sqlx::query(&sql)
         .bind(hash)
         .fetch_optional(&db.pool)
         .await?;
@@ -51,11 +61,56 @@ pub async fn by_api_key_hash(db: &Db, hash: &str) -> Result<Option<Merchant>, St
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Merchant>, StoreError> {
-    let row = sqlx::query("SELECT id, name, created_at FROM merchants WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let sql = format!("SELECT {COLUMNS} FROM merchants WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The merchants named exactly `name`, oldest first (names are not unique), at most `limit`.
+pub async fn by_name(db: &Db, name: &str, limit: u32) -> Result<Vec<Merchant>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM merchants WHERE name = $1 ORDER BY id LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(name)
+        .bind(i64::from(limit))
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Up to `limit` merchants, newest first (ids are UUIDv7: they sort by creation time), with
+/// ids below `before` when given; only those named `name` when given.
+pub async fn page(
+    db: &Db,
+    before: Option<&str>,
+    name: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Merchant>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM merchants WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR name = $2)
+         ORDER BY id DESC LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(before)
+        .bind(name)
+        .bind(i64::from(limit))
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Sets (or, with `None`, removes) the merchant's webhook endpoint; whether the merchant
+/// exists.
+pub async fn set_notify_url(
+    db: &Db,
+    id: &str,
+    notify_url: Option<&str>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE merchants SET notify_url = $1 WHERE id = $2")
+        .bind(notify_url)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn count(db: &Db) -> Result<i64, StoreError> {
@@ -65,11 +120,23 @@ pub async fn count(db: &Db) -> Result<i64, StoreError> {
         .try_get("n")?)
 }
 
-/// The merchant's sealed webhook secret.
-pub async fn webhook_secret(db: &Db, id: &str) -> Result<String, StoreError> {
-    let row = sqlx::query("SELECT webhook_secret FROM merchants WHERE id = $1")
+/// Where and how the merchant's webhooks go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The webhook secret, sealed by the vault.
+    pub sealed_secret: String,
+    /// The merchant-wide endpoint, for orders without their own.
+    pub notify_url: Option<String>,
+}
+
+/// The merchant's sealed webhook secret and its webhook endpoint.
+pub async fn webhook(db: &Db, id: &str) -> Result<Webhook, StoreError> {
+    let row = sqlx::query("SELECT webhook_secret, notify_url FROM merchants WHERE id = $1")
         .bind(id)
         .fetch_one(&db.pool)
         .await?;
-    Ok(row.try_get("webhook_secret")?)
+    Ok(Webhook {
+        sealed_secret: row.try_get("webhook_secret")?,
+        notify_url: row.try_get("notify_url")?,
+    })
 }

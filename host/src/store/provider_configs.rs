@@ -66,3 +66,27 @@ pub async fn get(
         updated_at: row.try_get("updated_at")?,
     }))
 }
+
+/// The providers configured for each of `merchant_ids` (a page of merchants, at most a few
+/// hundred), as (merchant id, provider) pairs ordered by both: one statement for the page.
+pub async fn providers_of(
+    db: &Db,
+    merchant_ids: &[&str],
+) -> Result<Vec<(String, String)>, StoreError> {
+    if merchant_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT merchant_id, provider FROM provider_configs WHERE merchant_id IN ({})
+         ORDER BY merchant_id, provider",
+        super::batch::placeholders(1, merchant_ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in merchant_ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("provider")?)))
+        .collect()
+}

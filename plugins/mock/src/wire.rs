@@ -282,9 +282,17 @@ pub fn error_for(status: u16, body: &[u8]) -> ProviderError {
              sandbox_url, e.g. http://127.0.0.1:8080/sandbox"
                 .to_owned(),
         ),
-        (401, _) => ProviderError::Config(
-            "the sandbox refused the signature: check account_id and api_key".to_owned(),
-        ),
+        // The sandbox's own words say which: an unknown account, or a key that is not its.
+        (401, _) => {
+            let words = if code.is_empty() {
+                "HTTP 401".to_owned()
+            } else {
+                format!("{code}: {message}")
+            };
+            ProviderError::Config(format!(
+                "the sandbox refused the signature ({words}): check account_id and api_key"
+            ))
+        }
         (500..=599, "") => {
             ProviderError::Unreachable(format!("the sandbox answered HTTP {status}"))
         }
@@ -555,7 +563,9 @@ mod tests {
         assert_eq!(
             error_for(401, &error_body("SIGNATURE_INVALID")),
             ProviderError::Config(
-                "the sandbox refused the signature: check account_id and api_key".into()
+                "the sandbox refused the signature (SIGNATURE_INVALID: m): check account_id and \
+                 api_key"
+                    .into()
             )
         );
         assert_eq!(
