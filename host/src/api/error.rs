@@ -131,6 +131,7 @@ impl From<crate::domain::OrderError> for ApiError {
             } => ErrorCode::InvalidOutTradeNo,
             OrderError::Invalid { .. } => ErrorCode::InvalidBody,
             OrderError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
+            OrderError::TtlBelowCutoff { .. } => ErrorCode::TtlBelowCutoff,
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
     }
