@@ -78,6 +78,11 @@ pub struct Sandbox {
     notify_timeout: Duration,
     /// The background notification deliveries, so shutdown can wait for them.
     tasks: TaskTracker,
+    /// How long after the merchant's own deadline its gateway has the trade close (paygate:
+    /// `PAYGATE_PROVIDER_GRACE`): the checkout page shows the trade's `expires_at` less this,
+    /// the deadline the merchant shows, while the trade still accepts a payment until
+    /// `expires_at`. Zero unless set with [`Sandbox::with_deadline_grace`].
+    deadline_grace: Duration,
 }
 
 impl Sandbox {
@@ -116,7 +121,16 @@ impl Sandbox {
             notify_delays: Arc::from(NOTIFY_RETRY_DELAYS.as_slice()),
             notify_timeout: NOTIFY_TIMEOUT,
             tasks: TaskTracker::new(),
+            deadline_grace: Duration::ZERO,
         }
+    }
+
+    /// Sets the grace the merchant's gateway adds to its deadline when it opens a trade
+    /// (paygate's `PAYGATE_PROVIDER_GRACE`), so the checkout page shows the payer the
+    /// merchant's deadline rather than the trade's hard close.
+    pub fn with_deadline_grace(mut self, grace: Duration) -> Sandbox {
+        self.deadline_grace = grace;
+        self
     }
 
     /// Replaces the notification retry delays (one retry per delay); for tests, which cannot
