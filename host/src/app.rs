@@ -369,7 +369,9 @@ async fn with_sandbox(
     let path = config.data_dir.join("sandbox.db");
     let sandbox = sandbox_simulator::Sandbox::open(&path, format!("{public_url}/sandbox"), http)
         .await
-        .map_err(|e| anyhow::anyhow!("sandbox database {}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("sandbox database {}: {e}", path.display()))?
+        // The checkout page shows the order's deadline, not the provider's (it plus the grace).
+        .with_deadline_grace(config.provider_grace);
     let demo = first_start_demo(gateway, &sandbox, &self_url(addr, public_url)).await?;
     let tasks = sandbox.notification_tasks().clone();
     Ok((router.nest("/sandbox", sandbox.router()), demo, Some(tasks)))

@@ -113,6 +113,60 @@ async fn unknown_currency_missing_fields_and_long_subject_are_refused() {
 }
 
 #[tokio::test]
+async fn an_order_that_could_never_be_paid_is_refused_with_both_numbers() {
+    let app = TestApp::spawn().await;
+    let key = &app.merchant.api_key;
+    let mut body = order_body("TTL-1", json!(100));
+    body["ttl_seconds"] = json!(30);
+    let r = app.post("/v1/orders", key, &body).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = r.json().await.expect("json");
+    assert_eq!(refused["error"]["code"], "ttl_below_cutoff", "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "ttl_seconds 30 is shorter than the pay cut-off of 60 s: no payment could start; use at least 61"
+    );
+    body["ttl_seconds"] = json!(60);
+    assert_error(
+        app.post("/v1/orders", key, &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "ttl_below_cutoff",
+    )
+    .await;
+    body["ttl_seconds"] = json!(61);
+    let r = app.post("/v1/orders", key, &body).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "the shortest ttl that works"
+    );
+    let order: Value = r.json().await.expect("json");
+    let (status, paid) = app
+        .pay(key, &[order["id"].as_str().expect("id")], "web")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "and it can be paid: {paid}");
+}
+
+#[tokio::test]
+async fn the_ttl_check_uses_the_configured_cutoff() {
+    let app = TestApp::spawn_with(&[("PAYGATE_REPAY_CUTOFF", "5s")]).await;
+    let key = &app.merchant.api_key;
+    let mut body = order_body("TTL-2", json!(100));
+    body["ttl_seconds"] = json!(6);
+    let r = app.post("/v1/orders", key, &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    body["out_trade_no"] = json!("TTL-3");
+    body["ttl_seconds"] = json!(5);
+    let r = app.post("/v1/orders", key, &body).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = r.json().await.expect("json");
+    assert_eq!(
+        refused["error"]["message"],
+        "ttl_seconds 5 is no longer than the pay cut-off of 5 s: no payment could start; use at least 6"
+    );
+}
+
+#[tokio::test]
 async fn malformed_json_is_a_400() {
     let app = TestApp::spawn().await;
     let r = app

@@ -63,6 +63,85 @@ async fn customer_pays_in_the_sandbox_and_the_notification_marks_the_order_paid(
     assert_eq!(trade["counters"]["created"], 1);
 }
 
+/// `2025-01-02 03:04:05 UTC`, as the sandbox's checkout page shows an instant: an RFC 3339
+/// time of paygate's API rounded up to the whole second, the provider's precision (paygate
+/// rounds the deadline it sends up, never before its own).
+fn as_checkout_shows(rfc3339: &str) -> String {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    let whole = t.replace_nanosecond(0).expect("valid");
+    let up = if whole == t {
+        whole
+    } else {
+        whole + time::Duration::SECOND
+    };
+    let format = time::format_description::parse_borrowed::<2>(
+        "[year]-[month]-[day] [hour]:[minute]:[second] UTC",
+    )
+    .expect("format description");
+    up.format(&format).expect("format")
+}
+
+#[tokio::test]
+async fn checkout_page_shows_the_order_s_deadline_and_sends_the_payer_back_to_return_url() {
+    let app = TestApp::spawn().await;
+    let order = app.create_order(700, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let return_url = "https://shop.example.com/orders/A-7?paid=1&from=sandbox";
+    let r = app
+        .post(
+            "/v1/payments",
+            &app.merchant.api_key,
+            &json!({"order_ids": [id], "provider": "mock", "channel": "web",
+                "payer": {"return_url": return_url}}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let payment: Value = r.json().await.expect("json");
+    let pay_url = payment["action"]["url"].as_str().expect("redirect url");
+
+    let html = app
+        .client
+        .get(pay_url)
+        .send()
+        .await
+        .expect("checkout page")
+        .text()
+        .await
+        .expect("html");
+    let expires_at = order["expires_at"].as_str().expect("expires_at");
+    assert_eq!(payment["expires_at"], expires_at);
+    let shown = as_checkout_shows(expires_at);
+    assert!(
+        html.contains(&format!("<th>Pay before</th><td>{shown}</td>")),
+        "the order's deadline {expires_at}: {html}"
+    );
+    let provider_deadline = payment["provider_deadline"].as_str().expect("deadline");
+    assert!(
+        !html.contains(&as_checkout_shows(provider_deadline)),
+        "not the provider's {provider_deadline}: {html}"
+    );
+    assert!(!html.contains("shop.example.com"), "not before paying");
+
+    // Pay: the 303 leads to the success page, which sends the payer back to the merchant.
+    let paid = app
+        .client
+        .post(format!("{pay_url}/pay"))
+        .send()
+        .await
+        .expect("pay button");
+    assert_eq!(paid.status(), StatusCode::OK);
+    let html = paid.text().await.expect("html");
+    let escaped = return_url.replace('&', "&amp;");
+    assert!(
+        html.contains(&format!(
+            r#"<meta http-equiv="refresh" content="3;url={escaped}">"#
+        )) && html.contains(&format!(r#"href="{escaped}">Back to the merchant</a>"#)),
+        "{html}"
+    );
+    app.wait_for_order_state(id, "paid").await;
+}
+
 async fn notification_delivered_three_times_pays_the_order_once(setting: Setting) {
     let app = TestApp::spawn_in(setting, &[]).await;
     let order = app.create_order(500, 600).await;
@@ -252,9 +331,12 @@ async fn unknown_provider_or_channel_is_refused() {
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_order_ids").await;
 }
 
+/// Stepped time: an order may not be created with less than the cut-off (60 s) left, so it
+/// comes to have less than that left by time passing.
 async fn pay_refused_when_less_than_the_cutoff_remains(setting: Setting) {
-    let app = TestApp::spawn_in(setting, &[]).await;
-    let order = app.create_order(100, 30).await;
+    let app = TestApp::spawn_stepped(setting, &[]).await;
+    let order = app.create_order(100, 90).await;
+    app.advance(std::time::Duration::from_secs(60));
     let (status, body) = app
         .pay(
             &app.merchant.api_key,

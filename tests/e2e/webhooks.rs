@@ -225,7 +225,95 @@ async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Settin
     );
 }
 
+/// Waits (real time) until the endpoint was called `n` times; the calls.
+async fn wait_calls(ep: &Endpoint, n: usize) -> Vec<(String, String, u16)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let calls = ep.calls.lock().expect("lock").clone();
+        if calls.len() >= n || tokio::time::Instant::now() > deadline {
+            assert_eq!(calls.len(), n, "{calls:?}");
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A partial refund tells the merchant `order.partially_refunded` with the amounts (minor
+/// units); the refund that completes the amount tells `order.refunded`, as a refund in full
+/// always did, and no partial event.
+async fn a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refunded(
+    setting: Setting,
+) {
+    let app = TestApp::spawn_in(setting, &[]).await;
+    let merchant = app.new_merchant("refunding", &[]).await;
+    let (url, ep) = endpoint(0).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    wait_paid(&app, &merchant, &id).await;
+    wait_calls(&ep, 1).await;
+    let order: Value = app
+        .get(&format!("/v1/orders/{id}"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let no = order["paid_by"].as_str().expect("paid_by").to_owned();
+    let refund = |amount: i64| {
+        let (app, key, path) = (&app, &merchant.api_key, format!("/v1/payments/{no}/refunds"));
+        async move { app.post(&path, key, &json!({"amount": amount})).await }
+    };
+    let first = refund(200).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.expect("json");
+    let calls = wait_calls(&ep, 2).await;
+    let (signature, body, _) = &calls[1];
+    assert!(verify(&merchant.webhook_secret, signature, body));
+    let event: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(event["type"], "order.partially_refunded", "{event}");
+    assert_eq!(
+        (
+            event["order"]["id"].clone(),
+            event["order"]["state"].clone()
+        ),
+        (json!(id), json!("paid")),
+        "the order stays paid"
+    );
+    assert_eq!(
+        event["refund"],
+        json!({"refund_no": first["refund_no"], "payment_no": no, "amount": 200, "currency": "CNY",
+            "refunded_amount": 200, "refundable_amount": 300}),
+        "{event}"
+    );
+
+    let rest = refund(300).await;
+    assert_eq!(rest.status(), StatusCode::CREATED);
+    let calls = wait_calls(&ep, 3).await;
+    let event: Value = serde_json::from_str(&calls[2].1).expect("json");
+    assert_eq!(
+        (event["type"].clone(), event["order"]["state"].clone()),
+        (json!("order.refunded"), json!("refunded")),
+        "{event}"
+    );
+    let events: Value = app
+        .get(&format!("/v1/orders/{id}/events"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let kinds: Vec<&str> = events
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["order.paid", "order.partially_refunded", "order.refunded"],
+        "{events}"
+    );
+}
+
 in_both_settings!(
     endpoint_failing_three_times_then_succeeding_gets_the_event_once,
     webhook_whose_schedule_runs_out_is_listed_for_operators,
+    a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refunded,
 );

@@ -23,7 +23,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: `invalid_amount`, `order_paid`, `provider_unreachable`...
     pub code: String,
@@ -131,6 +131,7 @@ impl From<crate::domain::OrderError> for ApiError {
             } => ErrorCode::InvalidOutTradeNo,
             OrderError::Invalid { .. } => ErrorCode::InvalidBody,
             OrderError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
+            OrderError::TtlBelowCutoff { .. } => ErrorCode::TtlBelowCutoff,
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
     }

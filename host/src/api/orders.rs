@@ -27,7 +27,7 @@ use crate::service::orders::{Created, IdempotencyKey};
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or bad API key", body = ErrorBody),
         (status = 409, description = "out_trade_no exists with other content", body = ErrorBody),
-        (status = 422, description = "invalid field or reused idempotency key", body = ErrorBody)),
+        (status = 422, description = "invalid field (`ttl_below_cutoff`: ttl_seconds does not outlast the pay cut-off) or reused idempotency key", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,

@@ -35,7 +35,9 @@ pub struct CreateOrderBody {
     pub currency: String,
     /// What is bought, shown to the payer: 1-256 characters.
     pub subject: String,
-    /// Seconds until the payment deadline, from 1 to 604800 (7 days); default 1800.
+    /// Seconds until the payment deadline, from 1 to 604800 (7 days); default 1800. It must
+    /// outlast the pay cut-off (`PAYGATE_REPAY_CUTOFF`, 60 s by default, so at least 61),
+    /// else no payment could start: 422 `ttl_below_cutoff`.
     pub ttl_seconds: Option<i64>,
     /// Where paygate will post this order's state changes (http or https).
     pub notify_url: Option<String>,
@@ -275,7 +277,8 @@ pub struct CreatedMerchantView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     pub id: String,
-    /// `order.paid`, `order.closed`, `order.cancelled`, `order.refunded`.
+    /// `order.paid`, `order.closed`, `order.cancelled`, `order.refunded`,
+    /// `order.partially_refunded` (a refund that left something to refund; no state change).
     #[serde(rename = "type")]
     pub kind: String,
     pub created_at: String,

@@ -62,6 +62,17 @@ pub enum OrderError {
     InvalidTransition { from: OrderState, event: OrderEvent },
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// The deadline comes before any payment could start (see [`check_ttl_outlasts_cutoff`]).
+    #[error(
+        "ttl_seconds {ttl_seconds} is {} the pay cut-off of {}: no payment could start; use at least {min_ttl_seconds}",
+        if ttl_seconds.saturating_mul(1000) < *cutoff_ms { "shorter than" } else { "no longer than" },
+        format_cutoff(*cutoff_ms)
+    )]
+    TtlBelowCutoff {
+        ttl_seconds: i64,
+        cutoff_ms: i64,
+        min_ttl_seconds: i64,
+    },
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
@@ -114,6 +125,38 @@ pub const DEFAULT_TTL_SECONDS: i64 = 1800;
 pub const MAX_SUBJECT_CHARS: usize = 256;
 pub const MAX_OUT_TRADE_NO_CHARS: usize = 64;
 pub const MAX_NOTIFY_URL_CHARS: usize = 1024;
+
+/// The shortest `ttl_seconds` an order may have when a pay call is refused with less than
+/// `cutoff_ms` left (`PAYGATE_REPAY_CUTOFF`): the first whole second past the cut-off. At
+/// exactly the cut-off a pay would have to arrive the very millisecond the order is created,
+/// so in practice none could start.
+pub fn min_ttl_seconds(cutoff_ms: i64) -> i64 {
+    cutoff_ms.max(0).div_euclid(1000) + 1
+}
+
+/// The creation rule beside the pay cut-off: an order whose deadline does not outlast the
+/// cut-off would be refused `order_expiring` by every pay call, so it is refused at
+/// creation, with both numbers and the shortest ttl that works.
+pub fn check_ttl_outlasts_cutoff(ttl_seconds: i64, cutoff_ms: i64) -> Result<(), OrderError> {
+    let min_ttl_seconds = min_ttl_seconds(cutoff_ms);
+    if ttl_seconds < min_ttl_seconds {
+        return Err(OrderError::TtlBelowCutoff {
+            ttl_seconds,
+            cutoff_ms,
+            min_ttl_seconds,
+        });
+    }
+    Ok(())
+}
+
+/// `60 s`, or `1500 ms` when the cut-off is not a whole number of seconds.
+fn format_cutoff(cutoff_ms: i64) -> String {
+    if cutoff_ms % 1000 == 0 {
+        format!("{} s", cutoff_ms / 1000)
+    } else {
+        format!("{cutoff_ms} ms")
+    }
+}
 
 /// A validated order request, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +379,43 @@ mod tests {
                 })
             ));
         }
+    }
+
+    #[test]
+    fn an_order_must_outlast_the_pay_cut_off_by_a_whole_second() {
+        assert_eq!(min_ttl_seconds(60_000), 61);
+        assert_eq!(min_ttl_seconds(1_000), 2);
+        assert_eq!(min_ttl_seconds(1_500), 2);
+        assert_eq!(min_ttl_seconds(0), 1);
+        assert_eq!(check_ttl_outlasts_cutoff(61, 60_000), Ok(()));
+        assert_eq!(check_ttl_outlasts_cutoff(1, 0), Ok(()));
+        for ttl in [30, 59, 60] {
+            assert_eq!(
+                check_ttl_outlasts_cutoff(ttl, 60_000),
+                Err(OrderError::TtlBelowCutoff {
+                    ttl_seconds: ttl,
+                    cutoff_ms: 60_000,
+                    min_ttl_seconds: 61
+                }),
+                "{ttl}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ttl_refused_for_the_cut_off_names_both_numbers_and_the_way_out() {
+        let e = check_ttl_outlasts_cutoff(30, 60_000).expect_err("too short");
+        assert_eq!(
+            e.to_string(),
+            "ttl_seconds 30 is shorter than the pay cut-off of 60 s: no payment could start; use at least 61"
+        );
+        let e = check_ttl_outlasts_cutoff(60, 60_000).expect_err("too short");
+        assert_eq!(
+            e.to_string(),
+            "ttl_seconds 60 is no longer than the pay cut-off of 60 s: no payment could start; use at least 61"
+        );
+        let e = check_ttl_outlasts_cutoff(1, 1_500).expect_err("too short");
+        assert!(e.to_string().contains("cut-off of 1500 ms"), "{e}");
     }
 
     #[test]

@@ -115,6 +115,57 @@ pub fn after_refund_succeeded(
     })
 }
 
+/// What a merchant is told when a refund of theirs succeeds and the payment is not refunded
+/// in full by it: the webhook `order.partially_refunded`, one per order the payment paid
+/// (still `paid`), with these amounts in minor units of the payment's currency. The refund
+/// that leaves nothing to refund tells `order.refunded` instead (the orders move to
+/// `refunded`); paygate's own refunds of late and double payments tell nothing, as they
+/// give back money no order kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRefund {
+    /// This refund's amount.
+    pub amount: i64,
+    /// What the payment's refunds that succeeded add up to, this one included.
+    pub refunded: i64,
+    /// What a new refund may still ask for: the paid amount less every refund not failed
+    /// (one still being processed keeps its amount reserved).
+    pub refundable: i64,
+}
+
+impl PartialRefund {
+    /// The event type of its webhook.
+    pub const WEBHOOK_TYPE: &'static str = "order.partially_refunded";
+}
+
+/// Whether the success of a refund of `kind` tells the merchant of a partial refund, given
+/// what follows it (`effect`, from [`after_refund_succeeded`]): a merchant's refund that
+/// does not refund the payment in full.
+pub fn tells_partial_refund(kind: RefundKind, effect: &RefundEffect) -> bool {
+    kind == RefundKind::Merchant && effect.payment.is_none()
+}
+
+/// The partial refund a refund of `kind` and `amount` tells the merchant of, if
+/// [`tells_partial_refund`], given its payment after it: `paid_minor` collected,
+/// `succeeded_before_minor` refunded by its other refunds that succeeded, `reserved_minor`
+/// reserved by refunds not failed (this one included).
+pub fn partial_refund(
+    kind: RefundKind,
+    effect: &RefundEffect,
+    amount: i64,
+    paid_minor: i64,
+    succeeded_before_minor: i64,
+    reserved_minor: i64,
+) -> Option<PartialRefund> {
+    if !tells_partial_refund(kind, effect) {
+        return None;
+    }
+    Some(PartialRefund {
+        amount,
+        refunded: succeeded_before_minor.saturating_add(amount),
+        refundable: paid_minor.saturating_sub(reserved_minor).max(0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +220,57 @@ mod tests {
             after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 100, 100, true)
                 .expect("allowed");
         assert_eq!(waiting.payment, None);
+    }
+
+    #[test]
+    fn a_merchant_s_partial_refund_tells_the_amounts_and_the_one_in_full_does_not() {
+        let first =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 1000, 300, false)
+                .expect("allowed");
+        assert_eq!(
+            partial_refund(RefundKind::Merchant, &first, 300, 1000, 0, 300),
+            Some(PartialRefund {
+                amount: 300,
+                refunded: 300,
+                refundable: 700
+            })
+        );
+        let last =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 1000, 1000, false)
+                .expect("allowed");
+        assert_eq!(
+            partial_refund(RefundKind::Merchant, &last, 700, 1000, 300, 1000),
+            None,
+            "the refund in full tells order.refunded"
+        );
+    }
+
+    #[test]
+    fn a_partial_refund_beside_one_still_processing_keeps_that_one_reserved() {
+        let effect =
+            after_refund_succeeded(RefundKind::Merchant, PaymentState::Paid, 1000, 1000, true)
+                .expect("allowed");
+        assert_eq!(
+            partial_refund(RefundKind::Merchant, &effect, 400, 1000, 0, 1000),
+            Some(PartialRefund {
+                amount: 400,
+                refunded: 400,
+                refundable: 0
+            })
+        );
+    }
+
+    #[test]
+    fn paygate_s_own_refunds_tell_the_merchant_nothing() {
+        for kind in [RefundKind::LatePayment, RefundKind::DoublePayment] {
+            let effect =
+                after_refund_succeeded(kind, PaymentState::Paid, 100, 40, false).expect("allowed");
+            assert_eq!(
+                partial_refund(kind, &effect, 40, 100, 0, 40),
+                None,
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]

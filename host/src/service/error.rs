@@ -43,6 +43,8 @@ error_codes! {
     InvalidCurrency = "invalid_currency",
     InvalidSubject = "invalid_subject",
     InvalidTtl = "invalid_ttl",
+    /// `ttl_seconds` does not outlast the pay cut-off: the order could never be paid.
+    TtlBelowCutoff = "ttl_below_cutoff",
     InvalidNotifyUrl = "invalid_notify_url",
     InvalidOutTradeNo = "invalid_out_trade_no",
     InvalidTransition = "invalid_transition",

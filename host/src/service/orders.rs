@@ -1,5 +1,6 @@
 //! Orders: creation (idempotent by key and by `out_trade_no`), reading, cancelling.
 
+use crate::domain::order::check_ttl_outlasts_cutoff;
 use crate::domain::{NewOrder, OrderEvent, OrderState, Transition};
 use crate::store::orders::{self, OrderRecord};
 use crate::store::{idempotency, Applied, StoreError};
@@ -27,7 +28,8 @@ const MAX_ROUNDS: usize = 8;
 
 impl Gateway {
     /// Creates an order. `render` gives the response body stored under the idempotency key.
-    /// Without a key, one statement.
+    /// Without a key, one statement. An order whose `ttl_seconds` does not outlast the pay
+    /// cut-off could never be paid: 422 `ttl_below_cutoff`.
     pub async fn create_order(
         &self,
         merchant_id: &str,
@@ -35,6 +37,8 @@ impl Gateway {
         idem: Option<IdempotencyKey>,
         render: impl Fn(&OrderRecord) -> String,
     ) -> Result<Created, ServiceError> {
+        check_ttl_outlasts_cutoff(order.ttl_seconds, self.rules.repay_cutoff_ms)
+            .map_err(|e| ServiceError::invalid(ErrorCode::TtlBelowCutoff, e.to_string()))?;
         let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
         let record =
             orders::new_record(&id, merchant_id, &order, OrderState::INITIAL, self.now_ms());

@@ -5,11 +5,15 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::refund::{after_refund_succeeded, RefundEffect};
+use crate::domain::refund::{
+    after_refund_succeeded, partial_refund, tells_partial_refund, PartialRefund, RefundEffect,
+};
 use crate::domain::{
-    Money, MoneyError, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState, Transition,
+    Money, MoneyError, OrderState, PaymentFlag, PaymentState, RefundEvent, RefundKind, RefundState,
+    Transition,
 };
 use crate::runtime::contract::{self, ProviderError, RefundState as ProviderRefundState};
+use crate::store::orders::OrderRecord;
 use crate::store::payments::{self, PaymentRecord};
 use crate::store::refunds::{self, Finish, RefundRecord};
 use crate::store::Applied;
@@ -352,15 +356,22 @@ impl Gateway {
                 // Already finished (a notification and a query both told us).
                 Ok(Transition::Unchanged) | Err(_) => return Ok(()),
             };
-            let (effect, orders) = match event {
+            let (effect, orders, partial) = match event {
                 RefundEvent::Fail => (
                     RefundEffect {
                         payment: None,
                         orders: None,
                     },
                     Vec::new(),
+                    None,
                 ),
-                RefundEvent::Succeed => self.refund_effect(&current).await?,
+                RefundEvent::Succeed => {
+                    let (effect, orders) = self.refund_effect(&current).await?;
+                    match self.partial_refund_told(&current, &effect).await? {
+                        Some((partial, told)) => (effect, told, Some(partial)),
+                        None => (effect, orders, None),
+                    }
+                }
             };
             let finish = Finish {
                 change: Some(change),
@@ -368,6 +379,7 @@ impl Gateway {
                 error,
                 effect,
                 orders,
+                partial,
             };
             match refunds::finish(&self.db, &current, &finish, self.now_ms()).await? {
                 Applied::Done(events) => {
@@ -410,6 +422,7 @@ impl Gateway {
             error: None,
             effect,
             orders,
+            partial: None,
         };
         if let Applied::Done(events) =
             refunds::finish(&self.db, refund, &finish, self.now_ms()).await?
@@ -451,6 +464,41 @@ impl Gateway {
             None => Vec::new(),
         };
         Ok((effect, orders))
+    }
+
+    /// Whether the success of `refund` tells the merchant of a partial refund (the domain's
+    /// rule), with the amounts as they are with it, and the orders to tell: those the
+    /// payment paid that are still paid.
+    async fn partial_refund_told(
+        &self,
+        refund: &RefundRecord,
+        effect: &RefundEffect,
+    ) -> Result<Option<(PartialRefund, Vec<OrderRecord>)>, ServiceError> {
+        if !tells_partial_refund(refund.kind, effect) {
+            return Ok(None);
+        }
+        let payment = payments::get_any(&self.db, &refund.payment_no)
+            .await?
+            .ok_or(ServiceError::NotFound("payment"))?;
+        let succeeded_before: i64 = refunds::of_payment(&self.db, &refund.payment_no)
+            .await?
+            .iter()
+            .filter(|r| r.refund_no != refund.refund_no && r.state == RefundState::Succeeded)
+            .map(|r| r.amount.minor())
+            .sum();
+        let Some(partial) = partial_refund(
+            refund.kind,
+            effect,
+            refund.amount.minor(),
+            payment.paid_amount.map_or(0, |m| m.minor()),
+            succeeded_before,
+            payment.refunded_minor,
+        ) else {
+            return Ok(None);
+        };
+        let orders =
+            refunds::orders_paid_by(&self.db, &refund.payment_no, OrderState::Paid).await?;
+        Ok(Some((partial, orders)))
     }
 
     async fn retry_refund(&self, refund: &RefundRecord, step: usize) -> Result<(), ServiceError> {

@@ -1,5 +1,6 @@
-//! The order-event outbox: written in the transaction of the order change it describes,
-//! then delivered to the merchant (its delivery state is the domain's `DeliveryState`).
+//! The order-event outbox: written in the transaction of the order change it describes (or
+//! of the partial refund, which changes no order state), then delivered to the merchant (its
+//! delivery state is the domain's `DeliveryState`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -49,8 +50,18 @@ fn from_row(r: &AnyRow) -> Result<OrderEvent, StoreError> {
 /// The event `kind` of an order as it is after its change (`order`), as a write for the
 /// change's transaction, and its id.
 pub fn record(order: &OrderRecord, kind: &str, now: i64) -> (String, Write) {
+    record_with(order, kind, None, now)
+}
+
+/// [`record`], with the payload's `refund` object (`order.partially_refunded`).
+pub fn record_with(
+    order: &OrderRecord,
+    kind: &str,
+    refund: Option<serde_json::Value>,
+    now: i64,
+) -> (String, Write) {
     let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "id": id,
         "type": kind,
         "created_at": now,
@@ -63,8 +74,11 @@ pub fn record(order: &OrderRecord, kind: &str, now: i64) -> (String, Write) {
             "paid_by": order.paid_by,
             "paid_at": order.paid_at,
         }
-    })
-    .to_string();
+    });
+    if let Some(refund) = refund {
+        payload["refund"] = refund;
+    }
+    let payload = payload.to_string();
     // An order without a notify_url of its own has an endpoint when its merchant has one:
     // read in the same statement, so that recording an event costs no extra round trip.
     let write = Write::new(

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::domain::refund::RefundEffect;
+use crate::domain::refund::{PartialRefund, RefundEffect};
 use crate::domain::{Change, Money, OrderEvent, PaymentState, RefundKind, RefundState};
 
 use super::batch::{self, Write};
@@ -158,6 +158,10 @@ pub struct Finish<'a> {
     /// its order change applies to, as read.
     pub effect: RefundEffect,
     pub orders: Vec<OrderRecord>,
+    /// A merchant's refund that left something to refund (`domain::refund::partial_refund`):
+    /// each of `orders` (the payment's orders still paid) gets its
+    /// `order.partially_refunded` event, in the same transaction.
+    pub partial: Option<PartialRefund>,
 }
 
 /// Applies a refund's final answer in one transaction: its change; a failed refund gives
@@ -228,6 +232,26 @@ pub async fn finish(
                 ..order.clone()
             };
             let (id, write) = super::events::record(&after, OrderEvent::Refund.webhook_type(), now);
+            events.push(id);
+            writes.push(write);
+        }
+    }
+    if let (Some(partial), None) = (f.partial, f.effect.orders) {
+        let told = serde_json::json!({
+            "refund_no": refund.refund_no,
+            "payment_no": refund.payment_no,
+            "amount": partial.amount,
+            "currency": refund.amount.currency().code(),
+            "refunded_amount": partial.refunded,
+            "refundable_amount": partial.refundable,
+        });
+        for order in &f.orders {
+            let (id, write) = super::events::record_with(
+                order,
+                PartialRefund::WEBHOOK_TYPE,
+                Some(told.clone()),
+                now,
+            );
             events.push(id);
             writes.push(write);
         }

@@ -7,7 +7,8 @@
 //! Settings: `sandbox_url` (the sandbox's base URL, which is also the adapter's whole
 //! outbound allowlist), `account_id`, and optionally `scenarios`. Secret: `api_key`
 //! (`hmac-key`). Channels: `web` (redirect to the sandbox's checkout page) and `qr` (a QR
-//! code whose content is that page's URL).
+//! code whose content is that page's URL). A pay request's `payer.return-url` goes to the
+//! sandbox, whose page sends the payer there after paying.
 //!
 //! # Test scenarios
 //!
@@ -116,6 +117,7 @@ impl Provider for Mock {
             channel,
             expires_at: request.expires_at,
             notify_url: &request.notify_url,
+            return_url: request.payer.return_url.as_deref(),
         };
         let call = json_request(Method::Post, &url(&config, "/api/trades")?, &body)?;
         let created: TradeCreated = json_body(&signed(&config, call)?)?;

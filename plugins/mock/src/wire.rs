@@ -30,6 +30,9 @@ pub struct CreateTrade<'a> {
     pub channel: &'a str,
     pub expires_at: UnixSeconds,
     pub notify_url: &'a str,
+    /// Where the checkout page sends the payer after paying (`payer.return-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<&'a str>,
 }
 
 /// The answer to `POST /api/trades`.

@@ -179,6 +179,18 @@ fn validate_trade(req: CreateTrade, account_id: String) -> Result<NewTrade, Sand
     if !url_ok {
         return Err(invalid("notify_url must be an http(s) URL".into()));
     }
+    if let Some(url) = &req.return_url {
+        // The payer's browser is sent there: an absolute http(s) URL with a host, never a
+        // `javascript:` or relative one.
+        let ok = url.len() <= MAX_URL_LEN
+            && url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
+            return Err(invalid(format!(
+                "return_url must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"
+            )));
+        }
+    }
     Ok(NewTrade {
         payment_no: req.payment_no,
         account_id,
@@ -188,5 +200,6 @@ fn validate_trade(req: CreateTrade, account_id: String) -> Result<NewTrade, Sand
         channel: req.channel,
         expires_at_ms,
         notify_url: req.notify_url,
+        return_url: req.return_url,
     })
 }

@@ -14,7 +14,12 @@ use crate::Sandbox;
 /// `GET /checkout/{payment_no}`.
 pub async fn page(State(sandbox): State<Sandbox>, Path(payment_no): Path<String>) -> Response {
     match trades::load(&sandbox.pool, &payment_no).await {
-        Ok(Some(trade)) => Html(render(&sandbox.base_path, &trade)).into_response(),
+        Ok(Some(trade)) => Html(render(
+            &sandbox.base_path,
+            &trade,
+            shown_deadline_ms(trade.expires_at_ms, sandbox.deadline_grace),
+        ))
+        .into_response(),
         Ok(None) => not_found(&payment_no),
         Err(e) => failure(e),
     }
@@ -31,6 +36,12 @@ pub async fn pay(State(sandbox): State<Sandbox>, Path(payment_no): Path<String>)
     }
     // The payment_no of an existing trade is [0-9A-Za-z_-]: safe in a Location as it is.
     Redirect::to(&format!("{}/checkout/{payment_no}", sandbox.base_path)).into_response()
+}
+
+/// The deadline the payer is shown: the trade's hard close less the grace the merchant's
+/// gateway added to its own deadline, so the payer and the merchant see the same instant.
+pub fn shown_deadline_ms(expires_at_ms: i64, grace: std::time::Duration) -> i64 {
+    expires_at_ms.saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `2025-01-02 03:04:05 UTC`.
@@ -59,7 +70,11 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-fn render(base_path: &str, trade: &Trade) -> String {
+/// The page of `trade`, showing `pay_before_ms` as its deadline. A paid trade with a
+/// `return_url` links back to it and sends the browser there after a few seconds (as
+/// Alipay's return_url and WeChat's H5 redirect_url do); the URL was checked to be an
+/// absolute http(s) URL when the trade was created.
+fn render(base_path: &str, trade: &Trade, pay_before_ms: i64) -> String {
     let (label, class) = match trade.state {
         TradeState::Open => ("Awaiting payment", "open"),
         TradeState::Paid => ("Paid", "paid"),
@@ -73,16 +88,20 @@ fn render(base_path: &str, trade: &Trade) -> String {
             escape_html(&trade.payment_no),
             escape_html(&format_amount(trade.amount, &trade.currency)),
         ),
-        TradeState::Paid | TradeState::Refunded => {
-            r#"<p class="note">Payment received. You can close this page.</p>"#.to_owned()
-        }
+        TradeState::Paid | TradeState::Refunded => match &trade.return_url {
+            Some(url) => format!(
+                r#"<p class="note">Payment received.</p><p><a class="back" href="{}">Back to the merchant</a></p>"#,
+                escape_html(url)
+            ),
+            None => r#"<p class="note">Payment received. You can close this page.</p>"#.to_owned(),
+        },
         TradeState::Closed => {
             r#"<p class="note">This trade is closed and can no longer be paid.</p>"#.to_owned()
         }
     };
     let mut rows = vec![
         ("Amount", format_amount(trade.amount, &trade.currency)),
-        ("Pay before", format_utc(trade.expires_at_ms)),
+        ("Pay before", format_utc(pay_before_ms)),
         ("Payment no.", trade.payment_no.clone()),
         ("Trade id", trade.trade_id.clone()),
     ];
@@ -108,15 +127,26 @@ fn render(base_path: &str, trade: &Trade) -> String {
 <p class="fine">A test provider: no real money moves.</p>"#,
         subject = escape_html(&trade.subject),
     );
-    document(&format!("{label} - paygate sandbox"), &body)
+    let head = match (&trade.return_url, trade.state) {
+        (Some(url), TradeState::Paid | TradeState::Refunded) => format!(
+            r#"<meta http-equiv="refresh" content="{RETURN_AFTER_SECONDS};url={}">"#,
+            escape_html(url)
+        ),
+        _ => String::new(),
+    };
+    document(&format!("{label} - paygate sandbox"), &head, &body)
 }
 
-fn document(title: &str, body: &str) -> String {
+/// How long the success page shows before it sends the payer to the `return_url`.
+const RETURN_AFTER_SECONDS: u32 = 3;
+
+/// A whole page; `head` is extra markup for the `<head>` (already escaped).
+fn document(title: &str, head: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{title}</title>{head}
 <style>
 body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:#f3f4f6;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#111827}}
 main{{background:#fff;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.08);padding:32px;width:min(420px,90vw)}}
@@ -129,7 +159,7 @@ th{{text-align:left;font-weight:500;color:#6b7280;padding:6px 12px 6px 0;white-s
 td{{text-align:right;padding:6px 0;overflow-wrap:anywhere}}
 button{{width:100%;padding:12px;border:0;border-radius:8px;background:#2563eb;color:#fff;font-size:16px;font-weight:600;cursor:pointer}}
 button:hover{{background:#1d4ed8}}
-.note{{margin:0;color:#374151}}.fine{{margin:24px 0 0;font-size:12px;color:#9ca3af}}
+.note{{margin:0;color:#374151}}.back{{display:block;margin-top:16px;color:#2563eb;font-weight:600}}.fine{{margin:24px 0 0;font-size:12px;color:#9ca3af}}
 </style></head>
 <body><main>
 {body}
@@ -146,7 +176,7 @@ fn not_found(payment_no: &str) -> Response {
     );
     (
         StatusCode::NOT_FOUND,
-        Html(document("Trade not found - paygate sandbox", &body)),
+        Html(document("Trade not found - paygate sandbox", "", &body)),
     )
         .into_response()
 }
@@ -156,7 +186,7 @@ fn failure(error: SandboxError) -> Response {
     let body = r#"<p class="brand">paygate sandbox</p><h1>Something went wrong</h1><p class="note">Please try again.</p>"#;
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        Html(document("Error - paygate sandbox", body)),
+        Html(document("Error - paygate sandbox", "", body)),
     )
         .into_response()
 }

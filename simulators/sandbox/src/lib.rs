@@ -82,6 +82,11 @@ pub struct Sandbox {
     /// change once written, so a key read once stays right; only keys found are kept, so
     /// an account opened by another process sharing the file is found on its first use.
     keys: Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
+    /// How long after the merchant's own deadline its gateway has the trade close (paygate:
+    /// `PAYGATE_PROVIDER_GRACE`): the checkout page shows the trade's `expires_at` less this,
+    /// the deadline the merchant shows, while the trade still accepts a payment until
+    /// `expires_at`. Zero unless set with [`Sandbox::with_deadline_grace`].
+    deadline_grace: Duration,
 }
 
 impl Sandbox {
@@ -125,7 +130,16 @@ impl Sandbox {
             notify_timeout: NOTIFY_TIMEOUT,
             tasks: TaskTracker::new(),
             keys: Arc::default(),
+            deadline_grace: Duration::ZERO,
         }
+    }
+
+    /// Sets the grace the merchant's gateway adds to its deadline when it opens a trade
+    /// (paygate's `PAYGATE_PROVIDER_GRACE`), so the checkout page shows the payer the
+    /// merchant's deadline rather than the trade's hard close.
+    pub fn with_deadline_grace(mut self, grace: Duration) -> Sandbox {
+        self.deadline_grace = grace;
+        self
     }
 
     /// Replaces the notification retry delays (one retry per delay); for tests, which cannot

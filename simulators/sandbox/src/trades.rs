@@ -57,6 +57,8 @@ pub struct Trade {
     pub subject: String,
     pub channel: String,
     pub notify_url: String,
+    /// Where the checkout page sends the payer after paying.
+    pub return_url: Option<String>,
     pub state: TradeState,
     pub expires_at_ms: i64,
     pub paid_amount: Option<i64>,
@@ -71,7 +73,7 @@ pub struct Trade {
 }
 
 const COLUMNS: &str = "payment_no, account_id, trade_id, amount, currency, subject, channel, \
-    notify_url, state, expires_at, paid_amount, paid_at, refunded_amount, created_count, \
+    notify_url, return_url, state, expires_at, paid_amount, paid_at, refunded_amount, created_count, \
     queried_count, closed_count, refunded_count, notify_sent_count, notify_ack_count";
 
 impl Trade {
@@ -86,6 +88,7 @@ impl Trade {
             subject: row.try_get("subject")?,
             channel: row.try_get("channel")?,
             notify_url: row.try_get("notify_url")?,
+            return_url: row.try_get("return_url")?,
             state: TradeState::parse(&state)
                 .ok_or_else(|| SandboxError::Corrupt(format!("unknown trade state `{state}`")))?,
             expires_at_ms: row.try_get("expires_at")?,
@@ -113,6 +116,7 @@ pub struct NewTrade {
     pub channel: String,
     pub expires_at_ms: i64,
     pub notify_url: String,
+    pub return_url: Option<String>,
 }
 
 /// Closes the trade if it is open and its deadline has passed: an expired trade *is*
@@ -225,10 +229,10 @@ pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxE
     // Insert-or-nothing rather than read-then-insert: two racing creates cannot both insert.
     let inserted = sqlx::query(&format!(
         "INSERT INTO sandbox_trades (payment_no, account_id, trade_id, amount, currency, subject, \
-         channel, notify_url, state, expires_at, first_expires_at, refunded_amount, created_count, \
-         queried_count, closed_count, refunded_count, notify_sent_count, notify_ack_count, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9, 0, 1, 0, 0, 0, 0, 0, $10, $10) \
+         channel, notify_url, return_url, state, expires_at, first_expires_at, refunded_amount, \
+         created_count, queried_count, closed_count, refunded_count, notify_sent_count, \
+         notify_ack_count, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11, 'open', $9, $9, 0, 1, 0, 0, 0, 0, 0, $10, $10) \
          ON CONFLICT (payment_no) DO NOTHING RETURNING {COLUMNS}"
     ))
     .bind(&new.payment_no)
@@ -241,6 +245,7 @@ pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxE
     .bind(&new.notify_url)
     .bind(new.expires_at_ms)
     .bind(now)
+    .bind(&new.return_url)
     .fetch_optional(pool)
     .await?;
     if let Some(row) = inserted {
@@ -251,6 +256,7 @@ pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxE
     // so a repeated create never revives a trade that has already closed by expiry.
     let matched = sqlx::query(
         "UPDATE sandbox_trades SET created_count = created_count + 1, updated_at = $6, \
+         return_url = COALESCE($7, return_url), \
          expires_at = CASE WHEN state = 'open' AND expires_at > $6 \
              THEN (CASE WHEN $5 < first_expires_at THEN $5 ELSE first_expires_at END) \
              ELSE expires_at END \
@@ -262,6 +268,7 @@ pub async fn create(pool: &SqlitePool, new: &NewTrade) -> Result<Trade, SandboxE
     .bind(&new.currency)
     .bind(new.expires_at_ms)
     .bind(now)
+    .bind(&new.return_url)
     .execute(pool)
     .await?;
     let existing = get(pool, &new.payment_no).await?;

@@ -15,6 +15,9 @@ pub struct CreateTrade {
     pub channel: String,
     pub expires_at: i64,
     pub notify_url: String,
+    /// Where the checkout page sends the payer after paying; optional.
+    #[serde(default)]
+    pub return_url: Option<String>,
 }
 
 /// `POST /api/trades/{payment_no}/refunds`.
@@ -104,6 +107,7 @@ pub struct TradeDetail {
     pub paid_amount: Option<i64>,
     pub refunded_amount: i64,
     pub notify_url: String,
+    pub return_url: Option<String>,
     pub counters: Counters,
     pub notifications: Notifications,
 }
@@ -138,6 +142,7 @@ impl From<&Trade> for TradeDetail {
             paid_amount: t.paid_amount,
             refunded_amount: t.refunded_amount,
             notify_url: t.notify_url.clone(),
+            return_url: t.return_url.clone(),
             counters: Counters {
                 created: t.created_count,
                 queried: t.queried_count,

@@ -21,6 +21,11 @@ struct Args {
     /// The URL people and paygate reach the sandbox at [default: http://<listen>/sandbox].
     #[arg(long)]
     public_url: Option<String>,
+    /// The grace paygate adds to an order's deadline when it opens a trade
+    /// (`PAYGATE_PROVIDER_GRACE`, in seconds): the checkout page shows the trade's deadline
+    /// less this, which is the order's deadline the merchant sees.
+    #[arg(long, default_value_t = 60)]
+    deadline_grace_seconds: u64,
     /// Log filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -45,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}/sandbox"));
     let sandbox = Sandbox::open(&args.database, public_url.clone(), reqwest::Client::new())
         .await
-        .with_context(|| format!("sandbox database {}", args.database.display()))?;
+        .with_context(|| format!("sandbox database {}", args.database.display()))?
+        .with_deadline_grace(std::time::Duration::from_secs(args.deadline_grace_seconds));
     let account = sandbox.create_account().await?;
     let tasks = sandbox.notification_tasks().clone();
     let app = Router::new().nest("/sandbox", sandbox.router());

@@ -27,6 +27,11 @@ pub struct Harness {
 }
 
 pub async fn harness() -> Harness {
+    harness_with_grace(std::time::Duration::ZERO).await
+}
+
+/// [`harness`], for a merchant whose gateway opens trades `grace` after its own deadline.
+pub async fn harness_with_grace(grace: std::time::Duration) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let sandbox = Sandbox::open(
         &dir.path().join("sandbox.db"),
@@ -36,7 +41,8 @@ pub async fn harness() -> Harness {
     .await
     .expect("sandbox database with its migrations")
     .with_notify_delays(vec![ms(20), ms(40), ms(80)])
-    .with_notify_timeout(std::time::Duration::from_secs(5));
+    .with_notify_timeout(std::time::Duration::from_secs(5))
+    .with_deadline_grace(grace);
     let account = sandbox.create_account().await.expect("account");
     let app = Router::new().nest("/sandbox", sandbox.clone().router());
     Harness {
