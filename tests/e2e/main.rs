@@ -23,6 +23,8 @@ mod refunds;
 mod repay;
 mod restart;
 mod runtime_limits;
+mod misconfiguration;
 mod schema;
+mod startup;
 mod webhooks;
 mod wechat;

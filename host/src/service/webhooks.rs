@@ -18,7 +18,7 @@ use crate::queue::DelayQueue;
 use crate::store::events::{self, OrderEvent};
 use crate::store::{merchants, orders};
 
-use super::{Gateway, ServiceError};
+use super::{ErrorCode, Gateway, ServiceError};
 
 /// How long a merchant's endpoint may take to answer.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,7 +152,17 @@ impl Gateway {
         let secret = self
             .vault
             .open(&sealed)
-            .map_err(|e| ServiceError::internal("opening a webhook secret", e))?;
+            .map_err(|_| {
+                ServiceError::misconfigured(
+                    ErrorCode::WebhookSecretUnreadable,
+                    format!(
+                        "the webhook secret of merchant {} does not open with the master key \
+                         in force: it was sealed with another PAYGATE_MASTER_KEY; restart \
+                         paygate with that key",
+                        event.merchant_id
+                    ),
+                )
+            })?;
         let timestamp = self.now_ms() / 1000;
         let response = self
             .http
