@@ -220,7 +220,8 @@ fn database_service(config: &Config) -> Service {
         Service {
             name: "SQLite",
             address: path.split('?').next().unwrap_or(path).to_owned(),
-            hint: "check that PAYGATE_DATA_DIR (or DATABASE_URL) names a directory paygate may write",
+            hint:
+                "check that PAYGATE_DATA_DIR (or DATABASE_URL) names a directory paygate may write",
         }
     } else {
         let address = url::Url::parse(&url)
@@ -264,12 +265,10 @@ pub async fn open_database(config: &Config, deadline: Deadline) -> Result<Db, St
         store::probe(&url).await.map_err(|e| database_failure(&e))
     })
     .await?;
-    let db = store::open(&url)
-        .await
-        .map_err(|e| StartupError::Refused {
-            service: service.clone(),
-            reason: e.to_string(),
-        })?;
+    let db = store::open(&url).await.map_err(|e| StartupError::Refused {
+        service: service.clone(),
+        reason: e.to_string(),
+    })?;
     store::migrate(&db)
         .await
         .map_err(|error| StartupError::Storage {
@@ -282,11 +281,7 @@ pub async fn open_database(config: &Config, deadline: Deadline) -> Result<Db, St
 /// Checks that `vault` holds the key the database's secrets were sealed with, writing the
 /// key's verifier when the database has none yet (see [`key_verdict`]). `from_env` says
 /// whether the key came from `PAYGATE_MASTER_KEY` (else from `<data dir>/master.key`).
-pub async fn check_master_key(
-    db: &Db,
-    vault: &Vault,
-    config: &Config,
-) -> Result<(), StartupError> {
+pub async fn check_master_key(db: &Db, vault: &Vault, config: &Config) -> Result<(), StartupError> {
     let storage = |what| move |error| StartupError::Storage { what, error };
     let verifier = store::master_key::verifier(db)
         .await
@@ -316,7 +311,9 @@ pub async fn check_master_key(
                 .map_err(storage("reading the master key's verifier"))?;
             match stored {
                 Some(sealed) if vault.opens_verifier(&sealed) => {
-                    tracing::info!("the master key's verifier is stored: every start checks the key");
+                    tracing::info!(
+                        "the master key's verifier is stored: every start checks the key"
+                    );
                     Ok(())
                 }
                 _ => Err(wrong_key(
@@ -505,8 +502,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_database_from_before_verifiers_gets_one_only_from_the_key_that_opens_its_secrets(
-    ) {
+    async fn a_database_from_before_verifiers_gets_one_only_from_the_key_that_opens_its_secrets() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (right, wrong) = ("11".repeat(32), "22".repeat(32));
         let (_, db, vault) = embedded(dir.path(), &right).await;
@@ -537,9 +533,6 @@ mod tests {
         let e = check_master_key(&db, &other, &config)
             .await
             .expect_err("refused by the verifier");
-        assert!(
-            e.to_string().contains("the master key's verifier"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("the master key's verifier"), "{e}");
     }
 }

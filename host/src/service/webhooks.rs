@@ -149,20 +149,17 @@ impl Gateway {
             return Ok(Attempt::NoEndpoint);
         };
         let sealed = merchants::webhook_secret(&self.db, &event.merchant_id).await?;
-        let secret = self
-            .vault
-            .open(&sealed)
-            .map_err(|_| {
-                ServiceError::misconfigured(
-                    ErrorCode::WebhookSecretUnreadable,
-                    format!(
-                        "the webhook secret of merchant {} does not open with the master key \
+        let secret = self.vault.open(&sealed).map_err(|_| {
+            ServiceError::misconfigured(
+                ErrorCode::WebhookSecretUnreadable,
+                format!(
+                    "the webhook secret of merchant {} does not open with the master key \
                          in force: it was sealed with another PAYGATE_MASTER_KEY; restart \
                          paygate with that key",
-                        event.merchant_id
-                    ),
-                )
-            })?;
+                    event.merchant_id
+                ),
+            )
+        })?;
         let timestamp = self.now_ms() / 1000;
         let response = self
             .http

@@ -32,9 +32,10 @@ pub async fn insert_verifier(db: &Db, sealed: &str) -> Result<(), StoreError> {
 /// is the one they were sealed with.
 pub async fn sealed_samples(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
     let mut samples = Vec::new();
-    let merchant = sqlx::query("SELECT id, webhook_secret FROM merchants ORDER BY created_at LIMIT 1")
-        .fetch_optional(&db.pool)
-        .await?;
+    let merchant =
+        sqlx::query("SELECT id, webhook_secret FROM merchants ORDER BY created_at LIMIT 1")
+            .fetch_optional(&db.pool)
+            .await?;
     if let Some(r) = merchant {
         let id: String = r.try_get("id")?;
         samples.push((

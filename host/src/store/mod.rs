@@ -15,9 +15,7 @@ pub mod provider_configs;
 pub mod refunds;
 pub mod settlement;
 
-pub use db::{
-    connect, migrate, now_ms, open, probe, Db, Engine, StoreError, ACQUIRE_TIMEOUT,
-};
+pub use db::{connect, migrate, now_ms, open, probe, Db, Engine, StoreError, ACQUIRE_TIMEOUT};
 
 /// Whether a conditional change applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
