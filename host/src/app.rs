@@ -1,6 +1,7 @@
-//! Start-up: configuration -> data directory -> database (migrations) -> key vault -> wasm
-//! runtime with the bundled adapters -> sandbox provider -> demo merchant on first start ->
-//! HTTP server. `spawn` is what `paygate serve` and the end-to-end tests both run.
+//! Start-up: configuration -> data directory -> database (waited for, migrations) -> key
+//! vault (its key checked against the database) -> Redis (waited for) -> wasm runtime with
+//! the bundled adapters -> the port bound -> sandbox provider -> demo merchant on first
+//! start -> HTTP server -> timed work rescheduled. `spawn` is what `paygate serve` and the end-to-end tests both run.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
-use crate::queue::{DelayQueue, Handler, RedisQueue, SqlQueue, Worker, WorkerConfig};
+use crate::queue::{DelayQueue, Handler, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::service::timers::{Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
 use crate::service::{Gateway, PayRules};
+use crate::startup;
 use crate::store;
 use crate::vault::Vault;
 use tokio::sync::Notify;
@@ -111,17 +113,26 @@ impl Running {
     }
 }
 
-/// Opens the database of `config` (creating the data directory) and the vault.
+/// Opens the database of `config` (creating the data directory; waiting for an unreachable
+/// database up to `PAYGATE_STARTUP_TIMEOUT`) and the vault, and checks that the master key
+/// opens the secrets stored there (see [`startup::check_master_key`]).
 pub async fn open_storage(config: &Config) -> anyhow::Result<(store::Db, Vault)> {
+    open_storage_within(config, startup::Deadline::new(config.startup_timeout)).await
+}
+
+async fn open_storage_within(
+    config: &Config,
+    deadline: startup::Deadline,
+) -> anyhow::Result<(store::Db, Vault)> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create data directory {}: {e}",
             config.data_dir.display()
         )
     })?;
-    let db = store::connect(&config.database_url()).await?;
     let vault = match &config.master_key {
-        Some(key) => Vault::from_hex(key.expose())?,
+        Some(key) => Vault::from_hex(key.expose())
+            .map_err(|e| anyhow::anyhow!("PAYGATE_MASTER_KEY: {e}"))?,
         // Instances sharing a database must open each other's sealed secrets: a key made up
         // per data directory would only work on the node that sealed them.
         None if !config.is_embedded() => anyhow::bail!(
@@ -129,6 +140,8 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(store::Db, Vault)>
         ),
         None => Vault::from_data_dir(&config.data_dir)?,
     };
+    let db = startup::open_database(config, deadline).await?;
+    startup::check_master_key(&db, &vault, config).await?;
     Ok((db, vault))
 }
 
@@ -181,24 +194,24 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
              unset PAYGATE_SANDBOX, or build with the default features"
         );
     }
-    let (db, vault) = open_storage(&config).await?;
+    // Everything that can be missing or misconfigured is checked before the port is bound:
+    // a paygate that listens can serve.
+    let deadline = startup::Deadline::new(config.startup_timeout);
+    let (db, vault) = open_storage_within(&config, deadline).await?;
+    let queue = match &config.redis_url {
+        Some(url) => DelayQueue::Redis(
+            startup::connect_redis(url.expose(), &config.redis_prefix, deadline).await?,
+        ),
+        None => DelayQueue::Sql(SqlQueue::new(db.clone())),
+    }
+    .with_clock(clock.clone());
+    let runtime = load_adapters(&config).await?;
+
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url(addr);
-
-    let runtime = load_adapters(&config).await?;
-
-    let queue = match &config.redis_url {
-        Some(url) => DelayQueue::Redis(
-            RedisQueue::connect(url.expose(), &config.redis_prefix)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach Redis: {e}"))?,
-        ),
-        None => DelayQueue::Sql(SqlQueue::new(db.clone())),
-    }
-    .with_clock(clock.clone());
     let timers = Timers {
         queue: queue.clone(),
         wake: Arc::new(Notify::new()),
@@ -219,13 +232,6 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
         timers.clone(),
         clock.clone(),
     ));
-    let (deadlines, syncs) = gateway.reconcile_timers().await?;
-    tracing::info!(
-        backend = queue.backend(),
-        deadlines,
-        status_syncs = syncs,
-        "timed work scheduled"
-    );
     let router = api::router(AppState {
         gateway: gateway.clone(),
         admin_token: config.admin_token.clone(),
@@ -239,6 +245,27 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
     );
 
     let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    // The timed work of earlier runs is scheduled again while the server already answers
+    // (`/healthz` from the moment the port is bound), before this instance's workers start;
+    // scheduling a key twice only replaces it, so a request racing this changes nothing.
+    match gateway.reconcile_timers().await {
+        Ok((deadlines, syncs)) => tracing::info!(
+            backend = queue.backend(),
+            deadlines,
+            status_syncs = syncs,
+            "timed work scheduled"
+        ),
+        Err(e) => {
+            shutdown.cancel();
+            return Err(e.into());
+        }
+    }
     let handlers = handlers(&gateway);
     let workers = if config.workers {
         spawn_workers(&handlers, &timers, config.queue_lease, &shutdown)
@@ -248,12 +275,6 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
         );
         TaskTracker::new()
     };
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
     tracing::info!(%addr, %public_url, "paygate is serving");
     Ok(Running {
         addr,

@@ -108,6 +108,9 @@ pub struct Config {
     pub adapter_timeout: Duration,
     /// `PAYGATE_ADAPTER_HTTP_TIMEOUT`: timeout of one outbound request of an adapter.
     pub adapter_http_timeout: Duration,
+    /// `PAYGATE_STARTUP_TIMEOUT`: how long start-up waits, in all, for an unreachable
+    /// database or Redis (retrying, with a logged countdown) before it gives up.
+    pub startup_timeout: Duration,
     /// `PAYGATE_LOG` (or `RUST_LOG`): tracing filter.
     pub log: String,
 }
@@ -137,6 +140,7 @@ struct FileConfig {
     adapter_memory_mb: Option<usize>,
     adapter_timeout: Option<String>,
     adapter_http_timeout: Option<String>,
+    startup_timeout: Option<String>,
     log: Option<String>,
 }
 
@@ -293,6 +297,11 @@ impl Config {
                 "PAYGATE_ADAPTER_HTTP_TIMEOUT",
                 file.adapter_http_timeout,
                 Duration::from_secs(10),
+            )?,
+            startup_timeout: duration(
+                "PAYGATE_STARTUP_TIMEOUT",
+                file.startup_timeout,
+                Duration::from_secs(30),
             )?,
             log: env("PAYGATE_LOG")
                 .or_else(|| env("RUST_LOG"))
@@ -471,6 +480,18 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn startup_waits_thirty_seconds_for_its_services_unless_told() {
+        assert_eq!(
+            config(&[]).expect("defaults").startup_timeout,
+            Duration::from_secs(30)
+        );
+        let c = config(&[("PAYGATE_STARTUP_TIMEOUT", "2s")]).expect("valid");
+        assert_eq!(c.startup_timeout, Duration::from_secs(2));
+        let e = config(&[("PAYGATE_STARTUP_TIMEOUT", "a while")]).expect_err("invalid");
+        assert!(e.to_string().starts_with("PAYGATE_STARTUP_TIMEOUT"), "{e}");
     }
 
     #[test]

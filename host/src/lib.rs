@@ -5,7 +5,8 @@
 //! contract in `wit/`. This crate is the host: the REST API (`api`), the domain rules
 //! (`domain`, pure functions), storage (`store`), the wasm runtime (`runtime`), the use
 //! cases that tie them together (`service`), configuration (`config`), secrets at rest
-//! (`vault`) and start-up (`app`). With the default `sandbox` feature, start-up also serves
+//! (`vault`) and start-up (`app`, with its checks of the database, the master key and
+//! Redis in `startup`). With the default `sandbox` feature, start-up also serves
 //! the sandbox provider (`simulators/sandbox`) under `/sandbox`.
 
 pub mod adapters;
@@ -18,6 +19,7 @@ pub mod jobs;
 pub mod queue;
 pub mod runtime;
 pub mod service;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

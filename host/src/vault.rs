@@ -103,9 +103,88 @@ impl Vault {
     }
 }
 
+/// The text the master key's verifier seals. Any text would do (AES-GCM opens only under
+/// the key that sealed); a fixed one is also compared, for a corrupt row.
+const VERIFIER_TEXT: &str = "paygate master key verifier v1";
+
+impl Vault {
+    /// A fresh verifier of this key: [`Vault::opens_verifier`] of it is true for this key
+    /// only.
+    pub fn seal_verifier(&self) -> String {
+        self.seal(VERIFIER_TEXT)
+    }
+
+    /// Whether `sealed` is a verifier sealed with this key.
+    pub fn opens_verifier(&self, sealed: &str) -> bool {
+        self.open(sealed)
+            .is_ok_and(|text| text.as_str() == VERIFIER_TEXT)
+    }
+}
+
+/// What start-up does about the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyVerdict {
+    /// The stored verifier opens: this is the key the secrets were sealed with.
+    Right,
+    /// No verifier yet (a new database, or one from before verifiers), and the key opens
+    /// every stored secret tried (or there is none): store a verifier of this key.
+    WriteVerifier,
+    /// The key does not open `what` (the verifier, or a stored secret): refuse to start.
+    Wrong { what: String },
+}
+
+/// Decides [`KeyVerdict`] from whether the key opens the stored verifier (`None`: there is
+/// none) and each sampled secret, as (where it is, whether it opens). Pure.
+pub fn key_verdict(verifier_opens: Option<bool>, samples: &[(String, bool)]) -> KeyVerdict {
+    match verifier_opens {
+        Some(true) => KeyVerdict::Right,
+        Some(false) => KeyVerdict::Wrong {
+            what: "the master key's verifier".into(),
+        },
+        None => match samples.iter().find(|(_, opens)| !opens) {
+            Some((what, _)) => KeyVerdict::Wrong { what: what.clone() },
+            None => KeyVerdict::WriteVerifier,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_right_when_it_opens_the_verifier_whatever_the_secrets() {
+        assert_eq!(key_verdict(Some(true), &[]), KeyVerdict::Right);
+        assert_eq!(
+            key_verdict(Some(false), &[("a secret".into(), true)]),
+            KeyVerdict::Wrong {
+                what: "the master key's verifier".into()
+            }
+        );
+    }
+
+    #[test]
+    fn without_a_verifier_one_is_written_only_for_a_key_that_opens_the_stored_secrets() {
+        assert_eq!(key_verdict(None, &[]), KeyVerdict::WriteVerifier);
+        assert_eq!(
+            key_verdict(None, &[("w".into(), true), ("p".into(), true)]),
+            KeyVerdict::WriteVerifier
+        );
+        assert_eq!(
+            key_verdict(None, &[("w".into(), true), ("p".into(), false)]),
+            KeyVerdict::Wrong { what: "p".into() }
+        );
+    }
+
+    #[test]
+    fn a_verifier_opens_under_its_own_key_only() {
+        let a = Vault::from_hex(&"11".repeat(32)).expect("key");
+        let b = Vault::from_hex(&"22".repeat(32)).expect("key");
+        let verifier = a.seal_verifier();
+        assert!(a.opens_verifier(&verifier));
+        assert!(!b.opens_verifier(&verifier));
+        assert!(!a.opens_verifier(&a.seal("another text")));
+    }
 
     #[test]
     fn sealed_secrets_open_only_under_the_same_master_key() {

@@ -83,6 +83,10 @@ impl From<ServiceError> for ApiError {
                 };
                 ApiError::new(status, code, message)
             }
+            ServiceError::Misconfigured { code, message } => {
+                tracing::error!(%code, error = %message, "paygate is misconfigured");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+            }
             ServiceError::Unauthorized(m) => ApiError::unauthorized(m),
             ServiceError::Store(e) => e.into(),
             ServiceError::Internal(e) => {

@@ -12,7 +12,7 @@ pub mod worker;
 
 use std::time::Duration;
 
-pub use self::redis::RedisQueue;
+pub use self::redis::{address as redis_address, ping as redis_ping, RedisQueue};
 pub use self::sql::SqlQueue;
 pub use worker::{Handler, Outcome, Worker, WorkerConfig};
 

@@ -99,6 +99,36 @@ end
 return {ready, total - ready - (leased - leased_ready), leased - leased_ready}
 "#;
 
+/// The longest one attempt to connect to Redis may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest paygate waits for the answer to one Redis command (every command it sends is
+/// a short one: no blocking reads).
+pub const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Attempts to re-establish a lost connection before a command fails.
+const RECONNECT_RETRIES: usize = 3;
+
+/// The address `url` names (`127.0.0.1:6379`, a socket path; never the password), for
+/// messages; `REDIS_URL` when it is not a Redis URL.
+pub fn address(url: &str) -> String {
+    redis::Client::open(url)
+        .map(|c| c.get_connection_info().addr.to_string())
+        .unwrap_or_else(|_| "REDIS_URL".to_owned())
+}
+
+/// One connection to `url` and a `PING`, each bounded by [`CONNECT_TIMEOUT`]: whether Redis
+/// is there and answers (start-up checks it before paygate binds its port).
+pub async fn ping(url: &str) -> Result<(), redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(CONNECT_TIMEOUT)
+        .set_response_timeout(CONNECT_TIMEOUT);
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    redis::cmd("PING").query_async::<String>(&mut conn).await?;
+    Ok(())
+}
+
 /// The scripts, loaded once (EVALSHA, falling back to EVAL).
 #[derive(Debug)]
 struct Scripts {
@@ -129,10 +159,21 @@ impl std::fmt::Debug for RedisQueue {
 }
 
 impl RedisQueue {
-    /// Connects to `url` (`redis://host:port/db`); keys start with `prefix`.
+    /// Connects to `url` (`redis://host:port/db`); keys start with `prefix`. Every
+    /// connection attempt and every command is bounded ([`CONNECT_TIMEOUT`],
+    /// [`RESPONSE_TIMEOUT`]), and a lost connection is re-established a few times with a
+    /// short backoff: a Redis that goes away makes commands fail within seconds, never hang.
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisQueue, QueueError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT)
+            .set_number_of_retries(RECONNECT_RETRIES)
+            // Reconnect delays of 1 s, then 2 s (the library's default grows a hundredfold
+            // from 1 s to a minute per attempt: minutes of silence while Redis is down).
+            .set_factor(2)
+            .set_max_delay(2_000);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisQueue {
             conn,
             clock: Clock::System,

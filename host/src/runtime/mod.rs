@@ -12,6 +12,7 @@ mod bindings;
 mod call;
 mod http;
 mod keys;
+mod outcome;
 mod v1;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub use bindings::contract;
 pub use call::{CallError, Grants, Limits};
 pub use http::{Allowlist, HttpLimits};
 pub use keys::{kind_name, parse_kind, KeyParseError, KeyRing};
+pub use outcome::{Answer, CallOutcome};
 
 use bindings::{Adapter, AdapterPre};
 
@@ -374,7 +376,9 @@ impl Runtime {
         Ok((store, instance))
     }
 
-    fn finish<R>(
+    /// Ends a call: its outcome counted (`paygate_adapter_calls_total` by provider, op and
+    /// [`CallOutcome`]), its time measured, and logged.
+    fn finish<R: Answer>(
         &self,
         provider: &str,
         op: &'static str,
@@ -391,19 +395,14 @@ impl Runtime {
             Ok(Err(e)) => Err(classify(provider, &self.limits, e)),
             Ok(Ok(r)) => Ok(r),
         };
-        let label = match &outcome {
-            Ok(_) => "ok",
-            Err(CallError::CpuBudget { .. }) => "cpu_budget",
-            Err(CallError::Memory { .. }) => "memory",
-            Err(CallError::Timeout { .. }) => "timeout",
-            Err(_) => "trap",
-        };
+        let label = CallOutcome::of_call(&outcome).as_str();
         metrics::counter!("paygate_adapter_calls_total", "provider" => provider.to_owned(), "op" => op, "outcome" => label).increment(1);
         metrics::histogram!("paygate_adapter_call_seconds", "provider" => provider.to_owned(), "op" => op).record(elapsed.as_secs_f64());
         match &outcome {
             Ok(_) => tracing::info!(
                 provider,
                 op,
+                outcome = label,
                 elapsed_us = elapsed.as_micros() as u64,
                 "adapter call done"
             ),

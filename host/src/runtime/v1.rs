@@ -324,6 +324,35 @@ mod tests {
     }
 
     #[test]
+    fn a_1_0_0_error_counts_under_the_same_outcome_as_its_2_0_0_twin() {
+        use crate::runtime::CallOutcome;
+        let cases = [
+            (
+                types::ProviderError::Config("api_key".into()),
+                "misconfigured",
+            ),
+            (
+                types::ProviderError::Unreachable("reset".into()),
+                "unreachable",
+            ),
+            (
+                types::ProviderError::Unsupported("h5".into()),
+                "unsupported",
+            ),
+            (types::ProviderError::BadSignature("x".into()), "rejected"),
+            (types::ProviderError::NotFound, "ok"),
+        ];
+        for (error, label) in cases {
+            let converted: contract::ProviderError = shape(&error).expect("converts");
+            assert_eq!(
+                CallOutcome::of_error(&converted).as_str(),
+                label,
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
     fn errors_statuses_and_notifications_keep_their_meaning() {
         let error: Result<(), types::ProviderError> =
             Err(types::ProviderError::Rejected(types::Rejection {

@@ -84,6 +84,14 @@ error_codes! {
     AdapterFailed = "adapter_failed",
     // 500 and 503: paygate itself.
     StorageUnavailable = "storage_unavailable",
+    /// A merchant's stored provider secrets do not open with the master key in force (or no
+    /// longer parse as their kind): 500 until an operator fixes the key or the configuration.
+    ProviderSecretsUnreadable = "provider_secrets_unreadable",
+    /// A merchant's stored provider settings are no longer usable (a base URL paygate will
+    /// not call): 500 until the configuration is stored again.
+    ProviderSettingsUnusable = "provider_settings_unusable",
+    /// A merchant's webhook secret does not open with the master key in force.
+    WebhookSecretUnreadable = "webhook_secret_unreadable",
     Internal = "internal",
 }
 
@@ -115,6 +123,10 @@ pub enum ServiceError {
     /// Authentication failed (401).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// paygate's own configuration or stored data is wrong in a way only an operator can
+    /// fix (500 with a named code; the message says what to do).
+    #[error("{message}")]
+    Misconfigured { code: ErrorCode, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A fault of paygate's own (a broken stored row, a queue that refused work): the
@@ -146,6 +158,13 @@ impl ServiceError {
         }
     }
 
+    pub fn misconfigured(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServiceError::Misconfigured {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn internal(context: &'static str, source: impl Into<anyhow::Error>) -> Self {
         ServiceError::Internal(source.into().context(context))
     }
@@ -162,7 +181,8 @@ impl ServiceError {
         match self {
             ServiceError::Invalid { code, .. }
             | ServiceError::Conflict { code, .. }
-            | ServiceError::Provider { code, .. } => Some(*code),
+            | ServiceError::Provider { code, .. }
+            | ServiceError::Misconfigured { code, .. } => Some(*code),
             ServiceError::NotFound(what) => Some(not_found_code(what)),
             ServiceError::Unauthorized(_) => Some(ErrorCode::Unauthorized),
             ServiceError::Store(_) => Some(ErrorCode::StorageUnavailable),

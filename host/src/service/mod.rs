@@ -177,7 +177,14 @@ impl Gateway {
         for spec in adapter.info.settings.iter().filter(|s| s.is_base_url) {
             if let Some(url) = cfg.settings.get(&spec.name) {
                 allowlist.allow_base_url(url).map_err(|e| {
-                    ServiceError::internal("a stored base URL setting", anyhow::anyhow!(e))
+                    ServiceError::misconfigured(
+                        ErrorCode::ProviderSettingsUnusable,
+                        format!(
+                            "the stored `{provider}` setting `{}` of merchant {merchant_id} is \
+                             not usable ({e}); store the provider's configuration again",
+                            spec.name
+                        ),
+                    )
                 })?;
             }
         }
@@ -212,21 +219,45 @@ impl Gateway {
         cache.remove(&(merchant_id.to_owned(), provider.to_owned()));
     }
 
+    /// The keys of a stored configuration, opened. A secret that does not open (another
+    /// master key) or no longer parses is `provider_secrets_unreadable`: no request can
+    /// succeed until an operator acts, and the message says what to do.
     fn keyring(&self, cfg: &ProviderConfig) -> Result<Arc<KeyRing>, ServiceError> {
+        let unreadable = |name: &str, why: String| {
+            ServiceError::misconfigured(
+                ErrorCode::ProviderSecretsUnreadable,
+                format!(
+                    "the stored `{}` secret `{name}` of merchant {} {why}",
+                    cfg.provider, cfg.merchant_id
+                ),
+            )
+        };
         let mut ring = KeyRing::default();
         for (name, secret) in &cfg.secrets {
             let kind = crate::runtime::parse_kind(&secret.kind).ok_or_else(|| {
-                ServiceError::internal(
-                    "a stored secret",
-                    anyhow::anyhow!("secret `{name}` has unknown kind `{}`", secret.kind),
+                unreadable(
+                    name,
+                    format!(
+                        "has unknown kind `{}`; store the provider's configuration again",
+                        secret.kind
+                    ),
                 )
             })?;
-            let value = self
-                .vault
-                .open(&secret.sealed)
-                .map_err(|e| ServiceError::internal("opening a stored secret", e))?;
-            ring.insert(name, kind, &value)
-                .map_err(|e| ServiceError::internal("a stored secret", e))?;
+            let value = self.vault.open(&secret.sealed).map_err(|_| {
+                unreadable(
+                    name,
+                    "does not open with the master key in force: it was sealed with another \
+                     PAYGATE_MASTER_KEY; restart paygate with that key, or store the \
+                     provider's secrets again"
+                        .to_owned(),
+                )
+            })?;
+            ring.insert(name, kind, &value).map_err(|e| {
+                unreadable(
+                    name,
+                    format!("no longer reads as its kind ({e}); store it again"),
+                )
+            })?;
         }
         Ok(Arc::new(ring))
     }

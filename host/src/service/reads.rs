@@ -15,6 +15,22 @@ use crate::store::{merchants, orders::OrderRecord};
 use super::timers::QUEUES;
 use super::{Gateway, ServiceError};
 
+/// The longest one readiness check waits for its answer: `/readyz` answers within about
+/// twice this, whatever its dependencies do.
+const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `ok`, or why `check` failed or did not answer within [`READY_CHECK_TIMEOUT`].
+async fn bounded(check: impl std::future::Future<Output = Result<(), String>>) -> String {
+    match tokio::time::timeout(READY_CHECK_TIMEOUT, check).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("unreachable: {e}"),
+        Err(_) => format!(
+            "unreachable: no answer within {} s",
+            READY_CHECK_TIMEOUT.as_secs()
+        ),
+    }
+}
+
 /// Whether paygate can serve: its database and Redis (when configured) answer.
 #[derive(Debug, Clone)]
 pub struct Readiness {
@@ -71,18 +87,26 @@ impl Gateway {
     }
 
     pub async fn readiness(&self) -> Readiness {
-        let database = match sqlx::query("SELECT 1").execute(&self.db.pool).await {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => format!("unreachable: {e}"),
-        };
+        let database = bounded(async {
+            sqlx::query("SELECT 1")
+                .execute(&self.db.pool)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await;
         let queue = &self.timers.queue;
         let redis = match queue {
             DelayQueue::Redis(q) => {
                 let mut conn = q.connection();
-                match redis::cmd("PING").query_async::<String>(&mut conn).await {
-                    Ok(_) => "ok".to_owned(),
-                    Err(e) => format!("unreachable: {e}"),
-                }
+                bounded(async move {
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+                .await
             }
             DelayQueue::Sql(_) => "not configured".to_owned(),
         };

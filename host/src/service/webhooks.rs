@@ -20,7 +20,7 @@ use crate::queue::DelayQueue;
 use crate::store::events::{self, OrderEvent};
 use crate::store::{merchants, orders};
 
-use super::{Gateway, ServiceError};
+use super::{ErrorCode, Gateway, ServiceError};
 
 /// How long a merchant's endpoint may take to answer.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -157,10 +157,17 @@ impl Gateway {
         else {
             return Ok(Attempt::NoEndpoint);
         };
-        let secret = self
-            .vault
-            .open(&webhook.sealed_secret)
-            .map_err(|e| ServiceError::internal("opening a webhook secret", e))?;
+        let secret = self.vault.open(&webhook.sealed_secret).map_err(|_| {
+            ServiceError::misconfigured(
+                ErrorCode::WebhookSecretUnreadable,
+                format!(
+                    "the webhook secret of merchant {} does not open with the master key \
+                     in force: it was sealed with another PAYGATE_MASTER_KEY; restart \
+                     paygate with that key",
+                    event.merchant_id
+                ),
+            )
+        })?;
         let timestamp = self.now_ms() / 1000;
         let response = self
             .http

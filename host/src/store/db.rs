@@ -62,8 +62,20 @@ fn migrators(engine: Engine) -> [sqlx::migrate::Migrator; 2] {
     [common, own]
 }
 
+/// The longest a request waits for a database connection (a new one included): a database
+/// that stops answering fails requests within this time instead of holding them.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies migrations.
 pub async fn connect(url: &str) -> Result<Db, StoreError> {
+    let db = open(url).await?;
+    migrate(&db).await?;
+    Ok(db)
+}
+
+/// Connects to `url` (one connection is made at once, so an unreachable database fails
+/// here, within [`ACQUIRE_TIMEOUT`]); no migrations.
+pub async fn open(url: &str) -> Result<Db, StoreError> {
     sqlx::any::install_default_drivers();
     let engine = if url.starts_with("postgres") {
         Engine::Postgres
@@ -81,6 +93,7 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
             // same file wait (busy_timeout) instead of failing while the server writes.
             AnyPoolOptions::new()
                 .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
@@ -96,16 +109,33 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
         Engine::Postgres => {
             AnyPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?
         }
     };
-    retire_sandbox_migration(&pool).await?;
-    for migrator in migrators(engine) {
-        migrator.run(&pool).await?;
-    }
     Ok(Db { pool, engine })
+}
+
+/// One connection to `url`, closed at once: whether the database is there and lets paygate
+/// in. Unlike the pool, it does not retry a refused connection by itself: start-up retries,
+/// and says so.
+pub async fn probe(url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let options = AnyConnectOptions::from_str(url)?;
+    let conn = options.connect().await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Applies the migrations `db` has not had yet.
+pub async fn migrate(db: &Db) -> Result<(), StoreError> {
+    retire_sandbox_migration(&db.pool).await?;
+    for migrator in migrators(db.engine) {
+        migrator.run(&db.pool).await?;
+    }
+    Ok(())
 }
 
 /// Databases created before the sandbox moved to a database of its own have its tables and

@@ -6,6 +6,7 @@ pub mod batch;
 mod db;
 pub mod events;
 pub mod idempotency;
+pub mod master_key;
 pub mod merchants;
 pub mod notifications;
 pub mod orders;
@@ -14,7 +15,7 @@ pub mod provider_configs;
 pub mod refunds;
 pub mod settlement;
 
-pub use db::{connect, now_ms, Db, Engine, StoreError};
+pub use db::{connect, migrate, now_ms, open, probe, Db, Engine, StoreError, ACQUIRE_TIMEOUT};
 
 /// Whether a conditional change applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
