@@ -78,7 +78,7 @@ pub struct WebhookBody {
 /// The answer of a provider configuration test: `ok` with the provider's answer in
 /// `detail`, or not `ok` with what is wrong in `error` (the code a payment would have
 /// failed with, the provider's words in the message).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ProviderTestView {
     /// Whether the configuration works.
     pub ok: bool,
@@ -124,7 +124,7 @@ impl From<&TestReport> for ProviderTestView {
 
 /// A stored provider configuration, and the test it passed before it was stored (absent
 /// when stored with `?test=false`).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ConfiguredView {
     #[serde(flatten)]
     pub config: ProviderConfigView,
