@@ -179,6 +179,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "  API key:     {}   (shown this once; paygate keeps only its hash)",
             demo.api_key
         );
+        println!(
+            "  webhook secret: {}   (verifies paygate's webhooks; shown this once)",
+            demo.webhook_secret
+        );
         println!("  find it again: paygate merchants show demo");
         println!();
     }
