@@ -286,22 +286,33 @@ pub async fn check_master_key(db: &Db, vault: &Vault, config: &Config) -> Result
     let verifier = store::master_key::verifier(db)
         .await
         .map_err(storage("reading the master key's verifier"))?;
-    let verdict = match &verifier {
-        Some(sealed) => key_verdict(Some(vault.opens_verifier(sealed)), &[]),
-        None => {
-            let samples = store::master_key::sealed_samples(db)
-                .await
-                .map_err(storage("reading the stored secrets"))?;
-            let opened: Vec<(String, bool)> = samples
-                .into_iter()
-                .map(|(what, sealed)| (what, vault.open(&sealed).is_ok()))
-                .collect();
-            key_verdict(None, &opened)
-        }
+    let opens = verifier
+        .as_deref()
+        .map(|sealed| vault.opens_verifier(sealed));
+    let verdict = if opens == Some(true) {
+        KeyVerdict::Right
+    } else {
+        let samples = store::master_key::sealed_samples(db)
+            .await
+            .map_err(storage("reading the stored secrets"))?;
+        let opened: Vec<(String, bool)> = samples
+            .into_iter()
+            .map(|(what, sealed)| (what, vault.open(&sealed).is_ok()))
+            .collect();
+        key_verdict(opens, &opened)
     };
     match verdict {
         KeyVerdict::Right => Ok(()),
-        KeyVerdict::WriteVerifier => {
+        KeyVerdict::WriteVerifier | KeyVerdict::ReplaceVerifier => {
+            if let (KeyVerdict::ReplaceVerifier, Some(old)) = (&verdict, &verifier) {
+                tracing::warn!(
+                    "the stored master key verifier was written with another key, which sealed \
+                     none of the stored secrets: replacing it with this key's"
+                );
+                store::master_key::replace_verifier(db, old, &vault.seal_verifier())
+                    .await
+                    .map_err(storage("replacing the master key's verifier"))?;
+            }
             store::master_key::insert_verifier(db, &vault.seal_verifier())
                 .await
                 .map_err(storage("writing the master key's verifier"))?;
@@ -532,7 +543,39 @@ mod tests {
         assert!(vault.opens_verifier(&verifier));
         let e = check_master_key(&db, &other, &config)
             .await
-            .expect_err("refused by the verifier");
-        assert!(e.to_string().contains("the master key's verifier"), "{e}");
+            .expect_err("refused: the key opens neither the verifier nor the secrets");
+        assert!(
+            e.to_string().contains("the webhook secret of merchant m_1"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verifier_from_a_key_that_sealed_nothing_gives_way_to_the_key_of_the_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (typo, right) = ("33".repeat(32), "11".repeat(32));
+        // A command run once with a mistyped key on a database without secrets...
+        let (config, db, mistyped) = embedded(dir.path(), &typo).await;
+        check_master_key(&db, &mistyped, &config)
+            .await
+            .expect("no secrets: any key");
+        // ...does not lock out the real key, whose verifier replaces it.
+        let (config, db, vault) = embedded(dir.path(), &right).await;
+        check_master_key(&db, &vault, &config)
+            .await
+            .expect("the verifier alone sealed nothing");
+        let verifier = store::master_key::verifier(&db)
+            .await
+            .expect("read")
+            .expect("written");
+        assert!(vault.opens_verifier(&verifier));
+        // Once a secret is sealed, the key that sealed it is the only right one.
+        store::merchants::insert(&db, "m_1", "Acme", "hash", &vault.seal("whsec"), None)
+            .await
+            .expect("merchant");
+        let (config, db, mistyped) = embedded(dir.path(), &typo).await;
+        check_master_key(&db, &mistyped, &config)
+            .await
+            .expect_err("the typo opens no secret");
     }
 }

@@ -9,6 +9,9 @@ pub fn init(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // stderr, as this module says: stdout carries what a command prints (the first
+        // start's demo key, `merchants list`), which must not be mixed with log lines.
+        .with_writer(std::io::stderr)
         .try_init();
 }
 

@@ -129,22 +129,26 @@ pub enum KeyVerdict {
     /// No verifier yet (a new database, or one from before verifiers), and the key opens
     /// every stored secret tried (or there is none): store a verifier of this key.
     WriteVerifier,
+    /// The stored verifier does not open, but every stored secret tried does (or there is
+    /// none): the verifier was written by a key that sealed nothing (a command run once
+    /// with a mistyped key on a database without secrets). Replace it with this key's.
+    ReplaceVerifier,
     /// The key does not open `what` (the verifier, or a stored secret): refuse to start.
     Wrong { what: String },
 }
 
 /// Decides [`KeyVerdict`] from whether the key opens the stored verifier (`None`: there is
-/// none) and each sampled secret, as (where it is, whether it opens). Pure.
+/// none) and each sampled secret, as (where it is, whether it opens; only read when the
+/// verifier is missing or does not open). The secrets decide: the verifier is the quick
+/// answer, and a wrong one alone never locks a database whose secrets the key opens. Pure.
 pub fn key_verdict(verifier_opens: Option<bool>, samples: &[(String, bool)]) -> KeyVerdict {
-    match verifier_opens {
-        Some(true) => KeyVerdict::Right,
-        Some(false) => KeyVerdict::Wrong {
-            what: "the master key's verifier".into(),
-        },
-        None => match samples.iter().find(|(_, opens)| !opens) {
-            Some((what, _)) => KeyVerdict::Wrong { what: what.clone() },
-            None => KeyVerdict::WriteVerifier,
-        },
+    if verifier_opens == Some(true) {
+        return KeyVerdict::Right;
+    }
+    match (samples.iter().find(|(_, opens)| !opens), verifier_opens) {
+        (Some((what, _)), _) => KeyVerdict::Wrong { what: what.clone() },
+        (None, None) => KeyVerdict::WriteVerifier,
+        (None, Some(_)) => KeyVerdict::ReplaceVerifier,
     }
 }
 
@@ -156,10 +160,21 @@ mod tests {
     fn a_key_is_right_when_it_opens_the_verifier_whatever_the_secrets() {
         assert_eq!(key_verdict(Some(true), &[]), KeyVerdict::Right);
         assert_eq!(
+            key_verdict(Some(true), &[("a secret".into(), false)]),
+            KeyVerdict::Right
+        );
+    }
+
+    #[test]
+    fn a_verifier_that_does_not_open_is_replaced_only_when_the_key_opens_every_secret() {
+        assert_eq!(key_verdict(Some(false), &[]), KeyVerdict::ReplaceVerifier);
+        assert_eq!(
             key_verdict(Some(false), &[("a secret".into(), true)]),
-            KeyVerdict::Wrong {
-                what: "the master key's verifier".into()
-            }
+            KeyVerdict::ReplaceVerifier
+        );
+        assert_eq!(
+            key_verdict(Some(false), &[("w".into(), true), ("p".into(), false)]),
+            KeyVerdict::Wrong { what: "p".into() }
         );
     }
 

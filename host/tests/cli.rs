@@ -192,11 +192,16 @@ fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_com
         .expect("paygate serve starts");
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
-    let serving = BufReader::new(stdout)
+    let base = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .any(|line| line.starts_with("paygate listening on"));
-    assert!(serving, "the server prints its address");
+        .find_map(|line| {
+            line.strip_prefix("paygate listening on ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .expect("the server prints its address");
+    let sandbox_url = format!("sandbox_url={base}/sandbox");
 
     // The demo merchant, by its name, whatever its id.
     let (ok, out, err) = paygate(dir.path(), &["merchants", "show", "demo", "--json"]);
@@ -235,11 +240,13 @@ fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_com
         "demo",
         "mock",
         "--set",
+        &sandbox_url,
+        "--set",
         "account_id=sbx_...",
     ];
     let (ok, _, err) = paygate(dir.path(), &placeholder);
     assert!(
-        !ok && err.contains("provider_test_failed") && err.contains("unknown account"),
+        !ok && err.contains("was not stored") && err.contains("unknown account"),
         "{err}"
     );
     let (ok, out, _) = paygate(dir.path(), &["providers", "test", &id, "mock"]);

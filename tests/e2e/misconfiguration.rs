@@ -38,7 +38,7 @@ async fn a_pay_the_provider_refuses_as_misconfigured_counts_as_misconfigured_not
         .await
         .expect("account JSON");
     let r = app
-        .put_provider(
+        .put_provider_untested(
             "mock",
             &json!({
                 "settings": {"sandbox_url": format!("{}/sandbox", app.url), "account_id": account["account_id"]},

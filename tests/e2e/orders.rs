@@ -124,7 +124,7 @@ async fn an_order_that_could_never_be_paid_is_refused_with_both_numbers() {
     assert_eq!(refused["error"]["code"], "ttl_below_cutoff", "{refused}");
     assert_eq!(
         refused["error"]["message"],
-        "ttl_seconds 30 is shorter than the pay cut-off of 60 s: no payment could start; use at least 61"
+        "ttl_seconds 30 is shorter than the pay cut-off of 60 s: pays are refused in an order's last 60 s, so no payment could start; 61 is the least that leaves one second to pay"
     );
     body["ttl_seconds"] = json!(60);
     assert_error(
@@ -162,7 +162,7 @@ async fn the_ttl_check_uses_the_configured_cutoff() {
     let refused: Value = r.json().await.expect("json");
     assert_eq!(
         refused["error"]["message"],
-        "ttl_seconds 5 is no longer than the pay cut-off of 5 s: no payment could start; use at least 6"
+        "ttl_seconds 5 is no longer than the pay cut-off of 5 s: pays are refused in an order's last 5 s, so no payment could start; 6 is the least that leaves one second to pay"
     );
 }
 

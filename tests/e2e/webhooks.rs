@@ -258,7 +258,11 @@ async fn a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refu
         .expect("json");
     let no = order["paid_by"].as_str().expect("paid_by").to_owned();
     let refund = |amount: i64| {
-        let (app, key, path) = (&app, &merchant.api_key, format!("/v1/payments/{no}/refunds"));
+        let (app, key, path) = (
+            &app,
+            &merchant.api_key,
+            format!("/v1/payments/{no}/refunds"),
+        );
         async move { app.post(&path, key, &json!({"amount": amount})).await }
     };
     let first = refund(200).await;

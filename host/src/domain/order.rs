@@ -64,7 +64,7 @@ pub enum OrderError {
     Invalid { field: &'static str, reason: String },
     /// The deadline comes before any payment could start (see [`check_ttl_outlasts_cutoff`]).
     #[error(
-        "ttl_seconds {ttl_seconds} is {} the pay cut-off of {}: no payment could start; use at least {min_ttl_seconds}",
+        "ttl_seconds {ttl_seconds} is {} the pay cut-off of {}: pays are refused in an order's last {1}, so no payment could start; {min_ttl_seconds} is the least that leaves one second to pay",
         if ttl_seconds.saturating_mul(1000) < *cutoff_ms { "shorter than" } else { "no longer than" },
         format_cutoff(*cutoff_ms)
     )]
@@ -407,12 +407,12 @@ mod tests {
         let e = check_ttl_outlasts_cutoff(30, 60_000).expect_err("too short");
         assert_eq!(
             e.to_string(),
-            "ttl_seconds 30 is shorter than the pay cut-off of 60 s: no payment could start; use at least 61"
+            "ttl_seconds 30 is shorter than the pay cut-off of 60 s: pays are refused in an order's last 60 s, so no payment could start; 61 is the least that leaves one second to pay"
         );
         let e = check_ttl_outlasts_cutoff(60, 60_000).expect_err("too short");
         assert_eq!(
             e.to_string(),
-            "ttl_seconds 60 is no longer than the pay cut-off of 60 s: no payment could start; use at least 61"
+            "ttl_seconds 60 is no longer than the pay cut-off of 60 s: pays are refused in an order's last 60 s, so no payment could start; 61 is the least that leaves one second to pay"
         );
         let e = check_ttl_outlasts_cutoff(1, 1_500).expect_err("too short");
         assert!(e.to_string().contains("cut-off of 1500 ms"), "{e}");

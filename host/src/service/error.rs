@@ -77,6 +77,7 @@ error_codes! {
     PaymentNotPaid = "payment_not_paid",
     OutTradeNoExists = "out_trade_no_exists",
     IdempotencyKeyInUse = "idempotency_key_in_use",
+    ConfigurationChanged = "configuration_changed",
     // 502 and 503: the provider or the adapter.
     ProviderRejected = "provider_rejected",
     ProviderMisconfigured = "provider_misconfigured",

@@ -92,7 +92,9 @@ pub async fn new_merchant(
 /// secrets given, with the stored secrets it keeps) is tested first (see `provider_test`),
 /// and a failed test stores nothing: 422 `provider_test_failed` with the provider's words.
 /// Testing before storing, rather than storing and rolling back, means no payment ever
-/// runs on an untested configuration and no concurrent change is undone.
+/// runs on an untested configuration. The write happens only if the stored configuration
+/// is still the one read at the start (a test can take seconds): a change made meanwhile
+/// is never undone, and this one answers 409 `configuration_changed` instead.
 /// Needs the database, the vault and the adapters only, so `paygate providers configure`
 /// works beside a running server.
 // The CLI calls this without a `Gateway`, so it takes the parts one by one.
@@ -178,7 +180,9 @@ pub async fn configure_provider(
     }
     // Secrets are write-only: an operator changing a setting cannot send the stored
     // secrets back, so a declared secret left out keeps its stored value.
-    if let Some(stored) = provider_configs::get(db, merchant_id, provider).await? {
+    let stored = provider_configs::get(db, merchant_id, provider).await?;
+    let read_at = stored.as_ref().map(|s| s.updated_at);
+    if let Some(stored) = stored {
         for (name, secret) in stored.secrets {
             if info.secrets.iter().any(|s| s.name == name) && !removed.contains(&name) {
                 sealed.entry(name).or_insert(secret);
@@ -210,7 +214,16 @@ pub async fn configure_provider(
         }
         TestFirst::No => None,
     };
-    provider_configs::upsert(db, &cfg).await?;
+    if !provider_configs::replace_if_unchanged(db, &cfg, read_at).await? {
+        return Err(ServiceError::conflict(
+            ErrorCode::ConfigurationChanged,
+            format!(
+                "the configuration of {provider} for merchant {merchant_id} was changed by \
+                 another request while this one was being tested; nothing was stored: read it \
+                 again (GET) and send your change again"
+            ),
+        ));
+    }
     tracing::info!(merchant_id, provider, secrets = ?cfg.secrets.keys().collect::<Vec<_>>(), tested = test.is_some(), "provider configured");
     let config = provider_configs::get(db, merchant_id, provider)
         .await?

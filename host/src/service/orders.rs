@@ -37,18 +37,29 @@ impl Gateway {
         idem: Option<IdempotencyKey>,
         render: impl Fn(&OrderRecord) -> String,
     ) -> Result<Created, ServiceError> {
-        check_ttl_outlasts_cutoff(order.ttl_seconds, self.rules.repay_cutoff_ms)
-            .map_err(|e| ServiceError::invalid(ErrorCode::TtlBelowCutoff, e.to_string()))?;
+        // Checked for new orders only: a retry of an order created under an older rule still
+        // gets its stored answer.
+        let ttl_check = || {
+            check_ttl_outlasts_cutoff(order.ttl_seconds, self.rules.repay_cutoff_ms)
+                .map_err(|e| ServiceError::invalid(ErrorCode::TtlBelowCutoff, e.to_string()))
+        };
         let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
         let record =
             orders::new_record(&id, merchant_id, &order, OrderState::INITIAL, self.now_ms());
         let inserted = match &idem {
-            None => orders::insert(&self.db, &record).await,
+            None => {
+                ttl_check()?;
+                orders::insert(&self.db, &record).await
+            }
             Some(k) => {
                 let mut tx = self.db.pool.begin().await.map_err(StoreError::from)?;
                 if !idempotency::claim(&mut tx, merchant_id, &k.key, &k.fingerprint).await? {
                     tx.rollback().await.map_err(StoreError::from)?;
                     return self.replay(merchant_id, k).await;
+                }
+                if let Err(e) = ttl_check() {
+                    tx.rollback().await.map_err(StoreError::from)?;
+                    return Err(e);
                 }
                 match orders::insert_in(&mut tx, &record).await {
                     Ok(()) => {

@@ -27,6 +27,20 @@ pub async fn insert_verifier(db: &Db, sealed: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Replaces verifier `old` with `sealed`, unless another instance changed it meanwhile
+/// (the caller reads back the one that stays).
+pub async fn replace_verifier(db: &Db, old: &str, sealed: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE master_key_verifier SET sealed = $1, created_at = $2 WHERE id = 1 AND sealed = $3",
+    )
+    .bind(sealed)
+    .bind(now_ms())
+    .bind(old)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// One sealed secret of each place secrets are kept (a merchant's webhook secret, a
 /// provider configuration's secret), as (where, sealed value): enough to tell whether a key
 /// is the one they were sealed with.

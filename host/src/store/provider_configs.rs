@@ -23,24 +23,52 @@ pub struct ProviderConfig {
     pub updated_at: i64,
 }
 
-pub async fn upsert(db: &Db, cfg: &ProviderConfig) -> Result<(), StoreError> {
+/// Writes `cfg` only if the stored configuration is still the one read before:
+/// `read_at` is its `updated_at`, `None` when there was none. `Ok(false)` when another
+/// write came between (nothing written), so a change made meanwhile is never undone.
+/// The new `updated_at` is always later than `read_at`, so a write never matches itself.
+pub async fn replace_if_unchanged(
+    db: &Db,
+    cfg: &ProviderConfig,
+    read_at: Option<i64>,
+) -> Result<bool, StoreError> {
+    let (settings, secrets) = encode(cfg)?;
+    let done = match read_at {
+        None => sqlx::query(
+            "INSERT INTO provider_configs (merchant_id, provider, settings, secrets, updated_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (merchant_id, provider) DO NOTHING",
+        )
+        .bind(&cfg.merchant_id)
+        .bind(&cfg.provider)
+        .bind(settings)
+        .bind(secrets)
+        .bind(now_ms())
+        .execute(&db.pool)
+        .await?,
+        Some(read_at) => {
+            sqlx::query(
+                "UPDATE provider_configs SET settings = $3, secrets = $4, updated_at = $5
+             WHERE merchant_id = $1 AND provider = $2 AND updated_at = $6",
+            )
+            .bind(&cfg.merchant_id)
+            .bind(&cfg.provider)
+            .bind(settings)
+            .bind(secrets)
+            .bind(now_ms().max(read_at + 1))
+            .bind(read_at)
+            .execute(&db.pool)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+fn encode(cfg: &ProviderConfig) -> Result<(String, String), StoreError> {
     let settings =
         serde_json::to_string(&cfg.settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let secrets =
         serde_json::to_string(&cfg.secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO provider_configs (merchant_id, provider, settings, secrets, updated_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (merchant_id, provider) DO UPDATE SET settings = EXCLUDED.settings, secrets = EXCLUDED.secrets,
-         updated_at = EXCLUDED.updated_at",
-    )
-    .bind(&cfg.merchant_id)
-    .bind(&cfg.provider)
-    .bind(settings)
-    .bind(secrets)
-    .bind(now_ms())
-    .execute(&db.pool)
-    .await?;
-    Ok(())
+    Ok((settings, secrets))
 }
 
 pub async fn get(
@@ -89,4 +117,67 @@ pub async fn providers_of(
     rows.iter()
         .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("provider")?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(merchant_id: &str, api_base: &str, updated_at: i64) -> ProviderConfig {
+        ProviderConfig {
+            merchant_id: merchant_id.to_owned(),
+            provider: "mock".to_owned(),
+            settings: BTreeMap::from([("sandbox_url".to_owned(), api_base.to_owned())]),
+            secrets: BTreeMap::new(),
+            updated_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_configuration_changed_since_it_was_read_is_not_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::store::connect(&url).await.expect("db");
+        sqlx::query(
+            "INSERT INTO merchants (id, name, api_key_hash, webhook_secret, created_at) \
+             VALUES ('m_1', 'Acme', 'h', 's', 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("merchant");
+        // Two requests read "nothing stored"; the first write wins, the second is refused.
+        assert!(
+            replace_if_unchanged(&db, &config("m_1", "http://a", 0), None)
+                .await
+                .expect("write")
+        );
+        assert!(
+            !replace_if_unchanged(&db, &config("m_1", "http://b", 0), None)
+                .await
+                .expect("write")
+        );
+        let read = get(&db, "m_1", "mock")
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(read.settings["sandbox_url"], "http://a");
+        // Two requests read the same version: again only the first write lands.
+        let seen = read.updated_at;
+        assert!(
+            replace_if_unchanged(&db, &config("m_1", "http://c", 0), Some(seen))
+                .await
+                .expect("write")
+        );
+        assert!(
+            !replace_if_unchanged(&db, &config("m_1", "http://d", 0), Some(seen))
+                .await
+                .expect("write")
+        );
+        let read = get(&db, "m_1", "mock")
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(read.settings["sandbox_url"], "http://c");
+        assert!(read.updated_at > seen);
+    }
 }
