@@ -290,8 +290,7 @@ mod tests {
         }
         let e = Params::parse(Some("test=no"), &["test"])
             .and_then(|p| p.flag("test", true))
-            .err()
-            .expect("not a flag");
+            .expect_err("not a flag");
         assert_eq!(e.code, ErrorCode::InvalidQuery);
     }
 
