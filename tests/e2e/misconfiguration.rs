@@ -68,6 +68,28 @@ async fn a_pay_the_provider_refuses_as_misconfigured_counts_as_misconfigured_not
         after >= before + 1.0,
         "the refused pay is not counted as misconfigured ({before} -> {after})"
     );
+
+    // A configuration's test counts under its own op: a failed onboarding test is not a
+    // failing payment query.
+    let tested = [
+        "provider=\"mock\"",
+        "op=\"test\"",
+        "outcome=\"misconfigured\"",
+    ];
+    let before = adapter_calls(&app, &tested).await;
+    let (status, report) = app
+        .admin_post(
+            &format!("/admin/merchants/{}/providers/mock/test", app.merchant.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], false, "{report}");
+    let after = adapter_calls(&app, &tested).await;
+    assert!(
+        after >= before + 1.0,
+        "the failed test is not counted under op=\"test\" ({before} -> {after})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,7 +100,7 @@ impl std::fmt::Debug for LoadedAdapter {
 /// instance's bindings as `$b` and its store as `$store`), under the wall-clock timeout,
 /// and its outcome counted and logged by [`Runtime::finish`].
 macro_rules! adapter_call {
-    ($self:ident, $provider:expr, $grants:expr, $op:literal, |$b:ident, $store:ident| {
+    ($self:ident, $provider:expr, $grants:expr, $op:expr, |$b:ident, $store:ident| {
         v2: $v2:expr,
         v1: $v1:expr $(,)?
     }) => {{
@@ -446,7 +446,33 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
-        adapter_call!(self, provider, grants, "query", |b, store| {
+        self.query_as("query", provider, grants, config, payment_no)
+            .await
+    }
+
+    /// [`Runtime::query`] of a configuration's test (a trade that cannot exist), counted
+    /// under `op="test"`: a failed onboarding test is not a failing payment query, and
+    /// alerts on the provider's outcomes must not fire for it.
+    pub async fn test_query(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        payment_no: &str,
+    ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
+        self.query_as("test", provider, grants, config, payment_no)
+            .await
+    }
+
+    async fn query_as(
+        &self,
+        op: &'static str,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        payment_no: &str,
+    ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
+        adapter_call!(self, provider, grants, op, |b, store| {
             v2: b.paygate_provider_provider().call_query(store, config, payment_no).await,
             v1: v1::query(b, store, config, payment_no).await,
         })

@@ -190,7 +190,7 @@ pub async fn test_config(
     let probe = probe_payment_no();
     let started = Instant::now();
     let answer = runtime
-        .query(&cfg.provider, ctx.grants.clone(), &ctx.config, &probe)
+        .test_query(&cfg.provider, ctx.grants.clone(), &ctx.config, &probe)
         .await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let outcome = judge(&probe, answer);
