@@ -180,6 +180,37 @@ impl TestApp {
             .expect("admin API")
     }
 
+    /// Waits (real time, up to 20 s) until the provider's notification has paid order `id`
+    /// of the merchant whose key is `api_key`.
+    pub async fn wait_paid(&self, api_key: &str, id: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let order: Value = self
+                .get(&format!("/v1/orders/{id}"), api_key)
+                .await
+                .json()
+                .await
+                .expect("json");
+            if order["state"] == "paid" || tokio::time::Instant::now() > deadline {
+                assert_eq!(order["state"], "paid", "{order}");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A fresh account at this paygate's sandbox provider: `{"account_id", "api_key"}`.
+    pub async fn sandbox_account(&self) -> Value {
+        self.client
+            .post(format!("{}/sandbox/accounts", self.url))
+            .send()
+            .await
+            .expect("sandbox")
+            .json()
+            .await
+            .expect("account JSON")
+    }
+
     /// As [`TestApp::put_provider`], with `?test=false`: the configuration is stored without
     /// its test query, as a test that sets up a broken configuration on purpose needs.
     pub async fn put_provider_untested(&self, provider: &str, body: &Value) -> Response {

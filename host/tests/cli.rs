@@ -23,12 +23,12 @@ fn field(line: &str, label: &str) -> Option<String> {
     })
 }
 
-#[test]
-fn merchants_create_works_beside_a_running_server() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Starts `paygate serve` on `dir` at a free port; returns it, the demo merchant's API key
+/// if this was the first start, and the address it listens on (`host:port`).
+fn serve(dir: &std::path::Path) -> (Server, Option<String>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
         .arg("serve")
-        .env("PAYGATE_DATA_DIR", dir.path())
+        .env("PAYGATE_DATA_DIR", dir)
         .env("PAYGATE_LISTEN", "127.0.0.1:0")
         .env("PAYGATE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -36,7 +36,6 @@ fn merchants_create_works_beside_a_running_server() {
         .expect("paygate serve starts");
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
-
     // First start prints the demo merchant's key once, then the address.
     let (mut demo_key, mut addr) = (None, None);
     for line in BufReader::new(stdout).lines() {
@@ -48,6 +47,13 @@ fn merchants_create_works_beside_a_running_server() {
         }
     }
     let addr = addr.expect("the server prints its address");
+    (server, demo_key, addr)
+}
+
+#[test]
+fn merchants_create_works_beside_a_running_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, demo_key, addr) = serve(dir.path());
     assert!(
         demo_key.is_some_and(|k| k.starts_with("pk_")),
         "the demo merchant's API key is printed at first start"
@@ -182,26 +188,8 @@ fn providers_configure_checks_a_wechat_configuration_and_never_prints_secrets() 
 #[test]
 fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
-        .arg("serve")
-        .env("PAYGATE_DATA_DIR", dir.path())
-        .env("PAYGATE_LISTEN", "127.0.0.1:0")
-        .env("PAYGATE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("paygate serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.strip_prefix("paygate listening on ")
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_owned)
-        })
-        .expect("the server prints its address");
-    let sandbox_url = format!("sandbox_url={base}/sandbox");
+    let (server, _, addr) = serve(dir.path());
+    let sandbox_url = format!("sandbox_url=http://{addr}/sandbox");
 
     // The demo merchant, by its name, whatever its id.
     let (ok, out, err) = paygate(dir.path(), &["merchants", "show", "demo", "--json"]);

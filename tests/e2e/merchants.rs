@@ -2,7 +2,6 @@
 //! the merchant-wide webhook endpoint that orders without a `notify_url` of their own use.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::Path;
 use axum::http::HeaderMap;
@@ -291,20 +290,8 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: Option<&str>
         .sandbox_pay(payment["payment_no"].as_str().expect("no"), "")
         .await;
     assert_eq!(paid.status(), StatusCode::OK);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let order: Value = app
-            .get(&format!("/v1/orders/{id}"), &merchant.api_key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if order["state"] == "paid" || tokio::time::Instant::now() > deadline {
-            assert_eq!(order["state"], "paid", "{order}");
-            return id;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_paid(&merchant.api_key, &id).await;
+    id
 }
 
 async fn orders_without_a_notify_url_send_their_events_to_the_merchants_endpoint(setting: Setting) {

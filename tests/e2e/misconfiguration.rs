@@ -28,15 +28,7 @@ async fn adapter_calls(app: &TestApp, labels: &[&str]) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pay_the_provider_refuses_as_misconfigured_counts_as_misconfigured_not_ok() {
     let app = TestApp::spawn().await;
-    let account: Value = app
-        .client
-        .post(format!("{}/sandbox/accounts", app.url))
-        .send()
-        .await
-        .expect("sandbox")
-        .json()
-        .await
-        .expect("account JSON");
+    let account = app.sandbox_account().await;
     let r = app
         .put_provider_untested(
             "mock",

@@ -98,15 +98,7 @@ async fn placeholders_are_refused_at_configure_in_the_providers_words() {
 #[tokio::test]
 async fn configure_tests_the_new_configuration_and_says_so() {
     let app = TestApp::spawn().await;
-    let account: Value = app
-        .client
-        .post(format!("{}/sandbox/accounts", app.url))
-        .send()
-        .await
-        .expect("sandbox")
-        .json()
-        .await
-        .expect("json");
+    let account = app.sandbox_account().await;
     let body = json!({"settings": {"sandbox_url": format!("{}/sandbox", app.url), "account_id": account["account_id"]},
         "secrets": {"api_key": account["api_key"]}});
     let r = app.put_provider("mock", &body).await;

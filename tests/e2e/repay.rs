@@ -95,15 +95,7 @@ async fn switch_with_the_old_provider_unreachable_is_refused_as_retryable(settin
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let account: Value = app
-        .client
-        .post(format!("{}/sandbox/accounts", app.url))
-        .send()
-        .await
-        .expect("sandbox")
-        .json()
-        .await
-        .expect("json");
+    let account = app.sandbox_account().await;
     let body = json!({"settings": {"sandbox_url": format!("http://127.0.0.1:{dead}/sandbox"), "account_id": cfg["settings"]["account_id"]},
         "secrets": {"api_key": account["api_key"]}});
     // Untested: it is broken on purpose.

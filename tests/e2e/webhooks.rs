@@ -87,24 +87,6 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> Str
     id
 }
 
-/// Waits (real time) until the provider's notification paid the merchant's order.
-async fn wait_paid(app: &TestApp, merchant: &Merchant, id: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let order: Value = app
-            .get(&format!("/v1/orders/{id}"), &merchant.api_key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if order["state"] == "paid" || tokio::time::Instant::now() > deadline {
-            assert_eq!(order["state"], "paid", "{order}");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn statuses(ep: &Endpoint) -> Vec<u16> {
     ep.calls.lock().expect("lock").iter().map(|c| c.2).collect()
 }
@@ -115,7 +97,7 @@ async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(settin
     let merchant = app.new_merchant("hooked", &[]).await;
     let (url, ep) = endpoint(3).await;
     let id = paid_order(&app, &merchant, &url).await;
-    wait_paid(&app, &merchant, &id).await;
+    app.wait_paid(&merchant.api_key, &id).await;
     assert_eq!(
         app.run_due(WEBHOOK_QUEUE).await,
         1,
@@ -194,7 +176,7 @@ async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Settin
     let merchant = app.new_merchant("down", &[]).await;
     let (url, ep) = endpoint(usize::MAX).await;
     let id = paid_order(&app, &merchant, &url).await;
-    wait_paid(&app, &merchant, &id).await;
+    app.wait_paid(&merchant.api_key, &id).await;
     assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 1);
     app.advance(Duration::from_secs(10));
     assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 1);
@@ -248,7 +230,7 @@ async fn a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refu
     let merchant = app.new_merchant("refunding", &[]).await;
     let (url, ep) = endpoint(0).await;
     let id = paid_order(&app, &merchant, &url).await;
-    wait_paid(&app, &merchant, &id).await;
+    app.wait_paid(&merchant.api_key, &id).await;
     wait_calls(&ep, 1).await;
     let order: Value = app
         .get(&format!("/v1/orders/{id}"), &merchant.api_key)
