@@ -226,6 +226,56 @@ impl TestApp {
             .expect("admin API")
     }
 
+    /// Uploads an adapter component (`POST /admin/adapters/versions`, `?provider=` when
+    /// given): status and JSON answer.
+    pub async fn upload_adapter(
+        &self,
+        component: &[u8],
+        provider: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/admin/adapters/versions", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/wasm")
+            .body(component.to_vec());
+        if let Some(p) = provider {
+            request = request.query(&[("provider", p)]);
+        }
+        let r = request.send().await.expect("admin API");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads `component` and activates it through the admin API, as an operator would;
+    /// the activation's answer.
+    pub async fn activate_adapter(&self, component: &[u8]) -> Value {
+        let (status, uploaded) = self.upload_adapter(component, None).await;
+        assert!(status.is_success(), "upload: {status} {uploaded}");
+        let version = &uploaded["version"];
+        let (status, activated) = self
+            .admin_post(
+                &format!(
+                    "/admin/adapters/{}/activate",
+                    version["provider"].as_str().expect("provider")
+                ),
+                &json!({ "version": version["sha256"] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "activate: {activated}");
+        activated
+    }
+
+    /// A second paygate process on this one's database (and data directory), on its own
+    /// port: what an operator runs beside the first. Stopped by the caller.
+    pub async fn spawn_peer(&self) -> paygate::app::Running {
+        let mut vars = self.vars.clone();
+        vars.insert("PAYGATE_LISTEN".into(), "127.0.0.1:0".into());
+        let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned())
+            .expect("test configuration");
+        paygate::app::spawn(config).await.expect("the peer starts")
+    }
+
     /// `GET` on an admin path: status and JSON answer (`null` if none).
     pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
         let r = self.get(path, ADMIN_TOKEN).await;

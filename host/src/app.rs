@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
 use crate::queue::{DelayQueue, Handler, SqlQueue, Worker, WorkerConfig};
 use crate::runtime::{HttpLimits, Limits, Runtime};
+use crate::service::adapters::AdapterRegistry;
 use crate::service::timers::{Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
 use crate::service::{Gateway, PayRules};
 use crate::startup;
@@ -44,6 +45,8 @@ pub struct Running {
     /// The delay queue and the adapters' runtime (activating another adapter version).
     pub queue: DelayQueue,
     pub runtime: Arc<Runtime>,
+    /// The adapter registry (upload, activate, roll back) of this process.
+    pub adapters: Arc<AdapterRegistry>,
     /// Present on the first start only: its API key is shown this once.
     pub demo: Option<DemoMerchant>,
     shutdown: CancellationToken,
@@ -145,9 +148,13 @@ async fn open_storage_within(
     Ok((db, vault))
 }
 
-/// The adapter runtime with paygate's bundled adapters compiled (or loaded from the disk
-/// cache) and active, under the configured limits.
-pub async fn load_adapters(config: &Config) -> anyhow::Result<Arc<Runtime>> {
+/// The adapter runtime under the configured limits, and its registry: the bundled adapters
+/// registered (activated where `domain::adapter::bundled_at_start` says so), then the
+/// active version of every provider loaded (compiled, or taken from the disk cache).
+pub async fn load_adapters(
+    config: &Config,
+    db: &store::Db,
+) -> anyhow::Result<(Arc<Runtime>, Arc<AdapterRegistry>)> {
     let limits = Limits {
         cpu_budget: config.adapter_cpu_budget,
         memory_bytes: config.adapter_memory_mb << 20,
@@ -161,14 +168,43 @@ pub async fn load_adapters(config: &Config) -> anyhow::Result<Arc<Runtime>> {
         limits,
         Some(config.cache_dir().join("adapters")),
     )?);
-    for (file, wasm) in crate::adapters::bundled() {
-        let adapter = runtime
-            .prepare(wasm)
-            .await
-            .map_err(|e| anyhow::anyhow!("bundled adapter {file}: {e}"))?;
-        runtime.activate(adapter);
-    }
-    Ok(runtime)
+    let registry = Arc::new(AdapterRegistry::new(
+        db.clone(),
+        runtime.clone(),
+        config.adapter_max_component_mb << 20,
+    ));
+    registry
+        .register_bundled(&crate::adapters::bundled())
+        .await?;
+    registry
+        .follow()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the active adapter versions: {e}"))?;
+    Ok((runtime, registry))
+}
+
+/// Follows the activations other processes make on the same database, every `interval`,
+/// until `shutdown`.
+fn follow_activations(
+    registry: Arc<AdapterRegistry>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    // A zero interval would spin; a tenth of a second is already more than often enough.
+    let interval = interval.max(std::time::Duration::from_millis(100));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = registry.follow().await {
+                tracing::warn!(error = %e, "cannot read the adapter registry; will try again");
+            }
+        }
+    })
 }
 
 /// Starts paygate: binds, loads adapters, serves in a background task.
@@ -205,7 +241,7 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
         None => DelayQueue::Sql(SqlQueue::new(db.clone())),
     }
     .with_clock(clock.clone());
-    let runtime = load_adapters(&config).await?;
+    let (runtime, registry) = load_adapters(&config, &db).await?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -234,6 +270,7 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
     ));
     let router = api::router(AppState {
         gateway: gateway.clone(),
+        adapters: registry.clone(),
         admin_token: config.admin_token.clone(),
         metrics: crate::telemetry::metrics_handle(),
     });
@@ -266,6 +303,11 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
             return Err(e.into());
         }
     }
+    follow_activations(
+        registry.clone(),
+        config.adapter_follow_interval,
+        shutdown.clone(),
+    );
     let handlers = handlers(&gateway);
     let workers = if config.workers {
         spawn_workers(&handlers, &timers, config.queue_lease, &shutdown)
@@ -283,6 +325,7 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
         db: db.clone(),
         queue: queue.clone(),
         runtime: runtime.clone(),
+        adapters: registry,
         demo,
         shutdown,
         server,

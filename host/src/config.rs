@@ -108,6 +108,11 @@ pub struct Config {
     pub adapter_timeout: Duration,
     /// `PAYGATE_ADAPTER_HTTP_TIMEOUT`: timeout of one outbound request of an adapter.
     pub adapter_http_timeout: Duration,
+    /// `PAYGATE_ADAPTER_MAX_COMPONENT_MB`: largest adapter component an upload accepts.
+    pub adapter_max_component_mb: usize,
+    /// `PAYGATE_ADAPTER_FOLLOW_INTERVAL`: how often this process checks the registry for an
+    /// activation made by another process (or the CLI) on the same database.
+    pub adapter_follow_interval: Duration,
     /// `PAYGATE_STARTUP_TIMEOUT`: how long start-up waits, in all, for an unreachable
     /// database or Redis (retrying, with a logged countdown) before it gives up.
     pub startup_timeout: Duration,
@@ -140,6 +145,8 @@ struct FileConfig {
     adapter_memory_mb: Option<usize>,
     adapter_timeout: Option<String>,
     adapter_http_timeout: Option<String>,
+    adapter_max_component_mb: Option<usize>,
+    adapter_follow_interval: Option<String>,
     startup_timeout: Option<String>,
     log: Option<String>,
 }
@@ -224,6 +231,16 @@ impl Config {
                 })?,
             None => file.flag_after_refusals.unwrap_or(5),
         };
+        let max_component_mb =
+            match pick("PAYGATE_ADAPTER_MAX_COMPONENT_MB", None) {
+                Some(v) => v.parse().ok().filter(|n| (1..=1024).contains(n)).ok_or(
+                    ConfigError::Invalid {
+                        key: "PAYGATE_ADAPTER_MAX_COMPONENT_MB",
+                        reason: format!("`{v}` is not a number from 1 to 1024"),
+                    },
+                )?,
+                None => file.adapter_max_component_mb.unwrap_or(8),
+            };
         if !(4..=4096).contains(&memory) {
             return Err(ConfigError::Invalid {
                 key: "PAYGATE_ADAPTER_MEMORY_MB",
@@ -297,6 +314,12 @@ impl Config {
                 "PAYGATE_ADAPTER_HTTP_TIMEOUT",
                 file.adapter_http_timeout,
                 Duration::from_secs(10),
+            )?,
+            adapter_max_component_mb: max_component_mb,
+            adapter_follow_interval: duration(
+                "PAYGATE_ADAPTER_FOLLOW_INTERVAL",
+                file.adapter_follow_interval,
+                Duration::from_secs(2),
             )?,
             startup_timeout: duration(
                 "PAYGATE_STARTUP_TIMEOUT",

@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: ProviderCommand,
     },
+    /// The adapter registry: list, show, upload, check, activate and roll back versions.
+    Adapters {
+        #[command(subcommand)]
+        command: cli::adapters::AdapterCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,7 +162,8 @@ async fn main() -> std::process::ExitCode {
     paygate::telemetry::init(&config.log);
     let result = match cli.command {
         Command::Serve => serve(config).await,
-        Command::Merchants { command } => cli::merchants(config, command).await,
+        Command::Merchants { command } => cli::merchants::run(config, command).await,
+        Command::Adapters { command } => cli::adapters::run(config, command).await,
         Command::Providers { command } => providers(config, command).await,
     };
     match result {
@@ -215,7 +221,8 @@ async fn create_merchant(
 }
 
 async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<()> {
-    let runtime = paygate::app::load_adapters(&config).await?;
+    let (db, vault) = paygate::app::open_storage(&config).await?;
+    let (runtime, _) = paygate::app::load_adapters(&config, &db).await?;
     match command {
         ProviderCommand::List => {
             for adapter in runtime.adapters() {
@@ -270,8 +277,7 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
             for name in remove_secrets {
                 secrets.insert(name, None);
             }
-            let (db, vault) = paygate::app::open_storage(&config).await?;
-            let merchant_id = cli::merchant_id(&db, &merchant_id).await?;
+            let merchant_id = cli::merchants::merchant_id(&db, &merchant_id).await?;
             let test = if no_test {
                 paygate::service::provider_test::TestFirst::No
             } else {
@@ -290,20 +296,19 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
             .await?;
             println!("configured {provider} for merchant {merchant_id}");
             print_provider_config(&stored.config);
-            cli::print_configure_test(stored.test.as_ref());
+            cli::merchants::print_configure_test(stored.test.as_ref());
             Ok(())
         }
         ProviderCommand::Test {
             merchant,
             provider,
             json,
-        } => cli::test_provider(&config, &runtime, &merchant, &provider, json).await,
+        } => cli::merchants::test_provider(&config, &runtime, &merchant, &provider, json).await,
         ProviderCommand::Show {
             merchant_id,
             provider,
         } => {
-            let (db, _) = paygate::app::open_storage(&config).await?;
-            let merchant_id = cli::merchant_id(&db, &merchant_id).await?;
+            let merchant_id = cli::merchants::merchant_id(&db, &merchant_id).await?;
             let stored = paygate::store::provider_configs::get(&db, &merchant_id, &provider)
                 .await?
                 .ok_or_else(|| {

@@ -12,13 +12,8 @@ const MOCK_1_0_0: &[u8] = include_bytes!("../fixtures/adapters/mock-1.0.0.wasm")
 /// Replaces the bundled (2.0.0) mock with the 1.0.0 one, as an operator activating another
 /// version would.
 async fn activate_mock_1_0_0(app: &TestApp) {
-    let runtime = &app.running.runtime;
-    let adapter = runtime
-        .prepare(MOCK_1_0_0)
-        .await
-        .expect("the 1.0.0 component loads");
-    assert_eq!(adapter.info.contract_version, "1.0.0");
-    runtime.activate(adapter);
+    let activated = app.activate_adapter(MOCK_1_0_0).await;
+    assert_eq!(activated["active"]["contract_version"], "1.0.0");
 }
 
 async fn adapters(app: &TestApp) -> Value {

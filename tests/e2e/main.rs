@@ -11,6 +11,7 @@ macro_rules! in_both_settings {
     };
 }
 
+mod adapters;
 mod admin;
 mod alipay;
 mod contracts;

@@ -1,4 +1,5 @@
-//! `/admin/...`: operators create merchants and configure their providers.
+//! `/admin/...`: operators create merchants, configure their providers, and see what waits
+//! for them (flags).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -9,11 +10,10 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
-    rfc3339, AdapterView, ChannelView, CreateMerchantBody, CreatedMerchantView, EventView,
-    FlagView, FlagsView, ProviderConfigBody, ProviderConfigView, SecretSpecView, SettingSpecView,
+    rfc3339, CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView,
+    ProviderConfigBody, ProviderConfigView,
 };
 use super::{json, AppState};
-use crate::runtime::contract;
 use crate::service::provider_test::TestFirst;
 use crate::store::provider_configs::ProviderConfig;
 
@@ -96,60 +96,6 @@ pub async fn get_provider(
     Ok(Json(view(
         &state.gateway.provider_config(&id, &provider).await?,
     )))
-}
-
-/// Lists the active adapters.
-#[utoipa::path(get, path = "/admin/adapters", tag = "admin", responses((status = 200, body = Vec<AdapterView>)), security(("admin_token" = [])))]
-pub async fn adapters(State(state): State<AppState>, _: Admin) -> Json<Vec<AdapterView>> {
-    Json(
-        state
-            .gateway
-            .adapters()
-            .iter()
-            .map(|a| AdapterView {
-                provider: a.info.name.clone(),
-                version: a.info.version.clone(),
-                contract_version: a.info.contract_version.clone(),
-                sha256: a.sha256.clone(),
-                channels: a
-                    .info
-                    .channels
-                    .iter()
-                    .map(|c| ChannelView {
-                        name: c.name.clone(),
-                        binds: c
-                            .binds
-                            .iter()
-                            .map(|b| contract::binding_name(*b).to_owned())
-                            .collect(),
-                    })
-                    .collect(),
-                settings: a
-                    .info
-                    .settings
-                    .iter()
-                    .map(|s| SettingSpecView {
-                        name: s.name.clone(),
-                        required: s.required,
-                        description: s.description.clone(),
-                        base_url: s.is_base_url,
-                        default: s.default_value.clone(),
-                    })
-                    .collect(),
-                secrets: a
-                    .info
-                    .secrets
-                    .iter()
-                    .map(|s| SecretSpecView {
-                        name: s.name.clone(),
-                        kind: crate::runtime::kind_name(s.kind).to_owned(),
-                        required: s.required,
-                        description: s.description.clone(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    )
 }
 
 /// Lists what an operator must look at: payments with amount mismatches, late and double

@@ -60,6 +60,10 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
+            ServiceError::Invalid {
+                code: code @ ErrorCode::AdapterTooLarge,
+                message,
+            } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
             ServiceError::Invalid { code, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }

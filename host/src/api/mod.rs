@@ -1,6 +1,7 @@
 //! The REST API: checkout clients (`/v1/...`, API key), operators (`/admin/...`, admin
 //! token), providers (`/v1/notify/...`), and the OpenAPI document (`/openapi.json`).
 
+pub mod adapters;
 mod admin;
 mod auth;
 pub mod error;
@@ -27,6 +28,7 @@ use crate::service::Gateway;
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
+    pub adapters: Arc<crate::service::adapters::AdapterRegistry>,
     pub admin_token: Option<Secret>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -38,7 +40,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[openapi(
     info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
     paths(orders::create, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
-          admin::create_merchant, admin::put_provider, admin::get_provider, admin::adapters, admin::flags,
+          admin::create_merchant, admin::put_provider, admin::get_provider, admin::flags,
+          adapters::active, adapters::versions, adapters::show, adapters::upload, adapters::check, adapters::activate, adapters::rollback,
           merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider),
     modifiers(&SecuritySchemes),
     tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
@@ -81,7 +84,21 @@ pub fn router(state: AppState) -> Router {
             "/admin/merchants/{id}/providers/{provider}/test",
             post(merchants::test_provider),
         )
-        .route("/admin/adapters", get(admin::adapters))
+        .route("/admin/adapters", get(adapters::active))
+        .route(
+            "/admin/adapters/versions",
+            get(adapters::versions).post(adapters::upload),
+        )
+        .route("/admin/adapters/check", post(adapters::check))
+        .route("/admin/adapters/{provider}", get(adapters::show))
+        .route(
+            "/admin/adapters/{provider}/activate",
+            post(adapters::activate),
+        )
+        .route(
+            "/admin/adapters/{provider}/rollback",
+            post(adapters::rollback),
+        )
         .route("/admin/flags", get(admin::flags))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/healthz", get(health::healthz))

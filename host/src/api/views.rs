@@ -338,19 +338,6 @@ pub struct ProviderConfigView {
     pub updated_at: String,
 }
 
-/// An active adapter.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AdapterView {
-    pub provider: String,
-    pub version: String,
-    pub contract_version: String,
-    pub sha256: String,
-    pub channels: Vec<ChannelView>,
-    /// What a merchant's configuration for this provider carries.
-    pub settings: Vec<SettingSpecView>,
-    pub secrets: Vec<SecretSpecView>,
-}
-
 /// A channel an adapter offers, and the payer details its action is bound to (`open_id`,
 /// `client_ip`): a repay with other values of them gets a new payment.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 //! settlement, the deadline and the timed rules' schedules. No I/O here; storage and HTTP
 //! wrap it, and the store applies exactly the changes these rules hand it.
 
+pub mod adapter;
 pub mod deadline;
 pub mod delivery;
 pub mod merchant;

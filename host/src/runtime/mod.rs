@@ -74,6 +74,8 @@ pub enum RuntimeError {
     Contract(String),
     #[error("the adapter failed its self-test: {0}")]
     SelfTest(String),
+    #[error("{0}")]
+    Import(#[from] crate::domain::adapter::UploadError),
 }
 
 /// An adapter version, compiled and checked, ready to instantiate.
@@ -192,9 +194,10 @@ impl Runtime {
         &self.limits
     }
 
-    /// Compiles (or takes from the cache) a component, checks it implements the contract
-    /// and passes its self-test (`info` answers with a sane description), without
-    /// activating it.
+    /// Compiles (or takes from the cache) a component, checks it implements the contract,
+    /// imports nothing its contract does not grant (`domain::adapter::check_imports`) and
+    /// passes its self-test (`info` answers with a sane description), without activating
+    /// it.
     pub async fn prepare(&self, wasm: &[u8]) -> Result<Arc<LoadedAdapter>, RuntimeError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
         let component = self.component(&sha256, wasm)?;
@@ -208,6 +211,11 @@ impl Runtime {
             .map(|(name, _)| name.to_owned())
             .collect();
         let contract_error = |e: wasmtime::Error| RuntimeError::Contract(format!("{e:#}"));
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         let pre = if exports.iter().any(|n| n == V2_EXPORT_NAME) {
             Pre::V2(AdapterPre::new(instance_pre).map_err(contract_error)?)
         } else if exports.iter().any(|n| n == v1::EXPORT_NAME) {
@@ -219,6 +227,15 @@ impl Runtime {
                 exports.join(", ")
             )));
         };
+
+        let contract_version = match pre {
+            Pre::V1(_) => "1.0.0",
+            Pre::V2(_) => contract::CONTRACT_VERSION,
+        };
+        crate::domain::adapter::check_imports(
+            imports.iter().map(String::as_str),
+            contract_version,
+        )?;
 
         let mut store = self.store(
             "(self-test)",
@@ -248,11 +265,7 @@ impl Runtime {
             .map_err(|e| {
                 RuntimeError::SelfTest(classify("(self-test)", &self.limits, e).to_string())
             })?;
-        let exported = match pre {
-            Pre::V1(_) => "1.0.0",
-            Pre::V2(_) => contract::CONTRACT_VERSION,
-        };
-        check_info(&info, exported).map_err(RuntimeError::SelfTest)?;
+        check_info(&info, contract_version).map_err(RuntimeError::SelfTest)?;
         Ok(Arc::new(LoadedAdapter { info, sha256, pre }))
     }
 

@@ -66,6 +66,15 @@ error_codes! {
     IdempotencyKeyReused = "idempotency_key_reused",
     RefundExceedsPaid = "refund_exceeds_paid",
     Unsupported = "unsupported",
+    /// An uploaded adapter component does not compile, does not export a contract this
+    /// host runs, or fails its self-test.
+    InvalidAdapter = "invalid_adapter",
+    /// An uploaded component names another provider than the one it was uploaded for.
+    AdapterNameMismatch = "adapter_name_mismatch",
+    /// An uploaded component imports an interface its contract does not grant.
+    AdapterImportNotGranted = "adapter_import_not_granted",
+    /// A sha256 prefix that names several adapter versions.
+    AmbiguousVersion = "ambiguous_version",
     // 409: the current state says no.
     OrderPaid = "order_paid",
     OrderClosed = "order_closed",
@@ -78,6 +87,15 @@ error_codes! {
     OutTradeNoExists = "out_trade_no_exists",
     IdempotencyKeyInUse = "idempotency_key_in_use",
     ConfigurationChanged = "configuration_changed",
+    /// Another build of the provider holds the uploaded component's version string.
+    AdapterVersionExists = "adapter_version_exists",
+    /// A roll back with no version to return to.
+    NoPreviousVersion = "no_previous_version",
+    /// Another activation of the provider came between reading and writing.
+    ActivationConflict = "activation_conflict",
+    // 413
+    /// An uploaded component over `PAYGATE_ADAPTER_MAX_COMPONENT_MB`.
+    AdapterTooLarge = "adapter_too_large",
     // 502 and 503: the provider or the adapter.
     ProviderRejected = "provider_rejected",
     ProviderMisconfigured = "provider_misconfigured",

@@ -6,6 +6,7 @@
 //! provider about a trade (`trade`), and applying a provider's report (`settlement`, the one
 //! owner of what a settlement means).
 
+pub mod adapters;
 pub mod deadlines;
 pub mod directory;
 mod error;

@@ -2,6 +2,7 @@
 //! one file per table family. Every state change is one the domain decided, applied as a
 //! conditional update on its from-state; money state changes are one transaction each.
 
+pub mod adapters;
 pub mod batch;
 mod db;
 pub mod events;

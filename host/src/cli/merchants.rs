@@ -1,7 +1,6 @@
-//! Part of the `paygate` binary (not the library): the operator commands that find
-//! merchants again (`merchants list | show | webhook`) and test provider configurations
-//! (`providers test`), on the data directory (or `DATABASE_URL`) a running server uses.
-//! Tables for people; `--json` prints the admin API's shapes for scripts.
+//! `paygate merchants list | show | webhook` (finding merchants again) and `providers test`
+//! (testing a configuration), on the data directory (or `DATABASE_URL`) a running server
+//! uses. Tables for people; `--json` prints the admin API's shapes for scripts.
 
 use paygate::api::merchants::{MerchantListView, MerchantView, ProviderTestView};
 use paygate::config::Config;
@@ -11,9 +10,10 @@ use paygate::service::directory::{self, MerchantDetail};
 use paygate::service::provider_test::{self, TestOutcome, TestReport};
 use paygate::store::Db;
 
+use super::print_table;
 use crate::MerchantCommand;
 
-pub async fn merchants(config: Config, command: MerchantCommand) -> anyhow::Result<()> {
+pub async fn run(config: Config, command: MerchantCommand) -> anyhow::Result<()> {
     match command {
         MerchantCommand::Create { name, notify_url } => {
             crate::create_merchant(config, &name, notify_url.as_deref()).await
@@ -33,7 +33,7 @@ pub async fn merchants(config: Config, command: MerchantCommand) -> anyhow::Resu
                     serde_json::to_string_pretty(&MerchantListView::from(&found))?
                 );
             } else {
-                print_table(&found.merchants);
+                print_merchants(&found.merchants);
                 if let Some(next) = &found.next_after {
                     println!("(more: paygate merchants list --after {next})");
                 }
@@ -160,13 +160,12 @@ fn print_merchant(m: &MerchantDetail) {
     }
 }
 
-fn print_table(list: &[MerchantDetail]) {
-    let header = ["ID", "NAME", "CREATED", "WEBHOOK", "PROVIDERS"];
-    let rows: Vec<[String; 5]> = list
+fn print_merchants(list: &[MerchantDetail]) {
+    let rows: Vec<Vec<String>> = list
         .iter()
         .map(MerchantView::from)
         .map(|v| {
-            [
+            vec![
                 v.id,
                 v.name,
                 v.created_at,
@@ -179,30 +178,9 @@ fn print_table(list: &[MerchantDetail]) {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                let pad = w.saturating_sub(cell.chars().count());
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out
-    };
-    println!("{}", line(header));
-    for row in &rows {
-        println!("{}", line(row.each_ref().map(String::as_str)));
-    }
-    if rows.is_empty() {
-        println!("(no merchants)");
-    }
+    print_table(
+        &["ID", "NAME", "CREATED", "WEBHOOK", "PROVIDERS"],
+        &rows,
+        "(no merchants)",
+    );
 }

@@ -1,0 +1,394 @@
+//! The adapter registry's rules: what an uploaded component may be (its size, its name, the
+//! imports its contract grants), which version a provider runs after a start or a roll back,
+//! and how a rebuilt bundled adapter is told apart from the release it shares a version
+//! with. The registry's store and the wasm runtime apply what these decide.
+
+/// Whether a stored adapter version is the one its provider runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionStatus {
+    /// The provider's calls run on it; at most one version per provider.
+    Active,
+    /// Stored and checked; ready to activate (a roll back target, or an upload not yet
+    /// activated).
+    Inactive,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Active => "active",
+            VersionStatus::Inactive => "inactive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VersionStatus> {
+        match s {
+            "active" => Some(VersionStatus::Active),
+            "inactive" => Some(VersionStatus::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// Why a version became active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationReason {
+    /// paygate activated the adapter it ships, at start.
+    Bundled,
+    /// An operator activated a version.
+    Activate,
+    /// An operator rolled back to the version active before.
+    Rollback,
+}
+
+impl ActivationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationReason::Bundled => "bundled",
+            ActivationReason::Activate => "activate",
+            ActivationReason::Rollback => "rollback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActivationReason> {
+        match s {
+            "bundled" => Some(ActivationReason::Bundled),
+            "activate" => Some(ActivationReason::Activate),
+            "rollback" => Some(ActivationReason::Rollback),
+            _ => None,
+        }
+    }
+}
+
+/// The last activation of a provider's adapter, as the registry recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// The version it made active (its sha256).
+    pub sha256: String,
+    /// The version active before it, if there was one: a roll back's target.
+    pub previous_sha256: Option<String>,
+    pub reason: ActivationReason,
+}
+
+/// What a start does with the adapter paygate ships for a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundledAtStart {
+    /// Make the bundled build active: no version is active yet, or the active one was put
+    /// there by an earlier start (an upgrade of paygate upgrades its own adapters).
+    Activate,
+    /// The bundled build is already the active one.
+    AlreadyActive,
+    /// An operator chose the active version (activate or roll back): a restart, or an
+    /// upgrade of paygate, never undoes that choice. The bundled build is registered, ready
+    /// to activate.
+    KeepOperatorChoice,
+}
+
+/// The rule of a start for one bundled adapter whose sha256 is `bundled`, given the
+/// provider's last activation.
+pub fn bundled_at_start(bundled: &str, last: Option<&Activation>) -> BundledAtStart {
+    match last {
+        None => BundledAtStart::Activate,
+        Some(a) if a.sha256 == bundled => BundledAtStart::AlreadyActive,
+        Some(a) => match a.reason {
+            ActivationReason::Bundled => BundledAtStart::Activate,
+            ActivationReason::Activate | ActivationReason::Rollback => {
+                BundledAtStart::KeepOperatorChoice
+            }
+        },
+    }
+}
+
+/// Why a roll back cannot happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackError {
+    #[error("no version of `{0}` has been activated yet")]
+    NeverActivated(String),
+    #[error("`{0}` has had only one active version: there is nothing to roll back to")]
+    NoPreviousVersion(String),
+}
+
+/// The version a roll back of `provider` activates: the one active before the last
+/// activation. Like `kubectl rollout undo`, rolling back twice returns to where it started.
+pub fn rollback_target<'a>(
+    provider: &str,
+    last: Option<&'a Activation>,
+) -> Result<&'a str, RollbackError> {
+    let last = last.ok_or_else(|| RollbackError::NeverActivated(provider.to_owned()))?;
+    last.previous_sha256
+        .as_deref()
+        .ok_or_else(|| RollbackError::NoPreviousVersion(provider.to_owned()))
+}
+
+/// The version under which a bundled build is registered. A bundled build whose `version`
+/// another build of the same provider already holds (a developer's rebuild that did not
+/// bump it) is registered as `version+<first 12 hex digits of its sha256>`: semver's build
+/// metadata, the same version of another build.
+pub fn bundled_version_label(version: &str, sha256: &str, taken_by_other_build: bool) -> String {
+    if taken_by_other_build {
+        let build: String = sha256.chars().take(12).collect();
+        format!("{version}+{build}")
+    } else {
+        version.to_owned()
+    }
+}
+
+/// Why a component cannot be registered, before or after it compiles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    #[error("the component is {size} bytes, over this paygate's limit of {limit} bytes (PAYGATE_ADAPTER_MAX_COMPONENT_MB)")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the upload is empty: send the component's bytes as the request body")]
+    Empty,
+    #[error("the component says it is the adapter of `{found}`, not of `{expected}`")]
+    NameMismatch { expected: String, found: String },
+    #[error("`{0}` cannot name a provider: the admin API uses it for the registry itself")]
+    ReservedName(String),
+    #[error("the component imports {import}, which contract {contract} does not grant: an adapter reaches the network only through paygate's `http` import, and has no sockets, HTTP client or other host interfaces of its own")]
+    ForbiddenImport { import: String, contract: String },
+}
+
+/// Checks the size of a component before it is compiled; `limit` in bytes.
+pub fn check_size(size: usize, limit: usize) -> Result<(), UploadError> {
+    if size == 0 {
+        return Err(UploadError::Empty);
+    }
+    if size > limit {
+        return Err(UploadError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Names an adapter may not take: `/admin/adapters/{provider}` would not reach them.
+const RESERVED_NAMES: &[&str] = &["versions", "check"];
+
+/// Checks that the name an adapter gives itself in `info()` is the provider it was
+/// uploaded for (when the operator named one), and not a name the registry's paths use.
+pub fn check_name(expected: Option<&str>, found: &str) -> Result<(), UploadError> {
+    if RESERVED_NAMES.contains(&found) {
+        return Err(UploadError::ReservedName(found.to_owned()));
+    }
+    match expected {
+        Some(expected) if expected != found => Err(UploadError::NameMismatch {
+            expected: expected.to_owned(),
+            found: found.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The WASI interfaces an adapter may import. paygate links them with an empty context (no
+/// preopened directory, environment, argument or stdin): Rust's and Python's standard
+/// libraries import them whether or not the adapter uses them, and they reach nothing.
+/// Sockets and WASI HTTP are not among them: an adapter's only way out is the host's
+/// `http` import, with its allowlist.
+const GRANTED_WASI_PACKAGES: &[&str] = &[
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+];
+
+/// The interfaces of contract `contract` (e.g. `2.0.0`) the host provides.
+const GRANTED_CONTRACT_INTERFACES: &[&str] = &["types", "http", "keys", "log"];
+
+/// Checks every import of a component against what its contract grants: the contract's own
+/// interfaces (of the version it exports) and the WASI interfaces of
+/// [`GRANTED_WASI_PACKAGES`]. `imports` are the component's import names as the component
+/// model spells them (`paygate:provider/http@2.0.0`, `wasi:io/streams@0.2.3`).
+pub fn check_imports<'a>(
+    imports: impl IntoIterator<Item = &'a str>,
+    contract: &str,
+) -> Result<(), UploadError> {
+    for import in imports {
+        let granted = GRANTED_WASI_PACKAGES.iter().any(|p| import.starts_with(p))
+            || GRANTED_CONTRACT_INTERFACES
+                .iter()
+                .any(|i| import == format!("paygate:provider/{i}@{contract}"));
+        if !granted {
+            return Err(UploadError::ForbiddenImport {
+                import: import.to_owned(),
+                contract: contract.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether an operator's reference to a version can be a sha256 prefix: 8 to 64 lower-case
+/// hex digits. A version string is looked up first; only a reference that names no version
+/// is then tried as a prefix, so a version like `20261130` still names itself.
+pub fn may_be_sha256_prefix(reference: &str) -> bool {
+    (8..=64).contains(&reference.len())
+        && reference
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activation(sha: &str, previous: Option<&str>, reason: ActivationReason) -> Activation {
+        Activation {
+            sha256: sha.into(),
+            previous_sha256: previous.map(Into::into),
+            reason,
+        }
+    }
+
+    #[test]
+    fn a_provider_without_an_active_version_gets_the_bundled_one() {
+        assert_eq!(bundled_at_start("b", None), BundledAtStart::Activate);
+    }
+
+    #[test]
+    fn a_bundled_build_already_active_stays_as_it_is() {
+        let last = activation("b", None, ActivationReason::Bundled);
+        assert_eq!(
+            bundled_at_start("b", Some(&last)),
+            BundledAtStart::AlreadyActive
+        );
+    }
+
+    #[test]
+    fn an_upgrade_of_paygate_replaces_the_bundled_build_an_earlier_start_activated() {
+        let last = activation("old", None, ActivationReason::Bundled);
+        assert_eq!(
+            bundled_at_start("new", Some(&last)),
+            BundledAtStart::Activate
+        );
+    }
+
+    #[test]
+    fn a_start_never_undoes_an_operators_activation_or_roll_back() {
+        for reason in [ActivationReason::Activate, ActivationReason::Rollback] {
+            let last = activation("chosen", Some("b"), reason);
+            assert_eq!(
+                bundled_at_start("b", Some(&last)),
+                BundledAtStart::KeepOperatorChoice,
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn roll_back_targets_the_version_active_before_the_last_activation() {
+        let last = activation("v2", Some("v1"), ActivationReason::Activate);
+        assert_eq!(rollback_target("mock", Some(&last)), Ok("v1"));
+    }
+
+    #[test]
+    fn rolling_back_a_roll_back_returns_to_where_it_started() {
+        let undo = activation("v1", Some("v2"), ActivationReason::Rollback);
+        assert_eq!(rollback_target("mock", Some(&undo)), Ok("v2"));
+    }
+
+    #[test]
+    fn roll_back_without_a_previous_version_is_refused() {
+        assert_eq!(
+            rollback_target("mock", None),
+            Err(RollbackError::NeverActivated("mock".into()))
+        );
+        let first = activation("v1", None, ActivationReason::Bundled);
+        assert_eq!(
+            rollback_target("mock", Some(&first)),
+            Err(RollbackError::NoPreviousVersion("mock".into()))
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_bundled_adapter_with_an_unchanged_version_gets_build_metadata() {
+        assert_eq!(
+            bundled_version_label("0.2.0", "abcdef0123456789", false),
+            "0.2.0"
+        );
+        assert_eq!(
+            bundled_version_label("0.2.0", "abcdef0123456789", true),
+            "0.2.0+abcdef012345"
+        );
+    }
+
+    #[test]
+    fn a_component_over_the_size_limit_or_empty_is_refused_before_compiling() {
+        assert_eq!(check_size(100, 100), Ok(()));
+        assert_eq!(
+            check_size(101, 100),
+            Err(UploadError::TooLarge {
+                size: 101,
+                limit: 100
+            })
+        );
+        assert_eq!(check_size(0, 100), Err(UploadError::Empty));
+    }
+
+    #[test]
+    fn an_adapter_must_name_the_provider_it_was_uploaded_for() {
+        assert_eq!(check_name(None, "mock"), Ok(()));
+        assert_eq!(check_name(Some("mock"), "mock"), Ok(()));
+        assert!(matches!(
+            check_name(Some("wechat"), "mock"),
+            Err(UploadError::NameMismatch { .. })
+        ));
+        assert_eq!(
+            check_name(None, "versions"),
+            Err(UploadError::ReservedName("versions".into()))
+        );
+    }
+
+    #[test]
+    fn the_contracts_own_interfaces_and_inert_wasi_are_granted() {
+        let imports = [
+            "paygate:provider/types@2.0.0",
+            "paygate:provider/http@2.0.0",
+            "paygate:provider/keys@2.0.0",
+            "paygate:provider/log@2.0.0",
+            "wasi:io/streams@0.2.3",
+            "wasi:clocks/monotonic-clock@0.2.3",
+            "wasi:random/random@0.2.3",
+            "wasi:cli/environment@0.2.3",
+            "wasi:filesystem/preopens@0.2.3",
+        ];
+        assert_eq!(check_imports(imports, "2.0.0"), Ok(()));
+    }
+
+    #[test]
+    fn sockets_wasi_http_and_unknown_interfaces_are_not_granted() {
+        for import in [
+            "wasi:sockets/tcp@0.2.3",
+            "wasi:sockets/ip-name-lookup@0.2.3",
+            "wasi:http/outgoing-handler@0.2.3",
+            "acme:backdoor/shell@1.0.0",
+            "paygate:provider/admin@2.0.0",
+        ] {
+            assert!(
+                matches!(
+                    check_imports([import], "2.0.0"),
+                    Err(UploadError::ForbiddenImport { .. })
+                ),
+                "{import}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_adapter_may_not_import_another_contract_versions_interfaces() {
+        assert!(check_imports(["paygate:provider/http@1.0.0"], "2.0.0").is_err());
+        assert_eq!(
+            check_imports(["paygate:provider/http@1.0.0"], "1.0.0"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn only_eight_to_sixty_four_lower_case_hex_digits_may_be_a_sha256_prefix() {
+        assert!(may_be_sha256_prefix("0a1b2c3d"));
+        assert!(may_be_sha256_prefix(&"f".repeat(64)));
+        assert!(!may_be_sha256_prefix("0a1b2c3"));
+        assert!(!may_be_sha256_prefix(&"f".repeat(65)));
+        assert!(!may_be_sha256_prefix("0A1B2C3D"));
+        assert!(!may_be_sha256_prefix("1.2.0"));
+        assert!(!may_be_sha256_prefix("2.0.0+abcdef012345"));
+    }
+}
