@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The admin token of the servers these tests start (and of `--url` commands).
+const ADMIN_TOKEN: &str = "cli-test-admin-token";
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -31,6 +34,7 @@ fn serve(dir: &std::path::Path) -> (Server, Option<String>, String) {
         .env("PAYGATE_DATA_DIR", dir)
         .env("PAYGATE_LISTEN", "127.0.0.1:0")
         .env("PAYGATE_LOG", "warn")
+        .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .spawn()
         .expect("paygate serve starts");
@@ -103,6 +107,8 @@ fn paygate(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .env("PAYGATE_DATA_DIR", dir)
         .env("PAYGATE_LOG", "warn")
+        .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PAYGATE_OPERATOR", "ops-cli")
         .output()
         .expect("paygate runs");
     (
@@ -279,5 +285,93 @@ fn merchants_are_found_again_and_a_provider_configuration_is_tested_from_the_com
         !ok && err.contains("no merchant has the id or name `nobody`"),
         "{err}"
     );
+    drop(server);
+}
+
+/// The mock adapter as built against contract 1.0.0: a second build of `mock` to upload.
+const MOCK_1_0_0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/adapters/mock-1.0.0.wasm"
+);
+
+#[test]
+fn adapter_versions_are_managed_from_the_command_line_on_the_data_directory_and_through_a_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, _, addr) = serve(dir.path());
+    let url = format!("http://{addr}");
+
+    let (ok, out, err) = paygate(dir.path(), &["adapters", "list"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("PROVIDER  VERSION"), "{out}");
+    assert_eq!(
+        lines.len(),
+        4,
+        "a header and the three bundled adapters: {out}"
+    );
+    assert!(lines[1..].iter().all(|l| l.contains(" active ")), "{out}");
+
+    let (ok, out, err) = paygate(dir.path(), &["adapters", "check", MOCK_1_0_0]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: mock 0.1.0 (contract 1.0.0"), "{out}");
+
+    // Through the running server's admin API.
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &["adapters", "upload", MOCK_1_0_0, "--url", &url, "--json"],
+    );
+    assert!(ok, "{err}");
+    let uploaded: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(uploaded["created"], true, "{uploaded}");
+    assert_eq!(uploaded["version"]["uploaded_by"], "ops-cli", "{uploaded}");
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &["adapters", "activate", "mock", "0.1.0", "--url", &url],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("is active, replacing 0.2.0"), "{out}");
+
+    // On the data directory: the server follows within seconds.
+    let (ok, out, err) = paygate(dir.path(), &["adapters", "show", "mock"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("mock: active 0.1.0"), "{out}");
+    let (ok, out, err) = paygate(dir.path(), &["adapters", "rollback", "mock"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("is active, replacing 0.1.0"), "{out}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let followed = rt.block_on(async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let active: serde_json::Value = reqwest::Client::new()
+                .get(format!("{url}/admin/adapters/mock"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("JSON");
+            if active["running_here"] == active["active"]["sha256"]
+                && active["active"]["version"] == "0.2.0"
+                || std::time::Instant::now() > deadline
+            {
+                return active;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(followed["active"]["version"], "0.2.0", "{followed}");
+    assert_eq!(
+        followed["running_here"], followed["active"]["sha256"],
+        "{followed}"
+    );
+
+    let (ok, _, err) = paygate(dir.path(), &["adapters", "rollback", "nosuch"]);
+    assert!(!ok && err.contains("no version of `nosuch`"), "{err}");
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").expect("write");
+    let junk = junk.display().to_string();
+    let (ok, _, err) = paygate(dir.path(), &["adapters", "upload", &junk, "--url", &url]);
+    assert!(!ok && err.contains("invalid_adapter"), "{err}");
     drop(server);
 }
