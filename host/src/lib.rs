@@ -7,13 +7,15 @@
 //! cases that tie them together (`service`), configuration (`config`), secrets at rest
 //! (`vault`) and start-up (`app`, with its checks of the database, the master key and
 //! Redis in `startup`). With the default `sandbox` feature, start-up also serves
-//! the sandbox provider (`simulators/sandbox`) under `/sandbox`.
+//! the sandbox provider (`simulators/sandbox`) under `/sandbox`, and `conformance` checks
+//! an adapter component against it.
 
 pub mod adapters;
 pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod conformance;
 pub mod domain;
 pub mod jobs;
 pub mod queue;

@@ -375,3 +375,60 @@ fn adapter_versions_are_managed_from_the_command_line_on_the_data_directory_and_
     assert!(!ok && err.contains("invalid_adapter"), "{err}");
     drop(server);
 }
+
+#[test]
+fn the_conformance_check_passes_the_bundled_mock_and_fails_an_adapter_of_another_protocol() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = dir.path().join("mock.wasm");
+    std::fs::write(&mock, paygate::adapters::MOCK).expect("write");
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &["adapters", "check", &mock.display().to_string()],
+    );
+    assert!(ok, "{out}\n{err}");
+    for check in [
+        "upload",
+        "configuration test",
+        "pay",
+        "repay",
+        "query: paid",
+        "query: unknown trade",
+        "notification: paid",
+        "notification: forged signature",
+        "close",
+        "refund",
+        "refund query",
+        "provider timeout",
+    ] {
+        assert!(out.contains(&format!("PASS  {check} ")), "{check}: {out}");
+    }
+    assert!(out.contains("all 12 checks passed"), "{out}");
+
+    // The WeChat Pay adapter does not speak the sandbox's protocol: its configuration is
+    // refused, every later check is reported as not run, and the exit status says so.
+    let wechat = dir.path().join("wechat.wasm");
+    std::fs::write(&wechat, paygate::adapters::WECHAT).expect("write");
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &["adapters", "check", &wechat.display().to_string(), "--json"],
+    );
+    assert!(!ok, "{out}");
+    assert!(err.contains("11 of 12 conformance checks failed"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(report["adapter"]["provider"], "wechat", "{report}");
+    assert_eq!(report["conformance"]["passed"], false, "{report}");
+    assert_eq!(
+        report["conformance"]["checks"][0]["passed"], true,
+        "{report}"
+    );
+    assert_eq!(
+        report["conformance"]["checks"][1]["name"],
+        "configuration test"
+    );
+    assert!(
+        report["conformance"]["checks"][2]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("not run")),
+        "{report}"
+    );
+}

@@ -47,12 +47,18 @@ pub enum AdapterCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Checks an adapter component as `upload` would, without storing it, and prints what
-    /// it says of itself (channels, settings, secrets).
+    /// Checks an adapter component without storing it: first as `upload` would (what it
+    /// says of itself: channels, settings, secrets), then its conformance: a throwaway
+    /// paygate runs it against the sandbox provider through pay, repay, every query state,
+    /// a paid and a forged notification, close, refund and refund query, and a provider
+    /// that never answers. Exits with 1 when any check fails.
     Check {
         file: std::path::PathBuf,
         #[arg(long)]
         provider: Option<String>,
+        /// Only the upload's checks, not the conformance run.
+        #[arg(long)]
+        static_only: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -165,41 +171,50 @@ pub async fn run(config: Config, command: AdapterCommand) -> anyhow::Result<()> 
         AdapterCommand::Check {
             file,
             provider,
+            static_only,
             target,
         } => {
             let component = read_file(&file)?;
             let checked: CheckedView = match remote(&config, &target)? {
                 Some(api) => {
-                    api.post_wasm("/admin/adapters/check", provider.as_deref(), component)
-                        .await?
+                    api.post_wasm(
+                        "/admin/adapters/check",
+                        provider.as_deref(),
+                        component.clone(),
+                    )
+                    .await?
                 }
                 None => {
                     let registry = local(&config).await?;
                     CheckedView::from(&registry.check(&component, provider.as_deref()).await?)
                 }
             };
+            let conformance = if static_only {
+                None
+            } else {
+                Some(conformance(&config, &component).await?)
+            };
             if target.json {
-                return print_json(&checked);
+                print_json(&AdapterCheckView {
+                    checked: &checked,
+                    conformance: conformance.as_ref().map(ConformanceView::from),
+                })?;
+            } else {
+                print_checked(&checked);
+                if let Some(report) = &conformance {
+                    print_conformance(report);
+                }
             }
-            let a = &checked.adapter;
-            println!(
-                "ok: {} {} (contract {}, sha256 {}, {} bytes)",
-                a.provider, a.version, a.contract_version, a.sha256, checked.size_bytes
-            );
-            let channels: Vec<&str> = a.channels.iter().map(|c| c.name.as_str()).collect();
-            println!("  channels: {}", channels.join(", "));
-            for s in &a.settings {
-                println!(
-                    "  setting {}{}: {}",
-                    s.name,
-                    if s.required { "" } else { " (optional)" },
-                    s.description
-                );
+            match conformance {
+                Some(report) if !report.passed() => {
+                    let failed = report.checks.iter().filter(|c| !c.passed).count();
+                    anyhow::bail!(
+                        "{failed} of {} conformance checks failed",
+                        report.checks.len()
+                    )
+                }
+                _ => Ok(()),
             }
-            for s in &a.secrets {
-                println!("  secret  {} ({}): {}", s.name, s.kind, s.description);
-            }
-            Ok(())
         }
         AdapterCommand::Activate {
             provider,
@@ -237,6 +252,108 @@ pub async fn run(config: Config, command: AdapterCommand) -> anyhow::Result<()> 
             };
             print_activated(&done, target.json)
         }
+    }
+}
+
+/// The conformance run of `component` against the sandbox provider (its own throwaway
+/// paygate, under this configuration's adapter limits). A build without the `sandbox`
+/// feature says so when the throwaway paygate refuses to start.
+async fn conformance(
+    config: &Config,
+    component: &[u8],
+) -> anyhow::Result<paygate::conformance::Report> {
+    paygate::conformance::run(
+        component,
+        &paygate::conformance::sandbox::SandboxSimulator,
+        config,
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!("the conformance run could not start (--static-only skips it): {e:#}")
+    })
+}
+
+/// `check --json`: the upload's checks and the conformance run.
+#[derive(serde::Serialize)]
+struct AdapterCheckView<'a> {
+    #[serde(flatten)]
+    checked: &'a CheckedView,
+    conformance: Option<ConformanceView>,
+}
+
+#[derive(serde::Serialize)]
+struct ConformanceView {
+    simulator: String,
+    passed: bool,
+    checks: Vec<CheckView>,
+}
+
+#[derive(serde::Serialize)]
+struct CheckView {
+    name: &'static str,
+    passed: bool,
+    detail: String,
+    elapsed_ms: u64,
+}
+
+impl From<&paygate::conformance::Report> for ConformanceView {
+    fn from(r: &paygate::conformance::Report) -> Self {
+        ConformanceView {
+            simulator: r.simulator.clone(),
+            passed: r.passed(),
+            checks: r
+                .checks
+                .iter()
+                .map(|c| CheckView {
+                    name: c.name,
+                    passed: c.passed,
+                    detail: c.detail.clone(),
+                    elapsed_ms: c.elapsed_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn print_conformance(report: &paygate::conformance::Report) {
+    println!();
+    println!(
+        "conformance of {} {} against {}:",
+        report.provider, report.version, report.simulator
+    );
+    for c in &report.checks {
+        println!(
+            "  {}  {:<32} {:>6} ms  {}",
+            if c.passed { "PASS" } else { "FAIL" },
+            c.name,
+            c.elapsed_ms,
+            c.detail
+        );
+    }
+    let failed = report.checks.iter().filter(|c| !c.passed).count();
+    if failed == 0 {
+        println!("all {} checks passed", report.checks.len());
+    }
+}
+
+fn print_checked(checked: &CheckedView) {
+    let a = &checked.adapter;
+    println!(
+        "ok: {} {} (contract {}, sha256 {}, {} bytes)",
+        a.provider, a.version, a.contract_version, a.sha256, checked.size_bytes
+    );
+    let channels: Vec<&str> = a.channels.iter().map(|c| c.name.as_str()).collect();
+    println!("  channels: {}", channels.join(", "));
+    for s in &a.settings {
+        println!(
+            "  setting {}{}: {}",
+            s.name,
+            if s.required { "" } else { " (optional)" },
+            s.description
+        );
+    }
+    for s in &a.secrets {
+        println!("  secret  {} ({}): {}", s.name, s.kind, s.description);
     }
 }
 

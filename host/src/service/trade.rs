@@ -3,7 +3,7 @@
 //! `settlement`'s.
 
 use crate::domain::{PaymentEvent, Transition};
-use crate::runtime::contract::{ProviderError, TradeState, TradeStatus};
+use crate::runtime::contract::{ProviderError, RefundStatus, TradeState, TradeStatus};
 use crate::store::payments::{self, PaymentRecord};
 use crate::store::Applied;
 
@@ -28,6 +28,44 @@ pub fn describe(e: &ProviderError) -> String {
 }
 
 impl Gateway {
+    /// What the provider says of a trade of `merchant_id`, asked through the adapter's
+    /// `query` with the merchant's configuration; nothing is recorded or changed. For the
+    /// adapter conformance check and for diagnostics.
+    pub async fn ask_provider_about_trade(
+        &self,
+        merchant_id: &str,
+        provider: &str,
+        payment_no: &str,
+    ) -> Result<Result<TradeStatus, ProviderError>, ServiceError> {
+        let ctx = self.call_context(merchant_id, provider).await?;
+        Ok(self
+            .runtime
+            .query(provider, ctx.grants.clone(), &ctx.config, payment_no)
+            .await?)
+    }
+
+    /// What the provider says of a refund, through the adapter's `query-refund`; nothing is
+    /// recorded or changed. As [`Gateway::ask_provider_about_trade`].
+    pub async fn ask_provider_about_refund(
+        &self,
+        merchant_id: &str,
+        provider: &str,
+        payment_no: &str,
+        refund_no: &str,
+    ) -> Result<Result<RefundStatus, ProviderError>, ServiceError> {
+        let ctx = self.call_context(merchant_id, provider).await?;
+        Ok(self
+            .runtime
+            .query_refund(
+                provider,
+                ctx.grants.clone(),
+                &ctx.config,
+                payment_no,
+                refund_no,
+            )
+            .await?)
+    }
+
     /// Closes an open payment's trade at its provider, then locally. "Already paid" at the
     /// provider settles the payment as paid instead and refuses with `order_paid`.
     ///
