@@ -14,6 +14,7 @@ macro_rules! in_both_settings {
 mod adapters;
 mod admin;
 mod alipay;
+mod conformance;
 mod contracts;
 mod jobs;
 mod merchants;

@@ -38,6 +38,11 @@ pub trait Simulator: Sync {
     /// takes it. `paygate` is the throwaway paygate's base URL.
     fn open_account(&self, paygate: &str) -> impl Future<Output = Result<Value, String>> + Send;
 
+    /// The payer opens the trade's action (scans the QR code, opens the page). Some
+    /// providers create the trade only then: an Alipay `precreate` trade is unknown
+    /// (`ACQ.TRADE_NOT_EXIST`) until the payer scans it.
+    fn payer_opens(&self, payment_no: &str) -> impl Future<Output = Result<(), String>> + Send;
+
     /// The payer pays trade `payment_no`; the simulator notifies paygate when `notify`.
     fn pay(
         &self,
@@ -53,14 +58,18 @@ pub trait Simulator: Sync {
         payment_no: &str,
     ) -> impl Future<Output = Result<u64, String>> + Send;
 
-    /// A "paid" notification for trade `payment_no` of `amount`, signed without the
-    /// account's key: headers and body as the provider would send them.
-    fn forged_notification(
+    /// Delivers to paygate a "paid" notification for the open trade `payment_no` of
+    /// `amount`, signed without the provider's key, as someone forging one would; whether
+    /// paygate's answer acknowledged it (in the provider's protocol) and that answer, for
+    /// the report. `account` is what [`Simulator::open_account`] returned, `notify_url`
+    /// where paygate takes the provider's notifications for this merchant.
+    fn forge_paid_notification(
         &self,
+        notify_url: &str,
         account: &Value,
         payment_no: &str,
         amount: i64,
-    ) -> (Vec<(String, String)>, Vec<u8>);
+    ) -> impl Future<Output = Result<(bool, String), String>> + Send;
 }
 
 /// One check's result.
@@ -290,6 +299,7 @@ async fn all<S: Simulator>(
     let paid_by_query = results
         .check("pay", async {
             let trade = ctx.pay(&merchant, &pay_body).await?;
+            simulator.payer_opens(&trade.payment_no).await?;
             let status = ctx
                 .ask_trade(running, &merchant, &provider, &trade.payment_no)
                 .await?;
@@ -372,6 +382,7 @@ async fn all<S: Simulator>(
     // A notification, verified by the adapter, settles an order.
     results.check("notification: paid", async {
             let trade = ctx.pay(&merchant, &pay_body).await?;
+                simulator.payer_opens(&trade.payment_no).await?;
             simulator.pay(&ctx.paygate, &trade.payment_no, true).await?;
             ctx.wait_order(&merchant, &trade.order_id, "paid").await?;
             let acknowledged = simulator.acknowledged(&ctx.paygate, &trade.payment_no).await?;
@@ -386,21 +397,16 @@ async fn all<S: Simulator>(
     let open = results
             .check("notification: forged signature", async {
                 let trade = ctx.pay(&merchant, &pay_body).await?;
-                let (headers, body) = simulator.forged_notification(&account, &trade.payment_no, AMOUNT);
-                let mut request = ctx
-                    .http
-                    .post(format!("{}/v1/notify/{provider}/{}", ctx.paygate, merchant.id))
-                    .body(body);
-                for (k, v) in headers {
-                    request = request.header(k, v);
-                }
-                let r = request.send().await.map_err(|e| e.to_string())?;
-                let status = r.status();
+                simulator.payer_opens(&trade.payment_no).await?;
+                let notify_url = format!("{}/v1/notify/{provider}/{}", ctx.paygate, merchant.id);
+                let (acknowledged, answer) = simulator
+                    .forge_paid_notification(&notify_url, &account, &trade.payment_no, AMOUNT)
+                    .await?;
                 let order = ctx.order(&merchant, &trade.order_id).await?;
-                if status.is_success() || order["state"] != "pending" {
-                    return Err(format!("a notification signed without the account's key answered {status} and left the order {}", order["state"]));
+                if acknowledged || order["state"] != "pending" {
+                    return Err(format!("a notification signed without the provider's key was answered {answer} and left the order {}", order["state"]));
                 }
-                Ok((trade, format!("refused with {status}; the order stays pending")))
+                Ok((trade, format!("refused ({answer}); the order stays pending")))
             })
             .await;
     match open {

@@ -36,6 +36,11 @@ impl Simulator for SandboxSimulator {
         }
     }
 
+    fn payer_opens(&self, _payment_no: &str) -> impl Future<Output = Result<(), String>> + Send {
+        // The sandbox's trade exists from the pay call on.
+        async { Ok(()) }
+    }
+
     fn pay(
         &self,
         paygate: &str,
@@ -81,38 +86,42 @@ impl Simulator for SandboxSimulator {
         }
     }
 
-    fn forged_notification(
+    fn forge_paid_notification(
         &self,
+        notify_url: &str,
         account: &Value,
         payment_no: &str,
         amount: i64,
-    ) -> (Vec<(String, String)>, Vec<u8>) {
+    ) -> impl Future<Output = Result<(bool, String), String>> + Send {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let body = json!({
             "event": "trade.paid", "payment_no": payment_no, "trade_id": "sbxforged",
             "state": "paid", "amount": amount, "currency": "CNY", "paid_amount": amount,
             "paid_at": now,
         });
-        let headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (
-                "x-sandbox-account".to_owned(),
-                account["settings"]["account_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-            ("x-sandbox-timestamp".to_owned(), now.to_string()),
-            (
-                "x-sandbox-nonce".to_owned(),
-                hex::encode(rand::random::<[u8; 8]>()),
-            ),
+        let account_id = account["settings"]["account_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let request = reqwest::Client::new()
+            .post(notify_url)
+            .header("content-type", "application/json")
+            .header("x-sandbox-account", account_id)
+            .header("x-sandbox-timestamp", now.to_string())
+            .header("x-sandbox-nonce", hex::encode(rand::random::<[u8; 8]>()))
             // 32 random bytes: a signature made without the account's key.
-            (
-                "x-sandbox-signature".to_owned(),
+            .header(
+                "x-sandbox-signature",
                 hex::encode(rand::random::<[u8; 32]>()),
-            ),
-        ];
-        (headers, body.to_string().into_bytes())
+            )
+            .body(body.to_string());
+        async move {
+            let r = request.send().await.map_err(|e| e.to_string())?;
+            let status = r.status();
+            let answer: Value = r.json().await.unwrap_or(Value::Null);
+            // PROTOCOL.md: the receiver acknowledges with 200 {"code": "SUCCESS"}.
+            let acknowledged = status.is_success() && answer["code"] == "SUCCESS";
+            Ok((acknowledged, format!("{status} {answer}")))
+        }
     }
 }
