@@ -107,9 +107,9 @@ impl Simulator for Wechat {
         async move { account }
     }
 
-    fn payer_opens(&self, _payment_no: &str) -> impl Future<Output = Result<(), String>> + Send {
+    async fn payer_opens(&self, _payment_no: &str) -> Result<(), String> {
         // A WeChat Pay trade exists from the order call on.
-        async { Ok(()) }
+        Ok(())
     }
 
     fn pay(
@@ -133,12 +133,8 @@ impl Simulator for Wechat {
         }
     }
 
-    fn acknowledged(
-        &self,
-        _paygate: &str,
-        _payment_no: &str,
-    ) -> impl Future<Output = Result<u64, String>> + Send {
-        async move { Ok(self.0.stats().await.notifications_acknowledged) }
+    async fn acknowledged(&self, _paygate: &str, _payment_no: &str) -> Result<u64, String> {
+        Ok(self.0.stats().await.notifications_acknowledged)
     }
 
     fn forge_paid_notification(
@@ -219,12 +215,8 @@ impl Simulator for Alipay {
         }
     }
 
-    fn acknowledged(
-        &self,
-        _paygate: &str,
-        _payment_no: &str,
-    ) -> impl Future<Output = Result<u64, String>> + Send {
-        async move { Ok(self.0.stats().await.notifications_acknowledged) }
+    async fn acknowledged(&self, _paygate: &str, _payment_no: &str) -> Result<u64, String> {
+        Ok(self.0.stats().await.notifications_acknowledged)
     }
 
     fn forge_paid_notification(
