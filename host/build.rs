@@ -29,6 +29,10 @@ fn main() {
         root.join("migrations").display()
     );
 
+    // A build without the bundled adapters (`--no-default-features`) builds no wasm.
+    if env::var_os("CARGO_FEATURE_BUNDLED_ADAPTERS").is_none() {
+        return;
+    }
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))

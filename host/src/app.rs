@@ -466,6 +466,12 @@ async fn first_start_demo(
     if gateway.has_merchants().await? {
         return Ok(None);
     }
+    if !gateway.adapters().iter().any(|a| a.info.name == "mock") {
+        tracing::warn!(
+            "no `mock` adapter is active (a build without the `bundled-adapters` feature): no demo merchant"
+        );
+        return Ok(None);
+    }
     // Named `demo` for good: `paygate merchants show demo` finds it again.
     let created = gateway.create_merchant("demo", None).await?;
     let account = sandbox.create_account().await?;
