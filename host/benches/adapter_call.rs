@@ -1,21 +1,36 @@
-//! Benchmark: one adapter call into the bundled mock adapter, as paygate makes it: a fresh
-//! store, instantiation from the pre-instantiated component, the call, and the store's
-//! teardown. Prints median and p99 for
-//!   - `info()`: the fixed cost of a call (no host imports used);
-//!   - `pay()`: a full pay call, whose one outbound HTTP request goes to a minimal
-//!     provider on loopback (stated: the HTTP round trip is included, the sandbox's own
-//!     database work is not).
+//! Benchmark: what running a provider's logic as a sandboxed component costs, against the
+//! same logic written natively in the host. For the bundled mock adapter, in one run:
+//!   - activating a version: a cold compile (with the self-test), from the disk cache (a
+//!     restart, another process), from the memory cache (a re-activation);
+//!   - one call, as paygate makes it (a fresh store, instantiation from the
+//!     pre-instantiated component, the call, the store's teardown): `info()` (no host
+//!     import used: the fixed cost) and `pay()` (one signed HTTP request to a minimal
+//!     provider on loopback), each beside a native function doing the same work;
+//!   - calls per second with 64 calls in flight at once, on this machine's cores;
+//!   - memory per instance: 64 pay calls held open by a provider that never answers, the
+//!     process's resident memory before and during.
 //!
 //! Run: `cargo bench -p paygate --bench adapter_call`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paygate::runtime::contract::{Config, Money, PayRequest, Payer, SecretKind};
+use hmac::{Hmac, Mac};
+use paygate::runtime::contract::{
+    AdapterInfo, ChannelSpec, Config, Money, PayAction, PayRequest, PayResponse, Payer, SecretKind,
+    SecretSpec, SettingSpec,
+};
 use paygate::runtime::{Allowlist, Grants, KeyRing, Limits, Runtime};
+use sha2::Sha256;
 
 const WARMUP: usize = 200;
 const ITERATIONS: usize = 3000;
+/// Calls in flight at once in the throughput and memory runs.
+const CONCURRENT: usize = 64;
+/// How long each throughput run lasts.
+const THROUGHPUT_RUN: Duration = Duration::from_secs(3);
+const API_KEY: &str = "bench-key";
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -25,12 +40,41 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     println!(
-        "{name:<28} n={:<5} median {:>8.1} µs   p99 {:>8.1} µs   max {:>8.1} µs",
+        "{name:<36} n={:<5} median {:>8.1} µs   p99 {:>8.1} µs   max {:>8.1} µs",
         samples.len(),
         percentile(&samples, 0.5).as_secs_f64() * 1e6,
         percentile(&samples, 0.99).as_secs_f64() * 1e6,
         samples.last().copied().unwrap_or_default().as_secs_f64() * 1e6,
     );
+}
+
+/// Times `WARMUP + ITERATIONS` runs of `f`, keeping the last `ITERATIONS`.
+async fn sample<F, Fut>(mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut samples = Vec::with_capacity(ITERATIONS);
+    for i in 0..WARMUP + ITERATIONS {
+        let started = Instant::now();
+        f().await;
+        if i >= WARMUP {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+/// The process's resident memory, in KiB (Linux `/proc/self/status`).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// A minimal provider on loopback that accepts every trade at once.
@@ -53,41 +97,198 @@ async fn loopback_provider() -> String {
     format!("http://{addr}/sandbox")
 }
 
+/// A provider that accepts connections and never answers.
+async fn silent_provider() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}/sandbox")
+}
+
+/// The mock adapter's `info()`, written natively: the same description built in the host.
+fn native_info() -> AdapterInfo {
+    let setting = |name: &str, required: bool, description: &str, is_base_url: bool| SettingSpec {
+        name: name.into(),
+        required,
+        description: description.into(),
+        is_base_url,
+        default_value: None,
+    };
+    AdapterInfo {
+        name: "mock".into(),
+        version: "0.2.0".into(),
+        contract_version: "2.0.0".into(),
+        channels: vec![
+            ChannelSpec {
+                name: "web".into(),
+                binds: vec![],
+            },
+            ChannelSpec {
+                name: "qr".into(),
+                binds: vec![],
+            },
+        ],
+        settings: vec![
+            setting(
+                "sandbox_url",
+                true,
+                "base URL of the sandbox provider, e.g. http://127.0.0.1:8080/sandbox",
+                true,
+            ),
+            setting(
+                "account_id",
+                true,
+                "the merchant's sandbox account (POST /sandbox/accounts)",
+                false,
+            ),
+            setting(
+                "refunds",
+                false,
+                "`off` makes the adapter answer every refund as unsupported",
+                false,
+            ),
+        ],
+        secrets: vec![SecretSpec {
+            name: "api_key".into(),
+            kind: SecretKind::HmacKey,
+            required: true,
+            description: "the sandbox account's API key".into(),
+        }],
+    }
+}
+
+/// The mock adapter's `pay()`, written natively: the same JSON body, HMAC-SHA256 request
+/// signature (PROTOCOL.md) and HTTP request, its answer read into the same action.
+async fn native_pay(http: &reqwest::Client, base: &str, req: &PayRequest) -> PayResponse {
+    let path = "/sandbox/api/trades";
+    let body = serde_json::json!({
+        "payment_no": req.payment_no, "amount": req.amount.minor, "currency": req.amount.currency,
+        "subject": req.subject, "channel": req.channel, "expires_at": req.expires_at,
+        "notify_url": req.notify_url,
+    })
+    .to_string();
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let nonce = hex::encode(rand::random::<[u8; 8]>());
+    let mut mac = Hmac::<Sha256>::new_from_slice(API_KEY.as_bytes()).expect("any key length");
+    mac.update(format!("POST\n{path}\n{timestamp}\n{nonce}\n{body}").as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let answer: serde_json::Value = http
+        .post(format!("{}/api/trades", base))
+        .header("x-sandbox-account", "sbx_bench")
+        .header("x-sandbox-timestamp", timestamp)
+        .header("x-sandbox-nonce", nonce)
+        .header("x-sandbox-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("loopback provider")
+        .json()
+        .await
+        .expect("JSON");
+    PayResponse {
+        action: PayAction::Redirect(answer["pay_url"].as_str().unwrap_or_default().to_owned()),
+        provider_trade_id: answer["trade_id"].as_str().map(str::to_owned),
+        action_expires_at: None,
+    }
+}
+
+/// Calls per second of `call` with [`CONCURRENT`] calls in flight for [`THROUGHPUT_RUN`].
+async fn throughput<F, Fut>(call: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let until = started + THROUGHPUT_RUN;
+    let tasks: Vec<_> = (0..CONCURRENT)
+        .map(|_| {
+            let (call, done) = (call.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    call().await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn grants_for(base: &str) -> Grants {
+    let mut keys = KeyRing::default();
+    keys.insert("api_key", SecretKind::HmacKey, API_KEY)
+        .expect("key");
+    let mut allowlist = Allowlist::default();
+    allowlist.allow_base_url(base).expect("url");
+    Grants {
+        keys: Arc::new(keys),
+        allowlist,
+    }
+}
+
+fn config_for(base: &str) -> Config {
+    Config {
+        merchant_id: "m_bench".into(),
+        settings: vec![
+            ("sandbox_url".into(), base.to_owned()),
+            ("account_id".into(), "sbx_bench".into()),
+        ],
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio");
     rt.block_on(async {
-        let compile_started = Instant::now();
-        let runtime = Runtime::new(Limits::default(), None).expect("runtime");
+        println!(
+            "== activating a version of the mock adapter ({} KiB) ==",
+            paygate::adapters::MOCK.len() / 1024
+        );
+        let cache = tempfile::tempdir().expect("cache dir");
+        let cold = Runtime::new(Limits::default(), Some(cache.path().to_owned())).expect("runtime");
+        let started = Instant::now();
+        cold.prepare(paygate::adapters::MOCK).await.expect("loads");
+        let cold_ms = started.elapsed().as_secs_f64() * 1e3;
+        let started = Instant::now();
+        cold.prepare(paygate::adapters::MOCK).await.expect("loads");
+        let memory_ms = started.elapsed().as_secs_f64() * 1e3;
+        let restarted =
+            Runtime::new(Limits::default(), Some(cache.path().to_owned())).expect("runtime");
+        let started = Instant::now();
+        restarted
+            .prepare(paygate::adapters::MOCK)
+            .await
+            .expect("loads");
+        let disk_ms = started.elapsed().as_secs_f64() * 1e3;
+        println!("cold compile + self-test            {cold_ms:>8.1} ms");
+        println!("from the disk cache (a restart)     {disk_ms:>8.1} ms");
+        println!("from the memory cache               {memory_ms:>8.1} ms");
+        drop((cold, restarted));
+
+        let runtime = Arc::new(Runtime::new(Limits::default(), None).expect("runtime"));
         let adapter = runtime
             .prepare(paygate::adapters::MOCK)
             .await
             .expect("mock adapter loads");
-        println!(
-            "compile + self-test of the mock adapter: {:.1} ms",
-            compile_started.elapsed().as_secs_f64() * 1e3
-        );
         runtime.activate(adapter);
-
         let base = loopback_provider().await;
-        let mut keys = KeyRing::default();
-        keys.insert("api_key", SecretKind::HmacKey, "bench-key")
-            .expect("key");
-        let mut allowlist = Allowlist::default();
-        allowlist.allow_base_url(&base).expect("url");
-        let grants = Grants {
-            keys: Arc::new(keys),
-            allowlist,
-        };
-        let config = Config {
-            merchant_id: "m_bench".into(),
-            settings: vec![
-                ("sandbox_url".into(), base.clone()),
-                ("account_id".into(), "sbx_bench".into()),
-            ],
-        };
+        let grants = grants_for(&base);
+        let config = config_for(&base);
         let request = PayRequest {
             payment_no: "P1".into(),
             amount: Money {
@@ -105,31 +306,106 @@ fn main() {
             },
         };
 
-        let mut info = Vec::with_capacity(ITERATIONS);
-        for i in 0..WARMUP + ITERATIONS {
-            let started = Instant::now();
+        println!();
+        println!("== one call ==");
+        let wasm_info = sample(|| async {
             let answer = runtime.query_info("mock").await.expect("info");
-            let elapsed = started.elapsed();
             assert_eq!(answer.name, "mock");
-            if i >= WARMUP {
-                info.push(elapsed);
-            }
-        }
-        report("info() (instantiate + call)", info);
-
-        let mut pay = Vec::with_capacity(ITERATIONS);
-        for i in 0..WARMUP + ITERATIONS {
-            let started = Instant::now();
-            let answer = runtime
+        })
+        .await;
+        report("info(), wasm (instantiate + call)", wasm_info);
+        let native = sample(|| async {
+            let info = std::hint::black_box(native_info());
+            assert_eq!(info.name, "mock");
+        })
+        .await;
+        report("info(), native", native);
+        let wasm_pay = sample(|| async {
+            runtime
                 .pay("mock", grants.clone(), &config, &request)
                 .await
-                .expect("call");
-            let elapsed = started.elapsed();
-            answer.expect("the loopback provider accepts the trade");
-            if i >= WARMUP {
-                pay.push(elapsed);
+                .expect("call")
+                .expect("the loopback provider accepts the trade");
+        })
+        .await;
+        report("pay() incl. loopback HTTP, wasm", wasm_pay);
+        let http = reqwest::Client::new();
+        let native = sample(|| async {
+            let answer = native_pay(&http, &base, &request).await;
+            assert!(matches!(answer.action, PayAction::Redirect(_)));
+        })
+        .await;
+        report("pay() incl. loopback HTTP, native", native);
+
+        println!();
+        println!(
+            "== {CONCURRENT} calls in flight, {} cores ==",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        let r = runtime.clone();
+        let per_second = throughput(move || {
+            let r = r.clone();
+            async move {
+                r.query_info("mock").await.expect("info");
             }
+        })
+        .await;
+        println!("info(), wasm                        {per_second:>8.0} calls/s");
+        let (r, g, c, q) = (
+            runtime.clone(),
+            grants.clone(),
+            config.clone(),
+            request.clone(),
+        );
+        let per_second = throughput(move || {
+            let (r, g, c, q) = (r.clone(), g.clone(), c.clone(), q.clone());
+            async move {
+                r.pay("mock", g, &c, &q)
+                    .await
+                    .expect("call")
+                    .expect("accepted");
+            }
+        })
+        .await;
+        println!("pay() incl. loopback HTTP, wasm     {per_second:>8.0} calls/s");
+        let (h, b, q) = (http.clone(), base.clone(), request.clone());
+        let per_second = throughput(move || {
+            let (h, b, q) = (h.clone(), b.clone(), q.clone());
+            async move {
+                native_pay(&h, &b, &q).await;
+            }
+        })
+        .await;
+        println!("pay() incl. loopback HTTP, native   {per_second:>8.0} calls/s");
+
+        println!();
+        println!("== memory per instance ==");
+        let silent = silent_provider().await;
+        let (grants, config) = (grants_for(&silent), config_for(&silent));
+        let before = rss_kib();
+        let held: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let (r, g, c, q) = (
+                    runtime.clone(),
+                    grants.clone(),
+                    config.clone(),
+                    request.clone(),
+                );
+                tokio::spawn(async move {
+                    let _ = r.pay("mock", g, &c, &q).await;
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let during = rss_kib();
+        println!(
+            "{CONCURRENT} pay calls waiting on a silent provider: resident memory {} -> {} KiB, {:.0} KiB per instance",
+            before,
+            during,
+            during.saturating_sub(before) as f64 / CONCURRENT as f64
+        );
+        for h in held {
+            h.abort();
         }
-        report("pay() incl. loopback HTTP", pay);
     });
 }
