@@ -19,9 +19,11 @@ pub mod conformance;
 pub mod domain;
 pub mod jobs;
 pub mod queue;
-pub mod runtime;
 pub mod service;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod vault;
+
+/// The wasm runtime (its own crate, `paygate-runtime`: wasmtime stays behind it).
+pub use paygate_runtime as runtime;

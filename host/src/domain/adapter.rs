@@ -1,5 +1,5 @@
-//! The adapter registry's rules: what an uploaded component may be (its size, its name, the
-//! imports its contract grants), which version a provider runs after a start or a roll back,
+//! The adapter registry's rules: what an uploaded component may be (its size, its name; the
+//! imports its contract grants are the runtime's rule, `paygate_runtime::granted`), which version a provider runs after a start or a roll back,
 //! and how a rebuilt bundled adapter is told apart from the release it shares a version
 //! with. The registry's store and the wasm runtime apply what these decide.
 
@@ -144,8 +144,6 @@ pub enum UploadError {
     NameMismatch { expected: String, found: String },
     #[error("`{0}` cannot name a provider: the admin API uses it for the registry itself")]
     ReservedName(String),
-    #[error("the component imports {import}, which contract {contract} does not grant: an adapter reaches the network only through paygate's `http` import, and has no sockets, HTTP client or other host interfaces of its own")]
-    ForbiddenImport { import: String, contract: String },
 }
 
 /// Checks the size of a component before it is compiled; `limit` in bytes.
@@ -175,45 +173,6 @@ pub fn check_name(expected: Option<&str>, found: &str) -> Result<(), UploadError
         }),
         _ => Ok(()),
     }
-}
-
-/// The WASI interfaces an adapter may import. paygate links them with an empty context (no
-/// preopened directory, environment, argument or stdin): Rust's and Python's standard
-/// libraries import them whether or not the adapter uses them, and they reach nothing.
-/// Sockets and WASI HTTP are not among them: an adapter's only way out is the host's
-/// `http` import, with its allowlist.
-const GRANTED_WASI_PACKAGES: &[&str] = &[
-    "wasi:io/",
-    "wasi:clocks/",
-    "wasi:random/",
-    "wasi:cli/",
-    "wasi:filesystem/",
-];
-
-/// The interfaces of contract `contract` (e.g. `2.0.0`) the host provides.
-const GRANTED_CONTRACT_INTERFACES: &[&str] = &["types", "http", "keys", "log"];
-
-/// Checks every import of a component against what its contract grants: the contract's own
-/// interfaces (of the version it exports) and the WASI interfaces of
-/// [`GRANTED_WASI_PACKAGES`]. `imports` are the component's import names as the component
-/// model spells them (`paygate:provider/http@2.0.0`, `wasi:io/streams@0.2.3`).
-pub fn check_imports<'a>(
-    imports: impl IntoIterator<Item = &'a str>,
-    contract: &str,
-) -> Result<(), UploadError> {
-    for import in imports {
-        let granted = GRANTED_WASI_PACKAGES.iter().any(|p| import.starts_with(p))
-            || GRANTED_CONTRACT_INTERFACES
-                .iter()
-                .any(|i| import == format!("paygate:provider/{i}@{contract}"));
-        if !granted {
-            return Err(UploadError::ForbiddenImport {
-                import: import.to_owned(),
-                contract: contract.to_owned(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Whether an operator's reference to a version can be a sha256 prefix: 8 to 64 lower-case
@@ -334,50 +293,6 @@ mod tests {
         assert_eq!(
             check_name(None, "versions"),
             Err(UploadError::ReservedName("versions".into()))
-        );
-    }
-
-    #[test]
-    fn the_contracts_own_interfaces_and_inert_wasi_are_granted() {
-        let imports = [
-            "paygate:provider/types@2.0.0",
-            "paygate:provider/http@2.0.0",
-            "paygate:provider/keys@2.0.0",
-            "paygate:provider/log@2.0.0",
-            "wasi:io/streams@0.2.3",
-            "wasi:clocks/monotonic-clock@0.2.3",
-            "wasi:random/random@0.2.3",
-            "wasi:cli/environment@0.2.3",
-            "wasi:filesystem/preopens@0.2.3",
-        ];
-        assert_eq!(check_imports(imports, "2.0.0"), Ok(()));
-    }
-
-    #[test]
-    fn sockets_wasi_http_and_unknown_interfaces_are_not_granted() {
-        for import in [
-            "wasi:sockets/tcp@0.2.3",
-            "wasi:sockets/ip-name-lookup@0.2.3",
-            "wasi:http/outgoing-handler@0.2.3",
-            "acme:backdoor/shell@1.0.0",
-            "paygate:provider/admin@2.0.0",
-        ] {
-            assert!(
-                matches!(
-                    check_imports([import], "2.0.0"),
-                    Err(UploadError::ForbiddenImport { .. })
-                ),
-                "{import}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_adapter_may_not_import_another_contract_versions_interfaces() {
-        assert!(check_imports(["paygate:provider/http@1.0.0"], "2.0.0").is_err());
-        assert_eq!(
-            check_imports(["paygate:provider/http@1.0.0"], "1.0.0"),
-            Ok(())
         );
     }
 

@@ -389,14 +389,15 @@ fn upload_error(e: UploadError) -> ServiceError {
         UploadError::NameMismatch { .. } | UploadError::ReservedName(_) => {
             ErrorCode::AdapterNameMismatch
         }
-        UploadError::ForbiddenImport { .. } => ErrorCode::AdapterImportNotGranted,
     };
     ServiceError::invalid(code, e.to_string())
 }
 
 fn runtime_error(e: RuntimeError) -> ServiceError {
     match e {
-        RuntimeError::Import(e) => upload_error(e),
+        RuntimeError::Import(e) => {
+            ServiceError::invalid(ErrorCode::AdapterImportNotGranted, e.to_string())
+        }
         RuntimeError::Engine(_) => ServiceError::internal("the wasm engine failed", e),
         RuntimeError::Compile(_) | RuntimeError::Contract(_) | RuntimeError::SelfTest(_) => {
             ServiceError::invalid(ErrorCode::InvalidAdapter, e.to_string())

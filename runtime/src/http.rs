@@ -3,12 +3,12 @@
 //! followed, so an allowed host cannot bounce a request elsewhere.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::bindings::paygate::provider::http::{self, Method, Request, Response};
-use super::call::CallState;
 
 /// The origins (scheme, host, port) an adapter may call for one merchant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,93 +100,119 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-impl http::Host for CallState {
-    async fn send(&mut self, req: Request) -> Result<Response, http::Error> {
-        let started = Instant::now();
-        let result = self.send_checked(req).await;
-        // Time spent waiting on the network is not the adapter's CPU time.
-        self.host_time += started.elapsed();
-        result
+/// Where the requests an allowlist lets through go.
+#[derive(Clone)]
+pub enum Transport {
+    /// The network, through one shared client that follows no redirect.
+    Network(reqwest::Client),
+    /// Answers from a script, for testing an adapter without a provider (the adapter test
+    /// harness): no request leaves the process. The allowlist still applies first.
+    Scripted(Arc<dyn Fn(&Request) -> Result<Response, http::Error> + Send + Sync>),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Network(_) => f.write_str("Transport::Network"),
+            Transport::Scripted(_) => f.write_str("Transport::Scripted"),
+        }
     }
 }
 
-impl CallState {
-    async fn send_checked(&mut self, req: Request) -> Result<Response, http::Error> {
-        let url = match self.allowlist.check(&req.url) {
-            Ok(url) => url,
-            Err(e) => {
-                if let http::Error::Denied(_) = &e {
-                    // A request outside the allowlist is an adapter reaching for what its
-                    // merchant did not grant (a bug, or a hostile adapter probing the
-                    // network): operators must see it. Only the origin is logged, never
-                    // the path or query, which may carry payment data.
-                    tracing::warn!(
-                        adapter = %self.adapter,
-                        origin = %shown_origin(&req.url),
-                        "adapter http request refused: origin not in its allowlist"
-                    );
-                }
-                return Err(e);
+/// Sends an adapter's request: refused unless `allowlist` admits its origin (and logged
+/// then, by origin only), else through `transport` under `limits`.
+pub(crate) async fn send(
+    transport: &Transport,
+    allowlist: &Allowlist,
+    limits: &HttpLimits,
+    adapter: &str,
+    req: Request,
+) -> Result<Response, http::Error> {
+    let url = match allowlist.check(&req.url) {
+        Ok(url) => url,
+        Err(e) => {
+            if let http::Error::Denied(_) = &e {
+                // A request outside the allowlist is an adapter reaching for what its
+                // merchant did not grant (a bug, or a hostile adapter probing the
+                // network): operators must see it. Only the origin is logged, never the
+                // path or query, which may carry payment data.
+                tracing::warn!(
+                    adapter,
+                    origin = %shown_origin(&req.url),
+                    "adapter http request refused: origin not in its allowlist"
+                );
             }
-        };
-        let method = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Delete => reqwest::Method::DELETE,
-            Method::Patch => reqwest::Method::PATCH,
-        };
-        let mut builder = self
-            .http
-            .request(method.clone(), url.clone())
-            .timeout(self.http_limits.timeout);
-        for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| http::Error::Invalid(format!("bad header name `{name}`")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
-            builder = builder.header(name, value);
+            return Err(e);
         }
-        tracing::debug!(%method, url = %url, "adapter http request sent");
-        let mut response = builder.body(req.body).send().await.map_err(|e| {
-            if e.is_timeout() {
-                http::Error::Timeout
-            } else {
-                http::Error::Connection(e.to_string())
-            }
-        })?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.http_limits.max_response_bytes {
-                        return Err(http::Error::TooLarge);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => return Err(http::Error::Timeout),
-                Err(e) => return Err(http::Error::Connection(e.to_string())),
-            }
-        }
-        tracing::info!(%method, url = %url, status, bytes = body.len(), "adapter http exchange");
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+    };
+    match transport {
+        Transport::Scripted(script) => script(&req),
+        Transport::Network(client) => send_over(client, limits, url, req).await,
     }
+}
+
+async fn send_over(
+    client: &reqwest::Client,
+    limits: &HttpLimits,
+    url: url::Url,
+    req: Request,
+) -> Result<Response, http::Error> {
+    let method = match req.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Delete => reqwest::Method::DELETE,
+        Method::Patch => reqwest::Method::PATCH,
+    };
+    let mut builder = client
+        .request(method.clone(), url.clone())
+        .timeout(limits.timeout);
+    for (name, value) in &req.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| http::Error::Invalid(format!("bad header name `{name}`")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
+        builder = builder.header(name, value);
+    }
+    tracing::debug!(%method, url = %url, "adapter http request sent");
+    let mut response = builder.body(req.body).send().await.map_err(|e| {
+        if e.is_timeout() {
+            http::Error::Timeout
+        } else {
+            http::Error::Connection(e.to_string())
+        }
+    })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limits.max_response_bytes {
+                    return Err(http::Error::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => return Err(http::Error::Timeout),
+            Err(e) => return Err(http::Error::Connection(e.to_string())),
+        }
+    }
+    tracing::info!(%method, url = %url, status, bytes = body.len(), "adapter http exchange");
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@
 
 mod bindings;
 mod call;
+pub mod granted;
 mod http;
+mod imports;
 mod keys;
+mod ops;
 mod outcome;
 mod v1;
 
@@ -30,8 +33,12 @@ use wasmtime::{
 };
 
 pub use bindings::contract;
+/// The `http` import's request and answer, for a [`Transport::Scripted`].
+pub use bindings::paygate::provider::http::{
+    Error as HttpError, Method as HttpMethod, Request as HttpRequest, Response as HttpResponse,
+};
 pub use call::{CallError, Grants, Limits};
-pub use http::{Allowlist, HttpLimits};
+pub use http::{Allowlist, HttpLimits, Transport};
 pub use keys::{kind_name, parse_kind, KeyParseError, KeyRing};
 pub use outcome::{Answer, CallOutcome};
 
@@ -39,6 +46,8 @@ use bindings::{Adapter, AdapterPre};
 
 /// The export that tells a 2.0.0 component.
 const V2_EXPORT_NAME: &str = "paygate:provider/provider@2.0.0";
+
+use ops::Operation;
 
 /// A compiled adapter ready to instantiate, through the bindings of its contract.
 enum Pre {
@@ -76,7 +85,7 @@ pub enum RuntimeError {
     #[error("the adapter failed its self-test: {0}")]
     SelfTest(String),
     #[error("{0}")]
-    Import(#[from] crate::domain::adapter::UploadError),
+    Import(#[from] granted::ImportNotGranted),
 }
 
 /// An adapter version, compiled and checked, ready to instantiate.
@@ -101,35 +110,14 @@ impl std::fmt::Debug for LoadedAdapter {
     }
 }
 
-/// One adapter call: a fresh instance of the active version of `$provider` with `$grants`,
-/// the call through the bindings of the contract it exports (`v2:` or `v1:`, with the
-/// instance's bindings as `$b` and its store as `$store`), under the wall-clock timeout,
-/// and its outcome counted and logged by [`Runtime::finish`].
-macro_rules! adapter_call {
-    ($self:ident, $provider:expr, $grants:expr, $op:expr, |$b:ident, $store:ident| {
-        v2: $v2:expr,
-        v1: $v1:expr $(,)?
-    }) => {{
-        let (mut store, instance) = $self.instantiate($provider, $grants).await?;
-        let call = async {
-            let $store = &mut store;
-            match &instance {
-                Instance::V2($b) => $v2,
-                Instance::V1($b) => $v1,
-            }
-        };
-        let result = tokio::time::timeout($self.limits.wall_timeout, call).await;
-        $self.finish($provider, $op, &store, result)
-    }};
-}
-
 /// The wasm runtime. One per process; shared by every request.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     limits: Limits,
-    /// The client behind the `http` import (no redirects).
-    http: reqwest::Client,
+    /// Where the `http` import's allowed requests go: the network (no redirects), or a
+    /// test script.
+    transport: Transport,
     /// Where compiled artifacts are kept across restarts; `None` compiles every start.
     cache_dir: Option<PathBuf>,
     /// The active version per provider name. Swapped atomically: running calls keep the
@@ -150,7 +138,20 @@ impl Drop for Runtime {
 }
 
 impl Runtime {
+    /// A runtime under `limits`, caching compiled components in `cache_dir` (`None`:
+    /// compile at every start), whose adapters' allowed requests go to the network.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
+        let client = http::client().map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        Runtime::with_transport(limits, cache_dir, Transport::Network(client))
+    }
+
+    /// A runtime whose adapters' allowed requests go to `transport` (a
+    /// [`Transport::Scripted`] for the adapter test harness).
+    pub fn with_transport(
+        limits: Limits,
+        cache_dir: Option<PathBuf>,
+        transport: Transport,
+    ) -> Result<Runtime, RuntimeError> {
         let engine = match build_engine(&limits, true) {
             Ok(engine) => engine,
             Err(e) => {
@@ -167,7 +168,6 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         v1::Adapter::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let http = http::client().map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (stop, ticking) = (ticker_stop.clone(), engine.clone());
@@ -185,7 +185,7 @@ impl Runtime {
             engine,
             linker,
             limits,
-            http,
+            transport,
             cache_dir,
             active: RwLock::new(HashMap::new()),
             compiled: RwLock::new(HashMap::new()),
@@ -199,7 +199,7 @@ impl Runtime {
     }
 
     /// Compiles (or takes from the cache) a component, checks it implements the contract,
-    /// imports nothing its contract does not grant (`domain::adapter::check_imports`) and
+    /// imports nothing its contract does not grant ([`granted::check_imports`]) and
     /// passes its self-test (`info` answers with a sane description), without activating
     /// it.
     pub async fn prepare(&self, wasm: &[u8]) -> Result<Arc<LoadedAdapter>, RuntimeError> {
@@ -236,10 +236,7 @@ impl Runtime {
             Pre::V1(_) => "1.0.0",
             Pre::V2(_) => contract::CONTRACT_VERSION,
         };
-        crate::domain::adapter::check_imports(
-            imports.iter().map(String::as_str),
-            contract_version,
-        )?;
+        granted::check_imports(imports.iter().map(String::as_str), contract_version)?;
 
         let mut store = self.store(
             "(self-test)",
@@ -365,7 +362,7 @@ impl Runtime {
     }
 
     fn store(&self, adapter: &str, grants: Grants) -> Store<CallState> {
-        let state = CallState::new(adapter, grants, &self.limits, self.http.clone());
+        let state = CallState::new(adapter, grants, &self.limits, self.transport.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let budget = self.limits.cpu_budget;
@@ -440,6 +437,22 @@ impl Runtime {
         outcome
     }
 
+    /// One adapter call, the one way every operation runs: a fresh instance of the active
+    /// version of `provider` with `grants`, `op` through the bindings of the contract the
+    /// version exports, under the wall-clock timeout, its outcome counted and logged by
+    /// [`Runtime::finish`].
+    async fn call<O: Operation>(
+        &self,
+        provider: &str,
+        grants: Grants,
+        op: O,
+    ) -> Result<O::Answer, CallError> {
+        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let result =
+            tokio::time::timeout(self.limits.wall_timeout, op.invoke(&instance, &mut store)).await;
+        self.finish(provider, op.name(), &store, result)
+    }
+
     /// Calls `info()` of the active adapter in a fresh instance (no grants): the fixed cost of
     /// a call, and a liveness check of the adapter.
     pub async fn query_info(&self, provider: &str) -> Result<AdapterInfo, CallError> {
@@ -447,10 +460,7 @@ impl Runtime {
             keys: Arc::default(),
             allowlist: Allowlist::default(),
         };
-        adapter_call!(self, provider, grants, "info", |b, store| {
-            v2: b.paygate_provider_provider().call_info(store).await,
-            v1: v1::info(b, store).await,
-        })
+        self.call(provider, grants, ops::Info).await
     }
 
     pub async fn pay(
@@ -460,10 +470,7 @@ impl Runtime {
         config: &Config,
         req: &PayRequest,
     ) -> Result<Result<PayResponse, ProviderError>, CallError> {
-        adapter_call!(self, provider, grants, "pay", |b, store| {
-            v2: b.paygate_provider_provider().call_pay(store, config, req).await,
-            v1: v1::pay(b, store, config, req).await,
-        })
+        self.call(provider, grants, ops::Pay { config, req }).await
     }
 
     pub async fn query(
@@ -473,8 +480,12 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
-        self.query_as("query", provider, grants, config, payment_no)
-            .await
+        let op = ops::Query {
+            label: "query",
+            config,
+            payment_no,
+        };
+        self.call(provider, grants, op).await
     }
 
     /// [`Runtime::query`] of a configuration's test (a trade that cannot exist), counted
@@ -487,22 +498,12 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
-        self.query_as("test", provider, grants, config, payment_no)
-            .await
-    }
-
-    async fn query_as(
-        &self,
-        op: &'static str,
-        provider: &str,
-        grants: Grants,
-        config: &Config,
-        payment_no: &str,
-    ) -> Result<Result<TradeStatus, ProviderError>, CallError> {
-        adapter_call!(self, provider, grants, op, |b, store| {
-            v2: b.paygate_provider_provider().call_query(store, config, payment_no).await,
-            v1: v1::query(b, store, config, payment_no).await,
-        })
+        let op = ops::Query {
+            label: "test",
+            config,
+            payment_no,
+        };
+        self.call(provider, grants, op).await
     }
 
     pub async fn close(
@@ -512,10 +513,8 @@ impl Runtime {
         config: &Config,
         payment_no: &str,
     ) -> Result<Result<(), ProviderError>, CallError> {
-        adapter_call!(self, provider, grants, "close", |b, store| {
-            v2: b.paygate_provider_provider().call_close(store, config, payment_no).await,
-            v1: v1::close(b, store, config, payment_no).await,
-        })
+        self.call(provider, grants, ops::Close { config, payment_no })
+            .await
     }
 
     pub async fn refund(
@@ -525,10 +524,8 @@ impl Runtime {
         config: &Config,
         req: &RefundRequest,
     ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
-        adapter_call!(self, provider, grants, "refund", |b, store| {
-            v2: b.paygate_provider_provider().call_refund(store, config, req).await,
-            v1: v1::refund(b, store, config, req).await,
-        })
+        self.call(provider, grants, ops::Refund { config, req })
+            .await
     }
 
     /// Asks for a refund's state. A 1.0.0 adapter cannot: `unsupported`, and the caller
@@ -541,18 +538,12 @@ impl Runtime {
         payment_no: &str,
         refund_no: &str,
     ) -> Result<Result<RefundStatus, ProviderError>, CallError> {
-        adapter_call!(self, provider, grants, "query-refund", |b, store| {
-            v2: b
-                .paygate_provider_provider()
-                .call_query_refund(store, config, payment_no, refund_no)
-                .await,
-            v1: {
-                let _ = (b, store);
-                Ok(Err(ProviderError::Unsupported(
-                    "contract 1.0.0 has no query-refund".into(),
-                )))
-            },
-        })
+        let op = ops::QueryRefund {
+            config,
+            payment_no,
+            refund_no,
+        };
+        self.call(provider, grants, op).await
     }
 
     pub async fn parse_notification(
@@ -563,13 +554,12 @@ impl Runtime {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Result<Notification, Refusal>, CallError> {
-        adapter_call!(self, provider, grants, "parse-notification", |b, store| {
-            v2: b
-                .paygate_provider_provider()
-                .call_parse_notification(store, config, &headers, &body)
-                .await,
-            v1: v1::parse_notification(b, store, config, &headers, &body).await,
-        })
+        let op = ops::ParseNotification {
+            config,
+            headers: &headers,
+            body: &body,
+        };
+        self.call(provider, grants, op).await
     }
 }
 

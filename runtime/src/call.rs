@@ -9,9 +9,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::paygate::provider::log::{self, Level};
-use super::bindings::paygate::provider::types;
-use super::http::{Allowlist, HttpLimits};
+use super::http::{Allowlist, HttpLimits, Transport};
 use super::keys::KeyRing;
 
 /// Per-call limits, from configuration.
@@ -71,7 +69,7 @@ pub struct CallState {
     pub(super) limits: StoreLimits,
     pub(super) keys: Arc<KeyRing>,
     pub(super) allowlist: Allowlist,
-    pub(super) http: reqwest::Client,
+    pub(super) transport: Transport,
     pub(super) http_limits: HttpLimits,
     /// When the call started, and how long it waited in host calls: their difference is
     /// the guest's own time, which the CPU budget bounds.
@@ -92,7 +90,7 @@ impl CallState {
         adapter: &str,
         grants: Grants,
         limits: &Limits,
-        http: reqwest::Client,
+        transport: Transport,
     ) -> CallState {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
@@ -117,7 +115,7 @@ impl CallState {
                 .build(),
             keys: grants.keys,
             allowlist: grants.allowlist,
-            http,
+            transport,
             http_limits: limits.http,
             started: Instant::now(),
             host_time: Duration::ZERO,
@@ -153,21 +151,6 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
-        }
-    }
-}
-
-impl types::Host for CallState {}
-
-impl log::Host for CallState {
-    async fn log(&mut self, level: Level, message: String) {
-        let adapter = self.adapter.as_str();
-        match level {
-            Level::Trace => tracing::trace!(adapter, "{message}"),
-            Level::Debug => tracing::debug!(adapter, "{message}"),
-            Level::Info => tracing::info!(adapter, "{message}"),
-            Level::Warn => tracing::warn!(adapter, "{message}"),
-            Level::Error => tracing::error!(adapter, "{message}"),
         }
     }
 }
@@ -275,7 +258,7 @@ pub(super) fn classify(adapter: &str, limits: &Limits, err: wasmtime::Error) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::contract::{PayAction, PayResponse, ProviderError};
+    use crate::contract::{PayAction, PayResponse, ProviderError};
 
     fn redirect(len: usize) -> Result<PayResponse, ProviderError> {
         Ok(PayResponse {

@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_1_0_0_error_counts_under_the_same_outcome_as_its_2_0_0_twin() {
-        use crate::runtime::CallOutcome;
+        use crate::CallOutcome;
         let cases = [
             (
                 types::ProviderError::Config("api_key".into()),

@@ -103,7 +103,7 @@ impl Answer for AdapterInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::contract::{Rejection, Reply};
+    use crate::contract::{Rejection, Reply};
 
     #[test]
     fn each_contract_error_counts_under_its_own_outcome() {
