@@ -1,5 +1,5 @@
 //! One adapter call: the store's data (`CallState`), the limits applied to it, and how a
-//! trap or an exhausted limit becomes a clear error for that call alone.
+//! trap, an exhausted limit or an oversized answer becomes a clear error for that call alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,20 @@ pub struct Limits {
     /// Wall-clock time for the whole call, host calls included.
     pub wall_timeout: Duration,
     pub http: HttpLimits,
+}
+
+impl Limits {
+    /// Largest answer one call may return, in bytes of its JSON form. The memory cap bounds
+    /// what an adapter holds while it runs, not what it hands over: without this, an answer
+    /// of tens of megabytes (a runaway string, a hostile adapter) would be copied into the
+    /// host, stored with the payment and sent to clients. The largest honest answers are
+    /// a few kilobytes (an Alipay page form, a notification's reply), so 256 KiB leaves them
+    /// ample room. Counted as JSON, a `list<u8>` (a reply's body) weighs up to four bytes a
+    /// byte, which still leaves a reply some 64 KiB.
+    ///
+    /// A constant rather than a field: `app::load_adapters` builds `Limits` field by field,
+    /// and this cap has no reason to differ between deployments yet.
+    pub const MAX_ANSWER_BYTES: usize = 256 << 10;
 }
 
 impl Default for Limits {
@@ -67,6 +81,8 @@ pub struct CallState {
     pub(super) stderr: MemoryOutputPipe,
     /// Which adapter runs, for log lines.
     pub(super) adapter: String,
+    /// The secret names the adapter declares (see `keys.rs`); empty for a self-test.
+    pub(super) secret_names: Arc<[String]>,
     /// The runtime's instance slot this call holds; released with the store.
     pub(super) slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -108,6 +124,7 @@ impl CallState {
             stdout,
             stderr,
             adapter: adapter.to_owned(),
+            secret_names: Arc::new([]),
             slot: None,
         }
     }
@@ -168,6 +185,54 @@ pub enum CallError {
     Timeout { adapter: String, timeout_ms: u128 },
     #[error("adapter `{adapter}` trapped: {message}")]
     Trap { adapter: String, message: String },
+    #[error(
+        "adapter `{adapter}` answered {bytes} bytes, more than the cap of {cap_bytes} bytes \
+         for one answer"
+    )]
+    AnswerTooLarge {
+        adapter: String,
+        bytes: usize,
+        cap_bytes: usize,
+    },
+}
+
+/// Refuses an answer larger than `cap_bytes` in its JSON form (see
+/// [`Limits::MAX_ANSWER_BYTES`]), as a failure of the call.
+pub(super) fn check_answer_size<R: serde::Serialize>(
+    adapter: &str,
+    cap_bytes: usize,
+    answer: &R,
+) -> Result<(), CallError> {
+    let bytes = json_size(answer);
+    if bytes > cap_bytes {
+        return Err(CallError::AnswerTooLarge {
+            adapter: adapter.to_owned(),
+            bytes,
+            cap_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// The length of `value` written as JSON, counted without building the text.
+fn json_size<R: serde::Serialize>(value: &R) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // The contract's types have string keys only and a counter never fails to write, so
+    // this cannot fail; if it somehow did, the answer counts as unbounded and is refused.
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Marks the trap raised by the epoch callback, so it can be told apart from a guest trap.
@@ -204,5 +269,56 @@ pub(super) fn classify(adapter: &str, limits: &Limits, err: wasmtime::Error) -> 
     CallError::Trap {
         adapter: adapter.to_owned(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::contract::{PayAction, PayResponse, ProviderError};
+
+    fn redirect(len: usize) -> Result<PayResponse, ProviderError> {
+        Ok(PayResponse {
+            action: PayAction::Redirect(format!("https://x.example/{}", "a".repeat(len))),
+            provider_trade_id: None,
+            action_expires_at: None,
+        })
+    }
+
+    #[test]
+    fn an_answer_within_the_cap_passes() {
+        assert_eq!(
+            check_answer_size("chaos", Limits::MAX_ANSWER_BYTES, &redirect(8 << 10)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_answer_over_the_cap_fails_the_call_naming_its_size_and_the_cap() {
+        let e = check_answer_size("chaos", Limits::MAX_ANSWER_BYTES, &redirect(4 << 20))
+            .expect_err("4 MiB is over the cap");
+        let CallError::AnswerTooLarge {
+            adapter,
+            bytes,
+            cap_bytes,
+        } = &e
+        else {
+            panic!("not AnswerTooLarge: {e:?}");
+        };
+        assert_eq!(adapter, "chaos");
+        assert!(*bytes > 4 << 20, "{bytes}");
+        assert_eq!(*cap_bytes, 256 << 10);
+        let message = e.to_string();
+        assert!(
+            message.contains(&bytes.to_string()) && message.contains("262144"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_size_counted_is_the_length_of_the_json_form() {
+        let answer = redirect(100);
+        let text = serde_json::to_string(&answer).expect("JSON");
+        assert_eq!(json_size(&answer), text.len());
     }
 }

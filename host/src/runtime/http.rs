@@ -60,6 +60,19 @@ fn is_loopback(host: &str) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `scheme://host:port` of `url` for a log line, or only its scheme when it has no host
+/// (`file:`); nothing of the path or query.
+fn shown_origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+            (Some(host), None) => format!("{}://{host}", u.scheme()),
+            (None, _) => format!("{}:", u.scheme()),
+        },
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
 fn origin_of(url: &str) -> Option<(String, String, u16)> {
     let u = url::Url::parse(url).ok()?;
     if !matches!(u.scheme(), "http" | "https") {
@@ -99,7 +112,23 @@ impl http::Host for CallState {
 
 impl CallState {
     async fn send_checked(&mut self, req: Request) -> Result<Response, http::Error> {
-        let url = self.allowlist.check(&req.url)?;
+        let url = match self.allowlist.check(&req.url) {
+            Ok(url) => url,
+            Err(e) => {
+                if let http::Error::Denied(_) = &e {
+                    // A request outside the allowlist is an adapter reaching for what its
+                    // merchant did not grant (a bug, or a hostile adapter probing the
+                    // network): operators must see it. Only the origin is logged, never
+                    // the path or query, which may carry payment data.
+                    tracing::warn!(
+                        adapter = %self.adapter,
+                        origin = %shown_origin(&req.url),
+                        "adapter http request refused: origin not in its allowlist"
+                    );
+                }
+                return Err(e);
+            }
+        };
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -198,6 +227,20 @@ mod tests {
             assert!(matches!(a.check(url), Err(http::Error::Denied(_))), "{url}");
         }
         assert!(matches!(a.check("not a url"), Err(http::Error::Invalid(_))));
+    }
+
+    #[test]
+    fn a_refused_url_is_logged_by_its_origin_without_path_or_query() {
+        assert_eq!(
+            shown_origin("https://169.254.169.254/latest/meta-data/?token=secret"),
+            "https://169.254.169.254:443"
+        );
+        assert_eq!(
+            shown_origin("http://127.0.0.1:5432/x"),
+            "http://127.0.0.1:5432"
+        );
+        assert_eq!(shown_origin("file:///etc/passwd"), "file:");
+        assert_eq!(shown_origin("not a url"), "(not a URL)");
     }
 
     #[test]

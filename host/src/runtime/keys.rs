@@ -212,6 +212,11 @@ impl KeyRing {
         Ok(())
     }
 
+    /// Whether the ring holds a secret named `name`.
+    pub fn holds(&self, name: &str) -> bool {
+        self.keys.contains_key(name)
+    }
+
     fn get(&self, name: &str) -> Result<&KeyMaterial, keys::Error> {
         self.keys
             .get(name)
@@ -370,6 +375,30 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+impl CallState {
+    /// Refuses a key name that the configuration of the merchant this call is for does not
+    /// hold. The ring only ever holds that one merchant's secrets, so no name can reach
+    /// another merchant's key. A secret the adapter declared but the merchant left out is
+    /// an optional one (the shipped adapters probe for them), so it is only noted; any other
+    /// name is a bug or a probe of the sandbox, which operators must see.
+    fn held(&self, key: &str, op: &'static str) -> Result<(), keys::Error> {
+        if self.keys.holds(key) {
+            return Ok(());
+        }
+        if self.secret_names.iter().any(|declared| declared == key) {
+            tracing::debug!(adapter = %self.adapter, key, op, "declared secret not configured");
+        } else {
+            tracing::warn!(
+                adapter = %self.adapter,
+                key,
+                op,
+                "adapter asked for a key it never declared; refused"
+            );
+        }
+        Err(keys::Error::UnknownKey(key.to_owned()))
+    }
+}
+
 impl keys::Host for CallState {
     async fn sign(
         &mut self,
@@ -377,6 +406,7 @@ impl keys::Host for CallState {
         algorithm: SignatureAlgorithm,
         message: Vec<u8>,
     ) -> Result<Vec<u8>, keys::Error> {
+        self.held(&key, "sign")?;
         self.keys.sign(&key, algorithm, &message)
     }
 
@@ -387,6 +417,7 @@ impl keys::Host for CallState {
         message: Vec<u8>,
         signature: Vec<u8>,
     ) -> Result<bool, keys::Error> {
+        self.held(&key, "verify")?;
         self.keys.verify(&key, algorithm, &message, &signature)
     }
 
@@ -398,11 +429,13 @@ impl keys::Host for CallState {
         associated_data: Vec<u8>,
         ciphertext: Vec<u8>,
     ) -> Result<Vec<u8>, keys::Error> {
+        self.held(&key, "decrypt")?;
         self.keys
             .decrypt(&key, cipher, &nonce, &associated_data, &ciphertext)
     }
 
     async fn certificates(&mut self, key: String) -> Result<Vec<Certificate>, keys::Error> {
+        self.held(&key, "certificates")?;
         self.keys.certificates(&key)
     }
 
@@ -414,6 +447,7 @@ impl keys::Host for CallState {
         message: Vec<u8>,
         signature: Vec<u8>,
     ) -> Result<bool, keys::Error> {
+        self.held(&key, "verify-certificate")?;
         self.keys
             .verify_certificate(&key, &serial, algorithm, &message, &signature)
     }

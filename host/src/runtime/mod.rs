@@ -2,7 +2,8 @@
 //! allocator), the compiled-component cache (in memory and on disk, one artifact per engine
 //! configuration), the linker with the host's imports (`http`, `keys`, `log`, and an empty
 //! WASI) for both contract versions, the active adapter per provider, and typed calls that
-//! run each in a fresh store under a CPU budget, a memory cap and a wall-clock timeout.
+//! run each in a fresh store under a CPU budget, a memory cap and a wall-clock timeout, and
+//! whose answer must fit a size cap.
 //! Adapters of contract 1.0.0 and 2.0.0 run side by side: the contract a component exports
 //! is read before it is instantiated, and its calls go through the matching bindings
 //! (`bindings.rs` for 2.0.0, `v1.rs` for 1.0.0), answering in the current types. Nothing
@@ -50,7 +51,7 @@ enum Instance {
     V1(v1::Adapter),
     V2(Adapter),
 }
-use call::{classify, CallState, CpuBudgetExceeded};
+use call::{check_answer_size, classify, CallState, CpuBudgetExceeded};
 use contract::{
     AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
     RefundStatus, Refusal, TradeStatus,
@@ -82,6 +83,9 @@ pub struct LoadedAdapter {
     pub info: AdapterInfo,
     /// SHA-256 of the component bytes, lower-case hex: the version's identity.
     pub sha256: String,
+    /// The secret names `info` declares, shared with each call's store: asking `keys` for a
+    /// declared secret the merchant left out is normal, for any other name it is not.
+    secret_names: Arc<[String]>,
     pre: Pre,
 }
 
@@ -252,8 +256,16 @@ impl Runtime {
             Pre::V1(_) => "1.0.0",
             Pre::V2(_) => contract::CONTRACT_VERSION,
         };
+        check_answer_size("(self-test)", Limits::MAX_ANSWER_BYTES, &info)
+            .map_err(|e| RuntimeError::SelfTest(e.to_string()))?;
         check_info(&info, exported).map_err(RuntimeError::SelfTest)?;
-        Ok(Arc::new(LoadedAdapter { info, sha256, pre }))
+        let secret_names = info.secrets.iter().map(|s| s.name.clone()).collect();
+        Ok(Arc::new(LoadedAdapter {
+            info,
+            sha256,
+            secret_names,
+            pre,
+        }))
     }
 
     /// Makes `adapter` the active version for its provider. Calls already running finish on
@@ -368,6 +380,7 @@ impl Runtime {
         let slot = self.slots.clone().acquire_owned().await.ok();
         let mut store = self.store(&adapter.info.name, grants);
         store.data_mut().slot = slot;
+        store.data_mut().secret_names = adapter.secret_names.clone();
         let instance = match &adapter.pre {
             Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
             Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
@@ -376,9 +389,10 @@ impl Runtime {
         Ok((store, instance))
     }
 
-    /// Ends a call: its outcome counted (`paygate_adapter_calls_total` by provider, op and
-    /// [`CallOutcome`]), its time measured, and logged.
-    fn finish<R: Answer>(
+    /// Ends a call: an answer over [`Limits::MAX_ANSWER_BYTES`] refused, its outcome counted
+    /// (`paygate_adapter_calls_total` by provider, op and [`CallOutcome`]), its time
+    /// measured, and logged.
+    fn finish<R: Answer + serde::Serialize>(
         &self,
         provider: &str,
         op: &'static str,
@@ -393,7 +407,7 @@ impl Runtime {
                 timeout_ms: self.limits.wall_timeout.as_millis(),
             }),
             Ok(Err(e)) => Err(classify(provider, &self.limits, e)),
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => check_answer_size(provider, Limits::MAX_ANSWER_BYTES, &r).map(|()| r),
         };
         let label = CallOutcome::of_call(&outcome).as_str();
         metrics::counter!("paygate_adapter_calls_total", "provider" => provider.to_owned(), "op" => op, "outcome" => label).increment(1);

@@ -22,7 +22,7 @@ pub enum CallOutcome {
     /// The adapter or provider does not support the operation or channel (`unsupported`).
     Unsupported,
     /// The adapter itself failed: a trap, the CPU budget, the memory cap, the wall-clock
-    /// timeout (no answer of the contract at all).
+    /// timeout (no answer of the contract at all), or an answer over the size cap.
     Failed,
 }
 
@@ -154,6 +154,11 @@ mod tests {
                 timeout_ms: 30_000,
             },
             CallError::UnknownAdapter("nope".into()),
+            CallError::AnswerTooLarge {
+                adapter: "chaos".into(),
+                bytes: 4 << 20,
+                cap_bytes: 256 << 10,
+            },
         ] {
             let result: Result<Result<(), ProviderError>, CallError> = Err(e);
             assert_eq!(CallOutcome::of_call(&result), CallOutcome::Failed);
