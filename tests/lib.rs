@@ -388,7 +388,7 @@ impl TestApp {
     }
 
     /// Creates another merchant through the admin API, with the mock provider configured
-    /// against a fresh sandbox account (`extra_settings` added, e.g. scenarios).
+    /// against a fresh sandbox account (`extra_settings` added, e.g. `refunds`).
     pub async fn new_merchant(&self, name: &str, extra_settings: &[(&str, &str)]) -> Merchant {
         self.new_merchant_with_account(name, extra_settings).await.0
     }
