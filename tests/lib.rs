@@ -11,6 +11,45 @@ pub use paygate;
 
 pub mod backends;
 
+/// The purpose-built test adapters of `tests/adapters/`, built for wasm32-wasip2 by
+/// `build.rs`. Never bundled with paygate: a test loads them into its own running paygate
+/// (`app.running.runtime.prepare(..)`, then `activate`).
+pub mod test_adapters {
+    /// The misbehaving adapter (provider `chaos`): its pay subject picks the limit it
+    /// pushes against (`tests/adapters/chaos/src/lib.rs`).
+    pub static CHAOS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_chaos.wasm"));
+
+    /// The swap adapter (provider `swap`) as version 1.0.0: its pay URL ends in `?v=1.0.0`.
+    pub static SWAP_V1: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_swap_v1.wasm"));
+
+    /// The swap adapter as version 2.0.0: its pay URL ends in `?v=2.0.0`.
+    pub static SWAP_V2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_swap_v2.wasm"));
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use paygate::runtime::{Limits, Runtime};
+
+        #[tokio::test]
+        async fn the_test_adapters_load_and_the_two_swap_builds_are_two_versions() {
+            assert_ne!(SWAP_V1, SWAP_V2, "two builds, two components");
+            let runtime = Runtime::new(Limits::default(), None).expect("runtime");
+            for (wasm, name, version) in [
+                (CHAOS, "chaos", "0.1.0"),
+                (SWAP_V1, "swap", "1.0.0"),
+                (SWAP_V2, "swap", "2.0.0"),
+            ] {
+                let adapter = runtime.prepare(wasm).await.expect("the adapter loads");
+                assert_eq!(
+                    (adapter.info.name.as_str(), adapter.info.version.as_str()),
+                    (name, version)
+                );
+                assert_eq!(adapter.info.contract_version, "2.0.0");
+            }
+        }
+    }
+}
+
 /// The admin token every test paygate is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -399,7 +438,7 @@ impl TestApp {
     }
 
     /// Creates another merchant through the admin API, with the mock provider configured
-    /// against a fresh sandbox account (`extra_settings` added, e.g. scenarios).
+    /// against a fresh sandbox account (`extra_settings` added, e.g. `refunds`).
     pub async fn new_merchant(&self, name: &str, extra_settings: &[(&str, &str)]) -> Merchant {
         self.new_merchant_with_account(name, extra_settings).await.0
     }

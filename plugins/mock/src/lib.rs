@@ -5,25 +5,14 @@
 //! maps are in `wire.rs`.
 //!
 //! Settings: `sandbox_url` (the sandbox's base URL, which is also the adapter's whole
-//! outbound allowlist), `account_id`, and optionally `scenarios`. Secret: `api_key`
-//! (`hmac-key`). Channels: `web` (redirect to the sandbox's checkout page) and `qr` (a QR
-//! code whose content is that page's URL). A pay request's `payer.return-url` goes to the
-//! sandbox, whose page sends the payer there after paying.
+//! outbound allowlist), `account_id`, and optionally `refunds` (`off`: every refund answered
+//! as unsupported). Secret: `api_key` (`hmac-key`). Channels: `web` (redirect to the
+//! sandbox's checkout page) and `qr` (a QR code whose content is that page's URL). A pay
+//! request's `payer.return-url` goes to the sandbox, whose page sends the payer there after
+//! paying.
 //!
-//! # Test scenarios
-//!
-//! Only for a merchant whose setting `scenarios` is `on`, the subject of a pay request makes
-//! the adapter misbehave, so that the host's tests can prove each misbehaviour fails that one
-//! call and nothing else:
-//!
-//! | subject | what the adapter does |
-//! |---|---|
-//! | `scenario:trap` | panics (a trap) |
-//! | `scenario:spin` | loops forever without calling the host (the CPU budget must stop it) |
-//! | `scenario:oom` | allocates and fills 1 MiB blocks, keeping them, until allocation fails |
-//! | `scenario:log` | writes a line to stdout, one to stderr and one through the `log` import, then pays normally |
-//!
-//! For every other merchant these subjects are ordinary text.
+//! It is shipped, so it has no test switches: the misbehaving adapter the sandbox tests use
+//! is `tests/adapters/chaos`.
 
 mod wire;
 
@@ -78,15 +67,6 @@ impl Provider for Mock {
                     is_base_url: false,
                     default_value: None,
                 },
-                SettingSpec {
-                    name: "scenarios".into(),
-                    required: false,
-                    description: "`on` lets a pay request's subject trigger test scenarios \
-                                  (scenario:trap, scenario:spin, scenario:oom, scenario:log)"
-                        .into(),
-                    is_base_url: false,
-                    default_value: None,
-                },
             ],
             secrets: vec![SecretSpec {
                 name: API_KEY.into(),
@@ -100,9 +80,6 @@ impl Provider for Mock {
     }
 
     fn pay(config: Config, request: PayRequest) -> Result<PayResponse, ProviderError> {
-        if setting(&config, "scenarios") == Some("on") {
-            run_scenario(&request.subject);
-        }
         let channel = request.channel.as_str();
         if channel != "web" && channel != "qr" {
             return Err(ProviderError::Unsupported(format!(
@@ -262,36 +239,6 @@ fn refuse(error: ProviderError) -> Refusal {
             &serde_json::json!({"code": "FAIL", "message": message}),
         ),
         error,
-    }
-}
-
-/// The misbehaviours of the test scenarios (see the crate doc); any other subject is left
-/// alone.
-fn run_scenario(subject: &str) {
-    match subject {
-        "scenario:trap" => panic!("scenario:trap: the adapter panics on purpose"),
-        "scenario:spin" => {
-            let mut n: u64 = 0;
-            loop {
-                // `black_box` hides the value from the optimiser, so the loop stays.
-                n = std::hint::black_box(n.wrapping_add(1));
-            }
-        }
-        "scenario:oom" => {
-            let mut hoard: Vec<Vec<u8>> = Vec::new();
-            loop {
-                // `vec![1; n]` writes every byte, so the pages are really used; the block
-                // stays alive in `hoard` until an allocation fails and the instance aborts.
-                hoard.push(vec![1u8; 1 << 20]);
-                std::hint::black_box(&hoard);
-            }
-        }
-        "scenario:log" => {
-            println!("scenario:log: a line on stdout");
-            eprintln!("scenario:log: a line on stderr");
-            paygate_sdk::log::info("scenario:log: a line through the log import");
-        }
-        _ => {}
     }
 }
 
