@@ -39,10 +39,47 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-test-adapters");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(&cargo);
-    build.current_dir(&root).arg("build");
-    for (package, _) in ADAPTERS {
+    let packages: Vec<&str> = ADAPTERS.iter().map(|(package, _)| *package).collect();
+    build_wasm(&cargo, &root, &target_dir, &packages, None);
+    // The chaos adapter once more with its socket probe, which imports wasi:sockets: in a
+    // target directory of its own, so the two builds never replace each other's artifact.
+    let sockets_dir = target_dir.with_file_name("wasm-test-adapters-sockets");
+    build_wasm(
+        &cargo,
+        &root,
+        &sockets_dir,
+        &["paygate-chaos-adapter"],
+        Some("paygate-chaos-adapter/sockets"),
+    );
+    let built = sockets_dir
+        .join("wasm32-wasip2")
+        .join("adapter")
+        .join("paygate_chaos.wasm");
+    std::fs::copy(&built, out_dir.join("paygate_chaos_sockets.wasm"))
+        .unwrap_or_else(|e| panic!("cannot copy {} into OUT_DIR: {e}", built.display()));
+    for (_, file) in ADAPTERS {
+        let built = target_dir.join("wasm32-wasip2").join("adapter").join(file);
+        std::fs::copy(&built, out_dir.join(file))
+            .unwrap_or_else(|e| panic!("cannot copy {} into OUT_DIR: {e}", built.display()));
+    }
+}
+
+/// Builds `packages` for wasm32-wasip2 with the `adapter` profile into `target_dir`, with
+/// `features` when given.
+fn build_wasm(
+    cargo: &str,
+    root: &std::path::Path,
+    target_dir: &std::path::Path,
+    packages: &[&str],
+    features: Option<&str>,
+) {
+    let mut build = Command::new(cargo);
+    build.current_dir(root).arg("build");
+    for package in packages {
         build.args(["--package", package]);
+    }
+    if let Some(features) = features {
+        build.args(["--features", features]);
     }
     let status = build
         .args([
@@ -52,7 +89,7 @@ fn main() {
             "adapter",
             "--target-dir",
         ])
-        .arg(&target_dir)
+        .arg(target_dir)
         // The outer build's flags and wrappers are for the host target, not for wasm.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -67,10 +104,5 @@ fn main() {
             "building the test adapters (tests/adapters) for wasm32-wasip2 failed (is the \
              target installed? `rustup target add wasm32-wasip2`)"
         );
-    }
-    for (_, file) in ADAPTERS {
-        let built = target_dir.join("wasm32-wasip2").join("adapter").join(file);
-        std::fs::copy(&built, out_dir.join(file))
-            .unwrap_or_else(|e| panic!("cannot copy {} into OUT_DIR: {e}", built.display()));
     }
 }

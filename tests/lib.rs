@@ -12,12 +12,17 @@ pub use paygate;
 pub mod backends;
 
 /// The purpose-built test adapters of `tests/adapters/`, built for wasm32-wasip2 by
-/// `build.rs`. Never bundled with paygate: a test loads them into its own running paygate
-/// (`app.running.runtime.prepare(..)`, then `activate`).
+/// `build.rs`. Never bundled with paygate: a test uploads and activates them in its own
+/// running paygate ([`TestApp::activate_adapter`]).
 pub mod test_adapters {
     /// The misbehaving adapter (provider `chaos`): its pay subject picks the limit it
     /// pushes against (`tests/adapters/chaos/src/lib.rs`).
     pub static CHAOS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_chaos.wasm"));
+
+    /// The chaos adapter built with its socket probe (feature `sockets`): it imports
+    /// `wasi:sockets`, so paygate refuses it at upload.
+    pub static CHAOS_SOCKETS: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/paygate_chaos_sockets.wasm"));
 
     /// The swap adapter (provider `swap`) as version 1.0.0: its pay URL ends in `?v=1.0.0`.
     pub static SWAP_V1: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_swap_v1.wasm"));

@@ -16,6 +16,7 @@ mod admin;
 mod alipay;
 mod conformance;
 mod contracts;
+mod hot_swap;
 mod jobs;
 mod merchants;
 mod misconfiguration;
