@@ -34,13 +34,23 @@ fn version_of(payment: &Value) -> Option<String> {
 
 async fn a_version_switched_ten_times_under_load_fails_no_request(setting: Setting) {
     let app = Arc::new(TestApp::spawn_in(setting, &[]).await);
-    let (status, v1) = app.upload_adapter(test_adapters::SWAP_V1, Some("swap")).await;
+    let (status, v1) = app
+        .upload_adapter(test_adapters::SWAP_V1, Some("swap"))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{v1}");
-    let (status, v2) = app.upload_adapter(test_adapters::SWAP_V2, Some("swap")).await;
+    let (status, v2) = app
+        .upload_adapter(test_adapters::SWAP_V2, Some("swap"))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{v2}");
     let versions = [
-        v1["version"]["version"].as_str().expect("version").to_owned(),
-        v2["version"]["version"].as_str().expect("version").to_owned(),
+        v1["version"]["version"]
+            .as_str()
+            .expect("version")
+            .to_owned(),
+        v2["version"]["version"]
+            .as_str()
+            .expect("version")
+            .to_owned(),
     ];
     assert_ne!(versions[0], versions[1]);
     let activate = |version: &str| {
@@ -48,7 +58,10 @@ async fn a_version_switched_ten_times_under_load_fails_no_request(setting: Setti
         let version = version.to_owned();
         async move {
             let (status, body) = app
-                .admin_post("/admin/adapters/swap/activate", &json!({ "version": version }))
+                .admin_post(
+                    "/admin/adapters/swap/activate",
+                    &json!({ "version": version }),
+                )
                 .await;
             assert_eq!(status, StatusCode::OK, "activate {version}: {body}");
         }
@@ -57,7 +70,12 @@ async fn a_version_switched_ten_times_under_load_fails_no_request(setting: Setti
     let r = app
         .put_provider_untested("swap", &json!({"settings": {}, "secrets": {}}))
         .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
@@ -100,7 +118,11 @@ async fn a_version_switched_ten_times_under_load_fails_no_request(setting: Setti
         all.versions.extend(seen.versions);
         all.failures.extend(seen.failures);
     }
-    assert!(all.failures.is_empty(), "failed requests: {:?}", all.failures);
+    assert!(
+        all.failures.is_empty(),
+        "failed requests: {:?}",
+        all.failures
+    );
     for v in &all.versions {
         assert!(versions.contains(v), "an answer from neither build: {v}");
     }

@@ -234,7 +234,10 @@ async fn an_adapter_that_imports_sockets_is_refused_at_upload() {
     // context of every call allows no TCP, no UDP and no name lookup either.
     let (status, body) = app.upload_adapter(CHAOS_SOCKETS, Some("chaos")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["code"], "adapter_import_not_granted", "{body}");
+    assert_eq!(
+        body["error"]["code"], "adapter_import_not_granted",
+        "{body}"
+    );
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("wasi:sockets/"), "{message}");
     serves_on(&app, "an upload importing sockets").await;
