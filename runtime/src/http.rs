@@ -100,6 +100,9 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// A test's scripted provider: the answer to each request the allowlist let through.
+pub type Script = Arc<dyn Fn(&Request) -> Result<Response, http::Error> + Send + Sync>;
+
 /// Where the requests an allowlist lets through go.
 #[derive(Clone)]
 pub enum Transport {
@@ -107,7 +110,7 @@ pub enum Transport {
     Network(reqwest::Client),
     /// Answers from a script, for testing an adapter without a provider (the adapter test
     /// harness): no request leaves the process. The allowlist still applies first.
-    Scripted(Arc<dyn Fn(&Request) -> Result<Response, http::Error> + Send + Sync>),
+    Scripted(Script),
 }
 
 impl std::fmt::Debug for Transport {
