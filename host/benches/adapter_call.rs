@@ -2,6 +2,8 @@
 //! same logic written natively in the host. For the bundled mock adapter, in one run:
 //!   - activating a version: a cold compile (with the self-test), from the disk cache (a
 //!     restart, another process), from the memory cache (a re-activation);
+//!   - instantiation alone (a fresh store and an instance from the pre-instantiated
+//!     component, dropped);
 //!   - one call, as paygate makes it (a fresh store, instantiation from the
 //!     pre-instantiated component, the call, the store's teardown): `info()` (no host
 //!     import used: the fixed cost) and `pay()` (one signed HTTP request to a minimal
@@ -308,6 +310,11 @@ fn main() {
 
         println!();
         println!("== one call ==");
+        let instantiate = sample(|| async {
+            runtime.instantiate_only("mock").await.expect("instance");
+        })
+        .await;
+        report("instantiation alone", instantiate);
         let wasm_info = sample(|| async {
             let answer = runtime.query_info("mock").await.expect("info");
             assert_eq!(answer.name, "mock");

@@ -453,6 +453,16 @@ impl Runtime {
         self.finish(provider, op.name(), &store, result)
     }
 
+    /// Instantiates the active version of `provider` and drops the instance: what every
+    /// call pays before its own work (benchmarks; a liveness check that runs no guest code).
+    pub async fn instantiate_only(&self, provider: &str) -> Result<(), CallError> {
+        let grants = Grants {
+            keys: Arc::default(),
+            allowlist: Allowlist::default(),
+        };
+        self.instantiate(provider, grants).await.map(drop)
+    }
+
     /// Calls `info()` of the active adapter in a fresh instance (no grants): the fixed cost of
     /// a call, and a liveness check of the adapter.
     pub async fn query_info(&self, provider: &str) -> Result<AdapterInfo, CallError> {
