@@ -363,6 +363,8 @@ impl Provider for Alipay {
         body: Vec<u8>,
     ) -> Result<Notification, Refusal> {
         let merchant = Merchant::of(&config).map_err(refuse)?;
+        // UTF-8, the charset paygate asks Alipay for (`charset=utf-8`); each value decoded
+        // once, so a `sign` sent with `%2B` and `%2F` comes out as it was signed.
         let params = decode_form(&body)
             .map_err(|e| rejected("UNREADABLE", format!("not an Alipay notification: {e}")))
             .map_err(refuse)?;

@@ -11,10 +11,11 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use crate::UnixSeconds;
 
-/// Beijing time, UTC+8, in seconds east of UTC: China Standard Time, in which Alipay
-/// (`timestamp`: "发送请求的时间，格式"yyyy-MM-dd HH:mm:ss"", Java SDK
-/// `AlipayConstants.DATE_TIMEZONE` `GMT+8`) and WeChat Pay (`time_expire`: RFC 3339 as
-/// `2018-06-08T10:34:56+08:00`, "北京时间") write their times.
+/// Beijing time, UTC+8, in seconds east of UTC: China Standard Time, in which both Chinese
+/// providers write their times. Alipay: the common parameter `timestamp`, "发送请求的时间，格式
+/// "yyyy-MM-dd HH:mm:ss"" (https://opendocs.alipay.com/open/02ekfg), Java SDK
+/// `AlipayConstants.DATE_TIMEZONE` `GMT+8`. WeChat Pay v3: `time_expire` of JSAPI下单 and the
+/// times it returns, "遵循rfc3339标准格式 … +08:00表示东八区时间，领先UTC8小时，即北京时间".
 pub const BEIJING: i32 = 8 * 60 * 60;
 
 /// The offset, if less than a day either way (the `time` crate would take up to 25:59:59;

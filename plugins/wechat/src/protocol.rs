@@ -301,7 +301,9 @@ impl<'a, 'k> SignedHeaders<'a, 'k> {
 }
 
 /// `expires_at` as WeChat's `time_expire` wants it: RFC 3339 in Beijing time (UTC+8), to
-/// the second, e.g. `2026-11-23T10:34:56+08:00`. `None` for an instant no calendar holds.
+/// the second, e.g. `2026-11-23T10:34:56+08:00` (JSAPI下单, `time_expire`: "遵循rfc3339标准格式，
+/// 格式为yyyy-MM-DDTHH:mm:ss+TIMEZONE … 例如：2015-05-20T13:29:35+08:00表示，北京时间2015年5月20日
+/// 13点29分35秒"). `None` for an instant no calendar holds.
 pub fn time_expire(expires_at: UnixSeconds) -> Option<String> {
     rfc3339(expires_at, BEIJING)
 }
