@@ -44,13 +44,13 @@ mod money;
 mod protocol;
 mod wire;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Serialize;
 
+use paygate_sdk::encoding::{base64_decode, base64_encode, decode_form};
 use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, SignatureAlgorithm};
+use paygate_sdk::money::decimal;
 use paygate_sdk::{
     channel, request, required_setting, send, unix_now, AdapterInfo, Config, Headers, Money,
     Notification, NotificationEvent, PayAction, PayRequest, PayResponse, Provider, ProviderError,
@@ -59,7 +59,7 @@ use paygate_sdk::{
 };
 
 use cert::{CertInfo, Check, KeyMode};
-use money::{parse_yuan, yuan, CURRENCY, MAX_FEN, MIN_FEN};
+use money::{parse_yuan, CURRENCY, MAX_FEN, MIN_FEN};
 use protocol::{param, Params};
 use wire::{
     Outcome, PayBiz, PrecreateAnswer, QueryAnswer, RefundAnswer, RefundBiz, RefundQueryAnswer,
@@ -363,7 +363,9 @@ impl Provider for Alipay {
         body: Vec<u8>,
     ) -> Result<Notification, Refusal> {
         let merchant = Merchant::of(&config).map_err(refuse)?;
-        let params = protocol::decode_form(&body)
+        // UTF-8, the charset paygate asks Alipay for (`charset=utf-8`); each value decoded
+        // once, so a `sign` sent with `%2B` and `%2F` comes out as it was signed.
+        let params = decode_form(&body)
             .map_err(|e| rejected("UNREADABLE", format!("not an Alipay notification: {e}")))
             .map_err(refuse)?;
         merchant.verify_notification(&params).map_err(refuse)?;
@@ -452,7 +454,7 @@ impl<'a> Merchant<'a> {
             SignatureAlgorithm::RsaSha256,
             protocol::sign_content(&params).as_bytes(),
         )?;
-        params.push(("sign".into(), BASE64.encode(signature)));
+        params.push(("sign".into(), base64_encode(&signature)));
         Ok(params)
     }
 
@@ -521,7 +523,7 @@ impl<'a> Merchant<'a> {
             let signature = answer
                 .sign
                 .as_deref()
-                .and_then(|s| BASE64.decode(s).ok())
+                .and_then(base64_decode)
                 .ok_or_else(|| untrusted("`sign` is not base64".into()))?;
             let verified = protocol::signed_texts(answer.content)
                 .iter()
@@ -588,9 +590,7 @@ impl<'a> Merchant<'a> {
                 )));
             }
         }
-        let signature = BASE64
-            .decode(sign)
-            .map_err(|_| bad("`sign` is not base64"))?;
+        let signature = base64_decode(sign).ok_or_else(|| bad("`sign` is not base64"))?;
         let check = self
             .mode
             .check_notification(param(params, "alipay_cert_sn"))
@@ -665,7 +665,10 @@ fn amount(money: &Money, verb: &str) -> Result<String, ProviderError> {
             money.minor
         )));
     }
-    Ok(yuan(money.minor))
+    // CNY is a known currency: this cannot fail, and if the SDK ever said otherwise the
+    // amount is not sent.
+    decimal(money.minor, &money.currency)
+        .map_err(|e| ProviderError::Unsupported(format!("Alipay {verb} no such amount: {e}")))
 }
 
 /// An answer about another trade or refund than the one asked about is no answer.

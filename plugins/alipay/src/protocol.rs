@@ -13,8 +13,8 @@
 //! common parameters are the same on each (alipay.trade.precreate:
 //! https://opendocs.alipay.com/open/02ekfg).
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
-
+use paygate_sdk::datetime::{local_time, parse_local_time, BEIJING};
+use paygate_sdk::encoding::{query_string, with_query};
 use paygate_sdk::UnixSeconds;
 
 /// The common parameters' fixed values (公共请求参数 of every API page, e.g.
@@ -124,46 +124,15 @@ fn is_blank(s: &str) -> bool {
     s.chars().all(char::is_whitespace)
 }
 
-/// `value` encoded as `application/x-www-form-urlencoded` the way Java's `URLEncoder` (the
-/// SDK's `WebUtils.buildQuery`) does it: ASCII letters, digits and `.-*_` stay, a space
-/// becomes `+`, every other byte of the UTF-8 text becomes `%XX` (upper-case hex).
-pub fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0f)]));
-            }
-        }
-    }
-    out
-}
-
-/// `name=value&...` with encoded values, empty or blank values left out (Java
-/// `WebUtils.buildQuery`: "忽略参数名或参数值为空的参数"), in the order given.
-pub fn query_string<'a>(params: impl IntoIterator<Item = &'a (String, String)>) -> String {
-    params
-        .into_iter()
-        .filter(|(k, v)| !is_blank(k) && !is_blank(v))
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// `base` with `query` appended (after `?`, or `&` if `base` has a query already).
-pub fn with_query(base: &str, query: &str) -> String {
-    if query.is_empty() {
-        return base.to_owned();
-    }
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}{query}")
+/// `name=value&...` form-encoded as Java's `URLEncoder` does it (the SDK's
+/// [`query_string`]), with empty or blank values left out (Java `WebUtils.buildQuery`:
+/// "忽略参数名或参数值为空的参数"), in the order given.
+fn filled_query<'a>(params: impl IntoIterator<Item = &'a (String, String)>) -> String {
+    query_string(
+        params
+            .into_iter()
+            .filter(|(k, v)| !is_blank(k) && !is_blank(v)),
+    )
 }
 
 /// How a signed API call travels: every parameter but `biz_content` in the gateway URL's
@@ -177,8 +146,8 @@ pub fn with_query(base: &str, query: &str) -> String {
 pub fn api_request(gateway: &str, params: &[(String, String)]) -> (String, Vec<u8>) {
     let query = params.iter().filter(|(k, _)| k != BIZ_CONTENT);
     let body = params.iter().filter(|(k, _)| k == BIZ_CONTENT);
-    let url = with_query(gateway, &query_string(query));
-    (url, query_string(body).into_bytes())
+    let url = with_query(gateway, &filled_query(query));
+    (url, filled_query(body).into_bytes())
 }
 
 /// The auto-submitting form a payer's browser posts to the gateway for
@@ -218,54 +187,6 @@ fn html_escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// The pairs of an `application/x-www-form-urlencoded` body, each name and value decoded
-/// exactly once: `+` is a space, `%XX` a byte (`%2B` a plus), and the bytes are UTF-8 (the
-/// charset paygate asks Alipay for). A `sign` with `+` and `/` arrives as `%2B` and `%2F`
-/// and comes out as it was signed; decoding again would turn its `+` into spaces.
-///
-/// Refused: a malformed `%` escape, text that is not UTF-8, a pair without `=`, and a name
-/// given twice (which value would have been signed?).
-pub fn decode_form(body: &[u8]) -> Result<Params, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_owned())?;
-    let mut pairs: Params = Vec::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("`{pair}` is not name=value"))?;
-        let name = percent_decode(name)?;
-        let value = percent_decode(value)?;
-        if pairs.iter().any(|(k, _)| *k == name) {
-            return Err(format!("`{name}` is given more than once"));
-        }
-        pairs.push((name, value));
-    }
-    Ok(pairs)
-}
-
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("a malformed `%` escape in `{text}`"))?;
-                out.push(hex);
-                i += 2;
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| format!("`{text}` does not decode to UTF-8 text"))
 }
 
 /// The value of parameter `name`, if present and not blank.
@@ -343,53 +264,18 @@ pub fn signed_texts(content: &str) -> Vec<String> {
     texts
 }
 
-/// Beijing time, UTC+8, in which Alipay reads and writes every time.
-fn beijing() -> Option<UtcOffset> {
-    UtcOffset::from_hms(8, 0, 0).ok()
-}
-
 /// `at` as Alipay writes times (`timestamp`, `time_expire`): `yyyy-MM-dd HH:mm:ss` in
 /// Beijing time (the common parameter `timestamp`, "发送请求的时间，格式"yyyy-MM-dd HH:mm:ss"",
 /// e.g. https://opendocs.alipay.com/open/02ekfg; Java SDK `AlipayConstants.DATE_TIME_FORMAT`
 /// with `DATE_TIMEZONE` `GMT+8`). `None` for an instant no calendar holds.
 pub fn beijing_time(at: UnixSeconds) -> Option<String> {
-    let t = OffsetDateTime::from_unix_timestamp(at)
-        .ok()?
-        .to_offset(beijing()?);
-    Some(format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
+    local_time(at, BEIJING)
 }
 
 /// A time Alipay wrote (`send_pay_date`, `gmt_payment`): `yyyy-MM-dd HH:mm:ss`, Beijing
 /// time, as seconds since the epoch.
 pub fn parse_beijing_time(text: &str) -> Option<UnixSeconds> {
-    let (date, time) = text.split_once(' ')?;
-    let mut d = date.splitn(3, '-');
-    let mut t = time.splitn(3, ':');
-    let number = |part: Option<&str>, digits: usize| -> Option<u32> {
-        let part = part?;
-        (part.len() == digits && part.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    let year = i32::try_from(number(d.next(), 4)?).ok()?;
-    let month = Month::try_from(u8::try_from(number(d.next(), 2)?).ok()?).ok()?;
-    let day = u8::try_from(number(d.next(), 2)?).ok()?;
-    let hour = u8::try_from(number(t.next(), 2)?).ok()?;
-    let minute = u8::try_from(number(t.next(), 2)?).ok()?;
-    let second = u8::try_from(number(t.next(), 2)?).ok()?;
-    let at = PrimitiveDateTime::new(
-        Date::from_calendar_date(year, month, day).ok()?,
-        Time::from_hms(hour, minute, second).ok()?,
-    );
-    Some(at.assume_offset(beijing()?).unix_timestamp())
+    parse_local_time(text, BEIJING)
 }
 
 #[cfg(test)]
@@ -466,18 +352,6 @@ mod tests {
     }
 
     #[test]
-    fn values_are_form_encoded_as_javas_url_encoder_does() {
-        assert_eq!(
-            form_encode("2014-07-24 03:07:50"),
-            "2014-07-24+03%3A07%3A50"
-        );
-        assert_eq!(form_encode("a+b/c=="), "a%2Bb%2Fc%3D%3D");
-        assert_eq!(form_encode("AZaz09.-*_"), "AZaz09.-*_");
-        assert_eq!(form_encode("茶"), "%E8%8C%B6");
-        assert_eq!(form_encode("{\"a\":\"~\"}"), "%7B%22a%22%3A%22%7E%22%7D");
-    }
-
-    #[test]
     fn an_api_call_puts_biz_content_in_the_body_and_the_rest_in_the_query() {
         let p = params(&[
             ("app_id", "2014072300007148"),
@@ -540,41 +414,13 @@ mod tests {
         let body = b"sign=kPbQIjX%2BxQc8F0%2FA6%2FAo%3D%3D&subject=%E5%A4%A7%E4%B9%90%E9%80%8F2.1\
                      &notify_time=2016-07-19+14%3A10%3A49&fund_bill_list=%5B%7B%22amount%22%3A%220.01%22%7D%5D\
                      &empty=";
-        let p = decode_form(body).expect("a form");
+        let p = paygate_sdk::encoding::decode_form(body).expect("a form");
         assert_eq!(param(&p, "sign"), Some("kPbQIjX+xQc8F0/A6/Ao=="));
         assert_eq!(param(&p, "subject"), Some("大乐透2.1"));
         assert_eq!(param(&p, "notify_time"), Some("2016-07-19 14:10:49"));
         assert_eq!(param(&p, "fund_bill_list"), Some("[{\"amount\":\"0.01\"}]"));
         assert_eq!(param(&p, "empty"), None);
         assert!(p.iter().any(|(k, v)| k == "empty" && v.is_empty()));
-    }
-
-    #[test]
-    fn a_plus_in_the_body_is_a_space_and_a_percent_sequence_is_decoded_only_once() {
-        let p = decode_form(b"a=x+y&b=%252B").expect("a form");
-        assert_eq!(param(&p, "a"), Some("x y"));
-        assert_eq!(param(&p, "b"), Some("%2B"));
-    }
-
-    #[test]
-    fn malformed_forms_are_refused() {
-        for bad in [
-            &b"a=%zz"[..],
-            b"a=%+1",
-            b"a=%2",
-            b"a=%",
-            b"novalue",
-            b"a=%FF%FE",
-            b"a=1&a=2",
-            b"\xff=1",
-        ] {
-            assert!(
-                decode_form(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-        assert_eq!(decode_form(b"").expect("an empty form"), Vec::new());
     }
 
     #[test]

@@ -22,7 +22,9 @@
 //! `wit/v2/provider.wit` (`paygate:provider@2.0.0`); every type re-exported here is documented
 //! there. The helpers read settings and headers, encode hex, make nonces, tell the time,
 //! build and send JSON requests, and map the imports' errors to [`ProviderError`]s that say
-//! what the host should do next.
+//! what the host should do next. The modules [`money`], [`encoding`] and [`datetime`] hold
+//! what every adapter otherwise rewrites: minor units as a provider's decimal text per
+//! currency, base64 and form encoding, and a provider's local time and RFC 3339.
 
 // The generated code names this crate by its public path, also from inside it.
 extern crate self as paygate_sdk;
@@ -57,8 +59,11 @@ pub use bindings::paygate::provider::types::{
 pub use bindings::paygate::provider::{http, keys};
 
 mod calls;
+pub mod datetime;
+pub mod encoding;
 mod helpers;
 pub mod log;
+pub mod money;
 
 pub use calls::{json_body, json_reply, json_request, request, send, send_json};
 pub use helpers::{

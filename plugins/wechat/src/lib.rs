@@ -48,10 +48,9 @@
 mod protocol;
 mod wire;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use serde::Serialize;
 
+use paygate_sdk::encoding::{base64_decode, base64_encode};
 use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, Cipher, SignatureAlgorithm};
 use paygate_sdk::{
@@ -499,7 +498,7 @@ impl<'a> Merchant<'a> {
             ("nonceStr".to_owned(), nonce),
             ("package".to_owned(), package),
             ("signType".to_owned(), "RSA".to_owned()),
-            ("paySign".to_owned(), BASE64.encode(signature)),
+            ("paySign".to_owned(), base64_encode(&signature)),
         ])
     }
 
@@ -521,9 +520,8 @@ impl<'a> Merchant<'a> {
                 format!("resource encrypted with `{}`", resource.algorithm),
             ));
         }
-        let ciphertext = BASE64
-            .decode(&resource.ciphertext)
-            .map_err(|_| ProviderError::BadSignature("the resource is not base64".into()))?;
+        let ciphertext = base64_decode(&resource.ciphertext)
+            .ok_or_else(|| ProviderError::BadSignature("the resource is not base64".into()))?;
         let plaintext = keys::decrypt(
             APIV3_KEY,
             Cipher::Aes256Gcm,

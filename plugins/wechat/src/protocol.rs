@@ -3,11 +3,8 @@
 //! the times WeChat writes. Everything here is pure, and unit-tested natively against the
 //! worked examples of WeChat Pay's documentation ("签名生成", "JSAPI调起支付").
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
-
+use paygate_sdk::datetime::{parse_rfc3339, rfc3339, BEIJING};
+use paygate_sdk::encoding::{base64_decode, base64_encode};
 use paygate_sdk::{header, UnixSeconds};
 
 /// The authentication scheme of requests, and the signature type WeChat declares on its
@@ -69,7 +66,7 @@ pub fn authorization(
     format!(
         "{AUTH_SCHEME} mchid=\"{mchid}\",nonce_str=\"{nonce}\",signature=\"{}\",\
          timestamp=\"{timestamp}\",serial_no=\"{serial_no}\"",
-        BASE64.encode(signature)
+        base64_encode(signature)
     )
 }
 
@@ -292,9 +289,8 @@ impl<'a, 'k> SignedHeaders<'a, 'k> {
                 (now - at).abs()
             ));
         }
-        let signature = BASE64
-            .decode(signature)
-            .map_err(|_| "the signature is not base64".to_owned())?;
+        let signature =
+            base64_decode(signature).ok_or_else(|| "the signature is not base64".to_owned())?;
         Ok(SignedHeaders {
             timestamp,
             nonce,
@@ -305,22 +301,17 @@ impl<'a, 'k> SignedHeaders<'a, 'k> {
 }
 
 /// `expires_at` as WeChat's `time_expire` wants it: RFC 3339 in Beijing time (UTC+8), to
-/// the second, e.g. `2026-11-23T10:34:56+08:00`. `None` for an instant no calendar holds.
+/// the second, e.g. `2026-11-23T10:34:56+08:00` (JSAPI下单, `time_expire`: "遵循rfc3339标准格式，
+/// 格式为yyyy-MM-DDTHH:mm:ss+TIMEZONE … 例如：2015-05-20T13:29:35+08:00表示，北京时间2015年5月20日
+/// 13点29分35秒"). `None` for an instant no calendar holds.
 pub fn time_expire(expires_at: UnixSeconds) -> Option<String> {
-    let beijing = UtcOffset::from_hms(8, 0, 0).ok()?;
-    OffsetDateTime::from_unix_timestamp(expires_at)
-        .ok()?
-        .to_offset(beijing)
-        .format(&Rfc3339)
-        .ok()
+    rfc3339(expires_at, BEIJING)
 }
 
 /// A time WeChat wrote (`success_time`, `create_time`): RFC 3339 with any offset and
 /// optional fractional seconds, as seconds since the epoch.
 pub fn parse_time(text: &str) -> Option<UnixSeconds> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .map(OffsetDateTime::unix_timestamp)
+    parse_rfc3339(text)
 }
 
 #[cfg(test)]
@@ -348,7 +339,7 @@ mod tests {
 
     #[test]
     fn authorization_header_matches_the_documented_example() {
-        let signature = BASE64.decode(DOC_SIGNATURE).expect("the example is base64");
+        let signature = base64_decode(DOC_SIGNATURE).expect("the example is base64");
         assert_eq!(
             format!(
                 "Authorization: {}",
