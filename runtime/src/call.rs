@@ -59,6 +59,14 @@ pub struct Grants {
     pub allowlist: Allowlist,
 }
 
+/// Core instances, memories and tables one call's store may create. A Rust adapter has 3
+/// core instances and 1-2 memories; a componentize-py (Python) adapter carries its
+/// interpreter as 14 core modules and instantiates 38 of them. The caps stop a component
+/// that multiplies instances, not a language.
+pub const MAX_CORE_INSTANCES: usize = 64;
+pub const MAX_MEMORIES: usize = 16;
+pub const MAX_TABLES: usize = 64;
+
 /// How much stdout/stderr one call may write; the rest is dropped.
 const OUTPUT_CAPACITY: usize = 16 << 10;
 
@@ -109,9 +117,9 @@ impl CallState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
-                .instances(32)
-                .memories(8)
-                .tables(16)
+                .instances(MAX_CORE_INSTANCES)
+                .memories(MAX_MEMORIES)
+                .tables(MAX_TABLES)
                 .build(),
             keys: grants.keys,
             allowlist: grants.allowlist,

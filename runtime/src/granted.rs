@@ -14,14 +14,18 @@ pub struct ImportNotGranted {
 /// The WASI interfaces an adapter may import. paygate links them with an empty context (no
 /// preopened directory, environment, argument or stdin): Rust's and Python's standard
 /// libraries import them whether or not the adapter uses them, and they reach nothing.
-/// Sockets and WASI HTTP are not among them: an adapter's only way out is the host's
-/// `http` import, with its allowlist.
+/// `wasi:sockets` is among them for the same reason: CPython built by componentize-py links
+/// wasi-libc's socket functions, so every Python adapter imports it, used or not; the host
+/// links it with TCP, UDP and name lookup denied, so a socket opens nowhere
+/// (`tests/e2e/runtime_limits.rs` probes it from inside). WASI HTTP is not among them: an
+/// adapter's only way out is the host's `http` import, with its allowlist.
 const GRANTED_WASI_PACKAGES: &[&str] = &[
     "wasi:io/",
     "wasi:clocks/",
     "wasi:random/",
     "wasi:cli/",
     "wasi:filesystem/",
+    "wasi:sockets/",
 ];
 
 /// The interfaces of contract `contract` (e.g. `2.0.0`) the host provides.
@@ -66,15 +70,15 @@ mod tests {
             "wasi:random/random@0.2.3",
             "wasi:cli/environment@0.2.3",
             "wasi:filesystem/preopens@0.2.3",
+            "wasi:sockets/tcp@0.2.3",
+            "wasi:sockets/ip-name-lookup@0.2.3",
         ];
         assert_eq!(check_imports(imports, "2.0.0"), Ok(()));
     }
 
     #[test]
-    fn sockets_wasi_http_and_unknown_interfaces_are_not_granted() {
+    fn wasi_http_and_unknown_interfaces_are_not_granted() {
         for import in [
-            "wasi:sockets/tcp@0.2.3",
-            "wasi:sockets/ip-name-lookup@0.2.3",
             "wasi:http/outgoing-handler@0.2.3",
             "acme:backdoor/shell@1.0.0",
             "paygate:provider/admin@2.0.0",

@@ -580,9 +580,15 @@ fn build_engine(limits: &Limits, pooling: bool) -> wasmtime::Result<Engine> {
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_CONCURRENT_CALLS + 8)
-            .total_core_instances(1024)
-            .total_memories(512)
-            .total_tables(1024)
+            // Room for every call slot to run a Python adapter's 38 core instances, with
+            // their memories and tables (see `call::MAX_CORE_INSTANCES`); the pool reserves
+            // address space, and commits memory only as instances use it.
+            .total_core_instances(MAX_CONCURRENT_CALLS * 40)
+            .total_memories(MAX_CONCURRENT_CALLS * 4)
+            .total_tables(MAX_CONCURRENT_CALLS * 8)
+            .max_core_instances_per_component(call::MAX_CORE_INSTANCES as u32)
+            .max_memories_per_component(call::MAX_MEMORIES as u32)
+            .max_tables_per_component(call::MAX_TABLES as u32)
             .total_stacks(256)
             .max_memory_size(limits.memory_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
