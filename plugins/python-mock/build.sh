@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Python adapter (app.py, wire.py) into a component with componentize-py, for
-# tests and CI: `plugins/python-mock/build.sh` prints the component's path as its last line.
+# tests and CI, after test_app.py passes: `plugins/python-mock/build.sh` prints the component's path as its last line.
 # The component goes to ${CARGO_TARGET_DIR:-<repo>/target}/python-adapter/pymock.wasm and is
 # rebuilt only when a source or the contract is newer than it.
 set -euo pipefail
@@ -30,6 +30,12 @@ if [ -f "$out" ] && [ -z "$(find "$here"/*.py "$repo/wit/v2" -newer "$out" -prin
   echo "$out"
   exit 0
 fi
+
+# The adapter's flows on plain CPython first, against a fake sandbox (test_app.py).
+rm -rf "$out_dir/bindings"
+componentize-py -d "$repo/wit/v2" -w adapter bindings "$out_dir/bindings" >&2
+(cd "$here" && PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$out_dir/bindings" \
+  python3 -m unittest -q test_app >&2)
 
 # componentize-py runs the app's imports at build time (a snapshot of the initialised
 # interpreter goes into the component); keep its byte-code caches out of the source tree.
