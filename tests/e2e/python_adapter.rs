@@ -40,7 +40,13 @@ fn python_component() -> Vec<u8> {
         output.status
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let path = PathBuf::from(stdout.lines().last().expect("build.sh prints the path").trim());
+    let path = PathBuf::from(
+        stdout
+            .lines()
+            .last()
+            .expect("build.sh prints the path")
+            .trim(),
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -72,7 +78,12 @@ async fn a_python_adapter_is_uploaded_and_pays_and_refunds_an_order_end_to_end()
         )
         .await;
     let status = r.status();
-    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
 
     // Pay: the Python adapter signs the trade's creation with the merchant's key.
     let order = app.create_order(1000, 600).await;
@@ -123,7 +134,10 @@ async fn a_python_adapter_is_uploaded_and_pays_and_refunds_an_order_end_to_end()
         .client
         .post(format!("{}/v1/notify/pymock/{}", app.url, app.merchant.id))
         .header("content-type", "application/json")
-        .header("x-sandbox-account", account["account_id"].as_str().expect("account"))
+        .header(
+            "x-sandbox-account",
+            account["account_id"].as_str().expect("account"),
+        )
         .header("x-sandbox-timestamp", &now)
         .header("x-sandbox-nonce", nonce)
         .header("x-sandbox-signature", signature)
