@@ -5,6 +5,12 @@
 //!
 //! A Python component carries its interpreter: it needs larger limits than the Rust
 //! adapters (`PYTHON_LIMITS`, what `plugins/python-mock/README.md` says it costs).
+//!
+//! Today this test fails at the upload: paygate refuses the `wasi:sockets` imports every
+//! componentize-py component has, and caps a call at 32 core instances where the Python
+//! component needs 38. The adapter's README says which host changes make it pass. The
+//! upload compiles 18 MB of wasm, minutes in a debug build, once per machine (the test
+//! cache).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,12 +19,10 @@ use paygate_e2e::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// The limits a paygate needs to run the Python adapter (see the adapter's README).
-const PYTHON_LIMITS: &[(&str, &str)] = &[
-    ("PAYGATE_ADAPTER_MAX_COMPONENT_MB", "32"),
-    ("PAYGATE_ADAPTER_MEMORY_MB", "128"),
-    ("PAYGATE_ADAPTER_CPU_BUDGET", "5s"),
-];
+/// The limits a paygate needs to run the Python adapter (see the adapter's README): the
+/// component is 18.3 MB (default cap 8); its 12.3 MiB of memory and its instantiation and
+/// calls (tens of milliseconds) fit the default 64 MiB and 500 ms, kept here on purpose.
+const PYTHON_LIMITS: &[(&str, &str)] = &[("PAYGATE_ADAPTER_MAX_COMPONENT_MB", "32")];
 
 /// Builds the Python adapter (or finds it built and up to date) and returns its bytes.
 /// Fails loudly, never skips, when componentize-py is missing: the build script's message
