@@ -38,9 +38,9 @@ componentize-py -d "$repo/wit/v2" -w adapter bindings "$out_dir/bindings" >&2
   python3 -m unittest -q test_app >&2)
 
 # componentize-py runs the app's imports at build time (a snapshot of the initialised
-# interpreter goes into the component); keep its byte-code caches out of the source tree.
+# interpreter goes into the component); its interpreter leaves __pycache__ here (ignored).
 cd "$here"
-PYTHONDONTWRITEBYTECODE=1 componentize-py -d "$repo/wit/v2" -w adapter \
+componentize-py -d "$repo/wit/v2" -w adapter \
   componentize app -o "$out.tmp" >&2
 mv "$out.tmp" "$out"
 echo "$out"
