@@ -24,6 +24,7 @@ mod orders;
 mod payments;
 mod process;
 mod provider_check;
+mod python_adapter;
 mod queue;
 mod refunds;
 mod repay;
