@@ -20,7 +20,7 @@ pub mod test_adapters {
     pub static CHAOS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paygate_chaos.wasm"));
 
     /// The chaos adapter built with its socket probe (feature `sockets`): it imports
-    /// `wasi:sockets`, so paygate refuses it at upload.
+    /// `wasi:sockets`, which paygate links with every socket denied.
     pub static CHAOS_SOCKETS: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/paygate_chaos_sockets.wasm"));
 

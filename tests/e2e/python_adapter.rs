@@ -3,14 +3,13 @@
 //! running paygate through the admin API like any operator's adapter, configured for the
 //! demo merchant, and paying and refunding an order end to end against the sandbox.
 //!
-//! A Python component carries its interpreter: it needs larger limits than the Rust
-//! adapters (`PYTHON_LIMITS`, what `plugins/python-mock/README.md` says it costs).
+//! Then the same conformance check as the Rust adapters (`paygate adapters check`), against
+//! the sandbox.
 //!
-//! Today this test fails at the upload: paygate refuses the `wasi:sockets` imports every
-//! componentize-py component has, and caps a call at 32 core instances where the Python
-//! component needs 38. The adapter's README says which host changes make it pass. The
-//! upload compiles 18 MB of wasm, minutes in a debug build, once per machine (the test
-//! cache).
+//! A Python component carries its interpreter: its component is larger than the default
+//! upload cap (`PYTHON_LIMITS`, what `plugins/python-mock/README.md` says it costs); the
+//! call limits are the defaults. The upload compiles 18 MB of wasm once per machine (the
+//! test cache).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -170,4 +169,27 @@ async fn a_python_adapter_is_uploaded_and_pays_and_refunds_an_order_end_to_end()
     );
     let trade = app.sandbox_trade(payment_no).await;
     assert_eq!(trade["refunded_amount"], 300, "{trade}");
+
+    // The conformance check the Rust adapters pass, under the same limits.
+    let cache = app.config_value("PAYGATE_CACHE_DIR");
+    let config = paygate_e2e::paygate::config::Config::from_lookup(|k| match k {
+        "PAYGATE_CACHE_DIR" => Some(cache.clone()),
+        "PAYGATE_ADAPTER_MAX_COMPONENT_MB" => Some("32".into()),
+        _ => None,
+    })
+    .expect("configuration");
+    let report = paygate_e2e::paygate::conformance::run(
+        &component,
+        &paygate_e2e::paygate::conformance::sandbox::SandboxSimulator,
+        &config,
+    )
+    .await
+    .expect("the check runs");
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    assert!(failed.is_empty(), "pymock conformance:\n{}", failed.join("\n"));
 }

@@ -319,8 +319,8 @@ fn non_empty(items: Vec<String>, none: &str) -> Result<Vec<String>, String> {
 
 /// Raw sockets, past the `http` import: paygate's own port (taken from `base_url`, which
 /// the `http` import may call), PostgreSQL's, and a name lookup. Only in the build with the
-/// `sockets` feature: using them makes the component import `wasi:sockets`, which paygate
-/// refuses at upload, so the chaos adapter the other tests load must not.
+/// `sockets` feature: using them makes the component import `wasi:sockets`, and the other
+/// tests load a chaos adapter that imports only what a Rust adapter needs.
 #[cfg(feature = "sockets")]
 fn sockets(config: &Config) -> Result<Report, ProviderError> {
     let base = required_setting(config, "base_url")?;
