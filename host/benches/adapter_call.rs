@@ -10,7 +10,9 @@
 //!     provider on loopback), each beside a native function doing the same work;
 //!   - calls per second with 64 calls in flight at once, on this machine's cores;
 //!   - memory per instance: 64 pay calls held open by a provider that never answers, the
-//!     process's resident memory before and during.
+//!     process's resident memory before and during;
+//!   - the same adapter written in Python (`plugins/python-mock`, built by its `build.sh`
+//!     when componentize-py is installed): activation, instantiation, `info()` and `pay()`.
 //!
 //! Run: `cargo bench -p paygate --bench adapter_call`.
 
@@ -414,5 +416,97 @@ fn main() {
         for h in held {
             h.abort();
         }
+
+        println!();
+        python(&base).await;
     });
+}
+
+/// The Python adapter beside the Rust one: built by `plugins/python-mock/build.sh`.
+async fn python(base: &str) {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repository");
+    let built = std::process::Command::new("bash")
+        .arg(repo.join("plugins/python-mock/build.sh"))
+        .output();
+    let path = match built {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        _ => {
+            println!("== the Python adapter: skipped (pip install componentize-py==0.25.1) ==");
+            return;
+        }
+    };
+    let wasm = std::fs::read(&path).expect("the built component");
+    println!(
+        "== the same adapter in Python (pymock, {:.1} MB) ==",
+        wasm.len() as f64 / 1e6
+    );
+    let cache = tempfile::tempdir().expect("cache dir");
+    let cold = Runtime::new(Limits::default(), Some(cache.path().to_owned())).expect("runtime");
+    let started = Instant::now();
+    cold.prepare(&wasm).await.expect("loads");
+    println!(
+        "cold compile + self-test            {:>8.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    drop(cold);
+    let runtime = Runtime::new(Limits::default(), Some(cache.path().to_owned())).expect("runtime");
+    let started = Instant::now();
+    let adapter = runtime.prepare(&wasm).await.expect("loads");
+    println!(
+        "from the disk cache (a restart)     {:>8.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    runtime.activate(adapter);
+    let mut instantiate = Vec::new();
+    let mut info = Vec::new();
+    let mut pay = Vec::new();
+    let (grants, config) = (grants_for(base), config_for(base));
+    let mut request = PayRequest {
+        payment_no: "P1".into(),
+        amount: Money {
+            minor: 1234,
+            currency: "CNY".into(),
+        },
+        subject: "Green tea".into(),
+        channel: "web".into(),
+        expires_at: 4_102_444_800,
+        notify_url: "http://127.0.0.1/v1/notify/pymock/m_bench".into(),
+        payer: Payer {
+            open_id: None,
+            client_ip: None,
+            return_url: None,
+        },
+    };
+    // Fewer rounds: each is tens of milliseconds.
+    for i in 0..220 {
+        let started = Instant::now();
+        runtime.instantiate_only("pymock").await.expect("instance");
+        let a = started.elapsed();
+        let started = Instant::now();
+        runtime.query_info("pymock").await.expect("info");
+        let b = started.elapsed();
+        request.payment_no = format!("P{i}");
+        let started = Instant::now();
+        runtime
+            .pay("pymock", grants.clone(), &config, &request)
+            .await
+            .expect("call")
+            .expect("accepted");
+        let c = started.elapsed();
+        if i >= 20 {
+            instantiate.push(a);
+            info.push(b);
+            pay.push(c);
+        }
+    }
+    report("instantiation alone", instantiate);
+    report("info(), wasm (instantiate + call)", info);
+    report("pay() incl. loopback HTTP, wasm", pay);
 }

@@ -166,6 +166,12 @@ async fn an_upload_is_checked_before_anything_is_stored() {
 
     let (_, versions) = app.admin_get("/admin/adapters/versions").await;
     assert_eq!(versions.as_array().map(Vec::len), Some(3), "{versions}");
+
+    // The same paygate pays as before.
+    let order = app.create_order(100, 600).await;
+    let id = order["id"].as_str().expect("id");
+    let (status, body) = app.pay(&app.merchant.api_key, &[id], "web").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 #[tokio::test]
