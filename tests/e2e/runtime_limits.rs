@@ -21,8 +21,13 @@ use serde_json::{json, Value};
 /// paygate with the chaos adapter active and configured for the demo merchant (beside its
 /// mock provider), with `extra` configuration.
 async fn with_chaos(extra: &[(&str, &str)]) -> TestApp {
+    with_chaos_build(CHAOS, extra).await
+}
+
+/// [`with_chaos`] with another build of the chaos adapter.
+async fn with_chaos_build(component: &[u8], extra: &[(&str, &str)]) -> TestApp {
     let app = TestApp::spawn_with(extra).await;
-    let activated = app.activate_adapter(CHAOS).await;
+    let activated = app.activate_adapter(component).await;
     assert_eq!(activated["active"]["provider"], "chaos");
     // paygate's own URL as the base URL: loopback, so plain http is allowed, and `socket`
     // reads paygate's port from it. Stored untested: the chaos adapter has no provider.
@@ -227,11 +232,9 @@ async fn an_adapter_sees_no_environment_variables_and_no_arguments() {
 
 #[tokio::test]
 async fn an_adapter_can_open_no_socket_and_resolve_no_name() {
-    let app = with_chaos(&[]).await;
     // The chaos build with its socket probe imports wasi:sockets (as every Python adapter
     // does): accepted at upload, and linked with TCP, UDP and name lookup denied.
-    let activated = app.activate_adapter(CHAOS_SOCKETS).await;
-    assert_eq!(activated["active"]["provider"], "chaos");
+    let app = with_chaos_build(CHAOS_SOCKETS, &[]).await;
     let attempts = probe(&app, "socket").await;
     let port = app.url.rsplit(':').next().expect("port");
     let tried: Vec<&str> = attempts.iter().map(|a| a.what.as_str()).collect();
