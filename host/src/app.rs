@@ -150,8 +150,46 @@ async fn open_storage_within(
 
 /// The adapter runtime under the configured limits, and its registry: the bundled adapters
 /// registered (activated where `domain::adapter::bundled_at_start` says so), then the
-/// active version of every provider loaded (compiled, or taken from the disk cache).
+/// active version of every provider loaded (compiled, or taken from the disk cache). What
+/// `serve` runs at start.
 pub async fn load_adapters(
+    config: &Config,
+    db: &store::Db,
+) -> anyhow::Result<(Arc<Runtime>, Arc<AdapterRegistry>)> {
+    let (runtime, registry) = adapter_registry(config, db)?;
+    registry
+        .register_bundled(&crate::adapters::bundled())
+        .await?;
+    registry
+        .follow()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the active adapter versions: {e}"))?;
+    Ok((runtime, registry))
+}
+
+/// For the operator commands: the runtime and the registry on the database, running the
+/// active versions as the database says, without registering this binary's bundled
+/// adapters (a command is not a paygate start; it must not change what the servers run).
+/// Only a database no paygate has started on yet gets the bundled ones, as a start would.
+pub async fn load_adapters_for_tools(
+    config: &Config,
+    db: &store::Db,
+) -> anyhow::Result<(Arc<Runtime>, Arc<AdapterRegistry>)> {
+    let (runtime, registry) = adapter_registry(config, db)?;
+    if store::adapters::active(db).await?.is_empty() {
+        registry
+            .register_bundled(&crate::adapters::bundled())
+            .await?;
+    }
+    registry
+        .follow()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the active adapter versions: {e}"))?;
+    Ok((runtime, registry))
+}
+
+/// The runtime under the configured limits and a registry over `db`, nothing loaded yet.
+pub fn adapter_registry(
     config: &Config,
     db: &store::Db,
 ) -> anyhow::Result<(Arc<Runtime>, Arc<AdapterRegistry>)> {
@@ -173,13 +211,6 @@ pub async fn load_adapters(
         runtime.clone(),
         config.adapter_max_component_mb << 20,
     ));
-    registry
-        .register_bundled(&crate::adapters::bundled())
-        .await?;
-    registry
-        .follow()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot load the active adapter versions: {e}"))?;
     Ok((runtime, registry))
 }
 

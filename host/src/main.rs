@@ -222,7 +222,7 @@ async fn create_merchant(
 
 async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<()> {
     let (db, vault) = paygate::app::open_storage(&config).await?;
-    let (runtime, _) = paygate::app::load_adapters(&config, &db).await?;
+    let (runtime, _) = paygate::app::load_adapters_for_tools(&config, &db).await?;
     match command {
         ProviderCommand::List => {
             for adapter in runtime.adapters() {

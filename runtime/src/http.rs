@@ -177,7 +177,7 @@ async fn send_over(
             .map_err(|_| http::Error::Invalid(format!("bad value for header `{name}`")))?;
         builder = builder.header(name, value);
     }
-    tracing::debug!(%method, url = %url, "adapter http request sent");
+    tracing::debug!(%method, origin = %shown_origin(url.as_str()), path = url.path(), "adapter http request sent");
     let mut response = builder.body(req.body).send().await.map_err(|e| {
         if e.is_timeout() {
             http::Error::Timeout
@@ -210,7 +210,8 @@ async fn send_over(
             Err(e) => return Err(http::Error::Connection(e.to_string())),
         }
     }
-    tracing::info!(%method, url = %url, status, bytes = body.len(), "adapter http exchange");
+    // The origin only: a path or query may carry payment data (as in the refusal above).
+    tracing::info!(%method, origin = %shown_origin(url.as_str()), status, bytes = body.len(), "adapter http exchange");
     Ok(Response {
         status,
         headers,

@@ -204,26 +204,21 @@ impl Runtime {
     /// it.
     pub async fn prepare(&self, wasm: &[u8]) -> Result<Arc<LoadedAdapter>, RuntimeError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
-        let component = self.component(&sha256, wasm)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
+        let component = self.component(&sha256, wasm).await?;
         let exports: Vec<String> = component
             .component_type()
             .exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
-        let contract_error = |e: wasmtime::Error| RuntimeError::Contract(format!("{e:#}"));
         let imports: Vec<String> = component
             .component_type()
             .imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
-        let pre = if exports.iter().any(|n| n == V2_EXPORT_NAME) {
-            Pre::V2(AdapterPre::new(instance_pre).map_err(contract_error)?)
+        let contract_version = if exports.iter().any(|n| n == V2_EXPORT_NAME) {
+            contract::CONTRACT_VERSION
         } else if exports.iter().any(|n| n == v1::EXPORT_NAME) {
-            Pre::V1(v1::AdapterPre::new(instance_pre).map_err(contract_error)?)
+            "1.0.0"
         } else {
             return Err(RuntimeError::Contract(format!(
                 "it exports neither {V2_EXPORT_NAME} nor {} (it exports: {})",
@@ -231,12 +226,19 @@ impl Runtime {
                 exports.join(", ")
             )));
         };
-
-        let contract_version = match pre {
-            Pre::V1(_) => "1.0.0",
-            Pre::V2(_) => contract::CONTRACT_VERSION,
-        };
+        // Before linking: an import the linker lacks would otherwise fail as a link error,
+        // where the operator needs to read which import the contract does not grant.
         granted::check_imports(imports.iter().map(String::as_str), contract_version)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
+        let contract_error = |e: wasmtime::Error| RuntimeError::Contract(format!("{e:#}"));
+        let pre = if contract_version == contract::CONTRACT_VERSION {
+            Pre::V2(AdapterPre::new(instance_pre).map_err(contract_error)?)
+        } else {
+            Pre::V1(v1::AdapterPre::new(instance_pre).map_err(contract_error)?)
+        };
 
         let mut store = self.store(
             "(self-test)",
@@ -308,7 +310,10 @@ impl Runtime {
         all
     }
 
-    fn component(&self, sha256: &str, wasm: &[u8]) -> Result<Component, RuntimeError> {
+    /// The compiled component `sha256`: from memory, from the disk cache, or compiled (and
+    /// written to the disk cache). Deserialising and compiling run on a blocking thread: a
+    /// large component takes seconds to compile, and the async workers serve payments.
+    async fn component(&self, sha256: &str, wasm: &[u8]) -> Result<Component, RuntimeError> {
         if let Some(c) = self
             .compiled
             .read()
@@ -323,31 +328,37 @@ impl Runtime {
             self.engine.precompile_compatibility_hash().hash(&mut h);
             dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()))
         });
-        let cached = artifact.as_ref().filter(|p| p.exists()).and_then(|p| {
-            // SAFETY: the artifact was written by this host's own `serialize` into its data
-            // directory, for this exact engine configuration (the file name carries both).
-            match unsafe { Component::deserialize_file(&self.engine, p) } {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!(path = %p.display(), error = %e, "ignoring unusable compiled artifact");
-                    None
-                }
-            }
-        });
-        let from_cache = cached.is_some();
-        let component = match cached {
-            Some(c) => c,
-            None => {
-                let c = Component::new(&self.engine, wasm)
-                    .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
-                if let Some(path) = &artifact {
-                    if let Err(e) = write_artifact(path, &c) {
-                        tracing::warn!(path = %path.display(), error = %e, "could not cache compiled adapter");
+        let engine = self.engine.clone();
+        let wasm = wasm.to_vec();
+        let (component, from_cache) = tokio::task::spawn_blocking(move || {
+            let cached = artifact.as_ref().filter(|p| p.exists()).and_then(|p| {
+                // SAFETY: the artifact was written by this host's own `serialize` into its
+                // cache directory, for this exact engine configuration (the file name
+                // carries both).
+                match unsafe { Component::deserialize_file(&engine, p) } {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(path = %p.display(), error = %e, "ignoring unusable compiled artifact");
+                        None
                     }
                 }
-                c
+            });
+            match cached {
+                Some(c) => Ok::<_, RuntimeError>((c, true)),
+                None => {
+                    let c = Component::new(&engine, &wasm)
+                        .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+                    if let Some(path) = &artifact {
+                        if let Err(e) = write_artifact(path, &c) {
+                            tracing::warn!(path = %path.display(), error = %e, "could not cache compiled adapter");
+                        }
+                    }
+                    Ok((c, false))
+                }
             }
-        };
+        })
+        .await
+        .map_err(|e| RuntimeError::Compile(format!("the compile task failed: {e}")))??;
         tracing::info!(
             sha256,
             from_cache,

@@ -191,5 +191,9 @@ async fn a_python_adapter_is_uploaded_and_pays_and_refunds_an_order_end_to_end()
         .filter(|c| !c.passed)
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect();
-    assert!(failed.is_empty(), "pymock conformance:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "pymock conformance:\n{}",
+        failed.join("\n")
+    );
 }

@@ -378,15 +378,27 @@ pub async fn rollback(
 }
 
 /// The request body, refused with 413 `adapter_too_large` past the configured limit
-/// without reading more than one byte beyond it.
+/// without reading more than one byte beyond it; 400 when it cannot be read whole.
 async fn read_component(state: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let limit = state.adapters.max_component_bytes();
-    axum::body::to_bytes(body, limit + 1).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::AdapterTooLarge,
-            format!("the component is over this paygate's limit of {limit} bytes (PAYGATE_ADAPTER_MAX_COMPONENT_MB)"),
-        )
+    axum::body::to_bytes(body, limit + 1).await.map_err(|e| {
+        let too_large = e
+            .into_inner()
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some();
+        if too_large {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::AdapterTooLarge,
+                format!("the component is over this paygate's limit of {limit} bytes (PAYGATE_ADAPTER_MAX_COMPONENT_MB)"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidBody,
+                "the component's bytes could not be read whole (the upload was cut off?)",
+            )
+        }
     })
 }
 

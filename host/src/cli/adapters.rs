@@ -357,19 +357,29 @@ fn print_checked(checked: &CheckedView) {
     }
 }
 
-/// Who the command acts as: `PAYGATE_OPERATOR`, else the login name, else `cli`.
+/// Who the command acts as: `PAYGATE_OPERATOR`, else the login name, else `cli`; as the
+/// admin API takes it (printable ASCII, at most 64 characters: others are left out).
 fn operator_name() -> String {
     ["PAYGATE_OPERATOR", "USER", "LOGNAME"]
         .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .map(|v| v.trim().chars().take(64).collect())
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|v| {
+            v.chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .take(64)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .find(|v| !v.is_empty())
         .unwrap_or_else(|| "cli".to_owned())
 }
 
-/// The registry on the data directory (or `DATABASE_URL`).
+/// The registry on the data directory (or `DATABASE_URL`): nothing registered or loaded
+/// by the command itself but the version it acts on.
 async fn local(config: &Config) -> anyhow::Result<Arc<AdapterRegistry>> {
     let (db, _) = paygate::app::open_storage(config).await?;
-    let (_, registry) = paygate::app::load_adapters(config, &db).await?;
+    let (_, registry) = paygate::app::adapter_registry(config, &db)?;
     Ok(registry)
 }
 

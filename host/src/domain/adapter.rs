@@ -74,8 +74,14 @@ pub struct Activation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundledAtStart {
     /// Make the bundled build active: no version is active yet, or the active one was put
-    /// there by an earlier start (an upgrade of paygate upgrades its own adapters).
+    /// there by an earlier start and is an older release (an upgrade of paygate upgrades
+    /// its own adapters).
     Activate,
+    /// The active version was put there by a start of a paygate that ships a release at
+    /// least as new: a replica of an older paygate (a rolling upgrade, a canary) never
+    /// downgrades what every process runs. The bundled build is registered, ready to
+    /// activate.
+    KeepNewerBundled,
     /// The bundled build is already the active one.
     AlreadyActive,
     /// An operator chose the active version (activate or roll back): a restart, or an
@@ -84,14 +90,32 @@ pub enum BundledAtStart {
     KeepOperatorChoice,
 }
 
-/// The rule of a start for one bundled adapter whose sha256 is `bundled`, given the
-/// provider's last activation.
-pub fn bundled_at_start(bundled: &str, last: Option<&Activation>) -> BundledAtStart {
+/// The rule of a start for one bundled adapter whose sha256 is `bundled` and whose release
+/// is `bundled_version`, given the provider's last activation and the version string of
+/// the build it activated. Releases compare by semver precedence (build metadata ignored);
+/// a version that is not semver never counts as newer.
+pub fn bundled_at_start(
+    bundled: &str,
+    bundled_version: &str,
+    last: Option<&Activation>,
+    active_version: Option<&str>,
+) -> BundledAtStart {
     match last {
         None => BundledAtStart::Activate,
         Some(a) if a.sha256 == bundled => BundledAtStart::AlreadyActive,
         Some(a) => match a.reason {
-            ActivationReason::Bundled => BundledAtStart::Activate,
+            ActivationReason::Bundled => {
+                let release = |v: &str| semver::Version::parse(v).ok();
+                match (release(bundled_version), active_version.and_then(release)) {
+                    (Some(new), Some(old)) if new.cmp_precedence(&old).is_gt() => {
+                        BundledAtStart::Activate
+                    }
+                    // The active build is not a release this rule can compare: the newer
+                    // one is the one that can be told apart.
+                    (Some(_), None) => BundledAtStart::Activate,
+                    _ => BundledAtStart::KeepNewerBundled,
+                }
+            }
             ActivationReason::Activate | ActivationReason::Rollback => {
                 BundledAtStart::KeepOperatorChoice
             }
@@ -199,25 +223,49 @@ mod tests {
 
     #[test]
     fn a_provider_without_an_active_version_gets_the_bundled_one() {
-        assert_eq!(bundled_at_start("b", None), BundledAtStart::Activate);
+        assert_eq!(
+            bundled_at_start("b", "0.2.0", None, None),
+            BundledAtStart::Activate
+        );
     }
 
     #[test]
     fn a_bundled_build_already_active_stays_as_it_is() {
         let last = activation("b", None, ActivationReason::Bundled);
         assert_eq!(
-            bundled_at_start("b", Some(&last)),
+            bundled_at_start("b", "0.2.0", Some(&last), Some("0.2.0")),
             BundledAtStart::AlreadyActive
         );
     }
 
     #[test]
-    fn an_upgrade_of_paygate_replaces_the_bundled_build_an_earlier_start_activated() {
+    fn an_upgrade_of_paygate_replaces_an_older_bundled_release() {
         let last = activation("old", None, ActivationReason::Bundled);
         assert_eq!(
-            bundled_at_start("new", Some(&last)),
+            bundled_at_start("new", "0.3.0", Some(&last), Some("0.2.1")),
             BundledAtStart::Activate
         );
+        assert_eq!(
+            bundled_at_start("new", "0.10.0", Some(&last), Some("0.9.0")),
+            BundledAtStart::Activate,
+            "by semver, not by text"
+        );
+    }
+
+    #[test]
+    fn an_older_paygate_starting_beside_a_newer_one_downgrades_nothing() {
+        let last = activation("new", None, ActivationReason::Bundled);
+        for (older, active) in [
+            ("0.2.0", "0.3.0"),
+            ("0.3.0", "0.3.0"),
+            ("0.3.0", "0.3.0+0a1b2c3d4e5f"),
+        ] {
+            assert_eq!(
+                bundled_at_start("old", older, Some(&last), Some(active)),
+                BundledAtStart::KeepNewerBundled,
+                "{older} against {active}"
+            );
+        }
     }
 
     #[test]
@@ -225,7 +273,7 @@ mod tests {
         for reason in [ActivationReason::Activate, ActivationReason::Rollback] {
             let last = activation("chosen", Some("b"), reason);
             assert_eq!(
-                bundled_at_start("b", Some(&last)),
+                bundled_at_start("b", "9.0.0", Some(&last), Some("0.1.0")),
                 BundledAtStart::KeepOperatorChoice,
                 "{reason:?}"
             );

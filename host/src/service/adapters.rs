@@ -34,6 +34,13 @@ pub struct AdapterRegistry {
     runtime: Arc<Runtime>,
     /// Largest component accepted by an upload, in bytes.
     max_component_bytes: usize,
+    /// Held while this process's runtime is switched to what the database says (a pass of
+    /// `follow`, or an activation's write and switch), so that a pass which read the
+    /// database before an activation cannot switch back to what it read.
+    switching: tokio::sync::Mutex<()>,
+    /// The active version that failed to load here, per provider: not tried again until the
+    /// database names another (a failed compile is not retried every few seconds).
+    failed: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// What an upload did.
@@ -81,6 +88,8 @@ impl AdapterRegistry {
             db,
             runtime,
             max_component_bytes,
+            switching: tokio::sync::Mutex::new(()),
+            failed: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -180,7 +189,7 @@ impl AdapterRegistry {
         by: &str,
     ) -> Result<Activated, ServiceError> {
         let target = self.resolve(provider, reference).await?;
-        self.switch(provider, target, ActivationReason::Activate, by)
+        self.switch(provider, target, None, ActivationReason::Activate, by)
             .await
     }
 
@@ -193,7 +202,9 @@ impl AdapterRegistry {
         let target = registry::get(&self.db, sha256)
             .await?
             .ok_or(ServiceError::NotFound("adapter version"))?;
-        self.switch(provider, target, ActivationReason::Rollback, by)
+        // What is undone is the last activation: if another came since, this one conflicts.
+        let undone = last.map(|a| a.sha256);
+        self.switch(provider, target, undone, ActivationReason::Rollback, by)
             .await
     }
 
@@ -223,24 +234,34 @@ impl AdapterRegistry {
     }
 
     /// Compiles `target` here (before anything is written, so the switch never waits on
-    /// it), writes the activation, then switches this process's runtime.
+    /// it), writes the activation, then switches this process's runtime. `expected`, when
+    /// given, is the version that must still be active (a roll back undoes that one).
     async fn switch(
         &self,
         provider: &str,
         target: VersionRecord,
+        expected: Option<String>,
         reason: ActivationReason,
         by: &str,
     ) -> Result<Activated, ServiceError> {
+        let loaded = self.load(provider, &target.sha256).await?;
+        let _switching = self.switching.lock().await;
         let versions = registry::list(&self.db, Some(provider)).await?;
         let previous = versions
             .iter()
             .find(|v| v.status == VersionStatus::Active)
             .cloned();
+        if let Some(expected) = &expected {
+            if previous.as_ref().map(|p| &p.sha256) != Some(expected) {
+                return Err(ServiceError::conflict(
+                    ErrorCode::ActivationConflict,
+                    format!("another activation of {provider} happened since the one this roll back undoes; `paygate adapters show {provider}` says which version is active now"),
+                ));
+            }
+        }
         if previous.as_ref().map(|p| &p.sha256) == Some(&target.sha256) {
             // Already active; make sure this process runs it too.
-            self.load(&target.sha256)
-                .await
-                .map(|a| self.runtime.activate(a))?;
+            self.runtime.activate(loaded);
             return Ok(Activated {
                 provider: provider.to_owned(),
                 version: target,
@@ -248,7 +269,6 @@ impl AdapterRegistry {
                 changed: false,
             });
         }
-        let loaded = self.load(&target.sha256).await?;
         let applied = registry::activate(
             &self.db,
             provider,
@@ -279,17 +299,29 @@ impl AdapterRegistry {
         })
     }
 
-    /// The stored component `sha256`, compiled (memory cache, disk cache, or a compile).
-    async fn load(&self, sha256: &str) -> Result<Arc<LoadedAdapter>, ServiceError> {
+    /// The stored component `sha256` of `provider`, compiled (memory cache, disk cache, or
+    /// a compile). A component that names another provider now than at its upload (its
+    /// `info()` may differ between runs) is refused: it would take that provider's place.
+    async fn load(&self, provider: &str, sha256: &str) -> Result<Arc<LoadedAdapter>, ServiceError> {
         let bytes = registry::component(&self.db, sha256)
             .await?
             .ok_or(ServiceError::NotFound("adapter version"))?;
-        self.runtime.prepare(&bytes).await.map_err(|e| {
+        let loaded = self.runtime.prepare(&bytes).await.map_err(|e| {
             ServiceError::internal(
                 "a stored adapter version no longer loads",
                 anyhow::anyhow!("{sha256}: {e}"),
             )
-        })
+        })?;
+        if loaded.info.name != provider {
+            return Err(ServiceError::internal(
+                "a stored adapter version names another provider",
+                anyhow::anyhow!(
+                    "{sha256}, stored for {provider}, now says it is {}",
+                    loaded.info.name
+                ),
+            ));
+        }
+        Ok(loaded)
     }
 
     /// Registers the adapters shipped in the binary as versions and, where the rule of
@@ -329,7 +361,17 @@ impl AdapterRegistry {
                 }
             }
             let last = registry::last_activation(&self.db, &info.name).await?;
-            match bundled_at_start(&loaded.sha256, last.as_ref()) {
+            let active_version = match &last {
+                Some(a) => registry::get(&self.db, &a.sha256).await?.map(|v| v.version),
+                None => None,
+            };
+            let decision = bundled_at_start(
+                &loaded.sha256,
+                &info.version,
+                last.as_ref(),
+                active_version.as_deref(),
+            );
+            match decision {
                 BundledAtStart::Activate => {
                     let applied = registry::activate(
                         &self.db,
@@ -347,6 +389,12 @@ impl AdapterRegistry {
                     // `follow` loads whatever is active now.
                 }
                 BundledAtStart::AlreadyActive => {}
+                BundledAtStart::KeepNewerBundled => tracing::info!(
+                    provider = %info.name,
+                    bundled = %version,
+                    active = active_version.as_deref().unwrap_or("?"),
+                    "a paygate shipping a release at least as new activated this provider's adapter; the bundled build is registered, not activated"
+                ),
                 BundledAtStart::KeepOperatorChoice => tracing::info!(
                     provider = %info.name,
                     bundled = %version,
@@ -362,24 +410,35 @@ impl AdapterRegistry {
     /// (or the CLI) reaches this one. How many providers switched. A version that fails to
     /// load here is logged and skipped: this process keeps what it runs.
     pub async fn follow(&self) -> Result<usize, ServiceError> {
+        let _switching = self.switching.lock().await;
         let mut switched = 0;
         for (provider, sha256) in registry::active(&self.db).await? {
             let running = self.runtime.adapter(&provider).map(|a| a.sha256.clone());
             if running.as_deref() == Some(sha256.as_str()) {
                 continue;
             }
-            match self.load(&sha256).await {
+            let known_bad = lock(&self.failed).get(&provider) == Some(&sha256);
+            if known_bad {
+                continue;
+            }
+            match self.load(&provider, &sha256).await {
                 Ok(loaded) => {
                     self.runtime.activate(loaded);
+                    lock(&self.failed).remove(&provider);
                     switched += 1;
                 }
                 Err(e) => {
-                    tracing::error!(provider, sha256, error = %e, "cannot load the active adapter version; still running the previous one")
+                    tracing::error!(provider, sha256, error = %e, "cannot load the active adapter version; still running the previous one, and not trying this version again until another is activated");
+                    lock(&self.failed).insert(provider, sha256);
                 }
             }
         }
         Ok(switched)
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn upload_error(e: UploadError) -> ServiceError {

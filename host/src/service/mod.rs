@@ -96,6 +96,9 @@ pub struct PayRules {
 pub struct CallContext {
     pub config: contract::Config,
     pub grants: Grants,
+    /// The adapter version it was built for: its allowlist comes from that version's
+    /// base-URL settings, so another version active now needs a context of its own.
+    pub adapter_sha256: String,
 }
 
 impl Gateway {
@@ -155,16 +158,16 @@ impl Gateway {
         provider: &str,
     ) -> Result<Arc<CallContext>, ServiceError> {
         let key = (merchant_id.to_owned(), provider.to_owned());
-        if let Some(c) = lock(&self.contexts).get(&key) {
-            if c.at.elapsed() < CACHE_TTL {
-                return Ok(c.value.clone());
-            }
-        }
-        let changes_seen = self.changes.load(Ordering::SeqCst);
         let adapter = self
             .runtime
             .adapter(provider)
             .ok_or_else(|| ServiceError::unknown_provider(provider))?;
+        if let Some(c) = lock(&self.contexts).get(&key) {
+            if c.at.elapsed() < CACHE_TTL && c.value.adapter_sha256 == adapter.sha256 {
+                return Ok(c.value.clone());
+            }
+        }
+        let changes_seen = self.changes.load(Ordering::SeqCst);
         let cfg = provider_configs::get(&self.db, merchant_id, provider)
             .await?
             .ok_or_else(|| {
@@ -199,6 +202,7 @@ impl Gateway {
                     .collect(),
             },
             grants: Grants { keys, allowlist },
+            adapter_sha256: adapter.sha256.clone(),
         });
         let mut cache = lock(&self.contexts);
         if self.changes.load(Ordering::SeqCst) == changes_seen {

@@ -175,6 +175,7 @@ fn call_context(
             keys: Arc::new(keys),
             allowlist,
         },
+        adapter_sha256: adapter.sha256.clone(),
     })
 }
 

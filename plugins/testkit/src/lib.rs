@@ -4,8 +4,8 @@
 //! allowlist, as in paygate), secrets held in memory (the adapter signs and decrypts through
 //! the `keys` import and never sees them), and scripted answers for its HTTP requests (none
 //! leaves the process; a request without an answer fails as a connection error would). Every
-//! request the adapter sent is recorded for the test to check (its headers, its body, its
-//! signature).
+//! request that passed the allowlist is recorded for the test to check (its headers, its
+//! body, its signature).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), paygate_adapter_test::HarnessError> {
@@ -80,8 +80,9 @@ fn lock(script: &Mutex<Script>) -> std::sync::MutexGuard<'_, Script> {
 
 impl Harness {
     /// Loads a component as paygate does (compiled, its imports checked, `info()` run as a
-    /// self-test), under paygate's default limits. Compiled code is cached in the system's
-    /// temporary directory, so a test suite compiles each component once.
+    /// self-test), under paygate's default limits. It is compiled for each harness: compiled
+    /// code is native code, and a shared cache directory another user could write to is not
+    /// a place to load it from.
     pub async fn load(wasm: &[u8]) -> Result<Harness, HarnessError> {
         Harness::load_with(wasm, Limits::default()).await
     }
@@ -105,8 +106,7 @@ impl Harness {
                 ))),
             }
         }));
-        let cache = std::env::temp_dir().join("paygate-adapter-test-cache");
-        let runtime = Runtime::with_transport(limits, Some(cache), transport)
+        let runtime = Runtime::with_transport(limits, None, transport)
             .map_err(|e| HarnessError::Load(e.to_string()))?;
         let adapter = runtime
             .prepare(wasm)
@@ -188,7 +188,8 @@ impl Harness {
         self
     }
 
-    /// Every request the adapter sent so far, in order (refused ones included).
+    /// Every request the adapter sent so far that its allowlist let through, in order (one
+    /// to an origin outside it is refused before it reaches the script, as in paygate).
     pub fn requests(&self) -> Vec<HttpRequest> {
         lock(&self.script).seen.clone()
     }
