@@ -14,15 +14,16 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
-use crate::queue::{DelayQueue, Handler, SqlQueue, Worker, WorkerConfig};
+use crate::queue::{DelayQueue, Handler, SqlQueue, Wakes, Worker, WorkerConfig, IDLE_POLL};
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::service::adapters::AdapterRegistry;
-use crate::service::timers::{Timers, DEADLINE_QUEUE, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
+use crate::service::timers::{
+    Timers, DEADLINE_QUEUE, QUEUES, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE,
+};
 use crate::service::{Gateway, PayRules};
 use crate::startup;
 use crate::store;
 use crate::vault::Vault;
-use tokio::sync::Notify;
 
 /// How long shutdown waits for the sandbox's notification deliveries.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -105,7 +106,7 @@ impl Running {
             self.timers.queue.clone(),
             worker_config(queue, self.lease),
             handler.clone(),
-            self.timers.wake.clone(),
+            self.timers.wakes.of(queue),
         )
         .run_once()
         .await
@@ -281,7 +282,7 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
     let public_url = config.public_url(addr);
     let timers = Timers {
         queue: queue.clone(),
-        wake: Arc::new(Notify::new()),
+        wakes: Wakes::new(QUEUES),
         sync_schedule: config.status_sync_schedule.clone(),
         grace_ms: config.provider_grace.as_millis() as i64,
         webhook_schedule: config.webhook_schedule.clone(),
@@ -404,7 +405,7 @@ fn worker_config(queue: &str, lease: std::time::Duration) -> WorkerConfig {
         queue: queue.to_owned(),
         batch: 16,
         lease,
-        idle_poll: std::time::Duration::from_millis(200),
+        idle_poll: IDLE_POLL,
     }
 }
 
@@ -422,7 +423,7 @@ fn spawn_workers(
                 timers.queue.clone(),
                 worker_config(queue, lease),
                 handler.clone(),
-                timers.wake.clone(),
+                timers.wakes.of(queue),
             );
             tracker.spawn(worker.run(shutdown.clone()));
         }

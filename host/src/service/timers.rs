@@ -4,15 +4,13 @@
 //! close too), `sync:{payment_no}`, `refund:{refund_no}` and `webhook:{event_id}`, so
 //! scheduling one again replaces it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
 use crate::domain::deadline::deadline_due_ms;
 use crate::domain::schedule;
-use crate::queue::{DelayQueue, QueueError};
+use crate::queue::{DelayQueue, QueueError, Wakes};
 
 pub const DEADLINE_QUEUE: &str = "deadline";
 pub const SYNC_QUEUE: &str = "status_sync";
@@ -56,8 +54,9 @@ pub struct SyncTask {
 #[derive(Clone, Debug)]
 pub struct Timers {
     pub queue: DelayQueue,
-    /// Wakes this process's idle workers when something is scheduled.
-    pub wake: Arc<Notify>,
+    /// Wakes this process's idle workers of a queue when something is scheduled there that
+    /// falls due before their next poll.
+    pub wakes: Wakes,
     /// Delays between status queries; the last repeats until the deadline.
     pub sync_schedule: Vec<Duration>,
     /// The provider's grace after an order's deadline, in ms.
@@ -80,15 +79,17 @@ impl Timers {
         };
         let payload =
             serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
+        let due = deadline_due_ms(expires_at_ms, self.grace_ms);
         self.queue
             .schedule(
                 DEADLINE_QUEUE,
                 &format!("deadline:{order_id}"),
                 &payload,
-                deadline_due_ms(expires_at_ms, self.grace_ms),
+                due,
             )
             .await?;
-        self.wake.notify_waiters();
+        self.wakes
+            .scheduled(DEADLINE_QUEUE, due, self.queue.now_ms());
         Ok(())
     }
 
@@ -110,7 +111,7 @@ impl Timers {
         self.queue
             .schedule(SYNC_QUEUE, &format!("sync:{payment_no}"), &payload, due)
             .await?;
-        self.wake.notify_waiters();
+        self.wakes.scheduled(SYNC_QUEUE, due, now_ms);
         Ok(())
     }
 
@@ -134,7 +135,7 @@ impl Timers {
         self.queue
             .schedule(REFUND_QUEUE, &format!("refund:{refund_no}"), &payload, due)
             .await?;
-        self.wake.notify_waiters();
+        self.wakes.scheduled(REFUND_QUEUE, due, now_ms);
         Ok(())
     }
 
@@ -158,15 +159,11 @@ impl Timers {
                 .copied()
                 .unwrap_or(Duration::ZERO),
         };
+        let due = now_ms + schedule::millis(delay);
         self.queue
-            .schedule(
-                WEBHOOK_QUEUE,
-                &format!("webhook:{event_id}"),
-                &payload,
-                now_ms + schedule::millis(delay),
-            )
+            .schedule(WEBHOOK_QUEUE, &format!("webhook:{event_id}"), &payload, due)
             .await?;
-        self.wake.notify_waiters();
+        self.wakes.scheduled(WEBHOOK_QUEUE, due, now_ms);
         Ok(())
     }
 
