@@ -109,7 +109,8 @@ fn insert_query(r: &OrderRecord) -> sqlx::query::Query<'_, Any, sqlx::any::AnyAr
 }
 
 /// Inserts a new order, on its own (one statement). A duplicate `out_trade_no` fails with
-/// the unique constraint `orders_merchant_out_trade_no_key`.
+/// the uniqueness of (merchant, out_trade_no) (`orders_out_trade_no_merchant_key` on
+/// PostgreSQL, `orders_merchant_out_trade_no_key` on SQLite).
 pub async fn insert(db: &Db, record: &OrderRecord) -> Result<(), StoreError> {
     insert_query(record).execute(&db.pool).await?;
     Ok(())
