@@ -29,10 +29,15 @@ fn field(line: &str, label: &str) -> Option<String> {
 /// Starts `paygate serve` on `dir` at a free port; returns it, the demo merchant's API key
 /// if this was the first start, and the address it listens on (`host:port`).
 fn serve(dir: &std::path::Path) -> (Server, Option<String>, String) {
+    serve_on(dir, "127.0.0.1:0")
+}
+
+/// [`serve`] on the address `listen`.
+fn serve_on(dir: &std::path::Path, listen: &str) -> (Server, Option<String>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
         .arg("serve")
         .env("PAYGATE_DATA_DIR", dir)
-        .env("PAYGATE_LISTEN", "127.0.0.1:0")
+        .env("PAYGATE_LISTEN", listen)
         .env("PAYGATE_LOG", "warn")
         .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
@@ -568,7 +573,9 @@ fn api_keys_operators_and_the_audit_log_are_managed_from_the_command_line() {
 #[test]
 fn the_embedded_master_key_is_rotated_with_generate_and_the_secrets_open_under_the_new_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (server, _, _) = serve(dir.path());
+    // The demo merchant's provider configuration names the sandbox at the server's
+    // address: the server after the rotation listens on the same one.
+    let (server, _, addr) = serve(dir.path());
     drop(server);
     let old_key = std::fs::read_to_string(dir.path().join("master.key")).expect("key");
 
@@ -594,7 +601,7 @@ fn the_embedded_master_key_is_rotated_with_generate_and_the_secrets_open_under_t
     // The previous key is no longer needed: paygate starts with the new key alone, and the
     // demo merchant's provider secret opens (tested against the server's sandbox).
     std::fs::remove_file(dir.path().join("master.key.previous")).expect("remove");
-    let (server, _, _) = serve(dir.path());
+    let (server, _, _) = serve_on(dir.path(), &addr);
     let (ok, out, err) = paygate(dir.path(), &["providers", "test", "demo", "mock"]);
     assert!(ok && out.starts_with("ok: mock"), "{out}{err}");
     drop(server);
