@@ -134,6 +134,16 @@ async fn open_storage_within(
             config.data_dir.display()
         )
     })?;
+    let vault = open_vault(config)?;
+    let db = startup::open_database(config, deadline).await?;
+    startup::check_master_key(&db, &vault, config).await?;
+    Ok((db, vault))
+}
+
+/// The vault of `config`: `PAYGATE_MASTER_KEY` (or the data directory's key file in the
+/// embedded setting) sealing, and the previous keys (`PAYGATE_MASTER_KEY_PREVIOUS`, and the
+/// data directory's `master.key.previous`) opening too.
+pub fn open_vault(config: &Config) -> anyhow::Result<Vault> {
     let vault = match &config.master_key {
         Some(key) => Vault::from_hex(key.expose())
             .map_err(|e| anyhow::anyhow!("PAYGATE_MASTER_KEY: {e}"))?,
@@ -144,9 +154,12 @@ async fn open_storage_within(
         ),
         None => Vault::from_data_dir(&config.data_dir)?,
     };
-    let db = startup::open_database(config, deadline).await?;
-    startup::check_master_key(&db, &vault, config).await?;
-    Ok((db, vault))
+    match &config.master_key_previous {
+        Some(previous) => vault
+            .with_previous(previous.expose())
+            .map_err(|e| anyhow::anyhow!("PAYGATE_MASTER_KEY_PREVIOUS: {e}")),
+        None => Ok(vault),
+    }
 }
 
 /// The adapter runtime under the configured limits, and its registry: the bundled adapters
@@ -316,9 +329,13 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        // The peer's address: the admin gate's audit log records where requests came from.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
     });
     // The timed work of earlier runs is scheduled again while the server already answers
     // (`/healthz` from the moment the port is bound), before this instance's workers start;

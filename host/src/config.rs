@@ -118,6 +118,11 @@ pub struct Config {
     pub startup_timeout: Duration,
     /// `PAYGATE_LOG` (or `RUST_LOG`): tracing filter.
     pub log: String,
+    /// `PAYGATE_MASTER_KEY_PREVIOUS`: previous master keys (64 hex digits each, comma
+    /// separated) that still open what they sealed and never seal: set during a rotation
+    /// (see README, "Rotating the master key"). The embedded setting also reads
+    /// `<data dir>/master.key.previous`.
+    pub master_key_previous: Option<Secret>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +154,7 @@ struct FileConfig {
     adapter_follow_interval: Option<String>,
     startup_timeout: Option<String>,
     log: Option<String>,
+    master_key_previous: Option<Secret>,
 }
 
 impl Config {
@@ -330,6 +336,9 @@ impl Config {
                 .or_else(|| env("RUST_LOG"))
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
+            master_key_previous: env("PAYGATE_MASTER_KEY_PREVIOUS")
+                .map(Secret)
+                .or(file.master_key_previous),
         })
     }
 
@@ -466,13 +475,15 @@ mod tests {
             ("DATABASE_URL", "postgres://u:hunter2@db/paygate"),
             ("PAYGATE_ADMIN_TOKEN", "admintoken123"),
             ("PAYGATE_MASTER_KEY", "ab".repeat(32).as_str()),
+            ("PAYGATE_MASTER_KEY_PREVIOUS", "cd".repeat(32).as_str()),
         ])
         .expect("valid");
         let shown = format!("{c:?} {}", c.database_url_redacted());
         assert!(
             !shown.contains("hunter2")
                 && !shown.contains("admintoken123")
-                && !shown.contains("abab"),
+                && !shown.contains("abab")
+                && !shown.contains("cdcd"),
             "{shown}"
         );
     }

@@ -36,6 +36,21 @@ enum Command {
         #[command(subcommand)]
         command: cli::adapters::AdapterCommand,
     },
+    /// Named operators of the admin API: create (with a role), list, revoke.
+    Operators {
+        #[command(subcommand)]
+        command: cli::operators::OperatorCommand,
+    },
+    /// The audit log of state-changing admin requests.
+    Audit {
+        #[command(subcommand)]
+        command: cli::operators::AuditCommand,
+    },
+    /// The master key: re-seal every stored secret under the current one.
+    Keys {
+        #[command(subcommand)]
+        command: cli::keys::MasterKeyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +156,11 @@ enum MerchantCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// A merchant's API keys: list, create another, revoke one.
+    Keys {
+        #[command(subcommand)]
+        command: cli::keys::ApiKeyCommand,
+    },
 }
 
 // mimalloc instead of glibc's malloc: a request allocates and frees many small buffers on
@@ -165,6 +185,9 @@ async fn main() -> std::process::ExitCode {
         Command::Merchants { command } => cli::merchants::run(config, command).await,
         Command::Adapters { command } => cli::adapters::run(config, command).await,
         Command::Providers { command } => providers(config, command).await,
+        Command::Operators { command } => cli::operators::run(config, command).await,
+        Command::Audit { command } => cli::operators::run_audit(config, command).await,
+        Command::Keys { command } => cli::keys::run_master_key(config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

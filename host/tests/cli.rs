@@ -29,10 +29,15 @@ fn field(line: &str, label: &str) -> Option<String> {
 /// Starts `paygate serve` on `dir` at a free port; returns it, the demo merchant's API key
 /// if this was the first start, and the address it listens on (`host:port`).
 fn serve(dir: &std::path::Path) -> (Server, Option<String>, String) {
+    serve_on(dir, "127.0.0.1:0")
+}
+
+/// [`serve`] on the address `listen`.
+fn serve_on(dir: &std::path::Path, listen: &str) -> (Server, Option<String>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
         .arg("serve")
         .env("PAYGATE_DATA_DIR", dir)
-        .env("PAYGATE_LISTEN", "127.0.0.1:0")
+        .env("PAYGATE_LISTEN", listen)
         .env("PAYGATE_LOG", "warn")
         .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
@@ -431,4 +436,180 @@ fn the_conformance_check_passes_the_bundled_mock_and_fails_an_adapter_of_another
             .is_some_and(|d| d.starts_with("not run")),
         "{report}"
     );
+}
+
+/// Runs `paygate ARGS` on `dir` with `envs` added (or replacing the defaults).
+fn paygate_with(
+    dir: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paygate"));
+    command
+        .args(args)
+        .env("PAYGATE_DATA_DIR", dir)
+        .env("PAYGATE_LOG", "warn")
+        .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let out = command.output().expect("paygate runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn api_keys_operators_and_the_audit_log_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, _, addr) = serve(dir.path());
+    let url = format!("http://{addr}");
+
+    // A second key for the demo merchant, on the data directory.
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &[
+            "merchants",
+            "keys",
+            "create",
+            "demo",
+            "--label",
+            "v2",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let key = created["api_key"].as_str().expect("key").to_owned();
+    let merchant = created["merchant_id"]
+        .as_str()
+        .expect("merchant")
+        .to_owned();
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "keys", "list", "demo"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID"), "{out}");
+    assert_eq!(out.lines().count(), 3, "a header and two keys: {out}");
+    assert!(!out.contains(&key), "never the key: {out}");
+
+    // A read-only operator, through the server; refused what it may not do.
+    let (ok, out, err) = paygate(
+        dir.path(),
+        &[
+            "operators",
+            "create",
+            "auditor",
+            "--role",
+            "read",
+            "--url",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let auditor: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let token = auditor["token"].as_str().expect("token").to_owned();
+    assert_eq!(auditor["created_by"], "ops-cli", "{auditor}");
+    let as_auditor = [("PAYGATE_ADMIN_TOKEN", token.as_str())];
+    let (ok, _, err) = paygate_with(
+        dir.path(),
+        &["merchants", "keys", "create", &merchant, "--url", &url],
+        &as_auditor,
+    );
+    assert!(!ok && err.contains("forbidden_role"), "{err}");
+    let (ok, out, err) = paygate_with(
+        dir.path(),
+        &[
+            "merchants",
+            "keys",
+            "list",
+            &merchant,
+            "--url",
+            &url,
+            "--json",
+        ],
+        &as_auditor,
+    );
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        listed["keys"].as_array().expect("keys").len(),
+        2,
+        "{listed}"
+    );
+    let (ok, out, err) = paygate_with(
+        dir.path(),
+        &["audit", "list", "--url", &url, "--json"],
+        &as_auditor,
+    );
+    assert!(ok, "{err}");
+    let audit: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let newest = &audit["entries"][0];
+    assert_eq!(
+        (
+            newest["operator"].as_str(),
+            newest["status"].as_u64(),
+            newest["error_code"].as_str()
+        ),
+        (Some("auditor"), Some(403), Some("forbidden_role")),
+        "{audit}"
+    );
+
+    // Revoke the new key on the data directory; the operator too.
+    let key_id = created["id"].as_str().expect("id");
+    let (ok, out, err) = paygate(dir.path(), &["merchants", "keys", "revoke", "demo", key_id]);
+    assert!(ok && out.starts_with("revoked"), "{out}{err}");
+    let (ok, _, err) = paygate(dir.path(), &["operators", "revoke", "auditor"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = paygate_with(dir.path(), &["audit", "list", "--url", &url], &as_auditor);
+    assert!(!ok && err.contains("unauthorized"), "{err}");
+    let (ok, out, err) = paygate(dir.path(), &["audit", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("POST /admin/operators"), "{out}");
+    drop(server);
+}
+
+#[test]
+fn the_embedded_master_key_is_rotated_with_generate_and_the_secrets_open_under_the_new_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The demo merchant's provider configuration names the sandbox at the server's
+    // address: the server after the rotation listens on the same one.
+    let (server, _, addr) = serve(dir.path());
+    drop(server);
+    let old_key = std::fs::read_to_string(dir.path().join("master.key")).expect("key");
+
+    let (ok, out, err) = paygate(dir.path(), &["keys", "rotate", "--generate", "--json"]);
+    assert!(ok, "{err}");
+    let done: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(done["webhook_secrets"].as_u64() >= Some(1), "{done}");
+    assert!(done["provider_configs"].as_u64() >= Some(1), "{done}");
+    assert_eq!(done["verifier"], true, "{done}");
+    let new_key = std::fs::read_to_string(dir.path().join("master.key")).expect("key");
+    assert_ne!(new_key, old_key);
+    let previous =
+        std::fs::read_to_string(dir.path().join("master.key.previous")).expect("previous");
+    assert_eq!(previous.trim(), old_key.trim());
+
+    // Again: nothing to do.
+    let (ok, out, err) = paygate(dir.path(), &["keys", "rotate"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(": 0 webhook secrets, 0 provider configurations, verifier already"),
+        "{out}"
+    );
+    // The previous key is no longer needed: paygate starts with the new key alone, and the
+    // demo merchant's provider secret opens (tested against the server's sandbox).
+    std::fs::remove_file(dir.path().join("master.key.previous")).expect("remove");
+    let (server, _, _) = serve_on(dir.path(), &addr);
+    let (ok, out, err) = paygate(dir.path(), &["providers", "test", "demo", "mock"]);
+    assert!(ok && out.starts_with("ok: mock"), "{out}{err}");
+    drop(server);
+    // With PAYGATE_MASTER_KEY, --generate is refused with what to do instead.
+    let (ok, _, err) = paygate_with(
+        dir.path(),
+        &["keys", "rotate", "--generate"],
+        &[("PAYGATE_MASTER_KEY", new_key.trim())],
+    );
+    assert!(!ok && err.contains("PAYGATE_MASTER_KEY_PREVIOUS"), "{err}");
 }

@@ -14,12 +14,15 @@ macro_rules! in_both_settings {
 mod adapters;
 mod admin;
 mod alipay;
+mod api_keys;
 mod conformance;
 mod contracts;
 mod hot_swap;
 mod jobs;
+mod key_rotation;
 mod merchants;
 mod misconfiguration;
+mod operators;
 mod orders;
 mod payments;
 mod process;

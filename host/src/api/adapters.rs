@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,8 +20,9 @@ use crate::service::adapters::{Activated, Checked, ProviderAdapters, Uploaded};
 use crate::service::ErrorCode;
 use crate::store::adapters::{ActivationRecord, VersionRecord};
 
-/// The header naming the operator behind an admin request (`uploaded_by`, `activated_by`);
-/// `admin` when absent. One admin token is shared until operators have their own.
+/// The header naming the operator behind a request made with the bootstrap token
+/// (`PAYGATE_ADMIN_TOKEN`), for `uploaded_by` and `activated_by`; `admin` when absent. A
+/// named operator's token names its operator, and the header is ignored.
 pub const OPERATOR_HEADER: &str = "x-paygate-operator";
 
 /// An active adapter and what a merchant's configuration for it carries.
@@ -296,13 +297,12 @@ pub async fn show(
     security(("admin_token" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
-    _: Admin,
-    headers: HeaderMap,
+    admin: Admin,
     Query(params): Query<UploadParams>,
     body: Body,
 ) -> Result<(StatusCode, Json<UploadedView>), ApiError> {
     let component = read_component(&state, body).await?;
-    let by = operator(&headers)?;
+    let by = admin.name().to_owned();
     let uploaded = state
         .adapters
         .upload(&component, params.provider.as_deref(), &by)
@@ -345,13 +345,12 @@ pub async fn check(
     security(("admin_token" = [])))]
 pub async fn activate(
     State(state): State<AppState>,
-    _: Admin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(provider): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ActivatedView>, ApiError> {
     let req: ActivateBody = json::parse(&body)?;
-    let by = operator(&headers)?;
+    let by = admin.name().to_owned();
     let done = state
         .adapters
         .activate(&provider, &req.version, &by)
@@ -368,11 +367,10 @@ pub async fn activate(
     security(("admin_token" = [])))]
 pub async fn rollback(
     State(state): State<AppState>,
-    _: Admin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(provider): Path<String>,
 ) -> Result<Json<ActivatedView>, ApiError> {
-    let by = operator(&headers)?;
+    let by = admin.name().to_owned();
     let done = state.adapters.rollback(&provider, &by).await?;
     Ok(Json(ActivatedView::from(&done)))
 }
@@ -400,26 +398,4 @@ async fn read_component(state: &AppState, body: Body) -> Result<axum::body::Byte
             )
         }
     })
-}
-
-/// The operator named by [`OPERATOR_HEADER`]: 1-64 printable ASCII characters.
-fn operator(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(OPERATOR_HEADER) else {
-        return Ok("admin".to_owned());
-    };
-    value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-        })
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidBody,
-                format!("{OPERATOR_HEADER} must be 1-64 printable ASCII characters"),
-            )
-        })
 }

@@ -1,11 +1,24 @@
-//! Authentication extractors: a merchant by its API key, an operator by the admin token.
+//! Authentication: a merchant by its API key (an extractor), and the admin gate, the one
+//! middleware every `/admin` route passes: it finds the operator behind the token (the
+//! bootstrap `PAYGATE_ADMIN_TOKEN` or a named operator's), checks that the operator's role
+//! allows the route's action ([`route_action`]), and writes every state-changing request to
+//! the audit log with its outcome, refused ones included. Handlers take the operator with the
+//! [`Admin`] extractor.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
+use super::adapters::OPERATOR_HEADER;
 use super::error::ApiError;
 use super::AppState;
+use crate::domain::operator::{is_state_changing, Action, Caller, Role};
+use crate::service::ErrorCode;
+use crate::store::audit::AuditEntry;
 use crate::store::merchants::Merchant;
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -34,31 +47,266 @@ impl FromRequestParts<AppState> for AuthMerchant {
     }
 }
 
-/// An operator holding `PAYGATE_ADMIN_TOKEN`. Without a token configured the admin API is off.
-pub struct Admin;
+/// The operator behind an admin request, let through by [`admin_gate`] (which checked the
+/// role the route needs).
+pub struct Admin(pub Caller);
+
+impl Admin {
+    /// The operator's name: a named operator's own; for the bootstrap token, the
+    /// `X-Paygate-Operator` header's, else `admin`.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(token) = &state.admin_token else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                crate::service::ErrorCode::AdminDisabled,
-                "the admin API is off: set PAYGATE_ADMIN_TOKEN",
-            ));
-        };
-        let given = bearer(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing `Authorization: Bearer <admin token>`")
-        })?;
-        // Compare digests so the comparison time does not depend on the token's content.
-        use sha2::{Digest, Sha256};
-        if Sha256::digest(given.as_bytes()) != Sha256::digest(token.expose().as_bytes()) {
-            return Err(ApiError::unauthorized("invalid admin token"));
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().map(Admin).ok_or_else(|| {
+            tracing::error!(path = %parts.uri.path(), "an admin handler was reached without the admin gate");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error; see the server log",
+            )
+        })
+    }
+}
+
+/// The action of each admin route (method and route template): what [`admin_gate`] asks
+/// `domain::operator::permits` about. `None` for a route missing here, which only the
+/// `admin` role may use (a new route is closed until it is listed).
+pub fn route_action(method: &Method, route: &str) -> Option<Action> {
+    if !route.starts_with("/admin") {
+        return None;
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return Some(Action::Read);
+    }
+    let action = match (method.as_str(), route) {
+        ("POST", "/admin/merchants")
+        | ("PUT", "/admin/merchants/{id}/webhook")
+        | ("POST", "/admin/merchants/{id}/keys")
+        | ("POST", "/admin/merchants/{id}/keys/{key_id}/revoke") => Action::ChangeMerchant,
+        ("PUT", "/admin/merchants/{id}/providers/{provider}") => Action::ChangeProvider,
+        ("POST", "/admin/merchants/{id}/providers/{provider}/test") => Action::TestProvider,
+        ("POST", "/admin/adapters/versions")
+        | ("POST", "/admin/adapters/check")
+        | ("POST", "/admin/adapters/{provider}/activate")
+        | ("POST", "/admin/adapters/{provider}/rollback") => Action::ChangeAdapter,
+        ("POST", "/admin/operators") | ("POST", "/admin/operators/{id}/revoke") => {
+            Action::ChangeOperator
         }
-        Ok(Admin)
+        _ => return None,
+    };
+    Some(action)
+}
+
+/// The bootstrap operator's name: [`OPERATOR_HEADER`] (1-64 printable ASCII characters)
+/// when given, else `admin`. Named operators' names come from their tokens; the header is
+/// ignored for them.
+fn bootstrap_name(parts: &Parts) -> Result<String, ApiError> {
+    let Some(value) = parts.headers.get(OPERATOR_HEADER) else {
+        return Ok("admin".to_owned());
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidBody,
+                format!("{OPERATOR_HEADER} must be 1-64 printable ASCII characters"),
+            )
+        })
+}
+
+/// Who the request's token is, and whether they may do what the route does. The caller is
+/// known (`Some`) also when refused for their role.
+async fn authorize(
+    parts: &Parts,
+    state: &AppState,
+    route: &str,
+) -> (Option<Caller>, Result<(), ApiError>) {
+    let disabled = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::AdminDisabled,
+            "the admin API is off: set PAYGATE_ADMIN_TOKEN",
+        )
+    };
+    let Some(token) = bearer(parts) else {
+        return match state.admin_token {
+            None => (None, Err(disabled())),
+            Some(_) => (
+                None,
+                Err(ApiError::unauthorized(
+                    "missing `Authorization: Bearer <admin token>`",
+                )),
+            ),
+        };
+    };
+    let name = match bootstrap_name(parts) {
+        Ok(name) => name,
+        Err(e) => return (None, Err(e)),
+    };
+    let caller = match state
+        .gateway
+        .authenticate_operator(token, state.admin_token.as_ref(), &name)
+        .await
+    {
+        Ok(Some(caller)) => caller,
+        Ok(None) if state.admin_token.is_none() => return (None, Err(disabled())),
+        Ok(None) => return (None, Err(ApiError::unauthorized("invalid admin token"))),
+        Err(e) => return (None, Err(e.into())),
+    };
+    let action = route_action(&parts.method, route);
+    let allowed = match action {
+        Some(action) => caller.may(action),
+        None => caller.role == Role::Admin,
+    };
+    if allowed {
+        return (Some(caller), Ok(()));
+    }
+    let needs = action.map_or(Role::Admin, Action::least_role);
+    let refusal = ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::ForbiddenRole,
+        format!(
+            "operator `{}` has the role `{}`; {} {route} needs `{needs}`",
+            caller.name, caller.role, parts.method
+        ),
+    );
+    (Some(caller), Err(refusal))
+}
+
+/// The admin gate (see the module doc). Requests outside `/admin` pass untouched.
+pub async fn admin_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .filter(|r| r.starts_with("/admin"))
+    else {
+        return next.run(request).await;
+    };
+    let method = request.method().as_str().to_owned();
+    let client_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let (mut parts, body) = request.into_parts();
+    let target = RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .map(|params| {
+            let map: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        })
+        .unwrap_or_else(|_| "{}".to_owned());
+    let (caller, allowed) = authorize(&parts, &state, &route).await;
+    let response = match allowed {
+        Ok(()) => {
+            if let Some(c) = &caller {
+                parts.extensions.insert(c.clone());
+            }
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refused) => refused.into_response(),
+    };
+    if is_state_changing(&method) {
+        let entry = AuditEntry {
+            id: crate::service::audit::new_id(),
+            at: state.gateway.now_ms(),
+            operator: caller.as_ref().map(|c| c.name.clone()),
+            token_id: caller.map(|c| c.token_id),
+            method,
+            route,
+            target,
+            client_ip,
+            status: i32::from(response.status().as_u16()),
+            error_code: response
+                .extensions()
+                .get::<ErrorCode>()
+                .map(|c| c.as_str().to_owned()),
+        };
+        // Logged inside; the answer stands whether or not its audit was written.
+        let _ = state.gateway.audit(&entry).await;
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_admin_route_of_the_api_document_has_an_action() {
+        use utoipa::OpenApi;
+        let doc = super::super::ApiDoc::openapi();
+        let mut seen = 0;
+        for (path, item) in doc.paths.paths.iter() {
+            if !path.starts_with("/admin") {
+                continue;
+            }
+            for (method, op) in [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::DELETE, &item.delete),
+                (Method::PATCH, &item.patch),
+            ] {
+                if op.is_some() {
+                    seen += 1;
+                    assert!(route_action(&method, path).is_some(), "{method} {path}");
+                }
+            }
+        }
+        assert!(seen > 20, "{seen} admin operations documented");
+    }
+
+    #[test]
+    fn reads_need_read_and_changes_need_their_own_action() {
+        let cases = [
+            ("GET", "/admin/flags", Action::Read),
+            ("GET", "/admin/audit", Action::Read),
+            ("GET", "/admin/merchants/{id}/keys", Action::Read),
+            ("POST", "/admin/merchants", Action::ChangeMerchant),
+            ("POST", "/admin/merchants/{id}/keys", Action::ChangeMerchant),
+            (
+                "PUT",
+                "/admin/merchants/{id}/providers/{provider}",
+                Action::ChangeProvider,
+            ),
+            (
+                "POST",
+                "/admin/merchants/{id}/providers/{provider}/test",
+                Action::TestProvider,
+            ),
+            (
+                "POST",
+                "/admin/adapters/{provider}/activate",
+                Action::ChangeAdapter,
+            ),
+            ("POST", "/admin/operators", Action::ChangeOperator),
+        ];
+        for (method, route, action) in cases {
+            let method = Method::from_bytes(method.as_bytes()).expect("method");
+            assert_eq!(
+                route_action(&method, route),
+                Some(action),
+                "{method} {route}"
+            );
+        }
+        assert_eq!(route_action(&Method::POST, "/admin/unlisted"), None);
+        assert_eq!(route_action(&Method::GET, "/v1/orders"), None);
     }
 }

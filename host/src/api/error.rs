@@ -53,7 +53,10 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // For the admin gate's audit log: the code answered, without parsing the body.
+        response.extensions_mut().insert(self.code);
+        response
     }
 }
 

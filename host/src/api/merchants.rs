@@ -1,5 +1,6 @@
 //! `/admin/merchants...` for operators finding merchants again: the list (paged), one
-//! merchant, its merchant-wide webhook endpoint, and the test of a provider configuration.
+//! merchant, its merchant-wide webhook endpoint, its API keys (create, list, revoke), and
+//! the test of a provider configuration.
 //! The views are public: `paygate merchants ... --json` prints the same shapes.
 
 use std::collections::BTreeMap;
@@ -17,8 +18,10 @@ use super::views::{rfc3339, ProviderConfigView};
 use super::{json, AppState};
 use crate::domain::merchant::{MerchantError, PageRequest};
 use crate::service::directory::{MerchantDetail, MerchantPage};
+use crate::service::merchants::CreatedKey;
 use crate::service::provider_test::{TestOutcome, TestReport};
 use crate::service::ErrorCode;
+use crate::store::api_keys::ApiKey;
 
 /// A merchant as operators see it; never a secret.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -264,6 +267,130 @@ pub async fn test_provider(
 ) -> Result<Json<ProviderTestView>, ApiError> {
     let report = state.gateway.test_provider(&id, &provider).await?;
     Ok(Json(ProviderTestView::from(&report)))
+}
+
+/// One of a merchant's API keys: never the key, never its hash.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyView {
+    /// `key_` and 32 hex digits (`key_<merchant id>` for the key the merchant was created
+    /// with before keys had ids).
+    pub id: String,
+    pub merchant_id: String,
+    /// The key's first characters (`pk_Xk3a`), to tell keys apart; `pk_` alone for a key
+    /// created before prefixes were kept.
+    pub prefix: String,
+    pub label: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; written at most once a minute per paygate process. `null`: not used since
+    /// keys recorded their use.
+    pub last_used_at: Option<String>,
+    /// RFC 3339; `null`: the key works.
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKey> for ApiKeyView {
+    fn from(k: &ApiKey) -> Self {
+        ApiKeyView {
+            id: k.id.clone(),
+            merchant_id: k.merchant_id.clone(),
+            prefix: k.prefix.clone(),
+            label: k.label.clone(),
+            created_at: rfc3339(k.created_at),
+            last_used_at: k.last_used_at.map(rfc3339),
+            revoked_at: k.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// A new API key, in this answer only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    pub key: ApiKeyView,
+    /// `pk_` and 40 random characters. paygate keeps only its SHA-256: shown this once.
+    pub api_key: String,
+}
+
+impl From<&CreatedKey> for CreatedKeyView {
+    fn from(c: &CreatedKey) -> Self {
+        CreatedKeyView {
+            key: ApiKeyView::from(&c.key),
+            api_key: c.api_key.clone(),
+        }
+    }
+}
+
+/// A merchant's API keys, oldest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyListView {
+    pub keys: Vec<ApiKeyView>,
+}
+
+/// `POST /admin/merchants/{id}/keys` (the body may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    /// What the key is for (`checkout v2`), at most 64 printable characters.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// Creates another API key for the merchant; the key is in this answer only. Both keys
+/// work until one is revoked: clients move to the new key, then the old one is revoked.
+#[utoipa::path(post, path = "/admin/merchants/{id}/keys", tag = "admin", request_body = CreateKeyBody,
+    params(("id" = String, Path)),
+    responses((status = 201, body = CreatedKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_label")),
+    security(("admin_token" = [])))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedKeyView>), ApiError> {
+    let req: CreateKeyBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateKeyBody::default()
+    } else {
+        json::parse(&body)?
+    };
+    let created = state
+        .gateway
+        .create_api_key(&id, req.label.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedKeyView::from(&created))))
+}
+
+/// Lists the merchant's API keys, revoked ones included: prefix, label, created, last used,
+/// revoked; never a key.
+#[utoipa::path(get, path = "/admin/merchants/{id}/keys", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = ApiKeyListView), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyListView>, ApiError> {
+    let keys = state.gateway.list_api_keys(&id).await?;
+    Ok(Json(ApiKeyListView {
+        keys: keys.iter().map(ApiKeyView::from).collect(),
+    }))
+}
+
+/// Revokes one of the merchant's API keys: refused at once by the paygate process that
+/// answers this, and by the others within 2 s (their key cache's lifetime). Revoking a
+/// revoked key changes nothing. 404 `not_found` for a key the merchant does not have.
+#[utoipa::path(post, path = "/admin/merchants/{id}/keys/{key_id}/revoke", tag = "admin",
+    params(("id" = String, Path), ("key_id" = String, Path)),
+    responses((status = 200, body = ApiKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let key = state.gateway.revoke_api_key(&id, &key_id).await?;
+    Ok(Json(ApiKeyView::from(&key)))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod health;
 mod json;
 pub mod merchants;
 mod notify;
+pub mod operators;
 mod orders;
 mod payments;
 pub mod views;
@@ -42,7 +43,9 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
     paths(orders::create, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
           admin::create_merchant, admin::put_provider, admin::get_provider, admin::flags,
           adapters::active, adapters::versions, adapters::show, adapters::upload, adapters::check, adapters::activate, adapters::rollback,
-          merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider),
+          merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider,
+          merchants::create_key, merchants::list_keys, merchants::revoke_key,
+          operators::create, operators::list, operators::revoke, operators::audit),
     modifiers(&SecuritySchemes),
     tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
 )]
@@ -100,6 +103,25 @@ pub fn router(state: AppState) -> Router {
             post(adapters::rollback),
         )
         .route("/admin/flags", get(admin::flags))
+        .route(
+            "/admin/merchants/{id}/keys",
+            get(merchants::list_keys).post(merchants::create_key),
+        )
+        .route(
+            "/admin/merchants/{id}/keys/{key_id}/revoke",
+            post(merchants::revoke_key),
+        )
+        .route(
+            "/admin/operators",
+            get(operators::list).post(operators::create),
+        )
+        .route("/admin/operators/{id}/revoke", post(operators::revoke))
+        .route("/admin/audit", get(operators::audit))
+        // Every /admin route passes the admin gate: operator, role, audit log.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::admin_gate,
+        ))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -82,13 +82,14 @@ pub enum AdapterCommand {
 /// Where the command acts, and how it prints.
 #[derive(Args)]
 pub struct Target {
-    /// A running paygate's base URL: the command goes through its admin API with
-    /// `PAYGATE_ADMIN_TOKEN`. Without it, the command works on the data directory.
+    /// A running paygate's base URL: the command goes through its admin API with the token
+    /// in `PAYGATE_ADMIN_TOKEN` (the bootstrap token, or an operator's own `pgo_...`).
+    /// Without it, the command works on the data directory.
     #[arg(long, env = "PAYGATE_URL", value_name = "URL")]
-    url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Prints the admin API's JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 pub async fn run(config: Config, command: AdapterCommand) -> anyhow::Result<()> {
@@ -359,7 +360,7 @@ fn print_checked(checked: &CheckedView) {
 
 /// Who the command acts as: `PAYGATE_OPERATOR`, else the login name, else `cli`; as the
 /// admin API takes it (printable ASCII, at most 64 characters: others are left out).
-fn operator_name() -> String {
+pub(crate) fn operator_name() -> String {
     ["PAYGATE_OPERATOR", "USER", "LOGNAME"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())
@@ -387,7 +388,7 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -498,14 +499,14 @@ fn print_activated(done: &ActivatedView, json: bool) -> anyhow::Result<()> {
 }
 
 /// A running paygate's admin API, when `--url` names one.
-struct Api {
+pub(crate) struct Api {
     base: String,
     token: String,
     operator: String,
     http: reqwest::Client,
 }
 
-fn remote(config: &Config, target: &Target) -> anyhow::Result<Option<Api>> {
+pub(crate) fn remote(config: &Config, target: &Target) -> anyhow::Result<Option<Api>> {
     let Some(url) = &target.url else {
         return Ok(None);
     };
@@ -525,12 +526,12 @@ fn remote(config: &Config, target: &Target) -> anyhow::Result<Option<Api>> {
 }
 
 impl Api {
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
     }
 
-    async fn post_json<T: DeserializeOwned>(
+    pub(crate) async fn post_json<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &serde_json::Value,

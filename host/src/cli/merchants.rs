@@ -66,6 +66,7 @@ pub async fn run(config: Config, command: MerchantCommand) -> anyhow::Result<()>
             print_merchant(&updated);
             Ok(())
         }
+        MerchantCommand::Keys { command } => super::keys::run(config, command).await,
     }
 }
 

@@ -2,7 +2,9 @@
 //! Command output goes to stdout (tables for people, `--json` for scripts), logs to stderr.
 
 pub mod adapters;
+pub mod keys;
 pub mod merchants;
+pub mod operators;
 
 /// Prints `rows` under `header`, each column as wide as its widest cell, two spaces
 /// apart; `empty` when there is no row.

@@ -8,6 +8,7 @@ pub mod deadline;
 pub mod delivery;
 pub mod merchant;
 pub mod money;
+pub mod operator;
 pub mod order;
 pub mod payment;
 pub mod refund;

@@ -112,6 +112,15 @@ error_codes! {
     /// A merchant's webhook secret does not open with the master key in force.
     WebhookSecretUnreadable = "webhook_secret_unreadable",
     Internal = "internal",
+    // Named operators and API keys (issue 16).
+    /// 403: the operator's role does not allow the request (`read` < `operate` < `admin`).
+    ForbiddenRole = "forbidden_role",
+    /// 422: an API key's label is over 64 characters or not printable.
+    InvalidLabel = "invalid_label",
+    /// 422: a role other than `read`, `operate`, `admin`.
+    InvalidRole = "invalid_role",
+    /// 409: a live operator already has that name (revoke it first).
+    OperatorExists = "operator_exists",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -1,8 +1,10 @@
-//! Merchants: creation with a one-time API key, authentication, and their provider
-//! configurations checked against what the adapter declares it needs, then tested with the
-//! provider (`provider_test`) before they are stored.
+//! Merchants: creation with a one-time API key, their API keys (more than one, each
+//! revocable; authentication with a 2 s cache), and their provider configurations checked
+//! against what the adapter declares it needs, then tested with the provider
+//! (`provider_test`) before they are stored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -11,7 +13,9 @@ use sha2::{Digest, Sha256};
 use super::provider_test::{self, TestFirst, TestReport};
 use super::{lock, secret_kind_name, Cached, ErrorCode, Gateway, ServiceError, CACHE_TTL};
 use crate::domain::merchant::webhook_url;
+use crate::domain::operator::record_use;
 use crate::runtime::{KeyRing, Runtime};
+use crate::store::api_keys::{self, ApiKey, NewApiKey};
 use crate::store::merchants::{self, Merchant};
 use crate::store::provider_configs::{self, ProviderConfig, SealedSecret};
 use crate::store::Db;
@@ -31,6 +35,127 @@ fn random_token(len: usize) -> String {
 /// SHA-256 of an API key, the form it is stored and looked up in.
 pub fn api_key_hash(api_key: &str) -> String {
     hex::encode(Sha256::digest(api_key.as_bytes()))
+}
+
+/// How many characters of a key are kept in clear to tell keys apart: `pk_` and 4 of its
+/// 40 random ones (about 24 of its 238 bits).
+const SHOWN_PREFIX_CHARS: usize = 7;
+
+/// A fresh API key and the row that stores it (its id, prefix and hash).
+struct FreshKey {
+    api_key: String,
+    id: String,
+    prefix: String,
+    hash: String,
+}
+
+impl FreshKey {
+    fn new() -> FreshKey {
+        let api_key = format!("{API_KEY_PREFIX}{}", random_token(40));
+        FreshKey {
+            id: format!("key_{}", uuid::Uuid::now_v7().simple()),
+            prefix: api_key.chars().take(SHOWN_PREFIX_CHARS).collect(),
+            hash: api_key_hash(&api_key),
+            api_key,
+        }
+    }
+
+    fn row<'a>(&'a self, label: Option<&'a str>) -> NewApiKey<'a> {
+        NewApiKey {
+            id: &self.id,
+            prefix: &self.prefix,
+            hash: &self.hash,
+            label,
+        }
+    }
+}
+
+/// A key just created, and the key itself (shown this once).
+pub struct CreatedKey {
+    pub key: ApiKey,
+    pub api_key: String,
+}
+
+/// Checks a key's label: at most 64 printable characters; blank is none.
+fn check_label(label: Option<&str>) -> Result<Option<&str>, ServiceError> {
+    match label.map(str::trim).filter(|l| !l.is_empty()) {
+        Some(l) if l.chars().count() > 64 || l.chars().any(char::is_control) => {
+            Err(ServiceError::invalid(
+                ErrorCode::InvalidLabel,
+                "a key's label is at most 64 printable characters",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn existing_merchant(db: &Db, merchant_id: &str) -> Result<Merchant, ServiceError> {
+    merchants::get(db, merchant_id)
+        .await?
+        .ok_or(ServiceError::NotFound("merchant"))
+}
+
+/// Creates another API key for the merchant (clients move to it while the old one keeps
+/// working; then the old one is revoked). 404 `merchant_not_found`, 422 `invalid_label`.
+pub async fn create_api_key(
+    db: &Db,
+    merchant_id: &str,
+    label: Option<&str>,
+) -> Result<CreatedKey, ServiceError> {
+    let label = check_label(label)?;
+    existing_merchant(db, merchant_id).await?;
+    let fresh = FreshKey::new();
+    let key = api_keys::insert(db, merchant_id, &fresh.row(label)).await?;
+    tracing::info!(merchant_id, key_id = %key.id, prefix = %key.prefix, "API key created");
+    Ok(CreatedKey {
+        key,
+        api_key: fresh.api_key,
+    })
+}
+
+/// The merchant's keys, revoked ones included, oldest first; never a key or its hash.
+pub async fn list_api_keys(db: &Db, merchant_id: &str) -> Result<Vec<ApiKey>, ServiceError> {
+    existing_merchant(db, merchant_id).await?;
+    Ok(api_keys::list(db, merchant_id).await?)
+}
+
+/// Revokes one of the merchant's keys (again: no change). Refused at once by the process
+/// that revokes it, within [`CACHE_TTL`] by the others. 404 `merchant_not_found`, or
+/// `not_found` for a key the merchant does not have.
+pub async fn revoke_api_key(
+    db: &Db,
+    merchant_id: &str,
+    key_id: &str,
+    now_ms: i64,
+) -> Result<ApiKey, ServiceError> {
+    existing_merchant(db, merchant_id).await?;
+    let key = api_keys::revoke(db, merchant_id, key_id, now_ms)
+        .await?
+        .ok_or(ServiceError::NotFound("API key"))?;
+    tracing::info!(merchant_id, key_id, "API key revoked");
+    Ok(key)
+}
+
+/// The keys authenticated lately, and when each key's use was last written.
+#[derive(Default)]
+pub(super) struct KeyCache {
+    /// Merchant and key id by the key's hash, read at [`Cached::at`].
+    by_hash: Mutex<HashMap<String, Cached<(Merchant, String)>>>,
+    /// When this process last wrote each key's `last_used_at` (ms), by key id.
+    uses: Mutex<HashMap<String, i64>>,
+}
+
+impl KeyCache {
+    /// Whether to write a use of `key_id` at `now_ms` (see `domain::operator::record_use`);
+    /// counts it as written when so.
+    pub(super) fn take_use(&self, key_id: &str, now_ms: i64) -> bool {
+        let mut uses = lock(&self.uses);
+        let due = record_use(uses.get(key_id).copied(), now_ms);
+        if due {
+            uses.insert(key_id.to_owned(), now_ms);
+        }
+        due
+    }
 }
 
 /// A new merchant and the API key it gets once.
@@ -61,17 +186,18 @@ pub async fn new_merchant(
     let notify_url = webhook_url(notify_url)
         .map_err(|e| ServiceError::invalid(ErrorCode::InvalidNotifyUrl, e.to_string()))?;
     let id = format!("m_{}", uuid::Uuid::now_v7().simple());
-    let api_key = format!("{API_KEY_PREFIX}{}", random_token(40));
+    let key = FreshKey::new();
     let webhook_secret = format!("whsec_{}", random_token(40));
-    let merchant = merchants::insert(
+    let merchant = merchants::insert_with_key(
         db,
         &id,
         name,
-        &api_key_hash(&api_key),
+        &key.row(Some("created with the merchant")),
         &vault.seal(&webhook_secret),
         notify_url.as_deref(),
     )
     .await?;
+    let api_key = key.api_key;
     tracing::info!(merchant_id = %merchant.id, name = %merchant.name, "merchant created");
     Ok(CreatedMerchant {
         merchant,
@@ -251,27 +377,72 @@ impl Gateway {
         new_merchant(&self.db, &self.vault, name, notify_url).await
     }
 
+    /// The merchant holding `api_key`, a live key: from memory for [`CACHE_TTL`] after it was
+    /// read (no statement), else one statement. The key's `last_used_at` is written at most
+    /// once a minute per process, after the answer (never on the request's path).
     pub async fn authenticate(&self, api_key: &str) -> Result<Merchant, ServiceError> {
         if !api_key.starts_with(API_KEY_PREFIX) {
             return Err(ServiceError::Unauthorized("invalid API key"));
         }
         let hash = api_key_hash(api_key);
-        if let Some(c) = lock(&self.merchants).get(&hash) {
+        if let Some(c) = lock(&self.keys.by_hash).get(&hash) {
             if c.at.elapsed() < CACHE_TTL {
-                return Ok(c.value.clone());
+                return Ok(c.value.0.clone());
             }
         }
-        let merchant = merchants::by_api_key_hash(&self.db, &hash)
+        let changes_seen = self.changes.load(std::sync::atomic::Ordering::SeqCst);
+        let (merchant, key_id) = api_keys::authenticate(&self.db, &hash)
             .await?
             .ok_or(ServiceError::Unauthorized("invalid API key"))?;
-        lock(&self.merchants).insert(
-            hash,
-            Cached {
-                at: std::time::Instant::now(),
-                value: merchant.clone(),
-            },
-        );
+        let now = self.now_ms();
+        if self.keys.take_use(&key_id, now) {
+            let (db, key_id) = (self.db.clone(), key_id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = api_keys::touch(&db, &key_id, now).await {
+                    tracing::warn!(key_id, error = %e, "cannot record the API key's last use");
+                }
+            });
+        }
+        let mut cache = lock(&self.keys.by_hash);
+        // A key revoked through this process while it was being read is not cached.
+        if self.changes.load(std::sync::atomic::Ordering::SeqCst) == changes_seen {
+            cache.insert(
+                hash,
+                Cached {
+                    at: std::time::Instant::now(),
+                    value: (merchant.clone(), key_id),
+                },
+            );
+        }
         Ok(merchant)
+    }
+
+    pub async fn create_api_key(
+        &self,
+        merchant_id: &str,
+        label: Option<&str>,
+    ) -> Result<CreatedKey, ServiceError> {
+        create_api_key(&self.db, merchant_id, label).await
+    }
+
+    pub async fn list_api_keys(&self, merchant_id: &str) -> Result<Vec<ApiKey>, ServiceError> {
+        list_api_keys(&self.db, merchant_id).await
+    }
+
+    /// Revokes the key, and forgets it here at once: this process refuses it from now on.
+    pub async fn revoke_api_key(
+        &self,
+        merchant_id: &str,
+        key_id: &str,
+    ) -> Result<ApiKey, ServiceError> {
+        let key = revoke_api_key(&self.db, merchant_id, key_id, self.now_ms()).await?;
+        let mut cache = lock(&self.keys.by_hash);
+        // Under the cache's lock: a read of the key that started before the revocation is
+        // not cached after it (see `authenticate`).
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.retain(|_, c| c.value.1 != key_id);
+        Ok(key)
     }
 
     pub async fn configure_provider(
@@ -322,5 +493,33 @@ mod tests {
         assert_ne!(a, random_token(40));
         assert_eq!(api_key_hash("pk_x").len(), 64);
         assert_ne!(api_key_hash("pk_x"), api_key_hash("pk_y"));
+    }
+
+    #[test]
+    fn a_new_key_shows_only_its_first_characters() {
+        let key = FreshKey::new();
+        assert!(key.api_key.starts_with(&key.prefix));
+        assert_eq!(key.prefix.len(), 7);
+        assert!(key.prefix.starts_with("pk_"));
+        assert_eq!(key.hash, api_key_hash(&key.api_key));
+        assert!(key.id.starts_with("key_"));
+    }
+
+    #[test]
+    fn a_label_is_short_and_printable_and_blank_is_none() {
+        assert_eq!(check_label(None).ok(), Some(None));
+        assert_eq!(check_label(Some("  ")).ok(), Some(None));
+        assert_eq!(check_label(Some(" ci ")).ok(), Some(Some("ci")));
+        assert!(check_label(Some(&"x".repeat(65))).is_err());
+        assert!(check_label(Some("a\nb")).is_err());
+    }
+
+    #[test]
+    fn a_key_use_is_written_once_a_minute_per_key() {
+        let cache = KeyCache::default();
+        assert!(cache.take_use("k1", 0));
+        assert!(!cache.take_use("k1", 59_999));
+        assert!(cache.take_use("k2", 59_999));
+        assert!(cache.take_use("k1", 60_000));
     }
 }

@@ -7,11 +7,14 @@
 //! owner of what a settlement means).
 
 pub mod adapters;
+pub mod audit;
 pub mod deadlines;
 pub mod directory;
 mod error;
+pub mod master_key;
 pub mod merchants;
 pub mod notifications;
+pub mod operators;
 pub mod orders;
 pub mod pay;
 pub mod provider_test;
@@ -33,7 +36,6 @@ pub use timers::Timers;
 use crate::clock::Clock;
 use crate::runtime::contract::{self, SecretKind};
 use crate::runtime::{Allowlist, Grants, KeyRing, Runtime};
-use crate::store::merchants::Merchant;
 use crate::store::provider_configs::{self, ProviderConfig};
 use crate::store::Db;
 use crate::vault::Vault;
@@ -75,8 +77,10 @@ pub struct Gateway {
     /// Counts configuration changes made through this process: a context read before the
     /// latest one is not cached (it may hold what the change replaced).
     changes: AtomicU64,
-    /// Merchants by API key hash.
-    merchants: Mutex<HashMap<String, Cached<Merchant>>>,
+    /// Merchants by API key hash, and when each key's last use was written.
+    keys: merchants::KeyCache,
+    /// When each operator token's last use was written (ms), by operator id.
+    operator_uses: Mutex<HashMap<String, i64>>,
     /// Delivers webhooks.
     http: reqwest::Client,
 }
@@ -121,7 +125,8 @@ impl Gateway {
             clock,
             contexts: Mutex::new(HashMap::new()),
             changes: AtomicU64::new(0),
-            merchants: Mutex::new(HashMap::new()),
+            keys: merchants::KeyCache::default(),
+            operator_uses: Mutex::new(HashMap::new()),
             // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

@@ -1,5 +1,5 @@
-//! The master key's verifier (one row, see migration 0009) and samples of the secrets
-//! sealed before it existed.
+//! The master key's verifier (one row, see migration 0009), samples of the secrets
+//! sealed before it existed, and the walk over every sealed value a key rotation re-seals.
 
 use sqlx::Row;
 
@@ -28,9 +28,9 @@ pub async fn insert_verifier(db: &Db, sealed: &str) -> Result<(), StoreError> {
 }
 
 /// Replaces verifier `old` with `sealed`, unless another instance changed it meanwhile
-/// (the caller reads back the one that stays).
-pub async fn replace_verifier(db: &Db, old: &str, sealed: &str) -> Result<(), StoreError> {
-    sqlx::query(
+/// (the caller reads back the one that stays); whether it was replaced.
+pub async fn replace_verifier(db: &Db, old: &str, sealed: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
         "UPDATE master_key_verifier SET sealed = $1, created_at = $2 WHERE id = 1 AND sealed = $3",
     )
     .bind(sealed)
@@ -38,7 +38,7 @@ pub async fn replace_verifier(db: &Db, old: &str, sealed: &str) -> Result<(), St
     .bind(old)
     .execute(&db.pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// One sealed secret of each place secrets are kept (a merchant's webhook secret, a
@@ -78,4 +78,95 @@ pub async fn sealed_samples(db: &Db) -> Result<Vec<(String, String)>, StoreError
         }
     }
     Ok(samples)
+}
+
+/// Up to `limit` merchants' sealed webhook secrets, as (merchant id, sealed), by id after
+/// `after`: the rotation's walk.
+pub async fn webhook_secrets(
+    db: &Db,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, webhook_secret FROM merchants WHERE ($1 IS NULL OR id > $1)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("webhook_secret")?)))
+        .collect()
+}
+
+/// Replaces merchant `id`'s sealed webhook secret `old` with `new`, unless it changed
+/// meanwhile; whether it was replaced.
+pub async fn replace_webhook_secret(
+    db: &Db,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE merchants SET webhook_secret = $1 WHERE id = $2 AND webhook_secret = $3",
+    )
+    .bind(new)
+    .bind(id)
+    .bind(old)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Up to `limit` provider configurations' secrets, as ((merchant id, provider), the
+/// secrets' JSON as stored), by key after `after`: the rotation's walk.
+pub async fn provider_secrets(
+    db: &Db,
+    after: Option<(&str, &str)>,
+    limit: u32,
+) -> Result<Vec<((String, String), String)>, StoreError> {
+    let (m, p) = after.unzip();
+    let rows = sqlx::query(
+        "SELECT merchant_id, provider, secrets FROM provider_configs
+         WHERE ($1 IS NULL OR merchant_id > $1 OR (merchant_id = $1 AND provider > $2))
+         ORDER BY merchant_id, provider LIMIT $3",
+    )
+    .bind(m)
+    .bind(p)
+    .bind(i64::from(limit))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                (r.try_get("merchant_id")?, r.try_get("provider")?),
+                r.try_get("secrets")?,
+            ))
+        })
+        .collect()
+}
+
+/// Replaces a provider configuration's secrets JSON `old` with `new`, unless it changed
+/// meanwhile; whether it was replaced. `updated_at` is left alone: the same secrets sealed
+/// again are not a change of configuration (an operator's write racing this one is not
+/// refused; a value it wrote under the old key is found by the rotation's next pass).
+pub async fn replace_provider_secrets(
+    db: &Db,
+    merchant_id: &str,
+    provider: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE provider_configs SET secrets = $1
+         WHERE merchant_id = $2 AND provider = $3 AND secrets = $4",
+    )
+    .bind(new)
+    .bind(merchant_id)
+    .bind(provider)
+    .bind(old)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

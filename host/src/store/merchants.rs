@@ -1,8 +1,9 @@
-//! Merchants: their API keys (stored as SHA-256), sealed webhook secrets and merchant-wide
-//! webhook endpoints.
+//! Merchants: their sealed webhook secrets and merchant-wide webhook endpoints. Their API
+//! keys are in `api_keys`; a merchant is created with its first one, in one transaction.
 
 use sqlx::Row;
 
+use super::api_keys::NewApiKey;
 use super::{now_ms, Db, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct Merchant {
 
 const COLUMNS: &str = "id, name, created_at, notify_url";
 
+/// Stores a merchant whose only key has SHA-256 `api_key_hash` (the key's row gets the id
+/// `key_<merchant id>` and the prefix `pk_`, as keys from before prefixes were kept).
 pub async fn insert(
     db: &Db,
     id: &str,
@@ -24,16 +27,41 @@ pub async fn insert(
     sealed_webhook_secret: &str,
     notify_url: Option<&str>,
 ) -> Result<Merchant, StoreError> {
+    let key_id = format!("key_{id}");
+    let key = NewApiKey {
+        id: &key_id,
+        prefix: "pk_",
+        hash: api_key_hash,
+        label: Some("created with the merchant"),
+    };
+    insert_with_key(db, id, name, &key, sealed_webhook_secret, notify_url).await
+}
+
+/// Stores a merchant and its first API key, in one transaction. The key's hash also goes
+/// to the legacy `merchants.api_key_hash` column (NOT NULL; read by nothing).
+pub async fn insert_with_key(
+    db: &Db,
+    id: &str,
+    name: &str,
+    key: &NewApiKey<'_>,
+    sealed_webhook_secret: &str,
+    notify_url: Option<&str>,
+) -> Result<Merchant, StoreError> {
     let created_at = now_ms();
+    let mut tx = db.pool.begin().await?;
     sqlx::query("INSERT INTO merchants (id, name, api_key_hash, webhook_secret, created_at, notify_url) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id)
         .bind(name)
-        .bind(api_key_hash)
+        .bind(key.hash)
         .bind(sealed_webhook_secret)
         .bind(created_at)
         .bind(notify_url)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    super::api_keys::insert_query(id, key, created_at)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(Merchant {
         id: id.to_owned(),
         name: name.to_owned(),
@@ -49,15 +77,6 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Merchant, StoreError> {
         created_at: r.try_get("created_at")?,
         notify_url: r.try_get("notify_url")?,
     })
-}
-
-pub async fn by_api_key_hash(db: &Db, hash: &str) -> Result<Option<Merchant>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM merchants WHERE api_key_hash = $1");
-    let row = sqlx::query(&sql)
-        .bind(hash)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Merchant>, StoreError> {

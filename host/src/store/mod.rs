@@ -3,6 +3,8 @@
 //! conditional update on its from-state; money state changes are one transaction each.
 
 pub mod adapters;
+pub mod api_keys;
+pub mod audit;
 pub mod batch;
 mod db;
 pub mod events;
@@ -10,6 +12,7 @@ pub mod idempotency;
 pub mod master_key;
 pub mod merchants;
 pub mod notifications;
+pub mod operators;
 pub mod orders;
 pub mod payments;
 pub mod provider_configs;
