@@ -156,7 +156,9 @@ impl Network {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -196,7 +198,9 @@ impl AllowList {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
             {
-                allow.hosts.push(entry.trim_end_matches('.').to_ascii_lowercase());
+                allow
+                    .hosts
+                    .push(entry.trim_end_matches('.').to_ascii_lowercase());
             } else {
                 return Err(format!("`{entry}` is neither a host name nor a network"));
             }
@@ -446,7 +450,13 @@ mod tests {
         let v6 = Network::parse("fd00::/8").expect("v6");
         assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fc00::1")));
         assert_eq!(v6.to_string(), "fd00::/8");
-        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0/8", "10.0.0.0/x", "host/8"] {
+        for bad in [
+            "10.0.0.0/33",
+            "fd00::/129",
+            "10.0.0/8",
+            "10.0.0.0/x",
+            "host/8",
+        ] {
             assert!(Network::parse(bad).is_err(), "{bad}");
         }
     }
@@ -491,7 +501,9 @@ mod tests {
 
     #[test]
     fn a_name_that_resolves_to_nothing_is_refused() {
-        let e = production().check("nowhere.example", &[]).expect_err("empty");
+        let e = production()
+            .check("nowhere.example", &[])
+            .expect_err("empty");
         assert_eq!(e.to_string(), "nowhere.example resolves to no address");
     }
 

@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod deadlines;
+pub mod destinations;
 pub mod directory;
 mod error;
 pub mod merchants;
@@ -77,8 +78,10 @@ pub struct Gateway {
     changes: AtomicU64,
     /// Merchants by API key hash.
     merchants: Mutex<HashMap<String, Cached<Merchant>>>,
-    /// Delivers webhooks.
+    /// Delivers webhooks: connects only to addresses the destination rule passed.
     http: reqwest::Client,
+    /// The destination rule and resolver for merchants' webhook URLs.
+    destinations: destinations::Destinations,
 }
 
 /// The settings of the pay and deadline rules, from configuration.
@@ -110,6 +113,7 @@ impl Gateway {
         rules: PayRules,
         timers: Timers,
         clock: Clock,
+        destinations: destinations::Destinations,
     ) -> Gateway {
         Gateway {
             db,
@@ -122,12 +126,22 @@ impl Gateway {
             contexts: Mutex::new(HashMap::new()),
             changes: AtomicU64::new(0),
             merchants: Mutex::new(HashMap::new()),
-            // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            // No redirects, and every connection checked by the destination rule.
+            http: destinations.client(),
+            destinations,
         }
+    }
+
+    /// Checks a webhook URL (an order's `notify_url`, a merchant's endpoint) against the
+    /// destination rule: 422 `invalid_notify_url` saying why ("resolves to 10.0.0.7, a
+    /// private address").
+    pub async fn check_destination(&self, url: &str) -> Result<(), ServiceError> {
+        self.destinations.check_url(url).await.map_err(|e| {
+            ServiceError::invalid(
+                ErrorCode::InvalidNotifyUrl,
+                format!("notify_url is refused: {e}"),
+            )
+        })
     }
 
     /// The time the rules read (ms).
