@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 pub use paygate;
 
 pub mod backends;
+pub mod resolver;
 
 /// The purpose-built test adapters of `tests/adapters/`, built for wasm32-wasip2 by
 /// `build.rs`. Never bundled with paygate: a test uploads and activates them in its own
@@ -71,6 +72,8 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
     /// PostgreSQL database and Redis prefix of the production setting, removed on drop.
     _services: Option<backends::ProductionServices>,
+    /// Resolves every webhook and sandbox destination; records where deliveries went.
+    pub resolver: std::sync::Arc<resolver::TestResolver>,
 }
 
 /// Where a test's paygate keeps its state.
@@ -152,12 +155,18 @@ impl TestApp {
         for (k, v) in services.iter().flat_map(|s| s.env()) {
             vars.insert(k, v);
         }
+        if setting == Setting::Production {
+            // The test endpoints listen on loopback, which the production setting refuses as
+            // a webhook destination; the destination tests set their own list.
+            vars.insert("PAYGATE_WEBHOOK_ALLOW".into(), "127.0.0.0/8,::1".into());
+        }
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
         let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned())
             .expect("test configuration");
-        let running = paygate::app::spawn_with_clock(config, clock)
+        let resolver = std::sync::Arc::new(resolver::TestResolver::default());
+        let running = paygate::app::spawn_with_resolver(config, clock, resolver.clone())
             .await
             .expect("paygate starts");
         let demo = running
@@ -176,6 +185,7 @@ impl TestApp {
             vars,
             _dir: dir,
             _services: services,
+            resolver,
         }
     }
 
@@ -317,7 +327,13 @@ impl TestApp {
         vars.insert("PAYGATE_LISTEN".into(), "127.0.0.1:0".into());
         let config = paygate::config::Config::from_lookup(|k| vars.get(k).cloned())
             .expect("test configuration");
-        paygate::app::spawn(config).await.expect("the peer starts")
+        paygate::app::spawn_with_resolver(
+            config,
+            paygate::clock::Clock::System,
+            self.resolver.clone(),
+        )
+        .await
+        .expect("the peer starts")
     }
 
     /// `GET` on an admin path: status and JSON answer (`null` if none).

@@ -13,10 +13,13 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::destination::Policy;
 use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
 use crate::queue::{DelayQueue, Handler, SqlQueue, Wakes, Worker, WorkerConfig, IDLE_POLL};
 use crate::runtime::{HttpLimits, Limits, Runtime};
+use crate::server::ServerLimits;
 use crate::service::adapters::AdapterRegistry;
+use crate::service::destinations::{Destinations, Resolver, SystemResolver};
 use crate::service::timers::{
     Timers, DEADLINE_QUEUE, QUEUES, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE,
 };
@@ -259,6 +262,26 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
 
 /// [`spawn`], with every rule and the delay queue reading `clock` (tests step a manual one).
 pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Running> {
+    spawn_with_resolver(config, clock, Arc::new(SystemResolver)).await
+}
+
+/// The destination rule of `config`: its allow list, and loopback allowed in the embedded
+/// setting only (the demo's sandbox and a developer's local endpoint; in production a
+/// loopback address is as internal as any).
+pub fn destination_policy(config: &Config) -> Policy {
+    Policy {
+        allow: config.webhook_allow.clone(),
+        allow_loopback: config.is_embedded(),
+    }
+}
+
+/// [`spawn_with_clock`], with webhook destinations resolved by `resolver` (tests inject
+/// one they control; see `service::destinations`).
+pub async fn spawn_with_resolver(
+    config: Config,
+    clock: Clock,
+    resolver: Arc<dyn Resolver>,
+) -> anyhow::Result<Running> {
     tracing::info!(
         listen = %config.listen,
         data_dir = %config.data_dir.display(),
@@ -312,6 +335,7 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
         },
         timers.clone(),
         clock.clone(),
+        Destinations::new(destination_policy(&config), resolver.clone()),
     ));
     let router = api::router(AppState {
         gateway: gateway.clone(),
@@ -320,7 +344,16 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
         metrics: crate::telemetry::metrics_handle(),
     });
     let (router, demo, sandbox_tasks) =
-        with_sandbox(&config, router, &gateway, &public_url, addr).await?;
+        with_sandbox(&config, router, &gateway, &public_url, addr, resolver).await?;
+    let limits = Arc::new(api::limits::Limits::new(
+        config.rate_limit_merchant,
+        config.rate_limit_ip,
+        config.rate_limit_notify,
+    ));
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        limits,
+        api::limits::limit,
+    ));
     let router = router.layer(
         tower_http::trace::TraceLayer::new_for_http()
             .make_span_with(|req: &axum::http::Request<_>| tracing::info_span!("http", method = %req.method(), path = %req.uri().path())),
@@ -328,15 +361,12 @@ pub async fn spawn_with_clock(config: Config, clock: Clock) -> anyhow::Result<Ru
 
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        // The peer's address: the admin gate's audit log records where requests came from.
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    });
+    let server_limits = ServerLimits {
+        header_timeout: config.header_timeout,
+        body_timeout: config.body_timeout,
+        max_connections: config.max_connections,
+    };
+    let server = tokio::spawn(crate::server::serve(listener, router, server_limits, stop));
     // The timed work of earlier runs is scheduled again while the server already answers
     // (`/healthz` from the moment the port is bound), before this instance's workers start;
     // scheduling a key twice only replaces it, so a request racing this changes nothing.
@@ -452,6 +482,9 @@ fn spawn_workers(
 /// in this process): loopback when paygate listens there or on every interface, so that the
 /// plain-http rule of the allowlist (loopback only) holds whatever the public URL is.
 #[cfg(feature = "sandbox")]
+use crate::domain::destination::{host_ip, Network};
+
+#[cfg(feature = "sandbox")]
 fn self_url(addr: SocketAddr, public_url: &str) -> String {
     let port = addr.port();
     match addr.ip() {
@@ -472,19 +505,39 @@ async fn with_sandbox(
     gateway: &Gateway,
     public_url: &str,
     addr: SocketAddr,
+    resolver: Arc<dyn Resolver>,
 ) -> anyhow::Result<(axum::Router, Option<DemoMerchant>, Option<TaskTracker>)> {
     if !config.sandbox_enabled() {
         return Ok((router, None, None));
     }
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()?;
+    // The sandbox's notifications go where adapters tell it (a notify URL in a pay
+    // request): the webhook destination rule applies to them too, with paygate's own
+    // address allowed (the one destination the sandbox exists to notify).
+    let mut policy = destination_policy(config);
+    for own in [
+        url::Url::parse(public_url)
+            .ok()
+            .and_then(|u| u.host_str().and_then(host_ip)),
+        Some(addr.ip()).filter(|ip| !ip.is_unspecified()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        policy.allow = policy.allow.with_network(Network::single(own));
+    }
+    let destinations = Destinations::new(policy, resolver);
+    let http = destinations.client_with_timeout(std::time::Duration::from_secs(10));
+    // The client checks the addresses of names; a literal address never reaches a resolver.
+    let check = sandbox_simulator::DestinationCheck(Arc::new(move |url: &str| {
+        destinations.check_literal(url).map_err(|e| e.to_string())
+    }));
     let path = config.data_dir.join("sandbox.db");
     let sandbox = sandbox_simulator::Sandbox::open(&path, format!("{public_url}/sandbox"), http)
         .await
         .map_err(|e| anyhow::anyhow!("sandbox database {}: {e}", path.display()))?
         // The checkout page shows the order's deadline, not the provider's (it plus the grace).
-        .with_deadline_grace(config.provider_grace);
+        .with_deadline_grace(config.provider_grace)
+        .with_destination_check(check);
     let demo = first_start_demo(gateway, &sandbox, &self_url(addr, public_url)).await?;
     let tasks = sandbox.notification_tasks().clone();
     Ok((router.nest("/sandbox", sandbox.router()), demo, Some(tasks)))
@@ -499,6 +552,7 @@ async fn with_sandbox(
     _: &Gateway,
     _: &str,
     _: SocketAddr,
+    _: Arc<dyn Resolver>,
 ) -> anyhow::Result<(axum::Router, Option<DemoMerchant>, Option<TaskTracker>)> {
     Ok((router, None, None))
 }

@@ -123,6 +123,67 @@ pub struct Config {
     /// (see README, "Rotating the master key"). The embedded setting also reads
     /// `<data dir>/master.key.previous`.
     pub master_key_previous: Option<Secret>,
+    // Destinations and limits (issue 16).
+    /// `PAYGATE_WEBHOOK_ALLOW`: host names and networks a webhook (or the sandbox's
+    /// notification) may go to whatever they resolve to, comma separated.
+    pub webhook_allow: crate::domain::destination::AllowList,
+    /// `PAYGATE_RATE_LIMIT_MERCHANT`: `/v1/*` requests per second per API key (`N` or
+    /// `N:BURST`; `off` or `0` disables).
+    pub rate_limit_merchant: Option<RateLimit>,
+    /// `PAYGATE_RATE_LIMIT_IP`: `/v1/*` requests per second per client IP (notifications
+    /// aside).
+    pub rate_limit_ip: Option<RateLimit>,
+    /// `PAYGATE_RATE_LIMIT_NOTIFY`: `/v1/notify/*` requests per second per client IP.
+    pub rate_limit_notify: Option<RateLimit>,
+    /// `PAYGATE_HEADER_TIMEOUT`: how long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// `PAYGATE_BODY_TIMEOUT`: how long a client may take to send a request's body.
+    pub body_timeout: Duration,
+    /// `PAYGATE_MAX_CONNECTIONS`: connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+/// A rate limit: a sustained rate and the burst allowed above it (GCRA: `burst` requests
+/// at once, then one every `1 / per_second` seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+fn rate_limit(
+    key: &'static str,
+    given: Option<String>,
+    default: &str,
+) -> Result<Option<RateLimit>, ConfigError> {
+    parse_rate_limit(given.as_deref().unwrap_or(default))
+        .map_err(|reason| ConfigError::Invalid { key, reason })
+}
+
+/// Parses `N` (burst N), `N:BURST`, or `0`/`off` (no limit).
+pub fn parse_rate_limit(v: &str) -> Result<Option<RateLimit>, String> {
+    let v = v.trim();
+    if v == "0" || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("`{v}` is not `N`, `N:BURST` (positive numbers) or `off`"))
+    };
+    let (rate, burst) = match v.split_once(':') {
+        Some((r, b)) => (number(r)?, number(b)?),
+        None => {
+            let r = number(v)?;
+            (r, r)
+        }
+    };
+    Ok(Some(RateLimit {
+        per_second: rate,
+        burst,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +216,13 @@ struct FileConfig {
     startup_timeout: Option<String>,
     log: Option<String>,
     master_key_previous: Option<Secret>,
+    webhook_allow: Option<String>,
+    rate_limit_merchant: Option<String>,
+    rate_limit_ip: Option<String>,
+    rate_limit_notify: Option<String>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_connections: Option<usize>,
 }
 
 impl Config {
@@ -339,6 +407,49 @@ impl Config {
             master_key_previous: env("PAYGATE_MASTER_KEY_PREVIOUS")
                 .map(Secret)
                 .or(file.master_key_previous),
+            webhook_allow: crate::domain::destination::AllowList::parse(
+                &pick("PAYGATE_WEBHOOK_ALLOW", file.webhook_allow).unwrap_or_default(),
+            )
+            .map_err(|reason| ConfigError::Invalid {
+                key: "PAYGATE_WEBHOOK_ALLOW",
+                reason,
+            })?,
+            rate_limit_merchant: rate_limit(
+                "PAYGATE_RATE_LIMIT_MERCHANT",
+                pick("PAYGATE_RATE_LIMIT_MERCHANT", file.rate_limit_merchant),
+                "5000:10000",
+            )?,
+            rate_limit_ip: rate_limit(
+                "PAYGATE_RATE_LIMIT_IP",
+                pick("PAYGATE_RATE_LIMIT_IP", file.rate_limit_ip),
+                "10000:20000",
+            )?,
+            rate_limit_notify: rate_limit(
+                "PAYGATE_RATE_LIMIT_NOTIFY",
+                pick("PAYGATE_RATE_LIMIT_NOTIFY", file.rate_limit_notify),
+                "1000:10000",
+            )?,
+            header_timeout: duration(
+                "PAYGATE_HEADER_TIMEOUT",
+                file.header_timeout,
+                Duration::from_secs(10),
+            )?,
+            body_timeout: duration(
+                "PAYGATE_BODY_TIMEOUT",
+                file.body_timeout,
+                Duration::from_secs(30),
+            )?,
+            max_connections: match pick("PAYGATE_MAX_CONNECTIONS", None) {
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or(ConfigError::Invalid {
+                        key: "PAYGATE_MAX_CONNECTIONS",
+                        reason: format!("`{v}` is not a number from 1 up"),
+                    })?,
+                None => file.max_connections.unwrap_or(8192),
+            },
         })
     }
 
@@ -552,5 +663,45 @@ mod tests {
         let c =
             config(&[("PAYGATE_CONFIG", &p), ("PAYGATE_LISTEN", "127.0.0.1:9001")]).expect("file");
         assert_eq!(c.listen.port(), 9001);
+    }
+
+    #[test]
+    fn rate_limits_default_to_sizes_the_benchmark_passes_and_can_be_turned_off() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(
+            c.rate_limit_merchant,
+            Some(RateLimit {
+                per_second: 5000,
+                burst: 10000
+            })
+        );
+        assert_eq!(c.rate_limit_notify.map(|r| r.per_second), Some(1000));
+        assert_eq!(c.max_connections, 8192);
+        let c = config(&[
+            ("PAYGATE_RATE_LIMIT_MERCHANT", "off"),
+            ("PAYGATE_RATE_LIMIT_IP", "0"),
+            ("PAYGATE_RATE_LIMIT_NOTIFY", "5"),
+        ])
+        .expect("config");
+        assert_eq!((c.rate_limit_merchant, c.rate_limit_ip), (None, None));
+        assert_eq!(
+            c.rate_limit_notify,
+            Some(RateLimit {
+                per_second: 5,
+                burst: 5
+            })
+        );
+        for bad in ["-1", "x", "5:0", "5:"] {
+            let e = config(&[("PAYGATE_RATE_LIMIT_IP", bad)]).expect_err(bad);
+            assert!(e.to_string().starts_with("PAYGATE_RATE_LIMIT_IP"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_webhook_allow_list_is_read_and_a_bad_entry_names_its_variable() {
+        let c = config(&[("PAYGATE_WEBHOOK_ALLOW", "hooks.internal,10.0.0.0/8")]).expect("ok");
+        assert_ne!(c.webhook_allow, Default::default());
+        let e = config(&[("PAYGATE_WEBHOOK_ALLOW", "10.0.0.0/99")]).expect_err("bad");
+        assert!(e.to_string().starts_with("PAYGATE_WEBHOOK_ALLOW"), "{e}");
     }
 }

@@ -19,6 +19,7 @@ pub mod conformance;
 pub mod domain;
 pub mod jobs;
 pub mod queue;
+pub mod server;
 pub mod service;
 pub mod startup;
 pub mod store;

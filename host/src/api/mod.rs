@@ -7,6 +7,7 @@ mod auth;
 pub mod error;
 mod health;
 mod json;
+pub mod limits;
 pub mod merchants;
 mod notify;
 pub mod operators;

@@ -129,6 +129,12 @@ impl Gateway {
         id: &str,
         notify_url: Option<&str>,
     ) -> Result<MerchantDetail, ServiceError> {
+        // The syntax first (its message is the clearer one), then the destination rule.
+        let checked = webhook_url(notify_url)
+            .map_err(|e| ServiceError::invalid(ErrorCode::InvalidNotifyUrl, e.to_string()))?;
+        if let Some(url) = &checked {
+            self.check_destination(url).await?;
+        }
         set_webhook(&self.db, id, notify_url).await
     }
 }

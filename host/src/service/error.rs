@@ -96,6 +96,10 @@ error_codes! {
     // 413
     /// An uploaded component over `PAYGATE_ADAPTER_MAX_COMPONENT_MB`.
     AdapterTooLarge = "adapter_too_large",
+    // 429
+    /// A rate limit (per API key, per client IP, per IP on notifications) refused the
+    /// request; `Retry-After` says when to try again.
+    RateLimited = "rate_limited",
     // 502 and 503: the provider or the adapter.
     ProviderRejected = "provider_rejected",
     ProviderMisconfigured = "provider_misconfigured",

@@ -374,6 +374,12 @@ impl Gateway {
         name: &str,
         notify_url: Option<&str>,
     ) -> Result<CreatedMerchant, ServiceError> {
+        // The syntax first (its message is the clearer one), then the destination rule.
+        let checked = webhook_url(notify_url)
+            .map_err(|e| ServiceError::invalid(ErrorCode::InvalidNotifyUrl, e.to_string()))?;
+        if let Some(url) = &checked {
+            self.check_destination(url).await?;
+        }
         new_merchant(&self.db, &self.vault, name, notify_url).await
     }
 

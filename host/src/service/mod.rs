@@ -9,6 +9,7 @@
 pub mod adapters;
 pub mod audit;
 pub mod deadlines;
+pub mod destinations;
 pub mod directory;
 mod error;
 pub mod master_key;
@@ -81,8 +82,10 @@ pub struct Gateway {
     keys: merchants::KeyCache,
     /// When each operator token's last use was written (ms), by operator id.
     operator_uses: Mutex<HashMap<String, i64>>,
-    /// Delivers webhooks.
+    /// Delivers webhooks: connects only to addresses the destination rule passed.
     http: reqwest::Client,
+    /// The destination rule and resolver for merchants' webhook URLs.
+    destinations: destinations::Destinations,
 }
 
 /// The settings of the pay and deadline rules, from configuration.
@@ -114,6 +117,7 @@ impl Gateway {
         rules: PayRules,
         timers: Timers,
         clock: Clock,
+        destinations: destinations::Destinations,
     ) -> Gateway {
         Gateway {
             db,
@@ -127,12 +131,22 @@ impl Gateway {
             changes: AtomicU64::new(0),
             keys: merchants::KeyCache::default(),
             operator_uses: Mutex::new(HashMap::new()),
-            // No redirects: a merchant's endpoint cannot bounce a signed event elsewhere.
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            // No redirects, and every connection checked by the destination rule.
+            http: destinations.client(),
+            destinations,
         }
+    }
+
+    /// Checks a webhook URL (an order's `notify_url`, a merchant's endpoint) against the
+    /// destination rule: 422 `invalid_notify_url` saying why ("resolves to 10.0.0.7, a
+    /// private address").
+    pub async fn check_destination(&self, url: &str) -> Result<(), ServiceError> {
+        self.destinations.check_url(url).await.map_err(|e| {
+            ServiceError::invalid(
+                ErrorCode::InvalidNotifyUrl,
+                format!("notify_url is refused: {e}"),
+            )
+        })
     }
 
     /// The time the rules read (ms).

@@ -37,6 +37,13 @@ impl Gateway {
         idem: Option<IdempotencyKey>,
         render: impl Fn(&OrderRecord) -> String,
     ) -> Result<Created, ServiceError> {
+        // Before anything is stored or claimed, so that no database transaction waits on a
+        // DNS look-up: the URL's host is resolved and every address checked. A retry under
+        // the same idempotency key is checked again too; a destination refused now is
+        // refused, whatever was answered before (and every delivery checks again anyway).
+        if let Some(url) = &order.notify_url {
+            self.check_destination(url).await?;
+        }
         // Checked for new orders only: a retry of an order created under an older rule still
         // gets its stored answer.
         let ttl_check = || {

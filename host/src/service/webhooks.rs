@@ -5,6 +5,13 @@
 //! listed for an operator). When Redis is configured the event is also appended to the
 //! stream `{prefix}:events`.
 //!
+//! Destinations: every attempt connects only to addresses the destination rule passes
+//! (`service::destinations`): the URL's host is resolved once, per attempt, and checked; a
+//! refused destination is a failed attempt like an unreachable one (no answer, status 0),
+//! with the reason in the log, and keeps its retry schedule: the operator may allow the
+//! host meanwhile, or the merchant's DNS may be fixed, and when the schedule ends the
+//! delivery is `failed` and listed for an operator like any other.
+//!
 //! Signature: header `Paygate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`, where the
 //! HMAC key is the webhook secret and the message is `<t>.<raw body>`.
 
@@ -168,6 +175,10 @@ impl Gateway {
                 ),
             )
         })?;
+        if let Err(e) = self.destinations.check_literal(url) {
+            tracing::warn!(event = %event.id, reason = %e, "webhook destination refused; no connection made");
+            return Ok(Attempt::Unreachable);
+        }
         let timestamp = self.now_ms() / 1000;
         let response = self
             .http
@@ -185,7 +196,14 @@ impl Gateway {
         Ok(match response {
             Ok(r) => Attempt::Answered(r.status().as_u16()),
             Err(e) => {
-                tracing::warn!(event = %event.id, error = %e, "webhook endpoint unreachable");
+                match super::destinations::refusal_in(&e) {
+                    Some(reason) => {
+                        tracing::warn!(event = %event.id, %reason, "webhook destination refused; no connection made")
+                    }
+                    None => {
+                        tracing::warn!(event = %event.id, error = %e, "webhook endpoint unreachable")
+                    }
+                }
                 Attempt::Unreachable
             }
         })

@@ -32,6 +32,8 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use notify::DestinationCheck;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +89,9 @@ pub struct Sandbox {
     /// the deadline the merchant shows, while the trade still accepts a payment until
     /// `expires_at`. Zero unless set with [`Sandbox::with_deadline_grace`].
     deadline_grace: Duration,
+    /// Judges a notification's destination before it is sent; `None`: any. paygate sets
+    /// its webhook destination rule here (see `notify.rs`).
+    destination_check: Option<DestinationCheck>,
 }
 
 impl Sandbox {
@@ -131,7 +136,15 @@ impl Sandbox {
             tasks: TaskTracker::new(),
             keys: Arc::default(),
             deadline_grace: Duration::ZERO,
+            destination_check: None,
         }
+    }
+
+    /// Checks every notification's destination with `check` before it is sent (`Err`: why
+    /// it is refused; the attempt then fails with that reason and is not sent).
+    pub fn with_destination_check(mut self, check: DestinationCheck) -> Sandbox {
+        self.destination_check = Some(check);
+        self
     }
 
     /// Sets the grace the merchant's gateway adds to its deadline when it opens a trade

@@ -1,6 +1,16 @@
 //! Paid notifications (sandbox -> the trade's `notify_url`): one signed attempt
 //! (`send_notification`, the step tests and `POST /trades/{payment_no}/notify` drive) and the
 //! background delivery that retries it on the configured delays until acknowledged.
+//!
+//! Where a notification may go: a trade's `notify_url` is whatever its creator said, so
+//! paygate serves its built-in sandbox with its webhook destination rule (no internal
+//! addresses, no redirects; paygate's own address allowed): a [`DestinationCheck`] for
+//! URLs whose host is a literal address, and a `reqwest::Client` whose resolver checks the
+//! addresses of a name. A refused destination fails the attempt without sending it, and
+//! its reason (for the client's refusals, the error's source chain) is in the log and the
+//! error.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -14,6 +24,16 @@ use crate::Sandbox;
 /// How much of a receiver's answer is kept: enough for `{"code": ...}` and an error text,
 /// not enough for a misbehaving receiver to fill memory.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Judges a notification URL before it is sent: `Err` says why it is refused.
+#[derive(Clone)]
+pub struct DestinationCheck(pub Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for DestinationCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DestinationCheck")
+    }
+}
 
 /// What the receiver answered to one notification.
 #[derive(Debug, Clone)]
@@ -96,6 +116,14 @@ impl Sandbox {
         let nonce = random_token(24);
         let signature = sign::sign(&key, &sign::notification_message(&timestamp, &nonce, &body))?;
 
+        if let Some(check) = &self.destination_check {
+            if let Err(reason) = (check.0)(&trade.notify_url) {
+                tracing::warn!(payment_no, attempt, %reason, "sandbox notification destination refused; not sent");
+                return Err(SandboxError::NotifyFailed(format!(
+                    "destination refused: {reason}"
+                )));
+            }
+        }
         let answer = self
             .http
             .post(&trade.notify_url)
@@ -120,8 +148,9 @@ impl Sandbox {
             Err(e) => {
                 // An attempt that got no answer was still sent: the receiver may have acted.
                 trades::count_notification(&self.pool, payment_no, false).await?;
-                tracing::warn!(payment_no, attempt, status = "no answer", error = %e, "sandbox notification failed");
-                return Err(SandboxError::NotifyFailed(e.to_string()));
+                let reason = with_sources(&e);
+                tracing::warn!(payment_no, attempt, status = "no answer", error = %reason, "sandbox notification failed");
+                return Err(SandboxError::NotifyFailed(reason));
             }
         };
         let acknowledged = status == 200
@@ -141,6 +170,19 @@ impl Sandbox {
             acknowledged,
         })
     }
+}
+
+/// An error and its sources, `: `-separated: `reqwest` shows only its own level, and the
+/// reason a connection was refused is a source of it.
+fn with_sources(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// The answer's body, cut at [`MAX_ANSWER_BYTES`].
