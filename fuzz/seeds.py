@@ -117,6 +117,15 @@ add("webhook_signature", msg([("Paygate-Signature", f"t={NOW},v1={good}")], body
     msg([("Paygate-Signature", f"t={NOW - 400},v1={good}")], body),
     msg(sb, '{"payment_no":"P1700000000A1","amount":500,"currency":"CNY","subject":"Tea"}'))
 
+# Regressions: inputs that crashed a parser once (see README.md), replayed by every run.
+MIN = "-9223372036854775808"
+add("wechat_notification", msg([("Wechatpay-Timestamp", MIN)] + wx_headers[1:], envelope),
+    msg([("Wechatpay-Timestamp", str(NOW - 2**63))] + wx_headers[1:], envelope))
+add("webhook_signature", msg([("Paygate-Signature", f"t={MIN},v1={good}")], body),
+    msg([(k, MIN if k == "x-sandbox-timestamp" else v) for k, v in sb], body))
+add("provider_secrets", "x509-certificates\n-----BEGIN CERTIFICATE-----\nMIIn\n-----END CERTIFICATE-----\n")
+add("config_file", f'webhook_schedule = "10s,{2**64 // 3600 + 1}h"\nqueue_lease = "{2**64 // 60 + 1}m"\n')
+
 for target, items in SEEDS.items():
     os.makedirs(f"corpus/{target}", exist_ok=True)
     for i, item in enumerate(items):

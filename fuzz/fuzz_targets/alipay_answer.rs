@@ -8,7 +8,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use paygate_alipay::protocol::{self, answer};
-use paygate_alipay::wire::{self, Outcome, PrecreateAnswer, QueryAnswer, RefundAnswer, RefundQueryAnswer};
+use paygate_alipay::wire::{
+    self, Outcome, PrecreateAnswer, QueryAnswer, RefundAnswer, RefundQueryAnswer,
+};
 use paygate_alipay::{json, money};
 
 const METHODS: [&str; 5] = [

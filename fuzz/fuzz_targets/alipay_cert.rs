@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let lines: Vec<&str> = text.lines().collect();
     let has_public_key = lines.contains(&"public");
-    let (mut app, mut alipay, mut root) = (None::<Vec<CertInfo>>, None::<Vec<CertInfo>>, None::<Vec<CertInfo>>);
+    let (mut app, mut alipay, mut root) = (
+        None::<Vec<CertInfo>>,
+        None::<Vec<CertInfo>>,
+        None::<Vec<CertInfo>>,
+    );
     for record in lines.chunks(4) {
         let [slot, issuer, serial, algorithm] = record else {
             continue;

@@ -23,7 +23,14 @@ use paygate::domain::payment::check_payer;
 use paygate::domain::NewOrder;
 
 const ENDPOINTS: [&str; 8] = [
-    "orders", "payments", "refunds", "merchants", "providers", "webhook", "activate", "page",
+    "orders",
+    "payments",
+    "refunds",
+    "merchants",
+    "providers",
+    "webhook",
+    "activate",
+    "page",
 ];
 
 /// A refusal of outside input is a 4xx with a code, never a 5xx, and renders.

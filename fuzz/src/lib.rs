@@ -29,7 +29,10 @@ pub fn first_line(data: &[u8]) -> (String, &[u8]) {
             String::from_utf8_lossy(&data[..at]).into_owned(),
             &data[at + 1..],
         ),
-        None => (String::from_utf8_lossy(data).into_owned(), &data[data.len()..]),
+        None => (
+            String::from_utf8_lossy(data).into_owned(),
+            &data[data.len()..],
+        ),
     }
 }
 
@@ -43,7 +46,8 @@ mod tests {
 
     #[test]
     fn a_message_is_headers_then_a_blank_line_then_the_body() {
-        let (headers, body) = message(b"Wechatpay-Nonce: abc\nbroken line\nX: a:b\n\n{\"a\":1}\n\n");
+        let (headers, body) =
+            message(b"Wechatpay-Nonce: abc\nbroken line\nX: a:b\n\n{\"a\":1}\n\n");
         assert_eq!(
             headers,
             vec![

@@ -631,7 +631,10 @@ impl<'a> Merchant<'a> {
 /// check `app_id`, `out_trade_no`, `total_amount` and `seller_id` once the signature
 /// verified); its amount is read as money.
 #[doc(hidden)] // public for the fuzz targets in `fuzz/`
-pub fn notified_trade(params: &[(String, String)], app_id: &str) -> Result<TradeStatus, ProviderError> {
+pub fn notified_trade(
+    params: &[(String, String)],
+    app_id: &str,
+) -> Result<TradeStatus, ProviderError> {
     let notified_app = param(params, "app_id").unwrap_or_default();
     if notified_app != app_id {
         return Err(rejected(

@@ -590,14 +590,19 @@ mod tests {
         assert!(SignedHeaders::read(&bad, &keys, 1_700_000_000).is_err());
     }
 
-    /// Found by the fuzz target `wechat_notification`: `now - at` overflowed for a timestamp
-    /// near `i64::MIN` (a panic with overflow checks; without them, `now - 2^63` wrapped to a
-    /// difference of `i64::MIN`, whose `abs()` is negative, and passed as fresh).
+    /// `now - at` overflowed for a timestamp near `i64::MIN` (a panic with overflow checks;
+    /// without them, `now - 2^63` wrapped to a difference of `i64::MIN`, whose `abs()` is
+    /// negative, and passed as fresh). The fuzz target `wechat_notification` replays it.
     #[test]
     fn a_timestamp_at_the_ends_of_the_integers_is_refused_as_stale_not_a_panic() {
         let keys = public_key_only();
         let now = 1_700_000_000;
-        for at in [i64::MIN, i64::MIN + 1, now - (1 << 62) - (1 << 62), i64::MAX] {
+        for at in [
+            i64::MIN,
+            i64::MIN + 1,
+            now - (1 << 62) - (1 << 62),
+            i64::MAX,
+        ] {
             let headers = good_headers(&at.to_string(), "AAEC", KEY_ID);
             let e = SignedHeaders::read(&headers, &keys, now).expect_err("stale");
             assert!(e.contains("away from now"), "{at}: {e}");

@@ -181,7 +181,11 @@ mod tests {
     fn fresh_headers_with_a_well_formed_nonce_are_read() {
         let read = checked_headers(&headers("1700000300", "c5ac7061fccab6bf"), NOW).expect("ok");
         assert_eq!(
-            (read.account.as_str(), read.timestamp.as_str(), read.signature.as_str()),
+            (
+                read.account.as_str(),
+                read.timestamp.as_str(),
+                read.signature.as_str()
+            ),
             ("acct_demo", "1700000300", "00")
         );
         assert!(refusal(&headers("1700000301", "c5ac7061fccab6bf")).contains("300 s"));
@@ -195,7 +199,12 @@ mod tests {
     /// `abs()` is negative, and passed the clock check (the signature still had to verify).
     #[test]
     fn a_timestamp_at_the_ends_of_the_integers_is_refused_not_a_panic() {
-        for at in [i64::MIN, i64::MIN + 1, NOW - (1 << 62) - (1 << 62), i64::MAX] {
+        for at in [
+            i64::MIN,
+            i64::MIN + 1,
+            NOW - (1 << 62) - (1 << 62),
+            i64::MAX,
+        ] {
             let reason = refusal(&headers(&at.to_string(), "c5ac7061fccab6bf"));
             assert!(reason.contains("300 s"), "{at}: {reason}");
         }
