@@ -532,14 +532,17 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("`{v}` is not a duration like 500ms, 10s, 2m, 1h"))?;
-    let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+    let seconds_per = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
         _ => return Err(format!("`{v}`: unknown unit `{unit}` (ms, s, m, h)")),
     };
-    Ok(d)
+    // Checked: `n * 3600` overflows for a number of hours past u64::MAX / 3600.
+    n.checked_mul(seconds_per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{v}` is too long a duration"))
 }
 
 #[cfg(test)]
@@ -625,6 +628,26 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    /// `n * 60` and `n * 3600` overflowed: a panic with overflow checks (the fuzz target
+    /// `config_file` crashes on it; its seeds keep the input), a wrapped, far shorter
+    /// duration without them.
+    #[test]
+    fn a_duration_too_long_to_hold_is_refused_not_wrapped() {
+        let hours = u64::MAX / 3600 + 1;
+        let e = parse_duration(&format!("{hours}h")).expect_err("overflows");
+        assert!(e.contains("too long"), "{e}");
+        assert!(parse_duration(&format!("{}m", u64::MAX / 60 + 1)).is_err());
+        assert!(parse_schedule(&format!("10s,{hours}h")).is_err());
+        assert_eq!(
+            parse_duration(&format!("{}h", u64::MAX / 3600)),
+            Ok(Duration::from_secs(u64::MAX / 3600 * 3600))
+        );
+        assert_eq!(
+            parse_duration(&format!("{}ms", u64::MAX)),
+            Ok(Duration::from_millis(u64::MAX))
+        );
     }
 
     #[test]

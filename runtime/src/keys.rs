@@ -54,6 +54,32 @@ fn bare_base64(value: &str) -> Option<Zeroizing<Vec<u8>>> {
         .map(Zeroizing::new)
 }
 
+/// The certificates of a PEM bundle: each block decoded to DER on its own, then parsed from
+/// the DER. Not x509-cert 0.2's `load_pem_chain` (nor `from_pem`): they read through der's
+/// streaming `PemReader`, which loops for ever on a truncated certificate (a block of
+/// `MIIn`, a SEQUENCE whose length runs past the data; found by the fuzz target
+/// `provider_secrets`). As there, only whitespace may surround the blocks.
+fn pem_certificates(pem: &str) -> Result<Vec<x509_cert::Certificate>, String> {
+    use x509_cert::der::Decode;
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut certificates = Vec::new();
+    let mut rest = pem.trim_start();
+    while !rest.is_empty() {
+        let end = rest
+            .find(END)
+            .map(|at| at + END.len())
+            .ok_or("a certificate without its END line")?;
+        let (label, der) =
+            x509_cert::der::pem::decode_vec(rest[..end].as_bytes()).map_err(|e| e.to_string())?;
+        if label != "CERTIFICATE" {
+            return Err(format!("a PEM block `{label}`, not CERTIFICATE"));
+        }
+        certificates.push(x509_cert::Certificate::from_der(&der).map_err(|e| e.to_string())?);
+        rest = rest[end..].trim_start();
+    }
+    Ok(certificates)
+}
+
 /// Parses a PEM bundle of one or more certificates with RSA keys.
 fn parse_certificates(pem: &str) -> Result<Vec<X509>, String> {
     use x509_cert::der::Encode;
@@ -62,7 +88,7 @@ fn parse_certificates(pem: &str) -> Result<Vec<X509>, String> {
     if !pem.contains("-----BEGIN CERTIFICATE-----") {
         return Err("expected one or more PEM certificates (-----BEGIN CERTIFICATE-----)".into());
     }
-    let chain = x509_cert::Certificate::load_pem_chain(pem.as_bytes())
+    let chain = pem_certificates(pem)
         .map_err(|e| format!("expected one or more PEM certificates ({e})"))?;
     if chain.is_empty() {
         return Err("expected one or more PEM certificates, found none".into());
@@ -496,6 +522,46 @@ mod tests {
             ring().certificates("hmac"),
             Err(keys::Error::WrongKind(_))
         ));
+    }
+
+    /// Found by the fuzz target `provider_secrets`: x509-cert's `load_pem_chain` never
+    /// returned on a truncated certificate (`MIIn`), holding the thread of the request that
+    /// stored the secret. The parse runs on a thread of its own here, so the old code fails
+    /// the test instead of hanging it.
+    #[test]
+    fn a_truncated_certificate_is_refused_at_once_not_parsed_for_ever() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = KeyRing::default();
+            let truncated = "-----BEGIN CERTIFICATE-----\nMIIn\n-----END CERTIFICATE-----\n";
+            let results = [
+                r.insert("c", SecretKind::X509Certificates, truncated)
+                    .is_err(),
+                r.insert(
+                    "c",
+                    SecretKind::X509Certificates,
+                    &format!("{BUNDLE}{truncated}"),
+                )
+                .is_err(),
+                r.insert(
+                    "c",
+                    SecretKind::X509Certificates,
+                    &format!("{BUNDLE}junk\n"),
+                )
+                .is_err(),
+                r.insert(
+                    "c",
+                    SecretKind::X509Certificates,
+                    &format!("\r\n{BUNDLE}\n\n"),
+                )
+                .is_ok(),
+            ];
+            let _ = done.send(results);
+        });
+        let results = finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the parse returns");
+        assert_eq!(results, [true; 4]);
     }
 
     #[test]

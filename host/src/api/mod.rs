@@ -6,7 +6,9 @@ mod admin;
 mod auth;
 pub mod error;
 mod health;
-mod json;
+// Public (hidden) for the fuzz targets in `fuzz/`, which run every body through it.
+#[doc(hidden)]
+pub mod json;
 pub mod limits;
 pub mod merchants;
 mod notify;

@@ -38,10 +38,32 @@
 //! `wire.rs` the bodies and the state and error maps, `money.rs` yuan and fen; this file holds
 //! the flows.
 
+// The `fuzzing` feature (used by `fuzz/` only) makes the pure parsers public, so the fuzz
+// targets run them natively; the adapter itself is the same with or without it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod cert;
+#[cfg(not(feature = "fuzzing"))]
 mod cert;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod json;
+#[cfg(not(feature = "fuzzing"))]
 mod json;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod money;
+#[cfg(not(feature = "fuzzing"))]
 mod money;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod protocol;
+#[cfg(not(feature = "fuzzing"))]
 mod protocol;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod wire;
+#[cfg(not(feature = "fuzzing"))]
 mod wire;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -608,7 +630,11 @@ impl<'a> Merchant<'a> {
 /// (the notification page, https://opendocs.alipay.com/open/270/105902, has the receiver
 /// check `app_id`, `out_trade_no`, `total_amount` and `seller_id` once the signature
 /// verified); its amount is read as money.
-fn notified_trade(params: &[(String, String)], app_id: &str) -> Result<TradeStatus, ProviderError> {
+#[doc(hidden)] // public for the fuzz targets in `fuzz/`
+pub fn notified_trade(
+    params: &[(String, String)],
+    app_id: &str,
+) -> Result<TradeStatus, ProviderError> {
     let notified_app = param(params, "app_id").unwrap_or_default();
     if notified_app != app_id {
         return Err(rejected(

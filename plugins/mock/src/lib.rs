@@ -14,6 +14,12 @@
 //! It is shipped, so it has no test switches: the misbehaving adapter the sandbox tests use
 //! is `tests/adapters/chaos`.
 
+// The `fuzzing` feature (used by `fuzz/` only) makes the pure parsers public, so the fuzz
+// targets run them natively; the adapter itself is the same with or without it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod wire;
+#[cfg(not(feature = "fuzzing"))]
 mod wire;
 
 use paygate_sdk::http::{self, Method};

@@ -45,7 +45,17 @@
 //! `protocol.rs` holds the signature scheme and the choice of platform key, `wire.rs` the
 //! JSON bodies and the state and error maps; this file holds the flows.
 
+// The `fuzzing` feature (used by `fuzz/` only) makes the pure parsers public, so the fuzz
+// targets run them natively; the adapter itself is the same with or without it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod protocol;
+#[cfg(not(feature = "fuzzing"))]
 mod protocol;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod wire;
+#[cfg(not(feature = "fuzzing"))]
 mod wire;
 
 use serde::Serialize;
@@ -587,7 +597,8 @@ impl<'a> Merchant<'a> {
 ///   https://github.com/wechatpay-apiv3/wechatpay-java), but as unsigned it is only ever a
 ///   `rejected` (or `unreachable` for WeChat's own trouble): anyone between us and WeChat can
 ///   write one, so it never tells the trade's state.
-fn accept(
+#[doc(hidden)] // public for the fuzz targets in `fuzz/`
+pub fn accept(
     response: http::Response,
     what: &str,
     verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,

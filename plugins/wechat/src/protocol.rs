@@ -283,10 +283,11 @@ impl<'a, 'k> SignedHeaders<'a, 'k> {
         let at: i64 = timestamp
             .parse()
             .map_err(|_| format!("timestamp `{timestamp}` is not a number of seconds"))?;
-        if (now - at).abs() > FRESHNESS_SECS {
+        // `abs_diff`: `now - at` overflows for a timestamp near `i64::MIN`.
+        let away = now.abs_diff(at);
+        if away > FRESHNESS_SECS.unsigned_abs() {
             return Err(format!(
-                "timestamp {at} is {}s away from now: older than {FRESHNESS_SECS}s, or from the future",
-                (now - at).abs()
+                "timestamp {at} is {away}s away from now: older than {FRESHNESS_SECS}s, or from the future"
             ));
         }
         let signature =
@@ -587,6 +588,25 @@ mod tests {
         assert!(SignedHeaders::read(&headers, &keys, 1_699_999_699).is_err());
         let bad = good_headers("yesterday", "AAEC", KEY_ID);
         assert!(SignedHeaders::read(&bad, &keys, 1_700_000_000).is_err());
+    }
+
+    /// `now - at` overflowed for a timestamp near `i64::MIN` (a panic with overflow checks;
+    /// without them, `now - 2^63` wrapped to a difference of `i64::MIN`, whose `abs()` is
+    /// negative, and passed as fresh). The fuzz target `wechat_notification` replays it.
+    #[test]
+    fn a_timestamp_at_the_ends_of_the_integers_is_refused_as_stale_not_a_panic() {
+        let keys = public_key_only();
+        let now = 1_700_000_000;
+        for at in [
+            i64::MIN,
+            i64::MIN + 1,
+            now - (1 << 62) - (1 << 62),
+            i64::MAX,
+        ] {
+            let headers = good_headers(&at.to_string(), "AAEC", KEY_ID);
+            let e = SignedHeaders::read(&headers, &keys, now).expect_err("stale");
+            assert!(e.contains("away from now"), "{at}: {e}");
+        }
     }
 
     #[test]

@@ -19,10 +19,19 @@
 mod accounts;
 mod api;
 mod checkout;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod error;
+#[cfg(not(feature = "fuzzing"))]
 mod error;
 mod money;
 mod notify;
 mod refunds;
+// The `fuzzing` feature (used by `fuzz/` only) makes the signature checks public.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod sign;
+#[cfg(not(feature = "fuzzing"))]
 mod sign;
 mod tools;
 mod trace;

@@ -87,24 +87,10 @@ impl FromRequest<Sandbox> for Signed {
         // Inside `nest` the URI has the mount prefix stripped; the adapter signed the public
         // path (`/sandbox/api/...`), which is our public base's path plus what is left.
         let path = format!("{}{}", sandbox.base_path, req.uri().path());
-        let headers = SignatureHeaders::read(req.headers())?;
+        let headers = checked_headers(req.headers(), now_secs())?;
         let body = Bytes::from_request(req, sandbox).await.map_err(|e| {
             SandboxError::InvalidRequest(format!("unreadable body: {}", e.body_text()))
         })?;
-
-        let timestamp: i64 = headers.timestamp.parse().map_err(|_| {
-            SandboxError::SignatureInvalid("x-sandbox-timestamp is not Unix seconds")
-        })?;
-        if (now_secs() - timestamp).abs() > MAX_CLOCK_SKEW_SECS {
-            return Err(SandboxError::SignatureInvalid(
-                "timestamp more than 300 s away from the sandbox's clock",
-            ));
-        }
-        if !nonce_is_well_formed(&headers.nonce) {
-            return Err(SandboxError::SignatureInvalid(
-                "x-sandbox-nonce must be 16-32 characters of [0-9A-Za-z]",
-            ));
-        }
         let key = sandbox
             .account_key(&headers.account)
             .await?
@@ -120,28 +106,107 @@ impl FromRequest<Sandbox> for Signed {
     }
 }
 
-/// The four signature headers, present and valid UTF-8.
-struct SignatureHeaders {
-    account: String,
-    timestamp: String,
-    nonce: String,
-    signature: String,
+/// The four signature headers of a signed `/api/` request, present and valid UTF-8.
+#[derive(Debug)]
+pub struct SignatureHeaders {
+    pub account: String,
+    pub timestamp: String,
+    pub nonce: String,
+    pub signature: String,
 }
 
-impl SignatureHeaders {
-    fn read(headers: &HeaderMap) -> Result<Self, SandboxError> {
-        let get = |name: &'static str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .ok_or(SandboxError::SignatureInvalid("missing signature header"))
-        };
-        Ok(SignatureHeaders {
-            account: get(ACCOUNT_HEADER)?,
-            timestamp: get(TIMESTAMP_HEADER)?,
-            nonce: get(NONCE_HEADER)?,
-            signature: get(SIGNATURE_HEADER)?,
-        })
+/// Reads a signed request's headers and checks everything that needs no key: all four
+/// present, a timestamp in Unix seconds at most [`MAX_CLOCK_SKEW_SECS`] from `now`, a
+/// well-formed nonce. The error says which check failed (401 `SIGNATURE_INVALID`).
+pub fn checked_headers(headers: &HeaderMap, now: i64) -> Result<SignatureHeaders, SandboxError> {
+    let get = |name: &'static str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or(SandboxError::SignatureInvalid("missing signature header"))
+    };
+    let headers = SignatureHeaders {
+        account: get(ACCOUNT_HEADER)?,
+        timestamp: get(TIMESTAMP_HEADER)?,
+        nonce: get(NONCE_HEADER)?,
+        signature: get(SIGNATURE_HEADER)?,
+    };
+    let timestamp: i64 = headers
+        .timestamp
+        .parse()
+        .map_err(|_| SandboxError::SignatureInvalid("x-sandbox-timestamp is not Unix seconds"))?;
+    // `abs_diff`: `now - timestamp` overflows for a timestamp near `i64::MIN`.
+    if now.abs_diff(timestamp) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+        return Err(SandboxError::SignatureInvalid(
+            "timestamp more than 300 s away from the sandbox's clock",
+        ));
+    }
+    if !nonce_is_well_formed(&headers.nonce) {
+        return Err(SandboxError::SignatureInvalid(
+            "x-sandbox-nonce must be 16-32 characters of [0-9A-Za-z]",
+        ));
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn headers(timestamp: &str, nonce: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (ACCOUNT_HEADER, "acct_demo"),
+            (TIMESTAMP_HEADER, timestamp),
+            (NONCE_HEADER, nonce),
+            (SIGNATURE_HEADER, "00"),
+        ] {
+            headers.insert(name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        headers
+    }
+
+    fn refusal(headers: &HeaderMap) -> String {
+        match checked_headers(headers, NOW) {
+            Err(SandboxError::SignatureInvalid(reason)) => reason.to_owned(),
+            other => panic!("expected SIGNATURE_INVALID, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fresh_headers_with_a_well_formed_nonce_are_read() {
+        let read = checked_headers(&headers("1700000300", "c5ac7061fccab6bf"), NOW).expect("ok");
+        assert_eq!(
+            (
+                read.account.as_str(),
+                read.timestamp.as_str(),
+                read.signature.as_str()
+            ),
+            ("acct_demo", "1700000300", "00")
+        );
+        assert!(refusal(&headers("1700000301", "c5ac7061fccab6bf")).contains("300 s"));
+        assert!(refusal(&headers("1699999699", "c5ac7061fccab6bf")).contains("300 s"));
+        assert!(refusal(&headers("1700000000", "short")).contains("nonce"));
+        assert!(refusal(&HeaderMap::new()).contains("missing"));
+    }
+
+    /// `now - timestamp` overflowed for a timestamp near `i64::MIN`: a panic in a debug
+    /// build; in a release build `now - 2^63` wrapped to a difference of `i64::MIN`, whose
+    /// `abs()` is negative, and passed the clock check (the signature still had to verify).
+    #[test]
+    fn a_timestamp_at_the_ends_of_the_integers_is_refused_not_a_panic() {
+        for at in [
+            i64::MIN,
+            i64::MIN + 1,
+            NOW - (1 << 62) - (1 << 62),
+            i64::MAX,
+        ] {
+            let reason = refusal(&headers(&at.to_string(), "c5ac7061fccab6bf"));
+            assert!(reason.contains("300 s"), "{at}: {reason}");
+        }
     }
 }
