@@ -70,7 +70,7 @@ fn pem_certificates(pem: &str) -> Result<Vec<x509_cert::Certificate>, String> {
             .map(|at| at + END.len())
             .ok_or("a certificate without its END line")?;
         let (label, der) =
-            x509_cert::der::pem::decode_vec(rest[..end].as_bytes()).map_err(|e| e.to_string())?;
+            x509_cert::der::pem::decode_vec(&rest.as_bytes()[..end]).map_err(|e| e.to_string())?;
         if label != "CERTIFICATE" {
             return Err(format!("a PEM block `{label}`, not CERTIFICATE"));
         }

@@ -188,6 +188,31 @@ async fn authorize(
 
 /// The admin gate (see the module doc). Requests outside `/admin` pass untouched.
 pub async fn admin_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_state_changing(request.method().as_str()) {
+        return gate(state, request, next).await;
+    }
+    // A client that hangs up mid-request makes hyper drop this future: the change may be
+    // committed by then, and its audit row must not be lost with the future. The change
+    // and its row run in a task of their own, which a hang-up does not cancel.
+    match tokio::spawn(gate(state, request, next)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "admin request task failed");
+            internal_error()
+        }
+    }
+}
+
+fn internal_error() -> Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        "internal error (see the server log)",
+    )
+    .into_response()
+}
+
+async fn gate(state: AppState, request: Request, next: Next) -> Response {
     let Some(route) = request
         .extensions()
         .get::<MatchedPath>()
@@ -218,7 +243,15 @@ pub async fn admin_gate(State(state): State<AppState>, request: Request, next: N
             if let Some(c) = &caller {
                 parts.extensions.insert(c.clone());
             }
-            next.run(Request::from_parts(parts, body)).await
+            // A handler that panics is audited too, as the 500 it becomes.
+            let run = std::panic::AssertUnwindSafe(next.run(Request::from_parts(parts, body)));
+            match futures_util::FutureExt::catch_unwind(run).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::error!(route = %route, "admin request handler panicked");
+                    internal_error()
+                }
+            }
         }
         Err(refused) => refused.into_response(),
     };

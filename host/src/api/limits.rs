@@ -64,7 +64,11 @@ impl Limits {
     }
 
     fn prune(&self) {
-        if self.requests.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY != 0 {
+        if !self
+            .requests
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
             return;
         }
         for l in [&self.ip, &self.notify].into_iter().flatten() {

@@ -163,8 +163,8 @@ pub enum MasterKeyCommand {
     /// running it again. Exits with 1 while any value opens under no key given.
     Rotate {
         /// Embedded setting only: first writes a new key to `<data dir>/master.key`, keeping
-        /// the old one in `master.key.previous`. Run with paygate stopped (it reads its key
-        /// files at start), or restart it right after.
+        /// the old one in `master.key.previous`. Run with paygate stopped: it reads its key
+        /// files at start, and a server on the old key alone could not open what is re-sealed.
         #[arg(long)]
         generate: bool,
         /// Prints what was done as JSON.
@@ -219,7 +219,7 @@ pub async fn run_master_key(config: Config, command: MasterKeyCommand) -> anyhow
     }
     if !json {
         println!(
-            "every stored secret is under key {}: the previous keys can be dropped",
+            "every stored secret is under key {}: once every paygate on this database runs with it (run this again after restarting them), the previous keys can be dropped",
             done.key_id
         );
     }

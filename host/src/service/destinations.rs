@@ -139,17 +139,31 @@ impl Destinations {
     /// destination cannot bounce a signed request elsewhere). Literal-address URLs bypass
     /// resolvers: check them with [`Destinations::check_literal`] before sending.
     pub fn client(&self) -> reqwest::Client {
-        self.builder().build().unwrap_or_default()
+        Self::built(self.builder())
     }
 
     /// [`Destinations::client`] with a timeout on every request.
     pub fn client_with_timeout(&self, timeout: Duration) -> reqwest::Client {
-        self.builder().timeout(timeout).build().unwrap_or_default()
+        Self::built(self.builder().timeout(timeout))
+    }
+
+    /// Built once, at start-up. A default client in its place would skip the destination
+    /// rule, so a failure to build this one (its TLS backend would not start: nothing any
+    /// input can cause) stops paygate instead.
+    fn built(builder: reqwest::ClientBuilder) -> reqwest::Client {
+        #[allow(clippy::expect_used)]
+        builder.build().expect(
+            "the HTTP client for webhooks and sandbox notifications cannot be built (TLS backend)",
+        )
     }
 
     fn builder(&self) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // No proxy, whatever HTTP(S)_PROXY or ALL_PROXY say: through a proxy the
+            // connection would go to the proxy's address, the proxy would resolve the
+            // destination itself, and the check below would only ever see the proxy.
+            .no_proxy()
             .dns_resolver(Arc::new(CheckedResolve(self.clone())))
     }
 }

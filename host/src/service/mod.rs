@@ -109,6 +109,7 @@ pub struct CallContext {
 }
 
 impl Gateway {
+    #[allow(clippy::too_many_arguments)] // the parts a gateway is made of, each once
     pub fn new(
         db: Db,
         runtime: Arc<Runtime>,

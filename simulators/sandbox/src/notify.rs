@@ -27,7 +27,10 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Judges a notification URL before it is sent: `Err` says why it is refused.
 #[derive(Clone)]
-pub struct DestinationCheck(pub Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+pub struct DestinationCheck(pub Arc<CheckFn>);
+
+/// Checks one destination URL: `Err` says why it is refused.
+pub type CheckFn = dyn Fn(&str) -> Result<(), String> + Send + Sync;
 
 impl std::fmt::Debug for DestinationCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
