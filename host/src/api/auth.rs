@@ -188,13 +188,26 @@ async fn authorize(
 
 /// The admin gate (see the module doc). Requests outside `/admin` pass untouched.
 pub async fn admin_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !is_state_changing(request.method().as_str()) {
+    let audited = is_state_changing(request.method().as_str())
+        && request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|m| m.as_str().starts_with("/admin"));
+    if !audited {
         return gate(state, request, next).await;
     }
     // A client that hangs up mid-request makes hyper drop this future: the change may be
     // committed by then, and its audit row must not be lost with the future. The change
     // and its row run in a task of their own, which a hang-up does not cancel.
-    match tokio::spawn(gate(state, request, next)).await {
+    // The task carries the request's span, so its log lines and statements stay the
+    // request's.
+    let span = tracing::Span::current();
+    match tokio::spawn(tracing::Instrument::instrument(
+        gate(state, request, next),
+        span,
+    ))
+    .await
+    {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "admin request task failed");

@@ -4,7 +4,7 @@
 //! `paygate_rate_limited_total{scope}` (`ip`, `merchant`, `notify`). The admin API, health
 //! and metrics are not limited: operators must reach a gateway under load.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,6 +81,19 @@ impl Limits {
 }
 
 /// How long until a refused key may try again, in whole seconds (at least 1).
+/// The address a per-IP limit counts a client under: an IPv6 client by its /64, the
+/// smallest network a site is given (one host can use every address in it, so counting
+/// each address would give it 2^64 buckets); an IPv4-mapped IPv6 peer as its IPv4 address.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 fn retry_after<K: std::hash::Hash + Eq + Clone>(
     limiter: &DefaultKeyedRateLimiter<K>,
     key: &K,
@@ -120,7 +133,7 @@ pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| client_key(c.0.ip()));
     if path.starts_with("/v1/notify/") {
         if let (Some(l), Some(ip)) = (&limits.notify, ip) {
             if let Some(s) = retry_after(l, &ip) {
@@ -156,6 +169,15 @@ pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_slash_64_and_a_mapped_one_as_ipv4() {
+        let key = |t: &str| client_key(t.parse().expect("an address"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7".parse::<IpAddr>().expect("v4"));
+    }
+
     use super::*;
 
     #[test]

@@ -94,6 +94,9 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<Refusal> {
         [x, ..] if x & 0xfe00 == 0xfc00 => Refusal::UniqueLocal,
         [x, ..] if x & 0xff00 == 0xff00 => Refusal::Multicast,
         [0x0100, 0, 0, 0, ..] => Refusal::Reserved, // discard-only
+        // Local-use NAT64 (RFC 8215, 64:ff9b:1::/48): a translator of the operator's own
+        // network, where the IPv4 address sits at a prefix-dependent place: refused whole.
+        [0x64, 0xff9b, 1, ..] => Refusal::Reserved,
         [0x2001, x, ..] if x < 0x0200 => Refusal::Reserved, // Teredo, ORCHID, protocol assignments
         _ => return None,
     })
@@ -105,6 +108,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     match s {
         [0, 0, 0, 0, 0, 0xffff, hi, lo] => Some(v4(hi, lo)),
+        // IPv4-translated (RFC 6145, ::ffff:0:a.b.c.d).
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
         [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
         _ => None,
@@ -321,6 +326,15 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ipv4_translated_and_local_use_nat64_addresses_are_judged_as_the_networks_they_reach() {
+        let v6 = |t: &str| refusal(t.parse::<IpAddr>().expect("an address"));
+        assert_eq!(v6("::ffff:0:169.254.169.254"), Some(Refusal::LinkLocal));
+        assert_eq!(v6("::ffff:0:10.0.0.7"), Some(Refusal::Private));
+        assert_eq!(v6("64:ff9b:1::a9fe:a9fe"), Some(Refusal::Reserved));
+        assert_eq!(v6("::ffff:0:93.184.216.34"), None);
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
