@@ -91,6 +91,8 @@ pub enum QueueBackend {
     Sqlite,
     Postgres,
     Redis,
+    /// A three-master Redis Cluster of the test's own ([`RedisCluster`]).
+    RedisCluster,
 }
 
 /// A queue on one backend, with what a second process needs to reach the same queue.
@@ -102,6 +104,7 @@ pub struct QueueFixture {
     /// Redis key prefix (Redis only).
     pub prefix: String,
     pg: Option<TestDatabase>,
+    cluster: Option<RedisCluster>,
     _dir: tempfile::TempDir,
 }
 
@@ -121,6 +124,7 @@ impl QueueFixture {
                     url,
                     prefix: String::new(),
                     pg: None,
+                    cluster: None,
                     _dir: dir,
                 }
             }
@@ -136,6 +140,7 @@ impl QueueFixture {
                     url,
                     prefix: String::new(),
                     pg: Some(pg),
+                    cluster: None,
                     _dir: dir,
                 }
             }
@@ -153,6 +158,24 @@ impl QueueFixture {
                     url,
                     prefix,
                     pg: None,
+                    cluster: None,
+                    _dir: dir,
+                }
+            }
+            QueueBackend::RedisCluster => {
+                let cluster = RedisCluster::start().await;
+                let url = cluster.url();
+                let prefix = redis_prefix();
+                let q = RedisQueue::connect(&url, &prefix)
+                    .await
+                    .expect("paygate connects to the cluster");
+                QueueFixture {
+                    queue: DelayQueue::Redis(q),
+                    backend,
+                    url,
+                    prefix,
+                    pg: None,
+                    cluster: Some(cluster),
                     _dir: dir,
                 }
             }
@@ -165,7 +188,7 @@ impl QueueFixture {
             QueueBackend::Sqlite | QueueBackend::Postgres => {
                 DelayQueue::Sql(SqlQueue::new(store::connect(&self.url).await.expect("db")))
             }
-            QueueBackend::Redis => DelayQueue::Redis(
+            QueueBackend::Redis | QueueBackend::RedisCluster => DelayQueue::Redis(
                 RedisQueue::connect(&self.url, &self.prefix)
                     .await
                     .expect("redis"),
@@ -180,6 +203,8 @@ impl QueueFixture {
         if self.backend == QueueBackend::Redis {
             delete_prefix(&self.prefix).await;
         }
+        // A cluster of the test's own goes with its processes.
+        drop(self.cluster);
     }
 }
 
@@ -243,5 +268,250 @@ impl Drop for ProductionServices {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+/// A Redis server of one test's own (`redis-server` from the machine's packages), on a
+/// Unix socket in a temporary directory, keeping nothing on disk: what a test may flush
+/// or restart without touching the shared Redis other tests use. Killed when dropped.
+pub struct PrivateRedis {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> PrivateRedis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = PrivateRedis::spawn(dir.path());
+        let redis = PrivateRedis { dir, child };
+        redis.wait_ready().await;
+        redis
+    }
+
+    fn spawn(dir: &std::path::Path) -> std::process::Child {
+        std::process::Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(dir.join("redis.sock"))
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server must be installed (Debian's redis-server package): {e}")
+            })
+    }
+
+    /// `redis+unix:///…/redis.sock`.
+    pub fn url(&self) -> String {
+        format!(
+            "redis+unix://{}",
+            self.dir.path().join("redis.sock").display()
+        )
+    }
+
+    async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the private Redis answers")
+    }
+
+    async fn wait_ready(&self) {
+        wait_for_ping(&self.url()).await
+    }
+
+    /// `FLUSHDB`: every key gone, the server as it was.
+    pub async fn flushdb(&self) {
+        let mut conn = self.connection().await;
+        let _: () = redis::cmd("FLUSHDB")
+            .query_async(&mut conn)
+            .await
+            .expect("FLUSHDB");
+    }
+
+    /// `CONFIG SET name value`.
+    pub async fn config_set(&self, name: &str, value: &str) {
+        let mut conn = self.connection().await;
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .expect("CONFIG SET");
+    }
+
+    /// The server killed and started again on the same socket: without persistence, it
+    /// comes back empty, as another process (another `run_id`).
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("redis.sock"));
+        self.child = PrivateRedis::spawn(self.dir.path());
+        self.wait_ready().await;
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Redis Cluster of one test's own: three masters (`redis-server --cluster-enabled yes`)
+/// on free loopback ports, their slots assigned by `redis-cli --cluster create`, keeping
+/// nothing on disk. Killed when dropped.
+pub struct RedisCluster {
+    _dir: tempfile::TempDir,
+    nodes: Vec<std::process::Child>,
+    ports: Vec<u16>,
+}
+
+impl RedisCluster {
+    pub async fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = cluster_ports(3);
+        let nodes = ports
+            .iter()
+            .map(|port| {
+                std::process::Command::new("redis-server")
+                    .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .args(["--port", &port.to_string()])
+                    .args(["--cluster-enabled", "yes"])
+                    .arg("--cluster-config-file")
+                    .arg(dir.path().join(format!("nodes-{port}.conf")))
+                    .arg("--dir")
+                    .arg(dir.path())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| {
+                        panic!("redis-server must be installed (Debian's redis-server): {e}")
+                    })
+            })
+            .collect();
+        let cluster = RedisCluster {
+            _dir: dir,
+            nodes,
+            ports,
+        };
+        for port in &cluster.ports {
+            wait_for_ping(&format!("redis://127.0.0.1:{port}")).await;
+        }
+        let addresses: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let created = tokio::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .await
+            .expect("redis-cli must be installed (Debian's redis-tools)");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        cluster.wait_until_ok().await;
+        cluster
+    }
+
+    /// The URL of one node: paygate recognises the cluster from it.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.ports[0])
+    }
+
+    /// Every node's URL, comma-separated (a seed list).
+    pub fn seed_urls(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Until every node says `cluster_state:ok` (slots assigned and agreed), or 20 s.
+    async fn wait_until_ok(&self) {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let mut ok = true;
+            for port in &self.ports {
+                let client =
+                    redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("node url");
+                let info: String = match client.get_multiplexed_async_connection().await {
+                    Ok(mut conn) => redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                ok &= info.contains("cluster_state:ok");
+            }
+            if ok {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "the test's Redis Cluster did not reach cluster_state:ok within 20 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
+/// `n` loopback ports free now whose cluster-bus port (port + 10000) is free too.
+fn cluster_ports(n: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = listener.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if port > 55_000 || ports.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+async fn wait_for_ping(url: &str) {
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(client) = redis::Client::open(url) {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                if redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "redis-server at {url} did not answer within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -109,10 +109,19 @@ impl TestApp {
     /// paygate on stepped time: a manual clock that moves only with [`TestApp::advance`],
     /// and no queue workers: timed work runs when the test calls [`TestApp::run_due`].
     pub async fn spawn_stepped(setting: Setting, extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_stepped_at(setting, extra, paygate::store::now_ms()).await
+    }
+
+    /// [`TestApp::spawn_stepped`] with paygate's clock starting at `start_ms` (ms since the
+    /// epoch): a paygate whose clock is off from the services' (Redis reads the real time).
+    pub async fn spawn_stepped_at(
+        setting: Setting,
+        extra: &[(&str, &str)],
+        start_ms: i64,
+    ) -> TestApp {
         let mut vars = vec![("PAYGATE_WORKERS", "false")];
         vars.extend_from_slice(extra);
-        let start = paygate::store::now_ms();
-        TestApp::start(setting, &vars, paygate::clock::Clock::manual(start)).await
+        TestApp::start(setting, &vars, paygate::clock::Clock::manual(start_ms)).await
     }
 
     /// Moves paygate's clock (stepped time only).

@@ -14,8 +14,10 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::destination::Policy;
-use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
-use crate::queue::{DelayQueue, Handler, SqlQueue, Wakes, Worker, WorkerConfig, IDLE_POLL};
+use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WatchIntervals, WebhookHandler};
+use crate::queue::{
+    DelayQueue, Existing, Handler, SqlQueue, Wakes, Worker, WorkerConfig, IDLE_POLL,
+};
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::server::ServerLimits;
 use crate::service::adapters::AdapterRegistry;
@@ -113,6 +115,14 @@ impl Running {
         )
         .run_once()
         .await
+    }
+
+    /// One look of the queue watch (what the watch loop does every
+    /// `PAYGATE_QUEUE_WATCH_INTERVAL`); tests on stepped time call it instead of waiting.
+    pub async fn watch_queue(
+        &self,
+    ) -> Result<crate::service::recovery::Watched, crate::service::ServiceError> {
+        self.gateway.watch_queue().await
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -370,17 +380,29 @@ pub async fn spawn_with_resolver(
     // The timed work of earlier runs is scheduled again while the server already answers
     // (`/healthz` from the moment the port is bound), before this instance's workers start;
     // scheduling a key twice only replaces it, so a request racing this changes nothing.
-    match gateway.reconcile_timers().await {
-        Ok((deadlines, syncs)) => tracing::info!(
+    // The marks go in before the reconciliation: a loss during it shows at the watch's
+    // first look.
+    let reconciled = match gateway.mark_queue().await {
+        Ok(()) => gateway.reconcile_timers(Existing::TakeBackClaimed).await,
+        Err(e) => Err(e),
+    };
+    match reconciled {
+        Ok(done) => tracing::info!(
             backend = queue.backend(),
-            deadlines,
-            status_syncs = syncs,
+            deadlines = done.deadlines.open,
+            status_syncs = done.status_syncs.open,
+            refunds = done.refunds.open,
+            webhooks = done.webhooks.open,
+            put_back = done.put_back(),
             "timed work scheduled"
         ),
         Err(e) => {
             shutdown.cancel();
             return Err(e.into());
         }
+    }
+    if let Some(warning) = gateway.queue_eviction_warning().await {
+        tracing::warn!("{warning}");
     }
     follow_activations(
         registry.clone(),
@@ -389,7 +411,16 @@ pub async fn spawn_with_resolver(
     );
     let handlers = handlers(&gateway);
     let workers = if config.workers {
-        spawn_workers(&handlers, &timers, config.queue_lease, &shutdown)
+        let workers = spawn_workers(&handlers, &timers, config.queue_lease, &shutdown);
+        workers.spawn(crate::jobs::watch_queue(
+            gateway.clone(),
+            WatchIntervals {
+                look: config.queue_watch_interval,
+                reconcile: config.reconcile_interval,
+            },
+            shutdown.clone(),
+        ));
+        workers
     } else {
         tracing::info!(
             "queue workers off (PAYGATE_WORKERS=false): this instance serves the API only"

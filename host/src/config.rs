@@ -73,6 +73,13 @@ pub struct Config {
     /// `PAYGATE_QUEUE_LEASE`: how long a claimed task is held before it is due again (its
     /// worker died). Longer than the slowest task: two adapter calls.
     pub queue_lease: Duration,
+    /// `PAYGATE_QUEUE_WATCH_INTERVAL`: how often paygate looks whether the delay queue lost
+    /// its keys (Redis flushed, restarted without persistence, failed over) and, if so,
+    /// puts the open work back at once.
+    pub queue_watch_interval: Duration,
+    /// `PAYGATE_RECONCILE_INTERVAL`: how often paygate puts back, page by page, any open
+    /// work the delay queue does not hold, whatever the watch saw.
+    pub reconcile_interval: Duration,
     /// `PAYGATE_STATUS_SYNC_SCHEDULE`: delays of the active status queries after a trade is
     /// opened; the last one repeats until the deadline.
     pub status_sync_schedule: Vec<Duration>,
@@ -198,6 +205,8 @@ struct FileConfig {
     redis_prefix: Option<String>,
     status_sync_schedule: Option<String>,
     queue_lease: Option<String>,
+    queue_watch_interval: Option<String>,
+    reconcile_interval: Option<String>,
     webhook_schedule: Option<String>,
     admin_token: Option<Secret>,
     master_key: Option<Secret>,
@@ -352,6 +361,22 @@ impl Config {
                 "PAYGATE_QUEUE_LEASE",
                 file.queue_lease,
                 Duration::from_secs(90),
+            )?,
+            queue_watch_interval: nonzero(
+                "PAYGATE_QUEUE_WATCH_INTERVAL",
+                duration(
+                    "PAYGATE_QUEUE_WATCH_INTERVAL",
+                    file.queue_watch_interval,
+                    Duration::from_secs(5),
+                )?,
+            )?,
+            reconcile_interval: nonzero(
+                "PAYGATE_RECONCILE_INTERVAL",
+                duration(
+                    "PAYGATE_RECONCILE_INTERVAL",
+                    file.reconcile_interval,
+                    Duration::from_secs(600),
+                )?,
             )?,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
@@ -510,6 +535,17 @@ fn parse_bool(v: &str) -> Option<bool> {
         "0" | "false" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// `d` unless it is zero (an interval of zero would spin).
+fn nonzero(key: &'static str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "give a non-zero duration".into(),
+        });
+    }
+    Ok(d)
 }
 
 /// Parses a comma-separated list of durations (`10s,30s,2m`); at least one, none zero.

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use paygate_e2e::backends::{PrivateRedis, RedisCluster};
 use paygate_e2e::paygate::service::timers::{DEADLINE_QUEUE, SYNC_QUEUE};
 use paygate_e2e::{Setting, TestApp};
 use reqwest::StatusCode;
@@ -19,7 +20,10 @@ const FAST: &[(&str, &str)] = &[
 
 async fn notification_lost_order_paid_through_status_sync_alone(setting: Setting) {
     // Stepped time: the default schedule (first query 10 s after the trade opened).
-    let app = TestApp::spawn_stepped(setting, &[]).await;
+    status_sync_makes_up_for_a_lost_notification(&TestApp::spawn_stepped(setting, &[]).await).await
+}
+
+async fn status_sync_makes_up_for_a_lost_notification(app: &TestApp) {
     let order = app.create_order(700, 600).await;
     let id = order["id"].as_str().expect("id");
     let (status, payment) = app.pay(&app.merchant.api_key, &[id], "qr").await;
@@ -53,7 +57,10 @@ async fn notification_lost_order_paid_through_status_sync_alone(setting: Setting
 
 async fn nobody_pays_order_closes_at_deadline_and_the_trade_closes_too(setting: Setting) {
     // Stepped time, default rules: the deadline task runs at expires_at + 60 s of grace.
-    let app = TestApp::spawn_stepped(setting, &[]).await;
+    unpaid_orders_close_at_their_deadline(&TestApp::spawn_stepped(setting, &[]).await).await
+}
+
+async fn unpaid_orders_close_at_their_deadline(app: &TestApp) {
     let paid_for = app.create_order(700, 1800).await;
     let untouched = app.create_order(300, 1200).await;
     let id = paid_for["id"].as_str().expect("id");
@@ -170,6 +177,93 @@ async fn metrics_and_readiness_describe_the_queues_and_adapter_calls(setting: Se
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
+}
+
+/// The production setting on a three-master Redis Cluster of the test's own, `REDIS_URL`
+/// naming one node: the status-sync and deadline stories as on one Redis, with the queues'
+/// keys spread over the masters by their hash tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_work_runs_on_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let app = TestApp::spawn_stepped(Setting::Production, &[("REDIS_URL", &cluster.url())]).await;
+    status_sync_makes_up_for_a_lost_notification(&app).await;
+    // What the first story left due (its settled order's deadline) runs before the next.
+    for queue in [DEADLINE_QUEUE, SYNC_QUEUE] {
+        while app.run_due(queue).await > 0 {}
+    }
+    unpaid_orders_close_at_their_deadline(&app).await;
+    let mut masters_with_keys = 0;
+    for node in cluster.seed_urls().split(',') {
+        let mut conn = redis::Client::open(node)
+            .expect("node url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("node answers");
+        let keys: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut conn)
+            .await
+            .expect("DBSIZE");
+        masters_with_keys += i32::from(keys > 0);
+    }
+    assert!(
+        masters_with_keys >= 2,
+        "the queues' keys live on more than one master"
+    );
+}
+
+/// paygate's clock `offset_ms` away from Redis's (which reads the real time): a deadline
+/// falls due by paygate's clock, the one that computed it, not a second early or late.
+async fn a_deadline_falls_due_on_paygate_time_whatever_redis_clock_says(offset_ms: i64) {
+    let app = TestApp::spawn_stepped_at(
+        Setting::Production,
+        &[],
+        paygate_e2e::paygate::store::now_ms() + offset_ms,
+    )
+    .await;
+    let order = app.create_order(300, 600).await;
+    let id = order["id"].as_str().expect("id");
+    app.advance(Duration::from_secs(600 + 60 - 1));
+    assert_eq!(app.run_due(DEADLINE_QUEUE).await, 0, "not a second early");
+    assert_eq!(app.order(id).await["state"], "pending");
+    app.advance(Duration::from_secs(1));
+    assert_eq!(app.run_due(DEADLINE_QUEUE).await, 1, "not a second late");
+    assert_eq!(app.order(id).await["state"], "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_two_minutes_ahead_does_not_run_a_deadline_early() {
+    a_deadline_falls_due_on_paygate_time_whatever_redis_clock_says(-120_000).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_two_minutes_behind_does_not_run_a_deadline_late() {
+    a_deadline_falls_due_on_paygate_time_whatever_redis_clock_says(120_000).await
+}
+
+/// A Redis whose eviction policy may drop paygate's keys: `/readyz` says so (and stays
+/// ready: lost work is put back), and says nothing once the policy is `noeviction`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_warns_of_a_redis_that_may_evict_paygate_keys() {
+    let redis = PrivateRedis::start().await;
+    redis.config_set("maxmemory-policy", "allkeys-lru").await;
+    let app = TestApp::spawn_in(Setting::Production, &[("REDIS_URL", &redis.url())]).await;
+    let ready = |app: &TestApp| {
+        let get = app.client.get(format!("{}/readyz", app.url)).send();
+        async move {
+            let r = get.await.expect("readyz");
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let body = ready(&app).await;
+    let warning = body["queue_warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("allkeys-lru") && warning.contains("noeviction"),
+        "{body}"
+    );
+    redis.config_set("maxmemory-policy", "noeviction").await;
+    let body = ready(&app).await;
+    assert_eq!(body["queue_warning"], serde_json::Value::Null, "{body}");
 }
 
 in_both_settings!(

@@ -1,5 +1,5 @@
 //! The delay-queue conformance suite, run on every backend: SQLite (embedded),
-//! PostgreSQL and Redis, each a real service.
+//! PostgreSQL, Redis and a three-master Redis Cluster, each a real service.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -126,10 +126,9 @@ async fn a_worker_killed_between_claim_and_ack_loses_nothing(backend: QueueBacke
     q.schedule(Q, "deadline:P9", "payload", now(q).await - 1)
         .await
         .expect("schedule");
-    let kind = if backend == QueueBackend::Redis {
-        "redis"
-    } else {
-        "sql"
+    let kind = match backend {
+        QueueBackend::Redis | QueueBackend::RedisCluster => "redis",
+        QueueBackend::Sqlite | QueueBackend::Postgres => "sql",
     };
     let lease_ms = 1500;
     let mut child = Command::new(env!("CARGO_BIN_EXE_queue-claimer"))
@@ -259,11 +258,115 @@ async fn four_workers_ack_ten_thousand_tasks_exactly_once(backend: QueueBackend)
     f.cleanup().await;
 }
 
+async fn put_back_adds_what_is_missing_and_leaves_what_is_held(backend: QueueBackend) {
+    use paygate_e2e::paygate::queue::{Existing, NewTask};
+    let f = QueueFixture::new(backend).await;
+    let q = &f.queue;
+    let t0 = now(q).await;
+    let task = |key: &str, payload: &str, due_ms: i64| NewTask {
+        key: key.into(),
+        payload: payload.into(),
+        due_ms,
+    };
+    // A retry backing off for a minute, and a task a worker holds right now.
+    q.schedule(Q, "backing-off", "kept", t0 + 60_000)
+        .await
+        .expect("schedule");
+    q.schedule(Q, "held", "held", t0 - 1)
+        .await
+        .expect("schedule");
+    let held = q
+        .claim(Q, 1, Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .remove(0);
+    let all = [
+        task("backing-off", "new", t0 - 1),
+        task("held", "new", t0 - 1),
+        task("lost", "lost", t0 - 1),
+    ];
+    assert_eq!(
+        q.put_back(Q, &all, Existing::Keep).await.expect("put back"),
+        1,
+        "only the lost task is added"
+    );
+    assert_eq!(
+        q.put_back(Q, &all, Existing::Keep).await.expect("put back"),
+        0,
+        "twice changes nothing"
+    );
+    let due = q
+        .claim(Q, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    assert_eq!(
+        due.iter().map(|t| t.payload.as_str()).collect::<Vec<_>>(),
+        ["lost"],
+        "the backing-off task keeps its time, the held one its claim"
+    );
+    assert!(
+        q.ack(Q, &held).await.expect("ack"),
+        "the holder's claim still stands"
+    );
+    f.cleanup().await;
+}
+
+async fn put_back_at_start_takes_back_a_dead_process_claim(backend: QueueBackend) {
+    use paygate_e2e::paygate::queue::{Existing, NewTask};
+    let f = QueueFixture::new(backend).await;
+    let q = &f.queue;
+    let t0 = now(q).await;
+    q.schedule(Q, "waiting", "kept", t0 + 60_000)
+        .await
+        .expect("schedule");
+    q.schedule(Q, "orphan", "old", t0 - 1)
+        .await
+        .expect("schedule");
+    let dead = q
+        .claim(Q, 1, Duration::from_secs(300))
+        .await
+        .expect("claim")
+        .remove(0);
+    let all = [
+        NewTask {
+            key: "waiting".into(),
+            payload: "new".into(),
+            due_ms: t0 - 1,
+        },
+        NewTask {
+            key: "orphan".into(),
+            payload: "again".into(),
+            due_ms: t0 - 1,
+        },
+    ];
+    assert_eq!(
+        q.put_back(Q, &all, Existing::TakeBackClaimed)
+            .await
+            .expect("put back"),
+        1
+    );
+    let due = q
+        .claim(Q, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    assert_eq!(
+        due.iter().map(|t| t.payload.as_str()).collect::<Vec<_>>(),
+        ["again"],
+        "the orphan is due again at once; the waiting task keeps its time"
+    );
+    assert!(
+        !q.ack(Q, &dead).await.expect("ack"),
+        "the dead process's claim no longer holds it"
+    );
+    f.cleanup().await;
+}
+
 macro_rules! on_every_backend {
     ($($rule:ident),* $(,)?) => {
         mod sqlite { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(QueueBackend::Sqlite).await } )* }
         mod postgres { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(QueueBackend::Postgres).await } )* }
         mod redis { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(QueueBackend::Redis).await } )* }
+        mod redis_cluster { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(QueueBackend::RedisCluster).await } )* }
     };
 }
 
@@ -274,4 +377,6 @@ on_every_backend!(
     retry_reschedules_and_cancel_removes,
     a_worker_killed_between_claim_and_ack_loses_nothing,
     four_workers_ack_ten_thousand_tasks_exactly_once,
+    put_back_adds_what_is_missing_and_leaves_what_is_held,
+    put_back_at_start_takes_back_a_dead_process_claim,
 );

@@ -15,11 +15,12 @@ use sha2::Sha256;
 
 /// A merchant endpoint that fails its first `failures` calls, then answers 200.
 #[derive(Clone, Default)]
-struct Endpoint {
-    calls: Arc<Mutex<Vec<(String, String, u16)>>>,
+pub(crate) struct Endpoint {
+    /// (signature, body, status answered) of every call.
+    pub(crate) calls: Arc<Mutex<Vec<(String, String, u16)>>>,
 }
 
-async fn endpoint(failures: usize) -> (String, Endpoint) {
+pub(crate) async fn endpoint(failures: usize) -> (String, Endpoint) {
     let ep = Endpoint::default();
     let state = ep.clone();
     let app = axum::Router::new().route(
@@ -87,7 +88,7 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> Str
     id
 }
 
-fn statuses(ep: &Endpoint) -> Vec<u16> {
+pub(crate) fn statuses(ep: &Endpoint) -> Vec<u16> {
     ep.calls.lock().expect("lock").iter().map(|c| c.2).collect()
 }
 

@@ -15,6 +15,8 @@ pub async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: 200 when the database (and Redis, if configured) answer, else 503.
+/// `queue_warning` is set when Redis's eviction policy may drop paygate's keys: paygate is
+/// ready all the same (it puts lost work back), and says so to whoever looks.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let r = state.gateway.readiness().await;
     let status = if r.ready {
@@ -24,7 +26,13 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(json!({"ready": r.ready, "database": r.database, "redis": r.redis, "queue": r.queue})),
+        Json(json!({
+            "ready": r.ready,
+            "database": r.database,
+            "redis": r.redis,
+            "queue": r.queue,
+            "queue_warning": r.queue_warning,
+        })),
     )
 }
 

@@ -29,6 +29,34 @@ pub struct Claimed {
     pub token: i64,
 }
 
+/// A task to schedule: its key in the queue, its payload and when it falls due (ms since
+/// the epoch, on paygate's clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    pub key: String,
+    pub payload: String,
+    pub due_ms: i64,
+}
+
+/// What [`DelayQueue::put_back`] does with a task whose key the queue already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Leave it as it is: its due time (a retry's backoff), its payload, its claim.
+    Keep,
+    /// Leave a scheduled one as it is, but take a claimed one back as given: at start, the
+    /// previous process's claims would otherwise hold their tasks for a whole lease.
+    TakeBackClaimed,
+}
+
+/// Whether the backend still holds what paygate gave it, as far as a cheap look can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Continuity {
+    /// The marks paygate left are there, on the same server.
+    Intact,
+    /// The backend lost keys (or may have): why paygate thinks so, for the log.
+    Lost(String),
+}
+
 /// Counts of one queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -70,6 +98,52 @@ impl DelayQueue {
         match self {
             DelayQueue::Sql(q) => q.schedule(queue, key, payload, due_ms).await,
             DelayQueue::Redis(q) => q.schedule(queue, key, payload, due_ms).await,
+        }
+    }
+
+    /// Schedules each of `tasks` whose key is not in `queue`, and does with the ones it
+    /// holds what `existing` says; how many it scheduled. Reconciliation puts back what a
+    /// backend lost this way, without disturbing what it kept. Sent in batches of a few
+    /// hundred tasks, each batch atomic.
+    pub async fn put_back(
+        &self,
+        queue: &str,
+        tasks: &[NewTask],
+        existing: Existing,
+    ) -> Result<usize, QueueError> {
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        match self {
+            DelayQueue::Sql(q) => q.put_back(queue, tasks, existing).await,
+            DelayQueue::Redis(q) => q.put_back(queue, tasks, existing).await,
+        }
+    }
+
+    /// Leaves a mark in each of `queues` (and notes the server's identity) that
+    /// [`DelayQueue::continuity`] looks for.
+    pub async fn mark(&self, queues: &[&str]) -> Result<(), QueueError> {
+        match self {
+            // The SQL queue lives in paygate's database: it cannot lose tasks on its own.
+            DelayQueue::Sql(_) => Ok(()),
+            DelayQueue::Redis(q) => q.mark(queues).await,
+        }
+    }
+
+    /// Whether the marks left by [`DelayQueue::mark`] are still there, on the same server.
+    pub async fn continuity(&self, queues: &[&str]) -> Result<Continuity, QueueError> {
+        match self {
+            DelayQueue::Sql(_) => Ok(Continuity::Intact),
+            DelayQueue::Redis(q) => q.continuity(queues).await,
+        }
+    }
+
+    /// A warning when the backend may drop paygate's keys on its own (Redis with a
+    /// `maxmemory-policy` other than `noeviction`); `None` when it keeps them.
+    pub async fn eviction_warning(&self, queues: &[&str]) -> Result<Option<String>, QueueError> {
+        match self {
+            DelayQueue::Sql(_) => Ok(None),
+            DelayQueue::Redis(q) => q.eviction_warning(queues).await,
         }
     }
 

@@ -57,6 +57,55 @@ impl SqlQueue {
         Ok(())
     }
 
+    pub async fn put_back(
+        &self,
+        queue: &str,
+        tasks: &[super::NewTask],
+        existing: super::Existing,
+    ) -> Result<usize, QueueError> {
+        let on_conflict = match existing {
+            super::Existing::Keep => "DO NOTHING",
+            super::Existing::TakeBackClaimed => {
+                "DO UPDATE SET payload = EXCLUDED.payload, due_at = EXCLUDED.due_at,
+                 ready_at = EXCLUDED.ready_at, leased = 0, token = EXCLUDED.token, attempts = 0
+                 WHERE delay_tasks.leased = 1"
+            }
+        };
+        let mut added = 0;
+        // 200 rows of 5 parameters: well under SQLite's and PostgreSQL's parameter limits.
+        for batch in tasks.chunks(200) {
+            let rows: Vec<String> = (0..batch.len())
+                .map(|i| {
+                    let p = i * 4 + 2;
+                    format!(
+                        "($1, ${}, ${}, ${}, ${}, 0, ${}, 0)",
+                        p,
+                        p + 1,
+                        p + 2,
+                        p + 2,
+                        p + 3
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO delay_tasks (queue, task_key, payload, due_at, ready_at, leased, token, attempts)
+                 VALUES {} ON CONFLICT (queue, task_key) {on_conflict}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(queue);
+            for t in batch {
+                query = query
+                    .bind(&t.key)
+                    .bind(&t.payload)
+                    .bind(t.due_ms)
+                    .bind(new_token());
+            }
+            let done = query.execute(&self.db.pool).await?;
+            added += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        Ok(added)
+    }
+
     pub async fn claim(
         &self,
         queue: &str,

@@ -1,16 +1,16 @@
 //! What timed work does: an order's deadline (the domain's deadline rule: query the
 //! provider once more, then close the trade there and the order here), one step of a
-//! payment's active status queries, and the start-up reconciliation that schedules open
-//! work again. All settle through the same idempotent path as a notification.
+//! payment's active status queries (the reconciliation that puts open work back is
+//! `recovery`). All settle through the same idempotent path as a notification.
 
 use crate::domain::deadline::{
     after_query, at_deadline, deadline_due_ms, AfterQuery, AtDeadline, QueryAnswer,
 };
 use crate::domain::schedule;
-use crate::domain::{DeliveryState, OrderEvent, OrderState, PaymentState, RefundState, Transition};
+use crate::domain::{OrderEvent, OrderState, Transition};
 use crate::runtime::contract::{ProviderError, TradeState};
 use crate::store::orders::{self, OrderRecord};
-use crate::store::{events, payments, refunds, Applied};
+use crate::store::{payments, Applied};
 
 use super::trade::describe;
 use super::{ErrorCode, Gateway, ServiceError};
@@ -208,41 +208,5 @@ impl Gateway {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Schedules (again) the deadline of every pending order, the status sync of every open
-    /// payment, every undelivered webhook and every pending refund. Run at start: work whose
-    /// scheduling was lost in a crash between a commit and the queue comes back; scheduling
-    /// an existing key only replaces it.
-    pub async fn reconcile_timers(&self) -> Result<(usize, usize), ServiceError> {
-        let queue = |e| ServiceError::internal("scheduling open work on the delay queue", e);
-        let pending = orders::in_state(&self.db, OrderState::PAYABLE).await?;
-        for (merchant_id, order_id, expires_at) in &pending {
-            self.timers
-                .schedule_deadline(merchant_id, order_id, *expires_at)
-                .await
-                .map_err(queue)?;
-        }
-        let open = payments::with_action(&self.db, PaymentState::Open).await?;
-        let now = self.now_ms();
-        for (merchant_id, payment_no) in &open {
-            self.timers
-                .schedule_sync(merchant_id, payment_no, now)
-                .await
-                .map_err(queue)?;
-        }
-        for event in events::undelivered(&self.db, DeliveryState::Pending).await? {
-            self.timers
-                .schedule_webhook(&event, 0, now)
-                .await
-                .map_err(queue)?;
-        }
-        for (merchant_id, refund_no) in refunds::in_state(&self.db, RefundState::Pending).await? {
-            self.timers
-                .schedule_refund(&merchant_id, &refund_no, now, 0)
-                .await
-                .map_err(queue)?;
-        }
-        Ok((pending.len(), open.len()))
     }
 }

@@ -20,6 +20,7 @@ pub mod orders;
 pub mod pay;
 pub mod provider_test;
 mod reads;
+pub mod recovery;
 pub mod refunds;
 pub mod settlement;
 pub mod timers;

@@ -41,6 +41,10 @@ pub struct Readiness {
     pub redis: String,
     /// The delay queue's backend: `redis` or `sql`.
     pub queue: &'static str,
+    /// Set when the queue's backend may drop paygate's keys on its own (Redis's
+    /// `maxmemory-policy` evicts keys without expiry): paygate stays ready (it puts lost
+    /// work back at its next reconciliation), but the operator should change it.
+    pub queue_warning: Option<String>,
 }
 
 impl Gateway {
@@ -110,7 +114,15 @@ impl Gateway {
             }
             DelayQueue::Sql(_) => "not configured".to_owned(),
         };
+        let queue_warning = match redis.as_str() {
+            "ok" => tokio::time::timeout(READY_CHECK_TIMEOUT, self.queue_eviction_warning())
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         Readiness {
+            queue_warning,
             ready: database == "ok" && (redis == "ok" || redis == "not configured"),
             database,
             redis,

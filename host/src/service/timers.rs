@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::deadline::deadline_due_ms;
 use crate::domain::schedule;
-use crate::queue::{DelayQueue, QueueError, Wakes};
+use crate::queue::{DelayQueue, NewTask, QueueError, Wakes};
 
 pub const DEADLINE_QUEUE: &str = "deadline";
 pub const SYNC_QUEUE: &str = "status_sync";
@@ -65,58 +65,101 @@ pub struct Timers {
     pub webhook_schedule: Vec<Duration>,
 }
 
+/// A task's payload as the queue stores it.
+fn encode(task: &impl Serialize) -> Result<String, QueueError> {
+    serde_json::to_string(task).map_err(|e| QueueError::Protocol(e.to_string()))
+}
+
 impl Timers {
-    /// The order's deadline task, at `expires_at + grace`.
+    /// Schedules `task` in `queue` and wakes the queue's idle workers if it is due soon.
+    async fn schedule(&self, queue: &str, task: NewTask) -> Result<(), QueueError> {
+        self.queue
+            .schedule(queue, &task.key, &task.payload, task.due_ms)
+            .await?;
+        self.wakes
+            .scheduled(queue, task.due_ms, self.queue.now_ms());
+        Ok(())
+    }
+
+    /// The order's deadline task, due at `expires_at + grace` (ms).
+    pub fn deadline_task(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<NewTask, QueueError> {
+        Ok(NewTask {
+            key: format!("deadline:{order_id}"),
+            payload: encode(&DeadlineTask {
+                merchant_id: merchant_id.to_owned(),
+                order_id: order_id.to_owned(),
+            })?,
+            due_ms: deadline_due_ms(expires_at_ms, self.grace_ms),
+        })
+    }
+
+    /// Schedules the order's deadline task ([`Timers::deadline_task`]).
     pub async fn schedule_deadline(
         &self,
         merchant_id: &str,
         order_id: &str,
         expires_at_ms: i64,
     ) -> Result<(), QueueError> {
-        let task = DeadlineTask {
-            merchant_id: merchant_id.to_owned(),
-            order_id: order_id.to_owned(),
-        };
-        let payload =
-            serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
-        let due = deadline_due_ms(expires_at_ms, self.grace_ms);
-        self.queue
-            .schedule(
-                DEADLINE_QUEUE,
-                &format!("deadline:{order_id}"),
-                &payload,
-                due,
-            )
-            .await?;
-        self.wakes
-            .scheduled(DEADLINE_QUEUE, due, self.queue.now_ms());
-        Ok(())
+        let task = self.deadline_task(merchant_id, order_id, expires_at_ms)?;
+        self.schedule(DEADLINE_QUEUE, task).await
     }
 
-    /// The first status query of a payment whose trade was just opened.
+    /// The first status query of a payment whose trade is open, one schedule delay after
+    /// `now_ms`.
+    pub fn sync_task(
+        &self,
+        merchant_id: &str,
+        payment_no: &str,
+        now_ms: i64,
+    ) -> Result<NewTask, QueueError> {
+        Ok(NewTask {
+            key: format!("sync:{payment_no}"),
+            payload: encode(&SyncTask {
+                merchant_id: merchant_id.to_owned(),
+                payment_no: payment_no.to_owned(),
+                step: 0,
+            })?,
+            due_ms: now_ms + schedule::millis(self.delay(0)),
+        })
+    }
+
+    /// Schedules the first status query of a payment whose trade was just opened.
     pub async fn schedule_sync(
         &self,
         merchant_id: &str,
         payment_no: &str,
         now_ms: i64,
     ) -> Result<(), QueueError> {
-        let task = SyncTask {
-            merchant_id: merchant_id.to_owned(),
-            payment_no: payment_no.to_owned(),
-            step: 0,
-        };
-        let payload =
-            serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
-        let due = now_ms + schedule::millis(self.delay(0));
-        self.queue
-            .schedule(SYNC_QUEUE, &format!("sync:{payment_no}"), &payload, due)
-            .await?;
-        self.wakes.scheduled(SYNC_QUEUE, due, now_ms);
-        Ok(())
+        let task = self.sync_task(merchant_id, payment_no, now_ms)?;
+        self.schedule(SYNC_QUEUE, task).await
     }
 
-    /// Asks the provider again about a refund whose outcome is not known yet, after the
-    /// delay of `step` (0 for the first time).
+    /// The next ask about a refund whose outcome is not known yet, after the delay of
+    /// `step` (0 for the first time).
+    pub fn refund_task(
+        &self,
+        merchant_id: &str,
+        refund_no: &str,
+        now_ms: i64,
+        step: usize,
+    ) -> Result<NewTask, QueueError> {
+        Ok(NewTask {
+            key: format!("refund:{refund_no}"),
+            payload: encode(&RefundTask {
+                merchant_id: merchant_id.to_owned(),
+                refund_no: refund_no.to_owned(),
+                step: step + 1,
+            })?,
+            due_ms: now_ms + schedule::millis(self.delay(step)),
+        })
+    }
+
+    /// Asks the provider again about a refund ([`Timers::refund_task`]).
     pub async fn schedule_refund(
         &self,
         merchant_id: &str,
@@ -124,33 +167,18 @@ impl Timers {
         now_ms: i64,
         step: usize,
     ) -> Result<(), QueueError> {
-        let task = RefundTask {
-            merchant_id: merchant_id.to_owned(),
-            refund_no: refund_no.to_owned(),
-            step: step + 1,
-        };
-        let payload =
-            serde_json::to_string(&task).map_err(|e| QueueError::Protocol(e.to_string()))?;
-        let due = now_ms + schedule::millis(self.delay(step));
-        self.queue
-            .schedule(REFUND_QUEUE, &format!("refund:{refund_no}"), &payload, due)
-            .await?;
-        self.wakes.scheduled(REFUND_QUEUE, due, now_ms);
-        Ok(())
+        let task = self.refund_task(merchant_id, refund_no, now_ms, step)?;
+        self.schedule(REFUND_QUEUE, task).await
     }
 
     /// A webhook attempt for `event_id`: the first at once, then after the delays of the
     /// webhook schedule.
-    pub async fn schedule_webhook(
+    pub fn webhook_task(
         &self,
         event_id: &str,
         failed_attempts: usize,
         now_ms: i64,
-    ) -> Result<(), QueueError> {
-        let payload = serde_json::to_string(&WebhookTask {
-            event_id: event_id.to_owned(),
-        })
-        .map_err(|e| QueueError::Protocol(e.to_string()))?;
+    ) -> Result<NewTask, QueueError> {
         let delay = match failed_attempts {
             0 => Duration::ZERO,
             n => self
@@ -159,12 +187,32 @@ impl Timers {
                 .copied()
                 .unwrap_or(Duration::ZERO),
         };
-        let due = now_ms + schedule::millis(delay);
-        self.queue
-            .schedule(WEBHOOK_QUEUE, &format!("webhook:{event_id}"), &payload, due)
-            .await?;
-        self.wakes.scheduled(WEBHOOK_QUEUE, due, now_ms);
-        Ok(())
+        Ok(NewTask {
+            key: format!("webhook:{event_id}"),
+            payload: encode(&WebhookTask {
+                event_id: event_id.to_owned(),
+            })?,
+            due_ms: now_ms + schedule::millis(delay),
+        })
+    }
+
+    /// Schedules a webhook attempt ([`Timers::webhook_task`]).
+    pub async fn schedule_webhook(
+        &self,
+        event_id: &str,
+        failed_attempts: usize,
+        now_ms: i64,
+    ) -> Result<(), QueueError> {
+        let task = self.webhook_task(event_id, failed_attempts, now_ms)?;
+        self.schedule(WEBHOOK_QUEUE, task).await
+    }
+
+    /// Wakes the idle workers of every queue (after open work was put back, much of it due).
+    pub fn wake_all(&self) {
+        let now = self.queue.now_ms();
+        for queue in QUEUES {
+            self.wakes.scheduled(queue, now, now);
+        }
     }
 
     /// The delay before query number `step` (the last delay repeats).

@@ -114,11 +114,22 @@ pub async fn of_order(db: &Db, order_id: &str) -> Result<Vec<OrderEvent>, StoreE
     rows.iter().map(from_row).collect()
 }
 
-/// Events whose delivery is in `state` (pending) or that were not streamed yet, for the
-/// dispatcher at start.
-pub async fn undelivered(db: &Db, state: DeliveryState) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT id FROM order_events WHERE delivery = $1 OR streamed = 0")
-        .bind(state.as_str())
+/// One page of the events whose delivery is in `state` (pending) or that were not streamed
+/// yet, by id after `after` (`""` first), at most `limit`: their ids.
+pub async fn page_undelivered(
+    db: &Db,
+    state: DeliveryState,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "SELECT id FROM order_events WHERE (delivery = '{}' OR streamed = 0) AND id > $1
+         ORDER BY id LIMIT $2",
+        state.as_str()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&db.pool)
         .await?;
     rows.iter()

@@ -242,14 +242,24 @@ pub async fn finish_unpaid(
     batch::transaction(db, &writes, event_id).await
 }
 
-/// Orders in `state` (the pending ones, for timers at start): (merchant id, order id,
-/// expires_at).
-pub async fn in_state(
+/// One page of the orders in `state`, by id after `after` (`""` for the first page), at most
+/// `limit`: (merchant id, order id, expires at in ms). Paged, so that a million open orders
+/// are read a page at a time; the state is written into the statement so that the partial
+/// index of open orders serves it.
+pub async fn page_in_state(
     db: &Db,
     state: OrderState,
+    after: &str,
+    limit: i64,
 ) -> Result<Vec<(String, String, i64)>, StoreError> {
-    let rows = sqlx::query("SELECT merchant_id, id, expires_at FROM orders WHERE state = $1")
-        .bind(state.as_str())
+    let sql = format!(
+        "SELECT merchant_id, id, expires_at FROM orders WHERE state = '{}' AND id > $1
+         ORDER BY id LIMIT $2",
+        state.as_str()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&db.pool)
         .await?;
     rows.iter()

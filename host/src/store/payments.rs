@@ -336,15 +336,26 @@ pub async fn flag(
     Ok(done.rows_affected() == 1)
 }
 
-/// Payments in the state `open` whose trade was opened at the provider: (merchant id,
-/// payment number).
-pub async fn with_action(db: &Db, open: PaymentState) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT merchant_id, payment_no FROM payments WHERE state = $1 AND action IS NOT NULL",
-    )
-    .bind(open.as_str())
-    .fetch_all(&db.pool)
-    .await?;
+/// One page of the payments in `state` that have a payment action (a trade was opened at
+/// the provider), by payment number after `after` (`""` first), at most `limit`:
+/// (merchant id, payment number).
+pub async fn page_with_action(
+    db: &Db,
+    state: PaymentState,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let sql = format!(
+        "SELECT merchant_id, payment_no FROM payments
+         WHERE state = '{}' AND action IS NOT NULL AND payment_no > $1
+         ORDER BY payment_no LIMIT $2",
+        state.as_str()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("payment_no")?)))
         .collect::<Result<_, sqlx::Error>>()

@@ -259,10 +259,22 @@ pub async fn finish(
     batch::transaction(db, &writes, events).await
 }
 
-/// Refunds in `state` (pending, for retries at start): (merchant id, refund no).
-pub async fn in_state(db: &Db, state: RefundState) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query("SELECT merchant_id, refund_no FROM refunds WHERE state = $1")
-        .bind(state.as_str())
+/// One page of the refunds in `state`, by refund number after `after` (`""` first), at
+/// most `limit`: (merchant id, refund number).
+pub async fn page_in_state(
+    db: &Db,
+    state: RefundState,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let sql = format!(
+        "SELECT merchant_id, refund_no FROM refunds WHERE state = '{}' AND refund_no > $1
+         ORDER BY refund_no LIMIT $2",
+        state.as_str()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&db.pool)
         .await?;
     rows.iter()

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use wechat_simulator::{SimConfig, WechatSimulator};
 
 mod field;
+mod queue_loss;
 
 /// Fast schedules, so the rules show within seconds.
 const FAST: &[(&str, &str)] = &[
