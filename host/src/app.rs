@@ -332,6 +332,7 @@ pub async fn spawn_with_resolver(
         sync_schedule: config.status_sync_schedule.clone(),
         grace_ms: config.provider_grace.as_millis() as i64,
         webhook_schedule: config.webhook_schedule.clone(),
+        webhook_order_wait: config.webhook_order_wait,
     };
     let gateway = Arc::new(Gateway::new(
         db.clone(),

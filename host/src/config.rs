@@ -70,6 +70,10 @@ pub struct Config {
     pub redis_prefix: String,
     /// `PAYGATE_WEBHOOK_SCHEDULE`: delays between webhook attempts; after the last, failed.
     pub webhook_schedule: Vec<Duration>,
+    /// `PAYGATE_WEBHOOK_ORDER_WAIT`: how long an order's webhook waits, at most, while an
+    /// earlier event of the same order is still pending (being retried); then it goes
+    /// anyway, out of order. `0s` turns the ordering off. Default 5 minutes.
+    pub webhook_order_wait: Duration,
     /// `PAYGATE_QUEUE_LEASE`: how long a claimed task is held before it is due again (its
     /// worker died). Longer than the slowest task: two adapter calls.
     pub queue_lease: Duration,
@@ -208,6 +212,7 @@ struct FileConfig {
     queue_watch_interval: Option<String>,
     reconcile_interval: Option<String>,
     webhook_schedule: Option<String>,
+    webhook_order_wait: Option<String>,
     admin_token: Option<Secret>,
     master_key: Option<Secret>,
     sandbox: Option<bool>,
@@ -357,6 +362,11 @@ impl Config {
                 key: "PAYGATE_WEBHOOK_SCHEDULE",
                 reason,
             })?,
+            webhook_order_wait: duration(
+                "PAYGATE_WEBHOOK_ORDER_WAIT",
+                file.webhook_order_wait,
+                Duration::from_secs(300),
+            )?,
             queue_lease: duration(
                 "PAYGATE_QUEUE_LEASE",
                 file.queue_lease,
@@ -654,6 +664,15 @@ mod tests {
         assert!(parse_schedule("1s,0s").is_err());
         assert!(parse_schedule("").is_err());
         assert!(config(&[("PAYGATE_STATUS_SYNC_SCHEDULE", "soon")]).is_err());
+    }
+
+    #[test]
+    fn webhook_order_wait_defaults_to_five_minutes_and_zero_turns_it_off() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.webhook_order_wait, Duration::from_secs(300));
+        let c = config(&[("PAYGATE_WEBHOOK_ORDER_WAIT", "0s")]).expect("valid");
+        assert_eq!(c.webhook_order_wait, Duration::ZERO);
+        assert!(config(&[("PAYGATE_WEBHOOK_ORDER_WAIT", "a while")]).is_err());
     }
 
     #[test]

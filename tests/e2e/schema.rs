@@ -1,6 +1,7 @@
 //! The database and the domain agree on every state, kind and flag: each name the domain
 //! has is accepted by the CHECK constraints (triggers on SQLite) and any other name is
-//! refused, on both engines, with the migrations as they run at start.
+//! refused, on both engines, with the migrations as they run at start; and an order's event
+//! sequence numbers are from 1 up and distinct per order.
 
 use paygate_e2e::backends::TestDatabase;
 use paygate_e2e::paygate::domain::{
@@ -38,8 +39,8 @@ async fn rows(db: &Db) {
          VALUES ('p1', 'm1', 'mock', 'qr', 100, 'CNY', 'open', 0, 0, 0, 'o1')",
         "INSERT INTO refunds (refund_no, payment_no, merchant_id, amount, currency, kind, state, created_at, updated_at)
          VALUES ('r1', 'p1', 'm1', 100, 'CNY', 'merchant', 'pending', 0, 0)",
-        "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at)
-         VALUES ('e1', 'o1', 'm1', 'order.paid', '{}', 'pending', 0)",
+        "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at, seq)
+         VALUES ('e1', 'o1', 'm1', 'order.paid', '{}', 'pending', 0, 1)",
     ] {
         sqlx::query(sql).execute(&db.pool).await.expect(sql);
     }
@@ -92,6 +93,48 @@ async fn check(db: &Db) {
     for (table, column, key, names) in cases {
         accepts_exactly(db, table, column, key, &names).await;
     }
+    sequence_numbers_are_from_one_up_and_distinct_per_order(db).await;
+}
+
+/// Inserts an event of order `o1` numbered `seq` (`None`: the number left out).
+async fn insert_event(db: &Db, id: &str, seq: Option<i64>) -> Result<(), String> {
+    let sql = match seq {
+        Some(_) => "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at, seq)
+             VALUES ($1, 'o1', 'm1', 'order.refunded', '{}', 'pending', 0, $2)",
+        None => "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at)
+             VALUES ($1, 'o1', 'm1', 'order.refunded', '{}', 'pending', 0)",
+    };
+    let mut q = sqlx::query(sql).bind(id);
+    if let Some(seq) = seq {
+        q = q.bind(seq);
+    }
+    q.execute(&db.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn sequence_numbers_are_from_one_up_and_distinct_per_order(db: &Db) {
+    let duplicate = insert_event(db, "e2", Some(1)).await;
+    assert!(
+        duplicate
+            .as_ref()
+            .is_err_and(|e| e.contains("order_events_order_seq")
+                || e.contains("order_events.order_id, order_events.seq")),
+        "a second event numbered 1 of the same order: {duplicate:?}"
+    );
+    for (id, seq) in [("e3", Some(0)), ("e4", None)] {
+        let refused = insert_event(db, id, seq).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("order_events_seq_check") || e.contains("null value")),
+            "an event numbered {seq:?}: {refused:?}"
+        );
+    }
+    insert_event(db, "e5", Some(2))
+        .await
+        .expect("the order's second event");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Merchant webhooks end to end: signed, retried until the merchant's endpoint answers
 //! 2xx, delivered once; listed for operators when the schedule runs out; appended to the
-//! Redis stream in the production setting.
+//! Redis stream in the production setting; numbered per order, and delivered in that order
+//! (a later event waits while an earlier one is retried, for at most the order wait).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,29 +14,62 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-/// A merchant endpoint that fails its first `failures` calls, then answers 200.
-#[derive(Clone, Default)]
-pub(crate) struct Endpoint {
-    /// (signature, body, status answered) of every call.
-    pub(crate) calls: Arc<Mutex<Vec<(String, String, u16)>>>,
+/// One call a merchant endpoint received, and its answer.
+#[derive(Clone, Debug)]
+struct Call {
+    signature: String,
+    /// The `Paygate-Event-Sequence` header.
+    sequence: String,
+    body: String,
+    status: u16,
 }
 
+impl Call {
+    fn event(&self) -> Value {
+        serde_json::from_str(&self.body).expect("json")
+    }
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Endpoint {
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+/// A merchant endpoint that fails its first `failures` calls, then answers 200.
 pub(crate) async fn endpoint(failures: usize) -> (String, Endpoint) {
+    endpoint_answering(move |_, calls_before| if calls_before < failures { 500 } else { 200 }).await
+}
+
+/// A merchant endpoint whose answer to an event of type `kind` is `answer(kind, calls so far)`.
+async fn endpoint_answering(
+    answer: impl Fn(&str, usize) -> u16 + Clone + Send + Sync + 'static,
+) -> (String, Endpoint) {
     let ep = Endpoint::default();
     let state = ep.clone();
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: String| {
-            let state = state.clone();
+            let (state, answer) = (state.clone(), answer.clone());
             async move {
                 let mut calls = state.calls.lock().expect("lock");
-                let status = if calls.len() < failures { 500 } else { 200 };
-                let signature = headers
-                    .get("paygate-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                calls.push((signature, body, status));
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let kind = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|e| e["type"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let status = answer(&kind, calls.len());
+                calls.push(Call {
+                    signature: header("paygate-signature"),
+                    sequence: header("paygate-event-sequence"),
+                    body,
+                    status,
+                });
                 AxumStatus::from_u16(status).unwrap_or(AxumStatus::OK)
             }
         }),
@@ -89,7 +123,29 @@ async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> Str
 }
 
 pub(crate) fn statuses(ep: &Endpoint) -> Vec<u16> {
-    ep.calls.lock().expect("lock").iter().map(|c| c.2).collect()
+    ep.calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|c| c.status)
+        .collect()
+}
+
+/// What the endpoint was sent, in order: (event type, sequence in the body, answer).
+fn received(ep: &Endpoint) -> Vec<(String, i64, u16)> {
+    ep.calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|c| {
+            let event = c.event();
+            (
+                event["type"].as_str().unwrap_or_default().to_owned(),
+                event["sequence"].as_i64().unwrap_or_default(),
+                c.status,
+            )
+        })
+        .collect()
 }
 
 async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(setting: Setting) {
@@ -122,11 +178,14 @@ async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(settin
     );
     let calls = ep.calls.lock().expect("lock").clone();
     assert_eq!(
-        calls.iter().map(|c| c.2).collect::<Vec<_>>(),
+        calls.iter().map(|c| c.status).collect::<Vec<_>>(),
         [500, 500, 500, 200],
         "retried until 2xx, then never again"
     );
-    for (signature, body, _) in &calls {
+    for Call {
+        signature, body, ..
+    } in &calls
+    {
         assert!(
             verify(&merchant.webhook_secret, signature, body),
             "signed with the merchant's webhook secret"
@@ -137,7 +196,11 @@ async fn endpoint_failing_three_times_then_succeeding_gets_the_event_once(settin
             (json!("order.paid"), json!(id))
         );
     }
-    assert!(!verify("not-the-secret", &calls[0].0, &calls[0].1));
+    assert!(!verify(
+        "not-the-secret",
+        &calls[0].signature,
+        &calls[0].body
+    ));
     let events: Value = app
         .get(&format!("/v1/orders/{id}/events"), &merchant.api_key)
         .await
@@ -209,7 +272,7 @@ async fn webhook_whose_schedule_runs_out_is_listed_for_operators(setting: Settin
 }
 
 /// Waits (real time) until the endpoint was called `n` times; the calls.
-async fn wait_calls(ep: &Endpoint, n: usize) -> Vec<(String, String, u16)> {
+async fn wait_calls(ep: &Endpoint, n: usize) -> Vec<Call> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let calls = ep.calls.lock().expect("lock").clone();
@@ -252,9 +315,12 @@ async fn a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refu
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.expect("json");
     let calls = wait_calls(&ep, 2).await;
-    let (signature, body, _) = &calls[1];
-    assert!(verify(&merchant.webhook_secret, signature, body));
-    let event: Value = serde_json::from_str(body).expect("json");
+    assert!(verify(
+        &merchant.webhook_secret,
+        &calls[1].signature,
+        &calls[1].body
+    ));
+    let event = calls[1].event();
     assert_eq!(event["type"], "order.partially_refunded", "{event}");
     assert_eq!(
         (
@@ -274,7 +340,7 @@ async fn a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refu
     let rest = refund(300).await;
     assert_eq!(rest.status(), StatusCode::CREATED);
     let calls = wait_calls(&ep, 3).await;
-    let event: Value = serde_json::from_str(&calls[2].1).expect("json");
+    let event = calls[2].event();
     assert_eq!(
         (event["type"].clone(), event["order"]["state"].clone()),
         (json!("order.refunded"), json!("refunded")),
@@ -299,8 +365,350 @@ async fn a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refu
     );
 }
 
+/// Refunds `amount` of the payment that paid order `id`.
+async fn refund(app: &TestApp, merchant: &Merchant, id: &str, amount: i64) {
+    let order: Value = app
+        .get(&format!("/v1/orders/{id}"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let no = order["paid_by"].as_str().expect("paid_by");
+    let r = app
+        .post(
+            &format!("/v1/payments/{no}/refunds"),
+            &merchant.api_key,
+            &json!({"amount": amount}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// Runs the webhook tasks due now, and those they schedule for now, until none is left
+/// (paygate's clock does not move meanwhile).
+async fn run_webhooks_due(app: &TestApp) {
+    for _ in 0..20 {
+        if app.run_due(WEBHOOK_QUEUE).await == 0 {
+            return;
+        }
+    }
+    panic!("webhook tasks keep falling due without the clock moving");
+}
+
+/// `GET /v1/orders/{id}/events`: (type, sequence, delivery, attempts) of each, in order.
+async fn events_of(
+    app: &TestApp,
+    merchant: &Merchant,
+    id: &str,
+) -> Vec<(String, i64, String, i64)> {
+    let events: Value = app
+        .get(&format!("/v1/orders/{id}/events"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    events
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["payload"]["sequence"], e["sequence"], "{e}");
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["sequence"].as_i64().unwrap_or_default(),
+                e["delivery"].as_str().unwrap_or_default().to_owned(),
+                e["attempts"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn seen(kind: &str, sequence: i64, status: u16) -> (String, i64, u16) {
+    (kind.to_owned(), sequence, status)
+}
+
+async fn every_event_carries_its_order_sequence_in_body_and_header(setting: Setting) {
+    let app = TestApp::spawn_stepped(setting, &[]).await;
+    let merchant = app.new_merchant("numbered", &[]).await;
+    let (url, ep) = endpoint(0).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &id).await;
+    run_webhooks_due(&app).await;
+    refund(&app, &merchant, &id, 200).await;
+    run_webhooks_due(&app).await;
+    refund(&app, &merchant, &id, 300).await;
+    run_webhooks_due(&app).await;
+
+    assert_eq!(
+        received(&ep),
+        [
+            seen("order.paid", 1, 200),
+            seen("order.partially_refunded", 2, 200),
+            seen("order.refunded", 3, 200),
+        ]
+    );
+    let calls = ep.calls.lock().expect("lock").clone();
+    for call in &calls {
+        assert_eq!(
+            call.sequence,
+            call.event()["sequence"].to_string(),
+            "the header says the body's sequence"
+        );
+        assert!(
+            verify(&merchant.webhook_secret, &call.signature, &call.body),
+            "the sequence is signed with the rest of the body"
+        );
+    }
+    let listed: Vec<(String, i64)> = events_of(&app, &merchant, &id)
+        .await
+        .into_iter()
+        .map(|(kind, seq, _, _)| (kind, seq))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("order.paid".to_owned(), 1),
+            ("order.partially_refunded".to_owned(), 2),
+            ("order.refunded".to_owned(), 3),
+        ]
+    );
+
+    if setting == Setting::Production {
+        let paygate_e2e::paygate::queue::DelayQueue::Redis(q) = &app.running.queue else {
+            panic!("production uses Redis")
+        };
+        let mut conn = q.connection();
+        let prefix = app.config_value("PAYGATE_REDIS_PREFIX");
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(format!("{prefix}:events"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        let mut streamed: Vec<(String, String)> = entries
+            .iter()
+            .filter(|(_, f)| f.iter().any(|(k, v)| k == "order_id" && v == &id))
+            .map(|(_, f)| {
+                let field = |name: &str| {
+                    f.iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                (field("sequence"), field("type"))
+            })
+            .collect();
+        streamed.sort();
+        assert_eq!(
+            streamed,
+            [
+                ("1".to_owned(), "order.paid".to_owned()),
+                ("2".to_owned(), "order.partially_refunded".to_owned()),
+                ("3".to_owned(), "order.refunded".to_owned()),
+            ],
+            "each stream entry carries its sequence"
+        );
+    }
+}
+
+async fn a_later_event_waits_while_an_earlier_one_is_retried(setting: Setting) {
+    let app = TestApp::spawn_stepped(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "10s,1m")]).await;
+    let merchant = app.new_merchant("ordered", &[]).await;
+    let (url, ep) = endpoint(1).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &id).await;
+    run_webhooks_due(&app).await;
+    assert_eq!(received(&ep), [seen("order.paid", 1, 500)]);
+
+    // Refunded while order.paid waits for its retry in 10 s: order.refunded is due now,
+    // and waits instead of overtaking it; waiting is no attempt.
+    refund(&app, &merchant, &id, 500).await;
+    run_webhooks_due(&app).await;
+    assert_eq!(received(&ep), [seen("order.paid", 1, 500)], "held back");
+    assert_eq!(
+        events_of(&app, &merchant, &id).await[1],
+        ("order.refunded".to_owned(), 2, "pending".to_owned(), 0)
+    );
+
+    app.advance(Duration::from_secs(10));
+    run_webhooks_due(&app).await;
+    assert_eq!(
+        received(&ep),
+        [
+            seen("order.paid", 1, 500),
+            seen("order.paid", 1, 200),
+            seen("order.refunded", 2, 200),
+        ],
+        "the merchant sees the payment before the refund"
+    );
+    assert_eq!(
+        events_of(&app, &merchant, &id).await,
+        [
+            ("order.paid".to_owned(), 1, "delivered".to_owned(), 2),
+            ("order.refunded".to_owned(), 2, "delivered".to_owned(), 1),
+        ]
+    );
+}
+
+async fn an_earlier_event_s_outcome_lets_the_next_go_at_once(setting: Setting) {
+    // The retry (2 s) comes before the held event's own recheck would: what lets it go is
+    // the earlier event's delivery.
+    let app = TestApp::spawn_stepped(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "2s,1m")]).await;
+    let merchant = app.new_merchant("released", &[]).await;
+    let (url, ep) = endpoint(1).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &id).await;
+    run_webhooks_due(&app).await;
+    refund(&app, &merchant, &id, 500).await;
+    run_webhooks_due(&app).await;
+    app.advance(Duration::from_secs(2));
+    run_webhooks_due(&app).await;
+    assert_eq!(
+        received(&ep),
+        [
+            seen("order.paid", 1, 500),
+            seen("order.paid", 1, 200),
+            seen("order.refunded", 2, 200),
+        ]
+    );
+}
+
+async fn a_later_event_goes_anyway_after_the_order_wait(setting: Setting) {
+    let app = TestApp::spawn_stepped(
+        setting,
+        &[
+            ("PAYGATE_WEBHOOK_SCHEDULE", "10s,1m,5m"),
+            ("PAYGATE_WEBHOOK_ORDER_WAIT", "60s"),
+        ],
+    )
+    .await;
+    let merchant = app.new_merchant("impatient", &[]).await;
+    // The merchant cannot take the payment's event (yet); anything else it takes.
+    let (url, ep) =
+        endpoint_answering(|kind, _| if kind == "order.paid" { 500 } else { 200 }).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &id).await;
+    run_webhooks_due(&app).await;
+    refund(&app, &merchant, &id, 500).await;
+    run_webhooks_due(&app).await;
+    app.advance(Duration::from_secs(10));
+    run_webhooks_due(&app).await;
+    app.advance(Duration::from_secs(49));
+    run_webhooks_due(&app).await;
+    assert_eq!(
+        received(&ep),
+        [seen("order.paid", 1, 500), seen("order.paid", 1, 500)],
+        "order.refunded waits while order.paid is pending, up to the order wait (60 s)"
+    );
+
+    app.advance(Duration::from_secs(1));
+    run_webhooks_due(&app).await;
+    assert_eq!(
+        received(&ep),
+        [
+            seen("order.paid", 1, 500),
+            seen("order.paid", 1, 500),
+            seen("order.refunded", 2, 200),
+        ],
+        "60 s after order.paid was written, order.refunded goes anyway"
+    );
+    assert_eq!(
+        events_of(&app, &merchant, &id).await,
+        [
+            ("order.paid".to_owned(), 1, "pending".to_owned(), 2),
+            ("order.refunded".to_owned(), 2, "delivered".to_owned(), 1),
+        ],
+        "order.paid keeps its own retries"
+    );
+}
+
+async fn a_failed_earlier_event_holds_nothing(setting: Setting) {
+    let app = TestApp::spawn_stepped(
+        setting,
+        &[
+            ("PAYGATE_WEBHOOK_SCHEDULE", "10s"),
+            ("PAYGATE_WEBHOOK_ORDER_WAIT", "1h"),
+        ],
+    )
+    .await;
+    let merchant = app.new_merchant("given-up", &[]).await;
+    let (url, ep) =
+        endpoint_answering(|kind, _| if kind == "order.paid" { 500 } else { 200 }).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &id).await;
+    run_webhooks_due(&app).await;
+    refund(&app, &merchant, &id, 500).await;
+    run_webhooks_due(&app).await;
+    assert_eq!(received(&ep), [seen("order.paid", 1, 500)], "held back");
+    // order.paid's last attempt fails it: order.refunded goes at once, not an hour later.
+    app.advance(Duration::from_secs(10));
+    run_webhooks_due(&app).await;
+    assert_eq!(
+        received(&ep),
+        [
+            seen("order.paid", 1, 500),
+            seen("order.paid", 1, 500),
+            seen("order.refunded", 2, 200),
+        ]
+    );
+    assert_eq!(
+        events_of(&app, &merchant, &id).await,
+        [
+            ("order.paid".to_owned(), 1, "failed".to_owned(), 2),
+            ("order.refunded".to_owned(), 2, "delivered".to_owned(), 1),
+        ]
+    );
+}
+
+/// Events of one order written by concurrent transactions get the numbers 1..n, each once:
+/// a transaction that computed a number another took first is run again.
+async fn events_of_one_order_written_at_once_are_numbered_one_after_another(setting: Setting) {
+    use paygate_e2e::paygate::store::{batch, events, orders};
+    let app = TestApp::spawn_stepped(setting, &[]).await;
+    let merchant = app.new_merchant("busy", &[]).await;
+    let (url, _ep) = endpoint(0).await;
+    let id = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &id).await;
+    let db = &app.running.db;
+    let order = orders::get(db, &merchant.id, &id)
+        .await
+        .expect("read")
+        .expect("the order");
+    let writers: Vec<_> = (0..6)
+        .map(|_| {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                let (_, write) = events::record(&order, "order.partially_refunded", 0);
+                batch::transaction(&db, &[write], ()).await
+            })
+        })
+        .collect();
+    for writer in writers {
+        assert!(
+            writer.await.expect("joined").expect("written").is_done(),
+            "every concurrent event is written"
+        );
+    }
+    let all = events::of_order(db, &id).await.expect("read");
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    for e in &all {
+        let body: Value = serde_json::from_str(&e.payload).expect("the body is JSON");
+        assert_eq!(body["sequence"], e.seq, "{body}");
+    }
+}
+
 in_both_settings!(
     endpoint_failing_three_times_then_succeeding_gets_the_event_once,
     webhook_whose_schedule_runs_out_is_listed_for_operators,
     a_partial_refund_tells_the_amounts_and_the_one_completing_it_tells_refunded,
+    every_event_carries_its_order_sequence_in_body_and_header,
+    a_later_event_waits_while_an_earlier_one_is_retried,
+    an_earlier_event_s_outcome_lets_the_next_go_at_once,
+    a_later_event_goes_anyway_after_the_order_wait,
+    a_failed_earlier_event_holds_nothing,
+    events_of_one_order_written_at_once_are_numbered_one_after_another,
 );

@@ -277,6 +277,9 @@ pub struct CreatedMerchantView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     pub id: String,
+    /// Its place among its order's events: 1 for the first, then 2, 3, ... (also the body's
+    /// `sequence` and the header `Paygate-Event-Sequence`).
+    pub sequence: i64,
     /// `order.paid`, `order.closed`, `order.cancelled`, `order.refunded`,
     /// `order.partially_refunded` (a refund that left something to refund; no state change).
     #[serde(rename = "type")]
@@ -295,6 +298,7 @@ impl From<&crate::store::events::OrderEvent> for EventView {
     fn from(e: &crate::store::events::OrderEvent) -> Self {
         EventView {
             id: e.id.clone(),
+            sequence: e.seq,
             kind: e.kind.clone(),
             created_at: rfc3339(e.created_at),
             delivery: e.delivery.as_str().to_owned(),

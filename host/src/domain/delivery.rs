@@ -9,9 +9,14 @@
 //! ```
 //! An event of an order with no endpoint (no `notify_url` of its own, and none of its
 //! merchant's: `merchant::webhook_endpoint`) is `none` from the start.
+//!
+//! Order: an order's events are numbered 1, 2, 3, ... as they are written ([`turn`]). An
+//! event whose attempt is due waits while an earlier event of its order is still pending
+//! (being retried, or not tried yet), for at most the order wait; a wait is no attempt.
 
 use std::time::Duration;
 
+use super::schedule::millis;
 use super::state::{named, Change, Transition};
 
 named! {
@@ -83,6 +88,49 @@ pub fn initial(has_endpoint: bool) -> DeliveryState {
     }
 }
 
+/// How soon a held event looks again whether its turn came. The earlier event's outcome
+/// also schedules the next one at once; this is the backstop when that schedule was lost.
+pub const HOLD_RECHECK: Duration = Duration::from_secs(5);
+
+/// Whether an event whose attempt is due goes now, by its order's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// No earlier event of the order holds it: attempt it now.
+    Go,
+    /// An earlier event of the order is still pending and within the order wait: make no
+    /// attempt (none is counted) and look again at this time (ms since the epoch).
+    Wait { recheck_at_ms: i64 },
+}
+
+/// The ordering rule for an event written at `created_at_ms` whose attempt is due at
+/// `now_ms`. `earlier_pending_since_ms`: when the newest of the earlier events (lower
+/// sequence) of the same order still pending delivery was written; `None` when none is
+/// pending (all delivered, failed, or without endpoint: a failed one holds nothing).
+///
+/// The event waits until `order_wait` after that earlier event was written, and never
+/// longer than `order_wait` after it was written itself (two instances' clocks may differ
+/// by a little: the newest earlier event may look younger than this one). So no event
+/// waits longer than `order_wait` for others, and a zero `order_wait` turns ordering off.
+/// While it waits it looks again every `recheck`, and at the end of the wait.
+pub fn turn(
+    created_at_ms: i64,
+    earlier_pending_since_ms: Option<i64>,
+    now_ms: i64,
+    order_wait: Duration,
+    recheck: Duration,
+) -> Turn {
+    let Some(since) = earlier_pending_since_ms else {
+        return Turn::Go;
+    };
+    let wait_ends = since.min(created_at_ms).saturating_add(millis(order_wait));
+    if now_ms >= wait_ends {
+        return Turn::Go;
+    }
+    Turn::Wait {
+        recheck_at_ms: now_ms.saturating_add(millis(recheck)).min(wait_ends),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +189,127 @@ mod tests {
         assert_eq!(
             next.change,
             Transition::To(Change::new(DeliveryState::Pending, DeliveryState::None))
+        );
+    }
+
+    const WAIT: Duration = Duration::from_secs(300);
+    const RECHECK: Duration = Duration::from_secs(5);
+    /// An order's first event was written at T0, its second at T0 + 1 s.
+    const T0: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn an_event_with_no_earlier_event_pending_goes_at_once() {
+        // The first event of an order, or one whose earlier events were delivered, failed
+        // (the schedule ran out: it holds nothing) or had no endpoint.
+        assert_eq!(turn(T0, None, T0, WAIT, RECHECK), Turn::Go);
+        assert_eq!(turn(T0, None, T0 + 3_600_000, WAIT, RECHECK), Turn::Go);
+    }
+
+    #[test]
+    fn a_later_event_waits_while_an_earlier_one_is_pending_and_looks_again_soon() {
+        assert_eq!(
+            turn(T0 + 1_000, Some(T0), T0 + 1_000, WAIT, RECHECK),
+            Turn::Wait {
+                recheck_at_ms: T0 + 6_000
+            }
+        );
+        // Still waiting just before the order wait ends: it looks again at its end.
+        assert_eq!(
+            turn(T0 + 1_000, Some(T0), T0 + 299_999, WAIT, RECHECK),
+            Turn::Wait {
+                recheck_at_ms: T0 + 300_000
+            }
+        );
+    }
+
+    #[test]
+    fn a_later_event_goes_anyway_once_the_earlier_one_is_pending_longer_than_the_order_wait() {
+        assert_eq!(
+            turn(T0 + 1_000, Some(T0), T0 + 300_000, WAIT, RECHECK),
+            Turn::Go
+        );
+        assert_eq!(
+            turn(T0 + 1_000, Some(T0), T0 + 86_400_000, WAIT, RECHECK),
+            Turn::Go
+        );
+        // Written after the earlier one had been pending that long: it does not wait at all.
+        assert_eq!(
+            turn(T0 + 600_000, Some(T0), T0 + 600_000, WAIT, RECHECK),
+            Turn::Go
+        );
+    }
+
+    #[test]
+    fn the_wait_is_measured_from_the_newest_earlier_event_still_pending() {
+        // Events 1 (T0) and 2 (T0 + 4 min) pending, event 3 due at T0 + 6 min: event 1 is
+        // past the wait but event 2 is not, and 3 follows 2.
+        let since_2 = T0 + 240_000;
+        assert_eq!(
+            turn(since_2 + 1_000, Some(since_2), T0 + 360_000, WAIT, RECHECK),
+            Turn::Wait {
+                recheck_at_ms: T0 + 365_000
+            }
+        );
+        assert_eq!(
+            turn(
+                since_2 + 1_000,
+                Some(since_2),
+                since_2 + 300_000,
+                WAIT,
+                RECHECK
+            ),
+            Turn::Go
+        );
+    }
+
+    #[test]
+    fn no_event_waits_longer_than_the_order_wait_after_it_was_written() {
+        // Another instance's clock wrote the earlier event "later" than this one.
+        let own = T0;
+        let earlier = T0 + 60_000;
+        assert_eq!(
+            turn(own, Some(earlier), own + 299_999, WAIT, RECHECK),
+            Turn::Wait {
+                recheck_at_ms: own + 300_000
+            }
+        );
+        assert_eq!(
+            turn(own, Some(earlier), own + 300_000, WAIT, RECHECK),
+            Turn::Go
+        );
+        // Whatever the inputs, the recheck is never later than the end of the wait, and a
+        // wait ends.
+        for now in [T0, T0 + 1, T0 + 299_000, T0 + 299_999] {
+            match turn(T0, Some(T0), now, WAIT, RECHECK) {
+                Turn::Wait { recheck_at_ms } => {
+                    assert!(recheck_at_ms > now && recheck_at_ms <= T0 + 300_000)
+                }
+                Turn::Go => panic!("within the wait at {now}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_order_wait_turns_ordering_off() {
+        assert_eq!(
+            turn(T0 + 1_000, Some(T0), T0 + 1_000, Duration::ZERO, RECHECK),
+            Turn::Go
+        );
+    }
+
+    #[test]
+    fn extreme_times_saturate_instead_of_overflowing() {
+        assert_eq!(
+            turn(i64::MAX, Some(i64::MAX), i64::MAX - 1, WAIT, RECHECK),
+            Turn::Wait {
+                recheck_at_ms: i64::MAX
+            }
+        );
+        assert_eq!(
+            turn(0, Some(0), 0, Duration::MAX, RECHECK),
+            Turn::Wait {
+                recheck_at_ms: 5_000
+            }
         );
     }
 }

@@ -63,6 +63,8 @@ pub struct Timers {
     pub grace_ms: i64,
     /// Delays between webhook attempts; when they run out the delivery has failed.
     pub webhook_schedule: Vec<Duration>,
+    /// How long an order's event waits for an earlier one still pending, at most.
+    pub webhook_order_wait: Duration,
 }
 
 /// A task's payload as the queue stores it.

@@ -14,13 +14,21 @@
 //!
 //! Signature: header `Paygate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`, where the
 //! HMAC key is the webhook secret and the message is `<t>.<raw body>`.
+//!
+//! Order: each event carries its order's sequence number (`sequence` in the body, header
+//! `Paygate-Event-Sequence`, field `sequence` in the stream). An attempt that comes due
+//! while an earlier event of the same order is still pending is held back, within the
+//! order wait (the domain's `delivery::turn`): no attempt is made or counted, and it looks
+//! again shortly. An event that leaves `pending` (delivered, failed, no endpoint) schedules
+//! the order's next pending event at once, so a held event rarely waits for its recheck.
+//! The stream is appended to at once, held or not: its consumers order by the sequence.
 
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::delivery::{after_attempt, Attempt};
+use crate::domain::delivery::{after_attempt, turn, Attempt, Turn, HOLD_RECHECK};
 use crate::domain::merchant::webhook_endpoint;
 use crate::domain::{schedule, DeliveryState, Transition};
 use crate::queue::DelayQueue;
@@ -56,11 +64,12 @@ pub enum DeliveryStep {
 }
 
 impl Gateway {
-    /// One delivery attempt of `event_id` (and its stream append, once).
+    /// One delivery attempt of `event_id` (and its stream append, once), unless an earlier
+    /// event of its order holds it back.
     pub async fn deliver_event(&self, event_id: &str) -> DeliveryStep {
         let retry = DeliveryStep::RetryAt(self.now_ms() + schedule::millis(RETRY_AFTER));
-        let event = match events::get(&self.db, event_id).await {
-            Ok(Some(e)) => e,
+        let (event, earlier_pending_since) = match events::due(&self.db, event_id).await {
+            Ok(Some(due)) => (due.event, due.earlier_pending_since),
             Ok(None) => return DeliveryStep::Done,
             Err(e) => {
                 tracing::error!(error = %e, "webhook event unreadable; retrying");
@@ -75,6 +84,21 @@ impl Gateway {
         }
         if event.delivery != DeliveryState::Pending {
             return DeliveryStep::Done;
+        }
+        let order_turn = turn(
+            event.created_at,
+            earlier_pending_since,
+            self.now_ms(),
+            self.timers.webhook_order_wait,
+            HOLD_RECHECK,
+        );
+        if let Turn::Wait { recheck_at_ms } = order_turn {
+            tracing::info!(
+                seq = event.seq,
+                recheck_at_ms,
+                "an earlier event of the order is still pending; held back"
+            );
+            return DeliveryStep::RetryAt(recheck_at_ms);
         }
         let met = match self.post(&event).await {
             Ok(met) => met,
@@ -109,6 +133,10 @@ impl Gateway {
             tracing::error!(error = %e, "could not record the webhook attempt; retrying");
             return retry;
         }
+        if change.is_some() {
+            // It left `pending`: the order's next event need not wait for its recheck.
+            self.release_next(&event, now).await;
+        }
         match (change.map(|c| c.to()), next.retry_in) {
             (Some(DeliveryState::Delivered), _) => tracing::info!(attempt, "webhook delivered"),
             (Some(DeliveryState::Failed), _) => {
@@ -120,6 +148,24 @@ impl Gateway {
         match next.retry_in {
             Some(delay) => DeliveryStep::RetryAt(now + schedule::millis(delay)),
             None => DeliveryStep::Done,
+        }
+    }
+
+    /// Schedules at once the order's next pending event after `event`, which an earlier
+    /// attempt may have held back. Only one never tried: one that was tried went after the
+    /// order wait, and keeps its own retry schedule. A failure only delays it until its
+    /// own recheck.
+    async fn release_next(&self, event: &OrderEvent, now: i64) {
+        let next = match events::next_pending(&self.db, &event.order_id, event.seq).await {
+            Ok(Some(next)) if next.attempts == 0 => next.id,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up the order's next event; it goes at its recheck");
+                return;
+            }
+        };
+        if let Err(e) = self.timers.schedule_webhook(&next, 0, now).await {
+            tracing::warn!(next, error = %e, "could not schedule the order's next event; it goes at its recheck");
         }
     }
 
@@ -143,6 +189,8 @@ impl Gateway {
             .arg(&event.order_id)
             .arg("merchant_id")
             .arg(&event.merchant_id)
+            .arg("sequence")
+            .arg(event.seq)
             .arg("payload")
             .arg(&event.payload)
             .query_async(&mut conn)
@@ -186,6 +234,7 @@ impl Gateway {
             .timeout(WEBHOOK_TIMEOUT)
             .header("content-type", "application/json")
             .header("paygate-event-id", &event.id)
+            .header("paygate-event-sequence", event.seq)
             .header(
                 "paygate-signature",
                 signature(&secret, timestamp, &event.payload),

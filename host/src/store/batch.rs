@@ -136,20 +136,50 @@ pub async fn run(db: &super::Db, w: &Write) -> Result<u64, StoreError> {
     Ok(done.rows_affected())
 }
 
+/// How many times a transaction is run again after an order event's sequence number was
+/// taken by a concurrent one. Each such conflict means another writer of the same order
+/// committed, so this bounds how many events of one order may be written at once.
+const SEQUENCE_RETRIES: usize = 8;
+
 /// Applies `writes` in a transaction of their own, handing back `value` when every write
 /// touched the rows it expected; `LostRace` (rolled back, nothing written) otherwise.
+///
+/// A transaction that wrote an order event whose sequence number a concurrent transaction
+/// took first is rolled back and run again (a fresh statement sees the other's number):
+/// it is what the same writes arriving a moment later would have done. Its conditional
+/// writes then see the other transaction's changes, and may find a lost race.
 pub async fn transaction<T>(
     db: &super::Db,
     writes: &[Write],
     value: T,
 ) -> Result<super::Applied<T>, StoreError> {
+    let mut retries = 0;
+    loop {
+        match once(db, writes).await {
+            Ok(true) => return Ok(super::Applied::Done(value)),
+            Ok(false) => return Ok(super::Applied::LostRace),
+            Err(e) if retries < SEQUENCE_RETRIES && super::events::is_sequence_race(&e) => {
+                retries += 1;
+                tracing::debug!(
+                    retries,
+                    "an order event's sequence number was taken meanwhile; writing again"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One run of [`transaction`]: whether every write touched the rows it expected (committed)
+/// or not (rolled back). On an error the dropped transaction rolls back.
+async fn once(db: &super::Db, writes: &[Write]) -> Result<bool, StoreError> {
     let mut tx = db.pool.begin().await?;
     if !apply(&mut tx, db.engine, writes).await? {
         tx.rollback().await?;
-        return Ok(super::Applied::LostRace);
+        return Ok(false);
     }
     tx.commit().await?;
-    Ok(super::Applied::Done(value))
+    Ok(true)
 }
 
 /// Applies `writes` inside `tx`; `Ok(false)` when one touched another number of rows than

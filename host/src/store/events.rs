@@ -1,6 +1,12 @@
 //! The order-event outbox: written in the transaction of the order change it describes (or
 //! of the partial refund, which changes no order state), then delivered to the merchant (its
 //! delivery state is the domain's `DeliveryState`).
+//!
+//! Each event has its place in its order's sequence (`seq`: 1, 2, 3, ...), assigned by the
+//! INSERT itself: the order's highest number + 1, read in the same statement. Two
+//! transactions writing events of one order at once may compute the same number; the
+//! unique index on (order_id, seq) refuses the second, and the batch runs it again
+//! ([`is_sequence_race`]).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -12,12 +18,17 @@ use super::batch::Write;
 use super::orders::OrderRecord;
 use super::{Applied, Db, StoreError};
 
+/// One outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
     pub id: String,
     pub order_id: String,
     pub merchant_id: String,
+    /// Its place among its order's events: 1 for the first, then 2, 3, ...
+    pub seq: i64,
     pub kind: String,
+    /// The JSON body POSTed to the merchant (`sequence` included; events written before
+    /// sequences existed and already sent keep the body they were sent with).
     pub payload: String,
     pub delivery: DeliveryState,
     pub attempts: i64,
@@ -27,7 +38,10 @@ pub struct OrderEvent {
     pub delivered_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, order_id, merchant_id, kind, payload, delivery, attempts, last_status, streamed, created_at, delivered_at";
+const COLUMNS: &str = "id, order_id, merchant_id, seq, kind, payload, delivery, attempts, last_status, streamed, created_at, delivered_at";
+
+/// The unique index that makes an order's sequence numbers distinct.
+const SEQUENCE_INDEX: &str = "order_events_order_seq";
 
 fn from_row(r: &AnyRow) -> Result<OrderEvent, StoreError> {
     let delivery: String = r.try_get("delivery")?;
@@ -35,6 +49,7 @@ fn from_row(r: &AnyRow) -> Result<OrderEvent, StoreError> {
         id: r.try_get("id")?,
         order_id: r.try_get("order_id")?,
         merchant_id: r.try_get("merchant_id")?,
+        seq: r.try_get("seq")?,
         kind: r.try_get("kind")?,
         payload: r.try_get("payload")?,
         delivery: DeliveryState::parse(&delivery)
@@ -78,40 +93,103 @@ pub fn record_with(
     if let Some(refund) = refund {
         payload["refund"] = refund;
     }
-    let payload = payload.to_string();
-    // An order without a notify_url of its own has an endpoint when its merchant has one:
-    // read in the same statement, so that recording an event costs no extra round trip.
+    // The body ends with `"sequence":N}`, N being computed by the INSERT: the statement
+    // appends the number and the closing brace to the rest of the object.
+    let body = payload.to_string();
+    let head = match body.strip_suffix('}') {
+        Some(open) => format!("{open},\"sequence\":"),
+        None => unreachable!("a JSON object ends with `}}`"),
+    };
+    // An order without a notify_url of its own has an endpoint when its merchant has one,
+    // and the sequence number is the order's highest + 1: both read in the same statement,
+    // so that recording an event costs no extra round trip.
     let write = Write::new(
-        "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at)
-         VALUES ($1, $2, $3, $4, $5,
+        "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at, seq)
+         SELECT $1, $2, $3, $4, $5 || CAST(n.seq AS TEXT) || '}',
            CASE WHEN $6 = 1 OR EXISTS (SELECT 1 FROM merchants WHERE id = $7 AND notify_url IS NOT NULL)
-           THEN $8 ELSE $9 END, $10)",
+           THEN $8 ELSE $9 END, $10, n.seq
+         FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM order_events WHERE order_id = $11) n",
         Some(1),
     )
     .bind(id.as_str())
     .bind(order.id.as_str())
     .bind(order.merchant_id.as_str())
     .bind(kind)
-    .bind(payload)
+    .bind(head)
     .bind(i64::from(order.notify_url.is_some()))
     .bind(order.merchant_id.as_str())
     .bind(initial(true).as_str())
     .bind(initial(false).as_str())
-    .bind(now);
+    .bind(now)
+    .bind(order.id.as_str());
     (id, write)
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Option<OrderEvent>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM order_events WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
-    row.as_ref().map(from_row).transpose()
+/// Whether `e` is the unique index refusing a sequence number another transaction took
+/// meanwhile (PostgreSQL names the index; SQLite the columns): the writes are run again.
+pub(super) fn is_sequence_race(e: &StoreError) -> bool {
+    e.violated_constraint().is_some_and(|c| {
+        c == SEQUENCE_INDEX || c.contains("order_events.order_id, order_events.seq")
+    })
 }
 
+/// An order's events in their sequence.
 pub async fn of_order(db: &Db, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM order_events WHERE order_id = $1 ORDER BY created_at, id");
+    let sql = format!("SELECT {COLUMNS} FROM order_events WHERE order_id = $1 ORDER BY seq");
     let rows = sqlx::query(&sql).bind(order_id).fetch_all(&db.pool).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// An event whose attempt is due, with what the ordering rule (`delivery::turn`) reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEvent {
+    pub event: OrderEvent,
+    /// When the newest of the earlier events (lower `seq`) of its order that are still
+    /// pending was written (ms); `None` when none is pending.
+    pub earlier_pending_since: Option<i64>,
+}
+
+/// The event `id` and its earlier pending events' age, in one round trip.
+pub async fn due(db: &Db, id: &str) -> Result<Option<DueEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS},
+           (SELECT MAX(e.created_at) FROM order_events e
+            WHERE e.order_id = order_events.order_id AND e.seq < order_events.seq
+              AND e.delivery = $1) AS earlier_pending_since
+         FROM order_events WHERE id = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(DeliveryState::Pending.as_str())
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(DueEvent {
+        event: from_row(&row)?,
+        earlier_pending_since: row.try_get("earlier_pending_since")?,
+    }))
+}
+
+/// The next event of `order_id` after sequence number `seq` that is still pending, if any:
+/// the one an event's outcome may let go.
+pub async fn next_pending(
+    db: &Db,
+    order_id: &str,
+    seq: i64,
+) -> Result<Option<OrderEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM order_events WHERE order_id = $1 AND seq > $2 AND delivery = $3
+         ORDER BY seq LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(order_id)
+        .bind(seq)
+        .bind(DeliveryState::Pending.as_str())
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// One page of the events whose delivery is in `state` (pending) or that were not streamed
