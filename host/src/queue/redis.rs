@@ -150,17 +150,23 @@ pub fn address(url: &str) -> String {
 /// One connection to `url` and a `PING`, each bounded by [`CONNECT_TIMEOUT`]: whether Redis
 /// is there and answers (start-up checks it before paygate binds its port).
 pub async fn ping(url: &str) -> Result<(), redis::RedisError> {
-    // A cluster's seed list: the first node answering is enough to go on.
+    // Of a cluster's seed list, the first node.
     let url = node_urls(url).first().copied().unwrap_or(url);
+    let mut conn = probe(url).await?;
+    redis::cmd("PING").query_async::<String>(&mut conn).await?;
+    Ok(())
+}
+
+/// A plain connection to the one server at `url`, connecting and answering within
+/// [`CONNECT_TIMEOUT`]: for a question asked once.
+async fn probe(url: &str) -> Result<redis::aio::MultiplexedConnection, redis::RedisError> {
     let client = redis::Client::open(url)?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(CONNECT_TIMEOUT)
         .set_response_timeout(CONNECT_TIMEOUT);
-    let mut conn = client
+    client
         .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    redis::cmd("PING").query_async::<String>(&mut conn).await?;
-    Ok(())
+        .await
 }
 
 /// The scripts, loaded once (EVALSHA, falling back to EVAL).
@@ -262,13 +268,7 @@ fn refused(e: &redis::RedisError) -> bool {
 
 /// Whether the server at `url` runs in cluster mode (`INFO cluster`: `cluster_enabled:1`).
 async fn is_cluster(url: &str) -> Result<bool, redis::RedisError> {
-    let client = redis::Client::open(url)?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(CONNECT_TIMEOUT)
-        .set_response_timeout(CONNECT_TIMEOUT);
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+    let mut conn = probe(url).await?;
     match redis::cmd("INFO")
         .arg("cluster")
         .query_async::<String>(&mut conn)

@@ -168,3 +168,18 @@ async fn retire_sandbox_migration(pool: &AnyPool) -> Result<(), StoreError> {
 pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
+
+/// One page of a keyset walk: `sql` selects the rows whose key is after `$1`, ordered by that
+/// key, at most `$2` of them (reconciliation reads the open work this way).
+pub(super) async fn page(
+    db: &Db,
+    sql: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+    Ok(sqlx::query(sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?)
+}

@@ -19,6 +19,7 @@ pub mod provider_configs;
 pub mod refunds;
 pub mod settlement;
 
+use db::page;
 pub use db::{connect, migrate, now_ms, open, probe, Db, Engine, StoreError, ACQUIRE_TIMEOUT};
 
 /// Whether a conditional change applied.

@@ -351,11 +351,7 @@ pub async fn page_with_action(
          ORDER BY payment_no LIMIT $2",
         state.as_str()
     );
-    let rows = sqlx::query(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = super::page(db, &sql, after, limit).await?;
     rows.iter()
         .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("payment_no")?)))
         .collect::<Result<_, sqlx::Error>>()

@@ -272,11 +272,7 @@ pub async fn page_in_state(
          ORDER BY refund_no LIMIT $2",
         state.as_str()
     );
-    let rows = sqlx::query(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = super::page(db, &sql, after, limit).await?;
     rows.iter()
         .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("refund_no")?)))
         .collect::<Result<_, sqlx::Error>>()
