@@ -277,20 +277,38 @@ impl Drop for ProductionServices {
 pub struct PrivateRedis {
     dir: tempfile::TempDir,
     child: std::process::Child,
+    /// Whether it keeps its keys across a restart (an append-only file, fsynced always).
+    persistent: bool,
 }
 
 impl PrivateRedis {
     pub async fn start() -> PrivateRedis {
+        PrivateRedis::start_with(false).await
+    }
+
+    /// A private Redis that keeps its keys across [`PrivateRedis::restart`]: it comes back
+    /// with them, as another process (another `run_id`), as after a failover.
+    pub async fn start_persistent() -> PrivateRedis {
+        PrivateRedis::start_with(true).await
+    }
+
+    async fn start_with(persistent: bool) -> PrivateRedis {
         let dir = tempfile::tempdir().expect("tempdir");
-        let child = PrivateRedis::spawn(dir.path());
-        let redis = PrivateRedis { dir, child };
+        let child = PrivateRedis::spawn(dir.path(), persistent);
+        let redis = PrivateRedis {
+            dir,
+            child,
+            persistent,
+        };
         redis.wait_ready().await;
         redis
     }
 
-    fn spawn(dir: &std::path::Path) -> std::process::Child {
+    fn spawn(dir: &std::path::Path, persistent: bool) -> std::process::Child {
+        let aof = if persistent { "yes" } else { "no" };
         std::process::Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .args(["--port", "0", "--save", "", "--appendonly", aof])
+            .args(["--appendfsync", "always"])
             .arg("--unixsocket")
             .arg(dir.join("redis.sock"))
             .arg("--dir")
@@ -343,13 +361,13 @@ impl PrivateRedis {
             .expect("CONFIG SET");
     }
 
-    /// The server killed and started again on the same socket: without persistence, it
-    /// comes back empty, as another process (another `run_id`).
+    /// The server killed and started again on the same socket, as another process (another
+    /// `run_id`): empty, or with its keys when persistent.
     pub async fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(self.dir.path().join("redis.sock"));
-        self.child = PrivateRedis::spawn(self.dir.path());
+        self.child = PrivateRedis::spawn(self.dir.path(), self.persistent);
         self.wait_ready().await;
     }
 }

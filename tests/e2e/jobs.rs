@@ -266,6 +266,56 @@ async fn readiness_warns_of_a_redis_that_may_evict_paygate_keys() {
     assert_eq!(body["queue_warning"], serde_json::Value::Null, "{body}");
 }
 
+/// The watch, one look at a time on stepped time: a FLUSHDB is noticed (the marks are
+/// gone) and the pending order's deadline put back, once; a Redis that comes back as
+/// another process with its keys (a failover, a restart from its append-only file) is
+/// noticed by its `run_id`, and nothing is missing then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_notices_a_flushed_redis_and_a_redis_that_is_another_process() {
+    use paygate_e2e::paygate::service::recovery::Watched;
+    let mut redis = PrivateRedis::start_persistent().await;
+    let app = TestApp::spawn_stepped(Setting::Production, &[("REDIS_URL", &redis.url())]).await;
+    let order = app.create_order(300, 600).await;
+    let id = order["id"].as_str().expect("id");
+    // A look may fail while the connection to a restarted Redis is re-established.
+    let watch = || async {
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match app.running.watch_queue().await {
+                Ok(watched) => return watched,
+                Err(e) if tokio::time::Instant::now() < until => {
+                    eprintln!("the watch could not look yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("the watch cannot look: {e}"),
+            }
+        }
+    };
+    assert_eq!(watch().await, Watched::Intact);
+
+    redis.flushdb().await;
+    match watch().await {
+        Watched::Recovered { why, reconciled } => {
+            assert!(why.contains("mark"), "{why}");
+            assert_eq!(reconciled.deadlines.put_back, 1, "{reconciled:?}");
+        }
+        Watched::Intact => panic!("a flushed Redis went unnoticed"),
+    }
+    assert_eq!(watch().await, Watched::Intact, "recovered once");
+
+    redis.restart().await;
+    match watch().await {
+        Watched::Recovered { why, reconciled } => {
+            assert!(why.contains("run_id"), "{why}");
+            assert_eq!(reconciled.put_back(), 0, "the keys came back with it");
+        }
+        Watched::Intact => panic!("another Redis process went unnoticed"),
+    }
+    app.advance(Duration::from_secs(600 + 60));
+    assert_eq!(app.run_due(DEADLINE_QUEUE).await, 1);
+    assert_eq!(app.order(id).await["state"], "closed");
+}
+
 in_both_settings!(
     notification_lost_order_paid_through_status_sync_alone,
     nobody_pays_order_closes_at_deadline_and_the_trade_closes_too,
