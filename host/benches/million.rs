@@ -202,7 +202,7 @@ async fn bench(label: &str, redis: Option<&str>, pg_base: &str, orders: i64) {
         .expect("merchant");
     running.stop().await.expect("stop");
     let inserting = Instant::now();
-    insert_orders(&database_url, &merchant.id, orders).await;
+    insert_orders(&database_url, &merchant.merchant.id, orders).await;
     let inserted = inserting.elapsed();
 
     // First start: the queue holds none of their deadlines.
