@@ -17,13 +17,13 @@
 //! Run: `cargo bench -p paygate --bench million` (PostgreSQL at 127.0.0.1:5432 and Redis at
 //! 127.0.0.1:6379, or `BENCH_PG` / `BENCH_REDIS`); `MILLION_ORDERS` for another count.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paygate::queue::{Claimed, DelayQueue, Existing, Handler, Outcome, Worker, WorkerConfig};
+use common::Recorder;
+use paygate::queue::{DelayQueue, Existing, Worker, WorkerConfig};
 use paygate::service::timers::DEADLINE_QUEUE;
 use sqlx::Connection;
 use tokio::sync::Notify;
@@ -31,28 +31,6 @@ use tokio_util::sync::CancellationToken;
 
 const PROBES: usize = 10_000;
 const PROBE_RATE: usize = 1_000;
-
-/// Records each probe's lag, from its due time to its claim.
-struct Recorder {
-    done: AtomicUsize,
-    lags_ms: Mutex<Vec<f64>>,
-}
-
-impl Handler for Recorder {
-    fn handle<'a>(
-        &'a self,
-        task: &'a Claimed,
-    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        Box::pin(async move {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e6;
-            if let Ok(mut lags) = self.lags_ms.lock() {
-                lags.push(now - task.due_ms as f64);
-            }
-            self.done.fetch_add(1, Ordering::Relaxed);
-            Outcome::Done
-        })
-    }
-}
 
 /// (resident set, peak resident set) of this process, in MiB.
 fn memory_mib() -> (f64, f64) {
@@ -105,10 +83,7 @@ async fn insert_orders(database_url: &str, merchant_id: &str, count: i64) {
 /// Probe tasks falling due at PROBE_RATE a second in the deadline queue, claimed by two
 /// of paygate's workers: (p50, p99, max) lag in ms.
 async fn probe_lag(queue: &DelayQueue) -> (f64, f64, f64) {
-    let recorder = Arc::new(Recorder {
-        done: AtomicUsize::new(0),
-        lags_ms: Mutex::new(Vec::with_capacity(PROBES)),
-    });
+    let recorder = Arc::new(Recorder::default());
     let stop = CancellationToken::new();
     for _ in 0..2 {
         let worker = Worker::new(
@@ -118,6 +93,7 @@ async fn probe_lag(queue: &DelayQueue) -> (f64, f64, f64) {
                 batch: 16,
                 lease: Duration::from_secs(90),
                 idle_poll: paygate::queue::IDLE_POLL,
+                ahead: paygate::queue::CLAIM_AHEAD,
             },
             recorder.clone(),
             Arc::new(Notify::new()),
@@ -142,18 +118,10 @@ async fn probe_lag(queue: &DelayQueue) -> (f64, f64, f64) {
     for l in loaders {
         l.await.expect("loader");
     }
-    while recorder.done.load(Ordering::Relaxed) < PROBES {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    recorder.wait_for(PROBES).await;
     stop.cancel();
-    let mut lags = recorder
-        .lags_ms
-        .lock()
-        .map(|l| l.clone())
-        .unwrap_or_default();
-    lags.sort_by(f64::total_cmp);
-    let at = |p: f64| lags[((lags.len() as f64 - 1.0) * p).round() as usize];
-    (at(0.5), at(0.99), lags.last().copied().unwrap_or(f64::NAN))
+    let lags = recorder.lags();
+    (lags.p50, lags.p99, lags.max)
 }
 
 async fn bench(label: &str, redis: Option<&str>, pg_base: &str, orders: i64) {

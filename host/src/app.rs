@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::domain::destination::Policy;
 use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WatchIntervals, WebhookHandler};
 use crate::queue::{
-    DelayQueue, Existing, Handler, SqlQueue, Wakes, Worker, WorkerConfig, IDLE_POLL,
+    DelayQueue, Existing, Handler, SqlQueue, Wakes, Worker, WorkerConfig, CLAIM_AHEAD, IDLE_POLL,
 };
 use crate::runtime::{HttpLimits, Limits, Runtime};
 use crate::server::ServerLimits;
@@ -485,6 +485,7 @@ fn worker_config(queue: &str, lease: std::time::Duration) -> WorkerConfig {
         batch: 16,
         lease,
         idle_poll: IDLE_POLL,
+        ahead: CLAIM_AHEAD,
     }
 }
 

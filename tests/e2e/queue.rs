@@ -361,6 +361,157 @@ async fn put_back_at_start_takes_back_a_dead_process_claim(backend: QueueBackend
     f.cleanup().await;
 }
 
+async fn claiming_ahead_takes_the_window_and_says_when_the_next_task_is_due(backend: QueueBackend) {
+    let f = QueueFixture::new(backend).await;
+    let q = &f.queue;
+    let t0 = now(q).await;
+    q.schedule(Q, "due", "", t0 - 1).await.expect("schedule");
+    q.schedule(Q, "soon", "", t0 + 1_000)
+        .await
+        .expect("schedule");
+    q.schedule(Q, "later", "", t0 + 60_000)
+        .await
+        .expect("schedule");
+    let lease = Duration::from_secs(120);
+    let claim = q
+        .claim_ahead(Q, 10, lease, Duration::from_secs(5))
+        .await
+        .expect("claim");
+    let keys: Vec<(&str, i64)> = claim
+        .tasks
+        .iter()
+        .map(|t| (t.key.as_str(), t.due_ms))
+        .collect();
+    assert_eq!(
+        keys,
+        [("due", t0 - 1), ("soon", t0 + 1_000)],
+        "the window, each with its own due time"
+    );
+    assert_eq!(claim.next_ready, Some(t0 + 60_000), "the first task left");
+    let nothing = q
+        .claim_ahead(Q, 10, lease, Duration::from_secs(5))
+        .await
+        .expect("claim");
+    assert!(nothing.tasks.is_empty());
+    assert_eq!(nothing.next_ready, Some(t0 + 60_000));
+    assert!(q.cancel(Q, "later").await.expect("cancel"));
+    let held: Vec<_> = claim.tasks.iter().collect();
+    assert_eq!(q.ack_many(Q, &held).await.expect("ack"), [true, true]);
+    let empty = q
+        .claim_ahead(Q, 10, lease, Duration::ZERO)
+        .await
+        .expect("claim");
+    assert_eq!((empty.tasks.len(), empty.next_ready), (0, None));
+    f.cleanup().await;
+}
+
+async fn one_ack_for_a_batch_removes_current_claims_and_refuses_a_lost_one(backend: QueueBackend) {
+    let f = QueueFixture::new(backend).await;
+    let q = &f.queue;
+    let t0 = now(q).await;
+    for key in ["a", "b", "c"] {
+        q.schedule(Q, key, "", t0 - 1).await.expect("schedule");
+    }
+    let batch = q
+        .claim(Q, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    assert_eq!(batch.len(), 3);
+    // Scheduled again while claimed: the claim on b is no longer the current one.
+    q.schedule(Q, "b", "again", t0 - 1).await.expect("schedule");
+    let held: Vec<_> = batch.iter().collect();
+    let acked = q.ack_many(Q, &held).await.expect("ack");
+    let by_key: Vec<(&str, bool)> = batch.iter().map(|t| t.key.as_str()).zip(acked).collect();
+    assert_eq!(by_key, [("a", true), ("b", false), ("c", true)]);
+    let left = q
+        .claim(Q, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    let left: Vec<(&str, &str)> = left
+        .iter()
+        .map(|t| (t.key.as_str(), t.payload.as_str()))
+        .collect();
+    assert_eq!(left, [("b", "again")], "the new schedule stands");
+    f.cleanup().await;
+}
+
+async fn a_worker_claiming_ahead_starts_each_task_at_its_due_time_not_before(
+    backend: QueueBackend,
+) {
+    use paygate_e2e::paygate::queue::{Claimed, Handler, Outcome, Worker, WorkerConfig};
+    use std::future::Future;
+    use std::pin::Pin;
+
+    /// Records (key, due, the clock when it started).
+    struct Starts {
+        clock: paygate_e2e::paygate::clock::Clock,
+        seen: Mutex<Vec<(String, i64, i64)>>,
+    }
+    impl Handler for Starts {
+        fn handle<'a>(
+            &'a self,
+            task: &'a Claimed,
+        ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+            Box::pin(async move {
+                let now = self.clock.now_ms();
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.push((task.key.clone(), task.due_ms, now));
+                }
+                Outcome::Done
+            })
+        }
+    }
+
+    let f = QueueFixture::new(backend).await;
+    let q = &f.queue;
+    let starts = Arc::new(Starts {
+        clock: q.clock().clone(),
+        seen: Mutex::default(),
+    });
+    let t0 = now(q).await;
+    for i in 0..20_i64 {
+        q.schedule(Q, &format!("t{i}"), "", t0 + 300 + i * 15)
+            .await
+            .expect("schedule");
+    }
+    let worker = Worker::new(
+        q.clone(),
+        WorkerConfig {
+            queue: Q.to_owned(),
+            batch: 100,
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(50),
+            // Far ahead: the whole schedule is claimed at once, and must still wait.
+            ahead: Duration::from_secs(2),
+        },
+        starts.clone(),
+        Arc::default(),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while starts.seen.lock().expect("lock").len() < 20 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    running.await.expect("worker");
+    let seen = starts.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 20, "every task ran");
+    for (key, due, started) in &seen {
+        assert!(
+            started >= due,
+            "{key} started at {started}, before its due time {due}"
+        );
+    }
+    let stats = q.stats(Q).await.expect("stats");
+    assert_eq!(
+        stats.ready + stats.scheduled + stats.in_flight,
+        0,
+        "all acknowledged: {stats:?}"
+    );
+    f.cleanup().await;
+}
+
 macro_rules! on_every_backend {
     ($($rule:ident),* $(,)?) => {
         mod sqlite { use super::*; $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $rule() { super::$rule(QueueBackend::Sqlite).await } )* }
@@ -379,4 +530,7 @@ on_every_backend!(
     four_workers_ack_ten_thousand_tasks_exactly_once,
     put_back_adds_what_is_missing_and_leaves_what_is_held,
     put_back_at_start_takes_back_a_dead_process_claim,
+    claiming_ahead_takes_the_window_and_says_when_the_next_task_is_due,
+    one_ack_for_a_batch_removes_current_claims_and_refuses_a_lost_one,
+    a_worker_claiming_ahead_starts_each_task_at_its_due_time_not_before,
 );

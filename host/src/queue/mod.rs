@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use self::redis::{address as redis_address, ping as redis_ping, RedisQueue};
 pub use self::sql::SqlQueue;
-pub use worker::{Handler, Outcome, Wakes, Worker, WorkerConfig, IDLE_POLL};
+pub use worker::{Handler, Outcome, Step, Wakes, Worker, WorkerConfig, CLAIM_AHEAD, IDLE_POLL};
 
 /// A task a worker holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,16 @@ pub struct Claimed {
     pub attempts: i64,
     /// Proof of this claim: changes at every schedule and claim of the key.
     pub token: i64,
+}
+
+/// What one claim got.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claim {
+    /// The tasks now held, earliest due first.
+    pub tasks: Vec<Claimed>,
+    /// When the queue's first task (scheduled, or leased until then) becomes claimable,
+    /// in ms since the epoch, read in the same step as the claim; `None` when it is empty.
+    pub next_ready: Option<i64>,
 }
 
 /// A task to schedule: its key in the queue, its payload and when it falls due (ms since
@@ -154,18 +164,44 @@ impl DelayQueue {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<Claimed>, QueueError> {
+        Ok(self
+            .claim_ahead(queue, max, lease, Duration::ZERO)
+            .await?
+            .tasks)
+    }
+
+    /// Claims up to `max` tasks due by `ahead` from now, earliest first, each with a lease
+    /// of `lease`, and says when the queue's next task becomes claimable. A task claimed
+    /// ahead of its due time must not run before it (the worker waits for it).
+    pub async fn claim_ahead(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+        ahead: Duration,
+    ) -> Result<Claim, QueueError> {
         match self {
-            DelayQueue::Sql(q) => q.claim(queue, max, lease).await,
-            DelayQueue::Redis(q) => q.claim(queue, max, lease).await,
+            DelayQueue::Sql(q) => q.claim(queue, max, lease, ahead).await,
+            DelayQueue::Redis(q) => q.claim(queue, max, lease, ahead).await,
         }
     }
 
     /// Removes a claimed task. `false` if the claim is no longer the current one (the lease
     /// lapsed and another worker took it, or the key was scheduled again).
     pub async fn ack(&self, queue: &str, task: &Claimed) -> Result<bool, QueueError> {
+        let acked = self.ack_many(queue, &[task]).await?;
+        Ok(acked.first().copied().unwrap_or(false))
+    }
+
+    /// [`DelayQueue::ack`] for many tasks in one round trip per few hundred: whether each
+    /// was removed, in the order given.
+    pub async fn ack_many(&self, queue: &str, tasks: &[&Claimed]) -> Result<Vec<bool>, QueueError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
         match self {
-            DelayQueue::Sql(q) => q.ack(queue, task).await,
-            DelayQueue::Redis(q) => q.ack(queue, task).await,
+            DelayQueue::Sql(q) => q.ack(queue, tasks).await,
+            DelayQueue::Redis(q) => q.ack(queue, tasks).await,
         }
     }
 
@@ -225,9 +261,14 @@ impl DelayQueue {
 
     /// The time due times are compared with (ms since the epoch).
     pub fn now_ms(&self) -> i64 {
+        self.clock().now_ms()
+    }
+
+    /// The clock due times are computed and compared with: paygate's.
+    pub fn clock(&self) -> &crate::clock::Clock {
         match self {
-            DelayQueue::Sql(q) => q.now_ms(),
-            DelayQueue::Redis(q) => q.now_ms(),
+            DelayQueue::Sql(q) => q.clock(),
+            DelayQueue::Redis(q) => q.clock(),
         }
     }
 }

@@ -21,7 +21,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
-use super::{new_token, Claimed, QueueError, QueueStats};
+use super::{new_token, Claim, Claimed, QueueError, QueueStats};
 use crate::clock::Clock;
 
 const SCHEDULE: &str = r#"
@@ -55,36 +55,74 @@ end
 return added
 "#;
 
+/// Claims up to ARGV[2] keys claimable by ARGV[4] + ARGV[5] (now, plus how far ahead the
+/// worker claims), leasing them until ARGV[4] + ARGV[1]; each key's token is ARGV[3] + its
+/// index. Returns key, payload, due, attempts, token for each, then the score of the queue's
+/// first key after the claim ('' when empty): when the next claim can find something, which
+/// spares an idle worker a second round trip. One variadic command per structure for the
+/// whole batch (HMGET, ZADD, SADD, HSET), not one per key: Redis runs every queue's scripts
+/// on one thread, so its calls per task bound the burst rate.
 const CLAIM: &str = r#"
 local now = tonumber(ARGV[4])
-local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + tonumber(ARGV[5]), 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
-for i, k in ipairs(keys) do
-  local token = string.format('%d', tonumber(ARGV[3]) + i)
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), k)
-  redis.call('SADD', KEYS[2], k)
-  redis.call('HSET', KEYS[5], k, token)
-  local attempts = redis.call('HINCRBY', KEYS[6], k, 1)
-  out[#out + 1] = k
-  out[#out + 1] = redis.call('HGET', KEYS[3], k) or ''
-  out[#out + 1] = redis.call('HGET', KEYS[4], k) or '0'
-  out[#out + 1] = tostring(attempts)
-  out[#out + 1] = token
+if #keys > 0 then
+  local until_ms = now + tonumber(ARGV[1])
+  local payloads = redis.call('HMGET', KEYS[3], unpack(keys))
+  local dues = redis.call('HMGET', KEYS[4], unpack(keys))
+  local counts = redis.call('HMGET', KEYS[6], unpack(keys))
+  local scored, tokens, attempts = {}, {}, {}
+  for i, k in ipairs(keys) do
+    local token = string.format('%d', tonumber(ARGV[3]) + i)
+    local n = (tonumber(counts[i]) or 0) + 1
+    scored[#scored + 1] = until_ms
+    scored[#scored + 1] = k
+    tokens[#tokens + 1] = k
+    tokens[#tokens + 1] = token
+    attempts[#attempts + 1] = k
+    attempts[#attempts + 1] = n
+    out[#out + 1] = k
+    out[#out + 1] = payloads[i] or ''
+    out[#out + 1] = dues[i] or '0'
+    out[#out + 1] = tostring(n)
+    out[#out + 1] = token
+  end
+  redis.call('ZADD', KEYS[1], unpack(scored))
+  redis.call('SADD', KEYS[2], unpack(keys))
+  redis.call('HSET', KEYS[5], unpack(tokens))
+  redis.call('HSET', KEYS[6], unpack(attempts))
 end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+out[#out + 1] = first[2] or ''
 return out
 "#;
 
+/// Removes each claimed (key, token) pair of ARGV whose claim is still the current one;
+/// returns 1 or 0 per pair, in order. The removals are variadic, one per structure.
 const ACK: &str = r#"
-if redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[2] or redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
-  return 0
+local keys, tokens = {}, {}
+for i = 1, #ARGV, 2 do
+  keys[#keys + 1] = ARGV[i]
+  tokens[#tokens + 1] = ARGV[i + 1]
 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('HDEL', KEYS[6], ARGV[1])
-return 1
+local held = redis.call('HMGET', KEYS[5], unpack(keys))
+local gone, out = {}, {}
+for i, k in ipairs(keys) do
+  if held[i] == tokens[i] and redis.call('SISMEMBER', KEYS[2], k) == 1 then
+    gone[#gone + 1] = k
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  redis.call('SREM', KEYS[2], unpack(gone))
+  for j = 3, 6 do
+    redis.call('HDEL', KEYS[j], unpack(gone))
+  end
+end
+return out
 "#;
 
 const RETRY: &str = r#"
@@ -301,6 +339,10 @@ type ServerIds = Vec<(String, Option<String>)>;
 /// Tasks per call of the put-back script: a page of reconciliation, short
 /// enough that Redis is never blocked for long.
 const PUT_BACK_BATCH: usize = 500;
+
+/// The most keys one claim or ack script handles: Lua's `unpack` is bounded by its C stack
+/// (8,000 values), and a claim unpacks two per key.
+const MAX_BATCH: usize = 1_000;
 
 /// Whether Redis's `maxmemory-policy` may evict paygate's keys, and what to do. paygate's
 /// keys carry no expiry, so the `volatile-*` policies never pick them (they only evict keys
@@ -547,21 +589,27 @@ impl RedisQueue {
         queue: &str,
         max: usize,
         lease: Duration,
-    ) -> Result<Vec<Claimed>, QueueError> {
+        ahead: Duration,
+    ) -> Result<Claim, QueueError> {
         let mut conn = self.conn.clone();
         let mut inv = self.invocation(&self.scripts.claim, queue);
         // Tokens of one batch are base + 1..=max: unique, since every batch draws a new base.
         let base = new_token();
         inv.arg(lease.as_millis() as i64)
-            .arg(max)
+            .arg(max.min(MAX_BATCH))
             .arg(base)
-            .arg(self.clock.now_ms());
+            .arg(self.clock.now_ms())
+            .arg(ahead.as_millis() as i64);
         let flat: Vec<String> = inv.invoke_async(&mut conn).await?;
         let parse = |s: &str, what: &str| {
             s.parse::<i64>()
                 .map_err(|_| QueueError::Protocol(format!("{what} `{s}`")))
         };
-        flat.chunks(5)
+        let Some((next, tasks)) = flat.split_last() else {
+            return Err(QueueError::Protocol("claim returned nothing".into()));
+        };
+        let tasks = tasks
+            .chunks(5)
             .map(|c| match c {
                 [key, payload, due, attempts, token] => Ok(Claimed {
                     key: key.clone(),
@@ -572,15 +620,35 @@ impl RedisQueue {
                 }),
                 _ => Err(QueueError::Protocol("claim returned a partial task".into())),
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let next_ready = match next.as_str() {
+            "" => None,
+            // A score comes back as Redis writes a double; scores here are whole ms.
+            score => Some(
+                score
+                    .parse::<f64>()
+                    .map_err(|_| QueueError::Protocol(format!("next score `{score}`")))?
+                    as i64,
+            ),
+        };
+        Ok(Claim { tasks, next_ready })
     }
 
-    pub async fn ack(&self, queue: &str, task: &Claimed) -> Result<bool, QueueError> {
-        let mut conn = self.conn.clone();
-        let mut inv = self.invocation(&self.scripts.ack, queue);
-        inv.arg(&task.key).arg(task.token);
-        let done: i64 = inv.invoke_async(&mut conn).await?;
-        Ok(done == 1)
+    pub async fn ack(&self, queue: &str, tasks: &[&Claimed]) -> Result<Vec<bool>, QueueError> {
+        let mut acked = Vec::with_capacity(tasks.len());
+        for part in tasks.chunks(MAX_BATCH) {
+            let mut conn = self.conn.clone();
+            let mut inv = self.invocation(&self.scripts.ack, queue);
+            for task in part {
+                inv.arg(&task.key).arg(task.token);
+            }
+            let done: Vec<i64> = inv.invoke_async(&mut conn).await?;
+            if done.len() != part.len() {
+                return Err(QueueError::Protocol("ack answered for other tasks".into()));
+            }
+            acked.extend(done.into_iter().map(|d| d == 1));
+        }
+        Ok(acked)
     }
 
     pub async fn retry(
@@ -641,6 +709,10 @@ impl RedisQueue {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Compares due times with `clock` from now on.

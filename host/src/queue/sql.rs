@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{new_token, Claimed, QueueError, QueueStats};
+use super::{new_token, Claim, Claimed, QueueError, QueueStats};
 use crate::clock::Clock;
 use crate::store::{Db, Engine};
 
@@ -27,6 +27,10 @@ impl SqlQueue {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Compares due times with `clock` from now on.
@@ -111,7 +115,8 @@ impl SqlQueue {
         queue: &str,
         max: usize,
         lease: Duration,
-    ) -> Result<Vec<Claimed>, QueueError> {
+        ahead: Duration,
+    ) -> Result<Claim, QueueError> {
         let now = self.clock.now_ms();
         let lock = match self.db.engine {
             Engine::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -130,7 +135,7 @@ impl SqlQueue {
             .bind(now + lease.as_millis() as i64)
             .bind(new_token())
             .bind(queue)
-            .bind(now)
+            .bind(now + ahead.as_millis() as i64)
             .bind(max as i64)
             .fetch_all(&self.db.pool)
             .await?;
@@ -147,17 +152,45 @@ impl SqlQueue {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         claimed.sort_by_key(|c| c.due_ms);
-        Ok(claimed)
+        Ok(Claim {
+            tasks: claimed,
+            next_ready: self.next_ready(queue).await?,
+        })
     }
 
-    pub async fn ack(&self, queue: &str, task: &Claimed) -> Result<bool, QueueError> {
-        let done = sqlx::query("DELETE FROM delay_tasks WHERE queue = $1 AND task_key = $2 AND token = $3 AND leased = 1")
-            .bind(queue)
-            .bind(&task.key)
-            .bind(task.token)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    pub async fn ack(&self, queue: &str, tasks: &[&Claimed]) -> Result<Vec<bool>, QueueError> {
+        // A claim gives its whole batch one token: one DELETE per token (and per 500 keys,
+        // well under both engines' parameter limits).
+        let mut tokens: Vec<i64> = tasks.iter().map(|t| t.token).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        let mut gone = std::collections::HashSet::new();
+        for token in tokens {
+            let keys: Vec<&str> = tasks
+                .iter()
+                .filter(|t| t.token == token)
+                .map(|t| t.key.as_str())
+                .collect();
+            for part in keys.chunks(500) {
+                let list: Vec<String> = (0..part.len()).map(|i| format!("${}", i + 3)).collect();
+                let sql = format!(
+                    "DELETE FROM delay_tasks WHERE queue = $1 AND token = $2 AND leased = 1
+                     AND task_key IN ({}) RETURNING task_key",
+                    list.join(", ")
+                );
+                let mut query = sqlx::query(&sql).bind(queue).bind(token);
+                for key in part {
+                    query = query.bind(*key);
+                }
+                for row in query.fetch_all(&self.db.pool).await? {
+                    gone.insert((row.try_get::<String, _>("task_key")?, token));
+                }
+            }
+        }
+        Ok(tasks
+            .iter()
+            .map(|t| gone.contains(&(t.key.clone(), t.token)))
+            .collect())
     }
 
     pub async fn retry(
