@@ -111,74 +111,51 @@ pub struct QueueFixture {
 impl QueueFixture {
     pub async fn new(backend: QueueBackend) -> QueueFixture {
         let dir = tempfile::tempdir().expect("tempdir");
-        match backend {
+        let (mut pg, mut cluster, mut prefix) = (None, None, String::new());
+        let (queue, url) = match backend {
             QueueBackend::Sqlite => {
                 let url = format!(
                     "sqlite://{}?mode=rwc",
                     dir.path().join("queue.db").display()
                 );
                 let db = store::connect(&url).await.expect("sqlite");
-                QueueFixture {
-                    queue: DelayQueue::Sql(SqlQueue::new(db)),
-                    backend,
-                    url,
-                    prefix: String::new(),
-                    pg: None,
-                    cluster: None,
-                    _dir: dir,
-                }
+                (DelayQueue::Sql(SqlQueue::new(db)), url)
             }
             QueueBackend::Postgres => {
-                let pg = TestDatabase::create().await;
-                let db: Db = store::connect(&pg.url)
+                let database = TestDatabase::create().await;
+                let db: Db = store::connect(&database.url)
                     .await
                     .expect("postgres test database");
-                let url = pg.url.clone();
-                QueueFixture {
-                    queue: DelayQueue::Sql(SqlQueue::new(db)),
-                    backend,
-                    url,
-                    prefix: String::new(),
-                    pg: Some(pg),
-                    cluster: None,
-                    _dir: dir,
-                }
+                let url = database.url.clone();
+                pg = Some(database);
+                (DelayQueue::Sql(SqlQueue::new(db)), url)
             }
-            QueueBackend::Redis => {
-                let url = redis_url();
-                let prefix = redis_prefix();
+            QueueBackend::Redis | QueueBackend::RedisCluster => {
+                let url = if backend == QueueBackend::RedisCluster {
+                    let started = RedisCluster::start().await;
+                    let url = started.url();
+                    cluster = Some(started);
+                    url
+                } else {
+                    redis_url()
+                };
+                prefix = redis_prefix();
                 let q = RedisQueue::connect(&url, &prefix)
                     .await
                     .unwrap_or_else(|e| {
                         panic!("Redis must run at {url} (start it: see README): {e}")
                     });
-                QueueFixture {
-                    queue: DelayQueue::Redis(q),
-                    backend,
-                    url,
-                    prefix,
-                    pg: None,
-                    cluster: None,
-                    _dir: dir,
-                }
+                (DelayQueue::Redis(q), url)
             }
-            QueueBackend::RedisCluster => {
-                let cluster = RedisCluster::start().await;
-                let url = cluster.url();
-                let prefix = redis_prefix();
-                let q = RedisQueue::connect(&url, &prefix)
-                    .await
-                    .expect("paygate connects to the cluster");
-                QueueFixture {
-                    queue: DelayQueue::Redis(q),
-                    backend,
-                    url,
-                    prefix,
-                    pg: None,
-                    cluster: Some(cluster),
-                    _dir: dir,
-                }
-            }
+        };
+        QueueFixture {
+            queue,
+            backend,
+            url,
+            prefix,
+            pg,
+            cluster,
+            _dir: dir,
         }
     }
 
