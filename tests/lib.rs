@@ -142,7 +142,10 @@ impl TestApp {
         extra: &[(&str, &str)],
         clock: paygate::clock::Clock,
     ) -> TestApp {
-        paygate::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        paygate::telemetry::init(
+            &std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            paygate::telemetry::LogFormat::Text,
+        );
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut vars: HashMap<String, String> = HashMap::from([
             ("PAYGATE_LISTEN".into(), "127.0.0.1:0".into()),

@@ -129,6 +129,12 @@ pub struct Config {
     pub startup_timeout: Duration,
     /// `PAYGATE_LOG` (or `RUST_LOG`): tracing filter.
     pub log: String,
+    /// Whether `log` was given (environment or file) rather than defaulted: commands other
+    /// than `serve` log only warnings unless it was.
+    pub log_given: bool,
+    /// `PAYGATE_LOG_FORMAT`: `text` (default; colour only on a terminal, never with
+    /// `NO_COLOR`) or `json` (one object per line, for log shippers).
+    pub log_format: crate::telemetry::LogFormat,
     /// `PAYGATE_MASTER_KEY_PREVIOUS`: previous master keys (64 hex digits each, comma
     /// separated) that still open what they sealed and never seal: set during a rotation
     /// (see README, "Rotating the master key"). The embedded setting also reads
@@ -229,6 +235,7 @@ struct FileConfig {
     adapter_follow_interval: Option<String>,
     startup_timeout: Option<String>,
     log: Option<String>,
+    log_format: Option<String>,
     master_key_previous: Option<Secret>,
     webhook_allow: Option<String>,
     rate_limit_merchant: Option<String>,
@@ -287,6 +294,14 @@ impl Config {
                 });
             }
         }
+        let log = env("PAYGATE_LOG").or_else(|| env("RUST_LOG")).or(file.log);
+        let log_format = match pick("PAYGATE_LOG_FORMAT", file.log_format) {
+            Some(v) => crate::telemetry::LogFormat::parse(&v).ok_or(ConfigError::Invalid {
+                key: "PAYGATE_LOG_FORMAT",
+                reason: format!("`{v}` is not text or json"),
+            })?,
+            None => crate::telemetry::LogFormat::Text,
+        };
         let sandbox = match pick("PAYGATE_SANDBOX", None) {
             Some(v) => Some(parse_bool(&v).ok_or(ConfigError::Invalid {
                 key: "PAYGATE_SANDBOX",
@@ -435,10 +450,9 @@ impl Config {
                 file.startup_timeout,
                 Duration::from_secs(30),
             )?,
-            log: env("PAYGATE_LOG")
-                .or_else(|| env("RUST_LOG"))
-                .or(file.log)
-                .unwrap_or_else(|| "info".into()),
+            log_given: log.is_some(),
+            log: log.unwrap_or_else(|| "info".into()),
+            log_format,
             master_key_previous: env("PAYGATE_MASTER_KEY_PREVIOUS")
                 .map(Secret)
                 .or(file.master_key_previous),

@@ -15,6 +15,18 @@ use paygate::config::Config;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines (on stderr) are written: `text`, or `json` for log shippers. Overrides
+    /// PAYGATE_LOG_FORMAT.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = log_format)]
+    log_format: Option<paygate::telemetry::LogFormat>,
+    /// Logs at info level, as `serve` does: commands other than `serve` log only warnings
+    /// and errors unless this flag or PAYGATE_LOG asks for more.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+}
+
+fn log_format(v: &str) -> Result<paygate::telemetry::LogFormat, String> {
+    paygate::telemetry::LogFormat::parse(v).ok_or_else(|| format!("`{v}` is not text or json"))
 }
 
 #[derive(Subcommand)]
@@ -56,7 +68,11 @@ enum Command {
 #[derive(Subcommand)]
 enum ProviderCommand {
     /// Lists the active adapters with the settings and secrets a configuration carries.
-    List,
+    List {
+        /// Prints the admin API's shape (`GET /admin/adapters`) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stores a merchant's configuration for a provider, checked as the admin API checks it,
     /// then tested with a harmless query to the provider (see `test`); a failed test stores
     /// nothing. Settings left out get their default; secrets left out keep their stored value.
@@ -86,6 +102,9 @@ enum ProviderCommand {
         /// The merchant's id (`m_...`) or name.
         merchant_id: String,
         provider: String,
+        /// Prints the admin API's shape (`GET /admin/merchants/{id}/providers/{provider}`).
+        #[arg(long)]
+        json: bool,
     },
     /// Tests a merchant's stored configuration with a harmless round trip: a query of a
     /// payment number that cannot exist, which a working configuration gets a verified
@@ -179,7 +198,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    paygate::telemetry::init(&config.log);
+    // A command's output is on stdout and its log on stderr; below a warning, a command
+    // other than `serve` says nothing in its log unless asked.
+    let filter = match cli.command {
+        Command::Serve => config.log.as_str(),
+        _ if config.log_given => config.log.as_str(),
+        _ if cli.verbose => "info",
+        _ => "warn",
+    };
+    paygate::telemetry::init(filter, cli.log_format.unwrap_or(config.log_format));
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Merchants { command } => cli::merchants::run(config, command).await,
@@ -247,7 +274,16 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
     let (db, vault) = paygate::app::open_storage(&config).await?;
     let (runtime, _) = paygate::app::load_adapters_for_tools(&config, &db).await?;
     match command {
-        ProviderCommand::List => {
+        ProviderCommand::List { json: true } => {
+            let list: Vec<paygate::api::adapters::AdapterView> = runtime
+                .adapters()
+                .iter()
+                .map(|a| a.as_ref().into())
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(())
+        }
+        ProviderCommand::List { json: false } => {
             for adapter in runtime.adapters() {
                 let info = &adapter.info;
                 println!(
@@ -330,6 +366,7 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
         ProviderCommand::Show {
             merchant_id,
             provider,
+            json,
         } => {
             let merchant_id = cli::merchants::merchant_id(&db, &merchant_id).await?;
             let stored = paygate::store::provider_configs::get(&db, &merchant_id, &provider)
@@ -337,7 +374,12 @@ async fn providers(config: Config, command: ProviderCommand) -> anyhow::Result<(
                 .ok_or_else(|| {
                     anyhow::anyhow!("merchant {merchant_id} has no configuration for {provider}")
                 })?;
-            print_provider_config(&stored);
+            if json {
+                let view = paygate::api::views::ProviderConfigView::from(&stored);
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print_provider_config(&stored);
+            }
             Ok(())
         }
     }

@@ -11,7 +11,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    paygate::telemetry::init(&config.log);
+    paygate::telemetry::init(&config.log, config.log_format);
     let running = match paygate::app::spawn(config).await {
         Ok(r) => r,
         Err(e) => {

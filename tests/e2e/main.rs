@@ -15,6 +15,7 @@ mod adapters;
 mod admin;
 mod alipay;
 mod api_keys;
+mod cli_output;
 mod conformance;
 mod contracts;
 mod destinations;

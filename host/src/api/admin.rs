@@ -10,12 +10,11 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
-    rfc3339, CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView,
-    ProviderConfigBody, ProviderConfigView,
+    CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView, ProviderConfigBody,
+    ProviderConfigView,
 };
 use super::{json, AppState};
 use crate::service::provider_test::TestFirst;
-use crate::store::provider_configs::ProviderConfig;
 
 /// Creates a merchant; its API key is in this response only.
 #[utoipa::path(post, path = "/admin/merchants", tag = "admin", request_body = CreateMerchantBody,
@@ -43,16 +42,6 @@ pub async fn create_merchant(
     ))
 }
 
-fn view(cfg: &ProviderConfig) -> ProviderConfigView {
-    ProviderConfigView {
-        merchant_id: cfg.merchant_id.clone(),
-        provider: cfg.provider.clone(),
-        settings: cfg.settings.clone(),
-        secret_names: cfg.secrets.keys().cloned().collect(),
-        updated_at: rfc3339(cfg.updated_at),
-    }
-}
-
 /// Stores a merchant's configuration for a provider, checked against what the adapter
 /// declares, then tested with a harmless query to the provider (as `POST .../test` does):
 /// a failed test stores nothing and answers 422 `provider_test_failed` with the provider's
@@ -78,7 +67,7 @@ pub async fn put_provider(
         .configure_provider(&id, &provider, req.settings, req.secrets, test)
         .await?;
     Ok(Json(ConfiguredView {
-        config: view(&configured.config),
+        config: ProviderConfigView::from(&configured.config),
         test: configured.test.as_ref().map(ProviderTestView::from),
     }))
 }
@@ -93,7 +82,7 @@ pub async fn get_provider(
     _: Admin,
     Path((id, provider)): Path<(String, String)>,
 ) -> Result<Json<ProviderConfigView>, ApiError> {
-    Ok(Json(view(
+    Ok(Json(ProviderConfigView::from(
         &state.gateway.provider_config(&id, &provider).await?,
     )))
 }

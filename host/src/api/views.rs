@@ -342,6 +342,18 @@ pub struct ProviderConfigView {
     pub updated_at: String,
 }
 
+impl From<&crate::store::provider_configs::ProviderConfig> for ProviderConfigView {
+    fn from(cfg: &crate::store::provider_configs::ProviderConfig) -> Self {
+        ProviderConfigView {
+            merchant_id: cfg.merchant_id.clone(),
+            provider: cfg.provider.clone(),
+            settings: cfg.settings.clone(),
+            secret_names: cfg.secrets.keys().cloned().collect(),
+            updated_at: rfc3339(cfg.updated_at),
+        }
+    }
+}
+
 /// A channel an adapter offers, and the payer details its action is bound to (`open_id`,
 /// `client_ip`): a repay with other values of them gets a new payment.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
