@@ -54,26 +54,6 @@ pub fn init(filter: &str, format: LogFormat) {
     };
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn colour_only_on_a_terminal_and_never_with_no_color() {
-        assert!(colour(true, None));
-        assert!(colour(true, Some("")), "an empty NO_COLOR is not set");
-        assert!(!colour(true, Some("1")));
-        assert!(!colour(false, None), "a file or a pipe");
-    }
-
-    #[test]
-    fn log_formats_are_text_and_json() {
-        assert_eq!(LogFormat::parse("json"), Some(LogFormat::Json));
-        assert_eq!(LogFormat::parse(" TEXT "), Some(LogFormat::Text));
-        assert_eq!(LogFormat::parse("logfmt"), None);
-    }
-}
-
 /// The process's Prometheus recorder, installed on first use. Metrics are process-wide, so
 /// several paygates in one process (tests) share it.
 pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
@@ -96,4 +76,24 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("")), "an empty NO_COLOR is not set");
+        assert!(!colour(true, Some("1")));
+        assert!(!colour(false, None), "a file or a pipe");
+    }
+
+    #[test]
+    fn log_formats_are_text_and_json() {
+        assert_eq!(LogFormat::parse("json"), Some(LogFormat::Json));
+        assert_eq!(LogFormat::parse(" TEXT "), Some(LogFormat::Text));
+        assert_eq!(LogFormat::parse("logfmt"), None);
+    }
 }
