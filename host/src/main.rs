@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::operators::OperatorCommand,
     },
+    /// What waits for an operator (flagged payments, failed webhooks), and resolving a flag.
+    Flags {
+        #[command(subcommand)]
+        command: cli::flags::FlagCommand,
+    },
     /// The audit log of state-changing admin requests.
     Audit {
         #[command(subcommand)]
@@ -214,6 +219,7 @@ async fn main() -> std::process::ExitCode {
         Command::Providers { command } => providers(config, command).await,
         Command::Operators { command } => cli::operators::run(config, command).await,
         Command::Audit { command } => cli::operators::run_audit(config, command).await,
+        Command::Flags { command } => cli::flags::run(config, command).await,
         Command::Keys { command } => cli::keys::run_master_key(config, command).await,
     };
     match result {

@@ -19,6 +19,7 @@ mod cli_output;
 mod conformance;
 mod contracts;
 mod destinations;
+mod flags;
 mod hot_swap;
 mod jobs;
 mod key_rotation;

@@ -10,10 +10,11 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
-    CreateMerchantBody, CreatedMerchantView, EventView, FlagView, FlagsView, ProviderConfigBody,
-    ProviderConfigView,
+    CreateMerchantBody, CreatedMerchantView, FlagResolutionView, FlagsView, ProviderConfigBody,
+    ProviderConfigView, ResolveFlagBody,
 };
 use super::{json, AppState};
+use crate::service::flags::parse_flag;
 use crate::service::provider_test::TestFirst;
 
 /// Creates a merchant; its API key is in this response only.
@@ -91,9 +92,34 @@ pub async fn get_provider(
 /// payments, refunds that failed; webhooks whose retries ran out.
 #[utoipa::path(get, path = "/admin/flags", tag = "admin", responses((status = 200, body = FlagsView)), security(("admin_token" = [])))]
 pub async fn flags(State(state): State<AppState>, _: Admin) -> Result<Json<FlagsView>, ApiError> {
-    let (flagged, webhooks) = state.gateway.flags().await?;
-    Ok(Json(FlagsView {
-        payments: flagged.iter().map(FlagView::from).collect(),
-        webhooks: webhooks.iter().map(EventView::from).collect(),
-    }))
+    Ok(Json(FlagsView::from(&state.gateway.flags().await?)))
+}
+
+/// Resolves a payment's flag with a note saying why; the operator and the time are kept with
+/// it, and the request is in the audit log. Only the flag named is resolved: if the payment
+/// carries another by now (a late payment whose refund then failed), nothing changes and the
+/// answer names it. Needs `operate`.
+#[utoipa::path(post, path = "/admin/payments/{payment_no}/flag/resolve", tag = "admin",
+    request_body = ResolveFlagBody,
+    params(("payment_no" = String, Path, description = "The flagged payment's number")),
+    responses((status = 200, body = FlagResolutionView),
+        (status = 400, body = ErrorBody, description = "malformed_json"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "forbidden_role"),
+        (status = 404, body = ErrorBody, description = "not_found: no such payment"),
+        (status = 409, body = ErrorBody, description = "flag_not_set, flag_changed"),
+        (status = 422, body = ErrorBody, description = "invalid_body, invalid_flag, invalid_note")),
+    security(("admin_token" = [])))]
+pub async fn resolve_flag(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(payment_no): Path<String>,
+    body: Bytes,
+) -> Result<Json<FlagResolutionView>, ApiError> {
+    let req: ResolveFlagBody = json::parse(&body)?;
+    let flag = parse_flag(&req.flag)?;
+    let resolved = state
+        .gateway
+        .resolve_flag(&payment_no, flag, &req.note, admin.name())
+        .await?;
+    Ok(Json(FlagResolutionView::from(&resolved)))
 }

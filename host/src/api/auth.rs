@@ -98,6 +98,7 @@ pub fn route_action(method: &Method, route: &str) -> Option<Action> {
         ("POST", "/admin/operators") | ("POST", "/admin/operators/{id}/revoke") => {
             Action::ChangeOperator
         }
+        ("POST", "/admin/payments/{payment_no}/flag/resolve") => Action::ActOnFlag,
         _ => return None,
     };
     Some(action)
@@ -343,6 +344,11 @@ mod tests {
                 Action::ChangeAdapter,
             ),
             ("POST", "/admin/operators", Action::ChangeOperator),
+            (
+                "POST",
+                "/admin/payments/{payment_no}/flag/resolve",
+                Action::ActOnFlag,
+            ),
         ];
         for (method, route, action) in cases {
             let method = Method::from_bytes(method.as_bytes()).expect("method");

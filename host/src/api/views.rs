@@ -316,6 +316,65 @@ pub struct FlagsView {
     pub payments: Vec<FlagView>,
     /// Webhooks whose retry schedule ran out.
     pub webhooks: Vec<EventView>,
+    /// The latest flags operators resolved (at most 50), newest first.
+    pub resolved: Vec<FlagResolutionView>,
+}
+
+impl From<&crate::service::flags::Overview> for FlagsView {
+    fn from(o: &crate::service::flags::Overview) -> Self {
+        FlagsView {
+            payments: o.payments.iter().map(FlagView::from).collect(),
+            webhooks: o.webhooks.iter().map(EventView::from).collect(),
+            resolved: o.resolved.iter().map(FlagResolutionView::from).collect(),
+        }
+    }
+}
+
+/// `POST /admin/payments/{payment_no}/flag/resolve`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveFlagBody {
+    /// The flag being resolved, as read from `GET /admin/flags`: if the payment carries
+    /// another by now, nothing changes (409 `flag_changed`).
+    #[schema(example = "late_payment")]
+    pub flag: String,
+    /// Why: what the operator checked or did (1 to 1,000 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        example = "refund 50000000012 seen in the WeChat Pay merchant platform"
+    )]
+    pub note: String,
+}
+
+/// A payment's flag an operator resolved: who, when, why.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FlagResolutionView {
+    /// `fr_...`.
+    pub id: String,
+    pub payment_no: String,
+    pub merchant_id: String,
+    /// The flag the payment carried.
+    pub flag: String,
+    pub note: String,
+    /// The operator's name.
+    pub resolved_by: String,
+    /// RFC 3339.
+    pub resolved_at: String,
+}
+
+impl From<&crate::store::flags::FlagResolution> for FlagResolutionView {
+    fn from(r: &crate::store::flags::FlagResolution) -> Self {
+        FlagResolutionView {
+            id: r.id.clone(),
+            payment_no: r.payment_no.clone(),
+            merchant_id: r.merchant_id.clone(),
+            flag: r.flag.as_str().to_owned(),
+            note: r.note.clone(),
+            resolved_by: r.resolved_by.clone(),
+            resolved_at: rfc3339(r.resolved_at),
+        }
+    }
 }
 
 /// `PUT /admin/merchants/{id}/providers/{provider}`.

@@ -22,8 +22,8 @@ pub use delivery::DeliveryState;
 pub use money::{Currency, Money, MoneyError, MAX_AMOUNT_MINOR};
 pub use order::{NewOrder, OrderError, OrderEvent, OrderState};
 pub use payment::{
-    check_payer, pay_window, PayAction, PayWindow, PaymentEvent, PaymentFlag, PaymentNo,
-    PaymentState, WindowError,
+    check_payer, pay_window, resolve_flag, PayAction, PayWindow, PaymentEvent, PaymentFlag,
+    PaymentNo, PaymentState, ResolveError, WindowError, MAX_RESOLUTION_NOTE,
 };
 pub use refund::{RefundEvent, RefundKind, RefundState};
 pub use settle::{settle, PaymentOrder, ReportedPayment, Settlement};

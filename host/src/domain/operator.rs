@@ -47,7 +47,7 @@ pub enum Action {
     /// Tests a stored provider configuration with a harmless query (changes nothing stored,
     /// but talks to the provider).
     TestProvider,
-    /// Acts on a flagged payment or refund (resolves it). No route yet: future ones use it.
+    /// Acts on a flagged payment (resolves its flag with a note).
     ActOnFlag,
     /// Re-sends or abandons a webhook delivery. No route yet: future ones use it.
     ActOnWebhook,

@@ -228,6 +228,45 @@ pub fn check_payer(
     Ok(())
 }
 
+/// The longest note an operator may leave when resolving a flag, in characters.
+pub const MAX_RESOLUTION_NOTE: usize = 1_000;
+
+/// Why a flag cannot be resolved as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The payment carries no flag (resolved already, or never flagged).
+    #[error("the payment carries no flag")]
+    NotFlagged,
+    /// The payment carries another flag than the one the operator read: a new event about
+    /// its money came between (a late payment whose refund then failed). The operator reads
+    /// it again before resolving.
+    #[error("the payment's flag is now `{current}`, not the one being resolved")]
+    Changed { current: PaymentFlag },
+    /// The note is blank or longer than [`MAX_RESOLUTION_NOTE`] characters.
+    #[error("a resolution needs a note of 1 to {MAX_RESOLUTION_NOTE} characters saying why")]
+    Note,
+}
+
+/// The rule for an operator resolving a payment's flag: the payment must still carry the
+/// flag the operator read (`expected`), and the operator says why in a note (trimmed, 1 to
+/// [`MAX_RESOLUTION_NOTE`] characters). Resolving takes the flag off; the note, who and when
+/// are kept beside it.
+pub fn resolve_flag(
+    current: Option<PaymentFlag>,
+    expected: PaymentFlag,
+    note: &str,
+) -> Result<(), ResolveError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_RESOLUTION_NOTE {
+        return Err(ResolveError::Note);
+    }
+    match current {
+        None => Err(ResolveError::NotFlagged),
+        Some(flag) if flag == expected => Ok(()),
+        Some(current) => Err(ResolveError::Changed { current }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -362,6 +401,42 @@ mod tests {
             assert_eq!(PaymentFlag::parse(f.as_str()), Some(f));
         }
         assert_eq!(PaymentFlag::parse("late"), None);
+    }
+
+    #[test]
+    fn a_flag_is_resolved_only_as_read_and_with_a_reason() {
+        use PaymentFlag::*;
+        assert_eq!(
+            resolve_flag(Some(LatePayment), LatePayment, "refund seen at WeChat"),
+            Ok(())
+        );
+        assert_eq!(
+            resolve_flag(None, LatePayment, "refund seen at WeChat"),
+            Err(ResolveError::NotFlagged)
+        );
+        assert_eq!(
+            resolve_flag(Some(RefundFailed), LatePayment, "refund seen at WeChat"),
+            Err(ResolveError::Changed {
+                current: RefundFailed
+            })
+        );
+        for blank in ["", "   ", "\n\t"] {
+            assert_eq!(
+                resolve_flag(Some(LatePayment), LatePayment, blank),
+                Err(ResolveError::Note)
+            );
+        }
+        let long = "x".repeat(MAX_RESOLUTION_NOTE + 1);
+        assert_eq!(
+            resolve_flag(Some(LatePayment), LatePayment, &long),
+            Err(ResolveError::Note)
+        );
+        let longest = "支".repeat(MAX_RESOLUTION_NOTE);
+        assert_eq!(
+            resolve_flag(Some(AmountMismatch), AmountMismatch, &longest),
+            Ok(()),
+            "characters, not bytes"
+        );
     }
 }
 

@@ -125,6 +125,15 @@ error_codes! {
     InvalidRole = "invalid_role",
     /// 409: a live operator already has that name (revoke it first).
     OperatorExists = "operator_exists",
+    // Operator actions (issue 15).
+    /// 409: the payment carries no flag to resolve (resolved already, or never flagged).
+    FlagNotSet = "flag_not_set",
+    /// 409: the payment carries another flag than the one being resolved; read it again.
+    FlagChanged = "flag_changed",
+    /// 422: a resolution's note is blank or over 1,000 characters.
+    InvalidNote = "invalid_note",
+    /// 422: a flag name other than the six paygate sets.
+    InvalidFlag = "invalid_flag",
 }
 
 impl std::fmt::Display for ErrorCode {

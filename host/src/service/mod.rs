@@ -12,6 +12,7 @@ pub mod deadlines;
 pub mod destinations;
 pub mod directory;
 mod error;
+pub mod flags;
 pub mod master_key;
 pub mod merchants;
 pub mod notifications;

@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::domain::DeliveryState;
 use crate::queue::DelayQueue;
 use crate::runtime::LoadedAdapter;
 use crate::store::events::{self, OrderEvent};
-use crate::store::payments::{self, PaymentRecord};
+use crate::store::payments::PaymentRecord;
 use crate::store::refunds::{self, RefundRecord};
 use crate::store::{merchants, orders::OrderRecord};
 
@@ -70,14 +69,6 @@ impl Gateway {
         payment: &PaymentRecord,
     ) -> Result<Vec<RefundRecord>, ServiceError> {
         Ok(refunds::of_payment(&self.db, &payment.payment_no).await?)
-    }
-
-    /// What waits for an operator: flagged payments and webhooks whose schedule ran out,
-    /// newest first.
-    pub async fn flags(&self) -> Result<(Vec<PaymentRecord>, Vec<OrderEvent>), ServiceError> {
-        let flagged = payments::flagged(&self.db).await?;
-        let failed = events::in_state(&self.db, DeliveryState::Failed).await?;
-        Ok((flagged, failed))
     }
 
     /// The active adapters.

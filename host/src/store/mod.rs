@@ -8,6 +8,7 @@ pub mod audit;
 pub mod batch;
 mod db;
 pub mod events;
+pub mod flags;
 pub mod idempotency;
 pub mod master_key;
 pub mod merchants;
