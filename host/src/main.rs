@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::flags::FlagCommand,
     },
+    /// An event's delivery history, and sending webhooks again (through `--url`).
+    Events {
+        #[command(subcommand)]
+        command: cli::events::EventCommand,
+    },
     /// The audit log of state-changing admin requests.
     Audit {
         #[command(subcommand)]
@@ -220,6 +225,7 @@ async fn main() -> std::process::ExitCode {
         Command::Operators { command } => cli::operators::run(config, command).await,
         Command::Audit { command } => cli::operators::run_audit(config, command).await,
         Command::Flags { command } => cli::flags::run(config, command).await,
+        Command::Events { command } => cli::events::run(config, command).await,
         Command::Keys { command } => cli::keys::run_master_key(config, command).await,
     };
     match result {

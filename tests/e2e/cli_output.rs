@@ -173,3 +173,17 @@ fn listing_commands_print_json_with_json() {
         "names only"
     );
 }
+
+#[test]
+fn events_commands_say_they_need_a_running_paygate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_readme-paygate"))
+        .args(["events", "redeliver", "evt_1"])
+        .env("PAYGATE_DATA_DIR", dir.path())
+        .env_remove("PAYGATE_URL")
+        .output()
+        .expect("paygate runs");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--url"), "{said}");
+}

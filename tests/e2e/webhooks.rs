@@ -701,6 +701,148 @@ async fn events_of_one_order_written_at_once_are_numbered_one_after_another(sett
     }
 }
 
+/// `POST` on an admin path as the operator `alice` (through the bootstrap token).
+async fn as_alice(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("x-paygate-operator", "alice")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("admin POST");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// (kind, status, operator) of each entry of an event's delivery history.
+async fn history(app: &TestApp, event_id: &str) -> (Value, Vec<(String, Value, Value)>) {
+    let (status, detail) = app.admin_get(&format!("/admin/events/{event_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let entries = detail["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| {
+            (
+                h["kind"].as_str().unwrap_or_default().to_owned(),
+                h["status"].clone(),
+                h["operator"].clone(),
+            )
+        })
+        .collect();
+    (detail, entries)
+}
+
+async fn an_operator_sends_failed_webhooks_again_and_their_history_is_kept(setting: Setting) {
+    let app = TestApp::spawn_stepped(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "10s")]).await;
+    let merchant = app.new_merchant("was-down", &[]).await;
+    // Down for the first four calls: both events' two attempts.
+    let (url, ep) = endpoint(4).await;
+    let first = paid_order(&app, &merchant, &url).await;
+    let second = paid_order(&app, &merchant, &url).await;
+    app.wait_paid(&merchant.api_key, &first).await;
+    app.wait_paid(&merchant.api_key, &second).await;
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 2);
+    app.advance(Duration::from_secs(10));
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 2);
+    assert_eq!(statuses(&ep), [500, 500, 500, 500]);
+    let (_, flags) = app.admin_get("/admin/flags").await;
+    let failed: Vec<String> = flags["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(failed.len(), 2, "{flags}");
+    let one = &failed[0];
+
+    // One event again: pending, a new round, the old attempts kept with who asked.
+    let (status, detail) = as_alice(&app, &format!("/admin/events/{one}/redeliver")).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["event"]["delivery"], "pending");
+    assert_eq!(detail["event"]["attempts"], 0, "a new round");
+    let (status, again) = as_alice(&app, &format!("/admin/events/{one}/redeliver")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "under way: {again}");
+    assert_eq!(again["error"]["code"], "delivery_pending");
+    assert_eq!(
+        app.run_due(WEBHOOK_QUEUE).await,
+        1,
+        "its attempt is due now"
+    );
+    let (detail, entries) = history(&app, one).await;
+    assert_eq!(detail["event"]["delivery"], "delivered", "{detail}");
+    assert_eq!(
+        entries,
+        [
+            ("attempt".to_owned(), json!(500), Value::Null),
+            ("attempt".to_owned(), json!(500), Value::Null),
+            ("redelivery".to_owned(), Value::Null, json!("alice")),
+            ("attempt".to_owned(), json!(200), Value::Null),
+        ]
+    );
+
+    // Every failed delivery of the merchant: the other one.
+    let (status, done) = as_alice(
+        &app,
+        &format!("/admin/merchants/{}/events/redeliver", merchant.id),
+    )
+    .await;
+    assert_eq!(
+        (status, done),
+        (StatusCode::OK, json!({ "redelivered": 1 }))
+    );
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 1);
+    let (_, flags) = app.admin_get("/admin/flags").await;
+    assert_eq!(flags["webhooks"], json!([]), "nothing failed any more");
+
+    // A delivered event may go again (a merchant that lost it): it is sent once more.
+    let (status, _) = as_alice(&app, &format!("/admin/events/{one}/redeliver")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.run_due(WEBHOOK_QUEUE).await, 1);
+    assert_eq!(statuses(&ep), [500, 500, 500, 500, 200, 200, 200]);
+
+    let (status, missing) = as_alice(&app, "/admin/events/evt_missing/redeliver").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    let (status, missing) = as_alice(&app, "/admin/merchants/m_missing/events/redeliver").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert_eq!(missing["error"]["code"], "merchant_not_found");
+    // A `read` operator may look, not send.
+    let (_, reader) = app
+        .admin_post(
+            "/admin/operators",
+            &json!({ "name": "reader", "role": "read" }),
+        )
+        .await;
+    let refused = app
+        .client
+        .post(format!("{}/admin/events/{one}/redeliver", app.url))
+        .bearer_auth(reader["token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The CLI shows the same history through the admin API.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_readme-paygate"))
+        .args(["events", "show", one, "--json", "--url", &app.url])
+        .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("paygate runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        shown["history"].as_array().map(Vec::len),
+        Some(6),
+        "{shown}"
+    );
+}
+
 in_both_settings!(
     endpoint_failing_three_times_then_succeeding_gets_the_event_once,
     webhook_whose_schedule_runs_out_is_listed_for_operators,
@@ -711,4 +853,5 @@ in_both_settings!(
     a_later_event_goes_anyway_after_the_order_wait,
     a_failed_earlier_event_holds_nothing,
     events_of_one_order_written_at_once_are_numbered_one_after_another,
+    an_operator_sends_failed_webhooks_again_and_their_history_is_kept,
 );

@@ -10,8 +10,8 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
-    CreateMerchantBody, CreatedMerchantView, FlagResolutionView, FlagsView, ProviderConfigBody,
-    ProviderConfigView, ResolveFlagBody,
+    CreateMerchantBody, CreatedMerchantView, EventDetailView, FlagResolutionView, FlagsView,
+    ProviderConfigBody, ProviderConfigView, RedeliveredView, ResolveFlagBody,
 };
 use super::{json, AppState};
 use crate::service::flags::parse_flag;
@@ -122,4 +122,60 @@ pub async fn resolve_flag(
         .resolve_flag(&payment_no, flag, &req.note, admin.name())
         .await?;
     Ok(Json(FlagResolutionView::from(&resolved)))
+}
+
+/// One event, whatever its merchant, with its delivery history: every attempt (its HTTP
+/// status) and every re-delivery (who asked). Needs `read`.
+#[utoipa::path(get, path = "/admin/events/{event_id}", tag = "admin",
+    params(("event_id" = String, Path, description = "The event's id (`evt_...`)")),
+    responses((status = 200, body = EventDetailView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "not_found")),
+    security(("admin_token" = [])))]
+pub async fn event(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(event_id): Path<String>,
+) -> Result<Json<EventDetailView>, ApiError> {
+    let (event, history) = state.gateway.event_with_history(&event_id).await?;
+    Ok(Json(EventDetailView::of(&event, &history)))
+}
+
+/// Sends an event again: a new round of attempts with the whole retry schedule, the first
+/// now, whatever became of the last (failed, delivered, or `none` for an order that had no
+/// endpoint then); the earlier attempts stay in its history with the operator's name.
+/// Refused while its delivery is under way. Needs `operate`.
+#[utoipa::path(post, path = "/admin/events/{event_id}/redeliver", tag = "admin",
+    params(("event_id" = String, Path, description = "The event's id (`evt_...`)")),
+    responses((status = 200, body = EventDetailView, description = "Pending again; its first attempt is due now"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "forbidden_role"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "delivery_pending")),
+    security(("admin_token" = [])))]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(event_id): Path<String>,
+) -> Result<Json<EventDetailView>, ApiError> {
+    let (event, history) = state
+        .gateway
+        .redeliver_event(&event_id, admin.name())
+        .await?;
+    Ok(Json(EventDetailView::of(&event, &history)))
+}
+
+/// Sends again every failed delivery of a merchant (after its endpoint was fixed), oldest
+/// first, each as `POST /admin/events/{event_id}/redeliver` does. Needs `operate`.
+#[utoipa::path(post, path = "/admin/merchants/{id}/events/redeliver", tag = "admin",
+    params(("id" = String, Path, description = "The merchant's id")),
+    responses((status = 200, body = RedeliveredView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "forbidden_role"),
+        (status = 404, body = ErrorBody, description = "merchant_not_found")),
+    security(("admin_token" = [])))]
+pub async fn redeliver_failed(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<RedeliveredView>, ApiError> {
+    let redelivered = state.gateway.redeliver_failed(&id, admin.name()).await?;
+    Ok(Json(RedeliveredView { redelivered }))
 }

@@ -99,6 +99,8 @@ pub fn route_action(method: &Method, route: &str) -> Option<Action> {
             Action::ChangeOperator
         }
         ("POST", "/admin/payments/{payment_no}/flag/resolve") => Action::ActOnFlag,
+        ("POST", "/admin/events/{event_id}/redeliver")
+        | ("POST", "/admin/merchants/{id}/events/redeliver") => Action::ActOnWebhook,
         _ => return None,
     };
     Some(action)
@@ -348,6 +350,16 @@ mod tests {
                 "POST",
                 "/admin/payments/{payment_no}/flag/resolve",
                 Action::ActOnFlag,
+            ),
+            (
+                "POST",
+                "/admin/events/{event_id}/redeliver",
+                Action::ActOnWebhook,
+            ),
+            (
+                "POST",
+                "/admin/merchants/{id}/events/redeliver",
+                Action::ActOnWebhook,
             ),
         ];
         for (method, route, action) in cases {

@@ -287,6 +287,8 @@ pub struct EventView {
     pub created_at: String,
     /// `pending`, `delivered`, `failed`, `none` (no notify_url).
     pub delivery: String,
+    /// Attempts of the current round (an operator's re-delivery starts a new one; the
+    /// admin API's `GET /admin/events/{event_id}` has every attempt).
     pub attempts: i64,
     pub last_status: Option<i32>,
     /// The body POSTed to the notify_url.
@@ -307,6 +309,64 @@ impl From<&crate::store::events::OrderEvent> for EventView {
             payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
         }
     }
+}
+
+/// An event as an operator sees it: the event, whose order and merchant it is, and its
+/// delivery history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventDetailView {
+    pub event: EventView,
+    pub order_id: String,
+    pub merchant_id: String,
+    /// Every attempt and re-delivery, oldest first (empty for events delivered before
+    /// paygate kept the history).
+    pub history: Vec<DeliveryAttemptView>,
+}
+
+/// One entry of an event's delivery history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttemptView {
+    /// 1, 2, 3, ... in the order they happened.
+    pub n: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// `attempt` (paygate POSTed the event) or `redelivery` (an operator sent it again).
+    pub kind: String,
+    /// An attempt's HTTP status; 0 when the endpoint did not answer; null when the order had
+    /// no endpoint, and for a re-delivery.
+    pub status: Option<i32>,
+    /// Who asked for a re-delivery.
+    pub operator: Option<String>,
+}
+
+impl EventDetailView {
+    pub fn of(
+        event: &crate::store::events::OrderEvent,
+        history: &[crate::store::events::DeliveryRecord],
+    ) -> EventDetailView {
+        EventDetailView {
+            event: EventView::from(event),
+            order_id: event.order_id.clone(),
+            merchant_id: event.merchant_id.clone(),
+            history: history
+                .iter()
+                .map(|h| DeliveryAttemptView {
+                    n: h.n,
+                    at: rfc3339(h.at),
+                    kind: h.kind.clone(),
+                    status: h.status,
+                    operator: h.operator.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `POST /admin/merchants/{id}/events/redeliver`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RedeliveredView {
+    /// How many failed deliveries went back to pending, each with its first new attempt now.
+    pub redelivered: usize,
 }
 
 /// What an operator must look at.

@@ -2,6 +2,7 @@
 //! Command output goes to stdout (tables for people, `--json` for scripts), logs to stderr.
 
 pub mod adapters;
+pub mod events;
 pub mod flags;
 pub mod keys;
 pub mod merchants;

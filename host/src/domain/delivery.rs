@@ -6,6 +6,8 @@
 //!    |\--refused or unreachable, retries left--> pending (again after the schedule's delay)
 //!    |\--refused or unreachable, schedule ended--> failed
 //!     \--no endpoint--> none
+//!
+//! delivered, failed, none --an operator re-delivers--> pending (a new round of attempts)
 //! ```
 //! An event of an order with no endpoint (no `notify_url` of its own, and none of its
 //! merchant's: `merchant::webhook_endpoint`) is `none` from the start.
@@ -128,6 +130,29 @@ pub fn turn(
     }
     Turn::Wait {
         recheck_at_ms: now_ms.saturating_add(millis(recheck)).min(wait_ends),
+    }
+}
+
+/// Why an event cannot be sent again now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RedeliverError {
+    /// Its delivery is under way (pending: being tried, or waiting for its next attempt):
+    /// a second round would send it twice.
+    #[error("the event's delivery is still under way")]
+    Pending,
+}
+
+/// The re-delivery rule: an operator may send an event again whatever became of it (failed
+/// when its schedule ran out, delivered and lost by the merchant, or `none` because the
+/// order had no endpoint then), except while its delivery is under way. It goes back to
+/// pending for a new round of attempts with the whole retry schedule; the attempts of the
+/// earlier rounds stay in its history.
+pub fn redeliver(state: DeliveryState) -> Result<Change<DeliveryState>, RedeliverError> {
+    match state {
+        DeliveryState::Pending => Err(RedeliverError::Pending),
+        from @ (DeliveryState::Delivered | DeliveryState::Failed | DeliveryState::None) => {
+            Ok(Change::new(from, DeliveryState::Pending))
+        }
     }
 }
 
@@ -310,6 +335,22 @@ mod tests {
             Turn::Wait {
                 recheck_at_ms: 5_000
             }
+        );
+    }
+
+    #[test]
+    fn an_operator_sends_again_what_ended_but_not_what_is_under_way() {
+        for from in [
+            DeliveryState::Failed,
+            DeliveryState::Delivered,
+            DeliveryState::None,
+        ] {
+            let change = redeliver(from).expect("ended: may go again");
+            assert_eq!((change.from(), change.to()), (from, DeliveryState::Pending));
+        }
+        assert_eq!(
+            redeliver(DeliveryState::Pending),
+            Err(RedeliverError::Pending)
         );
     }
 }

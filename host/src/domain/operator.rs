@@ -49,7 +49,7 @@ pub enum Action {
     TestProvider,
     /// Acts on a flagged payment (resolves its flag with a note).
     ActOnFlag,
-    /// Re-sends or abandons a webhook delivery. No route yet: future ones use it.
+    /// Sends a webhook again (one event, or every failed delivery of a merchant).
     ActOnWebhook,
     /// Creates a merchant, changes its webhook endpoint, creates or revokes its API keys.
     ChangeMerchant,

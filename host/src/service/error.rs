@@ -134,6 +134,8 @@ error_codes! {
     InvalidNote = "invalid_note",
     /// 422: a flag name other than the six paygate sets.
     InvalidFlag = "invalid_flag",
+    /// 409: the event's delivery is under way (pending): it is not sent a second time.
+    DeliveryPending = "delivery_pending",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -28,11 +28,12 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::delivery::{after_attempt, turn, Attempt, Turn, HOLD_RECHECK};
+use crate::domain::delivery::{after_attempt, redeliver, turn, Attempt, Turn, HOLD_RECHECK};
 use crate::domain::merchant::webhook_endpoint;
 use crate::domain::{schedule, DeliveryState, Transition};
 use crate::queue::DelayQueue;
-use crate::store::events::{self, OrderEvent};
+use crate::store::events::{self, DeliveryRecord, OrderEvent};
+use crate::store::Applied;
 use crate::store::{merchants, orders};
 
 use super::{ErrorCode, Gateway, ServiceError};
@@ -149,6 +150,85 @@ impl Gateway {
             Some(delay) => DeliveryStep::RetryAt(now + schedule::millis(delay)),
             None => DeliveryStep::Done,
         }
+    }
+
+    /// An event, whatever its merchant, with its delivery history (for operators).
+    pub async fn event_with_history(
+        &self,
+        event_id: &str,
+    ) -> Result<(OrderEvent, Vec<DeliveryRecord>), ServiceError> {
+        let event = events::get(&self.db, event_id)
+            .await?
+            .ok_or(ServiceError::NotFound("event"))?;
+        let history = events::history(&self.db, event_id).await?;
+        Ok((event, history))
+    }
+
+    /// An operator sends `event_id` again (`domain::delivery::redeliver`): a new round of
+    /// attempts, the first now, the earlier rounds kept in its history with the operator's
+    /// name. Errors: no such event (404); its delivery still under way (409
+    /// `delivery_pending`).
+    pub async fn redeliver_event(
+        &self,
+        event_id: &str,
+        by: &str,
+    ) -> Result<(OrderEvent, Vec<DeliveryRecord>), ServiceError> {
+        let event = events::get(&self.db, event_id)
+            .await?
+            .ok_or(ServiceError::NotFound("event"))?;
+        self.send_again(&event, by).await?;
+        self.event_with_history(event_id).await
+    }
+
+    /// [`Gateway::redeliver_event`] for every failed delivery of `merchant_id`, oldest
+    /// first; how many went back to pending (one the dispatcher took up meanwhile is left
+    /// to it). Error: no such merchant (404 `merchant_not_found`).
+    pub async fn redeliver_failed(
+        &self,
+        merchant_id: &str,
+        by: &str,
+    ) -> Result<usize, ServiceError> {
+        if merchants::get(&self.db, merchant_id).await?.is_none() {
+            return Err(ServiceError::NotFound("merchant"));
+        }
+        let failed =
+            events::ids_of_merchant_in_state(&self.db, merchant_id, DeliveryState::Failed).await?;
+        let mut sent = 0;
+        for id in failed {
+            let Some(event) = events::get(&self.db, &id).await? else {
+                continue;
+            };
+            match self.send_again(&event, by).await {
+                Ok(()) => sent += 1,
+                Err(ServiceError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(merchant_id, sent, by, "failed webhooks sent again");
+        Ok(sent)
+    }
+
+    /// Moves `event` back to pending as the rule says and schedules its first attempt now.
+    async fn send_again(&self, event: &OrderEvent, by: &str) -> Result<(), ServiceError> {
+        let change = redeliver(event.delivery)
+            .map_err(|e| ServiceError::conflict(ErrorCode::DeliveryPending, e.to_string()))?;
+        let now = self.now_ms();
+        match events::redeliver(&self.db, &event.id, change, by, now).await? {
+            Applied::Done(()) => {}
+            Applied::LostRace => {
+                return Err(ServiceError::conflict(
+                    ErrorCode::DeliveryPending,
+                    "the event's delivery changed meanwhile; read it again",
+                ))
+            }
+        }
+        tracing::info!(event = %event.id, from = %change.from(), by, "webhook sent again by an operator");
+        // Pending in the database: if the queue refuses the task now, reconciliation puts
+        // it back (PAYGATE_RECONCILE_INTERVAL).
+        if let Err(e) = self.timers.schedule_webhook(&event.id, 0, now).await {
+            tracing::warn!(event = %event.id, error = %e, "could not schedule the re-delivery; reconciliation will");
+        }
+        Ok(())
     }
 
     /// Schedules at once the order's next pending event after `event`, which an earlier

@@ -211,8 +211,41 @@ pub async fn page_undelivered(
         .collect()
 }
 
-/// Records one delivery attempt: its HTTP status (`None`: no answer) and, when the rule
-/// moved it, the delivery's change. `LostRace` if the delivery was not pending any more.
+/// Adds the next entry of an event's delivery history (in the caller's transaction).
+async fn append_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    at: i64,
+    entry: &HistoryEntry<'_>,
+) -> Result<(), StoreError> {
+    let (kind, status, operator) = match entry {
+        HistoryEntry::Attempt { status } => ("attempt", status.map(i32::from), None),
+        HistoryEntry::Redelivery { operator } => ("redelivery", None, Some(*operator)),
+    };
+    sqlx::query(
+        "INSERT INTO delivery_attempts (event_id, n, at, kind, status, operator)
+         SELECT $1, COALESCE(MAX(n), 0) + 1, $2, $3, $4, $5 FROM delivery_attempts WHERE event_id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(kind)
+    .bind(status)
+    .bind(operator)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a history entry records.
+enum HistoryEntry<'a> {
+    Attempt { status: Option<u16> },
+    Redelivery { operator: &'a str },
+}
+
+/// Records one delivery attempt: its HTTP status (`Some(0)`: no answer; `None`: no
+/// endpoint) and, when the rule moved it, the delivery's change; and the attempt in the
+/// event's history, in the same transaction. `LostRace` if the delivery was not pending
+/// any more.
 pub async fn attempted(
     db: &Db,
     id: &str,
@@ -222,6 +255,7 @@ pub async fn attempted(
     now: i64,
 ) -> Result<Applied<()>, StoreError> {
     let to = change.map_or(from, |c| c.to());
+    let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE order_events SET attempts = attempts + 1, last_status = $1, delivery = $2,
          delivered_at = CASE WHEN $3 = 1 THEN $4 ELSE delivered_at END WHERE id = $5 AND delivery = $6",
@@ -232,9 +266,111 @@ pub async fn attempted(
     .bind(now)
     .bind(id)
     .bind(from.as_str())
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(Applied::from_rows(done.rows_affected(), ()))
+    if done.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(Applied::LostRace);
+    }
+    append_history(&mut tx, id, now, &HistoryEntry::Attempt { status }).await?;
+    tx.commit().await?;
+    Ok(Applied::Done(()))
+}
+
+/// Applies an operator's re-delivery (`domain::delivery::redeliver`): the event back to
+/// pending for a new round (its round's attempts at 0), and the request in its history,
+/// in one transaction. `LostRace` if the delivery was no longer in `change.from()`.
+pub async fn redeliver(
+    db: &Db,
+    id: &str,
+    change: Change<DeliveryState>,
+    operator: &str,
+    now: i64,
+) -> Result<Applied<()>, StoreError> {
+    let mut tx = db.pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE order_events SET delivery = $1, attempts = 0, delivered_at = NULL
+         WHERE id = $2 AND delivery = $3",
+    )
+    .bind(change.to().as_str())
+    .bind(id)
+    .bind(change.from().as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(Applied::LostRace);
+    }
+    append_history(&mut tx, id, now, &HistoryEntry::Redelivery { operator }).await?;
+    tx.commit().await?;
+    Ok(Applied::Done(()))
+}
+
+/// One entry of an event's delivery history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// 1, 2, 3, ... in the order they happened.
+    pub n: i64,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    /// `attempt` or `redelivery`.
+    pub kind: String,
+    /// An attempt's HTTP status (0: no answer; `None`: no endpoint, or a re-delivery).
+    pub status: Option<i32>,
+    /// Who asked for a re-delivery.
+    pub operator: Option<String>,
+}
+
+/// The event `id`, whatever its merchant (for operators).
+pub async fn get(db: &Db, id: &str) -> Result<Option<OrderEvent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM order_events WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The event's delivery history, oldest first (empty for events delivered before history
+/// was kept).
+pub async fn history(db: &Db, id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT n, at, kind, status, operator FROM delivery_attempts WHERE event_id = $1
+         ORDER BY n",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DeliveryRecord {
+                n: r.try_get("n")?,
+                at: r.try_get("at")?,
+                kind: r.try_get("kind")?,
+                status: r.try_get("status")?,
+                operator: r.try_get("operator")?,
+            })
+        })
+        .collect()
+}
+
+/// The ids of a merchant's events whose delivery is in `state` (failed), oldest first. The
+/// state is written into the statement so that the partial index of failed deliveries
+/// (migration 0018) serves it.
+pub async fn ids_of_merchant_in_state(
+    db: &Db,
+    merchant_id: &str,
+    state: DeliveryState,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "SELECT id FROM order_events WHERE merchant_id = $1 AND delivery = '{}'
+         ORDER BY created_at, id",
+        state.as_str()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(merchant_id)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get("id").map_err(StoreError::from))
+        .collect()
 }
 
 pub async fn mark_streamed(db: &Db, id: &str) -> Result<(), StoreError> {
