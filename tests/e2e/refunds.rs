@@ -1,7 +1,7 @@
 //! Refunds end to end: money paygate must not keep goes back through the adapter, and
 //! merchants refund in parts, never past what was paid.
 
-use paygate_e2e::{Setting, TestApp, ADMIN_TOKEN};
+use paygate_e2e::{assert_error, Setting, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -235,9 +235,10 @@ in_both_settings!(
     merchant_refunds_in_parts_never_past_what_was_paid,
 );
 
-#[tokio::test]
-async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
-    let app = TestApp::spawn().await;
+/// A merchant whose provider refuses refunds (`refunds=off`), and a payment of theirs paid
+/// after another paid its order: paygate's refund of it fails and the payment is flagged
+/// `refund_failed`. The merchant, and the payment as the merchant reads it.
+async fn unrefundable_late_payment(app: &TestApp) -> (paygate_e2e::Merchant, Value) {
     let merchant = app.new_merchant("no refunds", &[("refunds", "off")]).await;
     let body = json!({"out_trade_no": "NR-1", "amount": 800, "currency": "CNY", "subject": "Tea", "ttl_seconds": 600});
     let order: Value = app
@@ -271,6 +272,14 @@ async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
+    (merchant, late)
+}
+
+#[tokio::test]
+async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
+    let app = TestApp::spawn().await;
+    let (_, late) = unrefundable_late_payment(&app).await;
+    let a = late["payment_no"].as_str().expect("no");
     assert_eq!(
         (late["state"].clone(), late["flag"].clone()),
         (json!("paid"), json!("refund_failed")),
@@ -281,16 +290,7 @@ async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
         late["refunded_amount"], 0,
         "a failed refund gives its reservation back"
     );
-    let flags: Value = app
-        .client
-        .get(format!("{}/admin/flags", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("flags")
-        .json()
-        .await
-        .expect("json");
+    let (_, flags) = app.admin_get("/admin/flags").await;
     assert!(
         flags["payments"]
             .as_array()
@@ -299,4 +299,146 @@ async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
             .any(|f| f["payment_no"] == a && f["flag"] == "refund_failed"),
         "{flags}"
     );
+    assert_eq!(
+        flags["refunds"][0]["refund_no"], late["refunds"][0]["refund_no"],
+        "the failed refund is listed: {flags}"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_retries_a_failed_refund_under_its_own_number() {
+    let app = TestApp::spawn().await;
+    let (merchant, late) = unrefundable_late_payment(&app).await;
+    let payment_no = late["payment_no"].as_str().expect("no");
+    let refund_no = late["refunds"][0]["refund_no"].as_str().expect("refund no");
+    let retry = |refund_no: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/admin/refunds/{refund_no}/retry", app.url))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("retry");
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Still refused by the provider: failed again, with its words, the money not reserved.
+    let (status, again) = retry(refund_no.to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["state"], "failed", "{again}");
+    assert!(
+        again["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{again}"
+    );
+
+    // The merchant's provider takes refunds again: the same refund goes through.
+    let path = format!("/admin/merchants/{}/providers/mock", merchant.id);
+    let (_, config) = app.admin_get(&path).await;
+    let mut settings = config["settings"].clone();
+    settings
+        .as_object_mut()
+        .expect("settings")
+        .remove("refunds");
+    let r = app
+        .client
+        .put(format!("{}{path}?test=false", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "settings": settings }))
+        .send()
+        .await
+        .expect("configure");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, done) = retry(refund_no.to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (done["refund_no"].clone(), done["state"].clone()),
+        (json!(refund_no), json!("succeeded")),
+        "{done}"
+    );
+    let trade = app.sandbox_trade(payment_no).await;
+    assert_eq!(trade["refunded_amount"], 800, "refunded once: {trade}");
+    let p: Value = app
+        .get(&format!("/v1/payments/{payment_no}"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (p["state"].clone(), p["refunded_amount"].clone()),
+        (json!("refunded"), json!(800)),
+        "{p}"
+    );
+    assert_eq!(
+        p["refunds"].as_array().map(Vec::len),
+        Some(1),
+        "the same refund"
+    );
+    assert_eq!(
+        p["flag"], "refund_failed",
+        "the flag waits for an operator's note"
+    );
+
+    let (status, not_failed) = retry(refund_no.to_owned()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(not_failed["error"]["code"], "refund_not_failed");
+    let (status, _) = retry("r_missing".to_owned()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, flags) = app.admin_get("/admin/flags").await;
+    assert_eq!(flags["refunds"], json!([]), "{flags}");
+}
+
+#[tokio::test]
+async fn a_failed_refund_is_not_retried_past_what_is_left_to_refund() {
+    let app = TestApp::spawn().await;
+    let (merchant, late) = unrefundable_late_payment(&app).await;
+    let payment_no = late["payment_no"].as_str().expect("no");
+    let refund_no = late["refunds"][0]["refund_no"].as_str().expect("refund no");
+    let path = format!("/admin/merchants/{}/providers/mock", merchant.id);
+    let (_, config) = app.admin_get(&path).await;
+    let mut settings = config["settings"].clone();
+    settings
+        .as_object_mut()
+        .expect("settings")
+        .remove("refunds");
+    let r = app
+        .client
+        .put(format!("{}{path}?test=false", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "settings": settings }))
+        .send()
+        .await
+        .expect("configure");
+    assert_eq!(r.status(), StatusCode::OK);
+    // The merchant refunds part of it meanwhile: 800 no longer fits.
+    let r = app
+        .post(
+            &format!("/v1/payments/{payment_no}/refunds"),
+            &merchant.api_key,
+            &json!({ "amount": 300 }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app
+        .client
+        .post(format!("{}/admin/refunds/{refund_no}/retry", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("retry");
+    let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_paid").await;
+    assert!(
+        message.contains("800") && message.contains("300"),
+        "{message}"
+    );
+    let p: Value = app
+        .get(&format!("/v1/payments/{payment_no}"), &merchant.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(p["refunded_amount"], 300, "nothing reserved: {p}");
 }

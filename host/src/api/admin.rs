@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::merchants::{ConfiguredView, Params, ProviderTestView};
 use super::views::{
     CreateMerchantBody, CreatedMerchantView, EventDetailView, FlagResolutionView, FlagsView,
-    ProviderConfigBody, ProviderConfigView, RedeliveredView, ResolveFlagBody,
+    ProviderConfigBody, ProviderConfigView, RedeliveredView, RefundView, ResolveFlagBody,
 };
 use super::{json, AppState};
 use crate::service::flags::parse_flag;
@@ -178,4 +178,30 @@ pub async fn redeliver_failed(
 ) -> Result<Json<RedeliveredView>, ApiError> {
     let redelivered = state.gateway.redeliver_failed(&id, admin.name()).await?;
     Ok(Json(RedeliveredView { redelivered }))
+}
+
+/// Retries a failed refund: back to pending, its amount reserved again on its payment, and
+/// submitted to the provider at once under its own refund number (as WeChat Pay asks: a
+/// failed refund is resubmitted without changing its number). The answer is the refund after
+/// that submission: `succeeded`, `failed` again (with the provider's words in `error`), or
+/// `pending` while the provider processes it. A payment flagged `refund_failed` keeps its
+/// flag until an operator resolves it. Needs `operate`.
+#[utoipa::path(post, path = "/admin/refunds/{refund_no}/retry", tag = "admin",
+    params(("refund_no" = String, Path, description = "The failed refund's number")),
+    responses((status = 200, body = RefundView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "forbidden_role"),
+        (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 409, body = ErrorBody, description = "refund_not_failed"),
+        (status = 422, body = ErrorBody, description = "refund_exceeds_paid: another refund took what was left")),
+    security(("admin_token" = [])))]
+pub async fn retry_refund(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(refund_no): Path<String>,
+) -> Result<Json<RefundView>, ApiError> {
+    let refund = state
+        .gateway
+        .retry_failed_refund(&refund_no, admin.name())
+        .await?;
+    Ok(Json(RefundView::from(&refund)))
 }

@@ -98,7 +98,8 @@ pub fn route_action(method: &Method, route: &str) -> Option<Action> {
         ("POST", "/admin/operators") | ("POST", "/admin/operators/{id}/revoke") => {
             Action::ChangeOperator
         }
-        ("POST", "/admin/payments/{payment_no}/flag/resolve") => Action::ActOnFlag,
+        ("POST", "/admin/payments/{payment_no}/flag/resolve")
+        | ("POST", "/admin/refunds/{refund_no}/retry") => Action::ActOnFlag,
         ("POST", "/admin/events/{event_id}/redeliver")
         | ("POST", "/admin/merchants/{id}/events/redeliver") => Action::ActOnWebhook,
         _ => return None,
@@ -355,6 +356,11 @@ mod tests {
                 "POST",
                 "/admin/events/{event_id}/redeliver",
                 Action::ActOnWebhook,
+            ),
+            (
+                "POST",
+                "/admin/refunds/{refund_no}/retry",
+                Action::ActOnFlag,
             ),
             (
                 "POST",

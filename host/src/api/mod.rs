@@ -44,7 +44,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[openapi(
     info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
     paths(orders::create, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
-          admin::create_merchant, admin::put_provider, admin::get_provider, admin::flags, admin::resolve_flag, admin::event, admin::redeliver, admin::redeliver_failed,
+          admin::create_merchant, admin::put_provider, admin::get_provider, admin::flags, admin::resolve_flag, admin::event, admin::redeliver, admin::redeliver_failed, admin::retry_refund,
           adapters::active, adapters::versions, adapters::show, adapters::upload, adapters::check, adapters::activate, adapters::rollback,
           merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider,
           merchants::create_key, merchants::list_keys, merchants::revoke_key,
@@ -111,6 +111,10 @@ pub fn router(state: AppState) -> Router {
             post(admin::resolve_flag),
         )
         .route("/admin/events/{event_id}", get(admin::event))
+        .route(
+            "/admin/refunds/{refund_no}/retry",
+            post(admin::retry_refund),
+        )
         .route("/admin/events/{event_id}/redeliver", post(admin::redeliver))
         .route(
             "/admin/merchants/{id}/events/redeliver",

@@ -376,6 +376,8 @@ pub struct FlagsView {
     pub payments: Vec<FlagView>,
     /// Webhooks whose retry schedule ran out.
     pub webhooks: Vec<EventView>,
+    /// Refunds that failed, newest first (`POST /admin/refunds/{refund_no}/retry`).
+    pub refunds: Vec<RefundView>,
     /// The latest flags operators resolved (at most 50), newest first.
     pub resolved: Vec<FlagResolutionView>,
 }
@@ -385,6 +387,7 @@ impl From<&crate::service::flags::Overview> for FlagsView {
         FlagsView {
             payments: o.payments.iter().map(FlagView::from).collect(),
             webhooks: o.webhooks.iter().map(EventView::from).collect(),
+            refunds: o.refunds.iter().map(RefundView::from).collect(),
             resolved: o.resolved.iter().map(FlagResolutionView::from).collect(),
         }
     }

@@ -1,11 +1,13 @@
-//! `paygate flags list | resolve PAYMENT_NO --flag F --note WHY`: what waits for an operator
-//! (flagged payments, webhooks whose retries ran out, the latest resolutions) and resolving
-//! a payment's flag, on the data directory or through a running paygate's admin API with
-//! `--url`; both print the admin API's shapes with `--json`.
+//! `paygate flags list | resolve PAYMENT_NO --flag F --note WHY | retry-refund REFUND_NO`:
+//! what waits for an operator (flagged payments, webhooks whose retries ran out, failed
+//! refunds, the latest resolutions), resolving a payment's flag, on the data directory or
+//! through a running paygate's admin API with `--url`, and retrying a failed refund (through
+//! `--url` only: the provider is called by that paygate). All print the admin API's shapes
+//! with `--json`.
 
 use clap::Subcommand;
 
-use paygate::api::views::{FlagResolutionView, FlagsView};
+use paygate::api::views::{FlagResolutionView, FlagsView, RefundView};
 use paygate::config::Config;
 use paygate::service::flags as service;
 
@@ -31,6 +33,14 @@ pub enum FlagCommand {
         /// Why: what you checked or did (1 to 1,000 characters).
         #[arg(long)]
         note: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Retries a failed refund under its own refund number, through a running paygate
+    /// (`--url`), which submits it to the provider at once.
+    RetryRefund {
+        /// The failed refund's number (`flags list` shows them).
+        refund_no: String,
         #[command(flatten)]
         target: Target,
     },
@@ -89,6 +99,35 @@ pub async fn run(config: Config, command: FlagCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        FlagCommand::RetryRefund { refund_no, target } => {
+            let api = remote(&config, &target)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "a refund is retried by a running paygate, which calls the provider: pass \
+                     --url (or set PAYGATE_URL) and the admin token in PAYGATE_ADMIN_TOKEN"
+                )
+            })?;
+            let refund: RefundView = api
+                .post_json(
+                    &format!("/admin/refunds/{refund_no}/retry"),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            if target.json {
+                return print_json(&refund);
+            }
+            println!(
+                "refund {} of payment {}: {}{}",
+                refund.refund_no,
+                refund.payment_no,
+                refund.state,
+                refund
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -131,6 +170,25 @@ fn print_flags(flags: &FlagsView) {
     print_table(
         &["EVENT", "KIND", "CREATED", "ATTEMPTS", "LAST STATUS"],
         &webhooks,
+        "(none)",
+    );
+    let refunds: Vec<Vec<String>> = flags
+        .refunds
+        .iter()
+        .map(|r| {
+            vec![
+                r.refund_no.clone(),
+                r.payment_no.clone(),
+                r.kind.clone(),
+                format!("{} {}", r.amount, r.currency),
+                r.error.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    println!("\nFailed refunds");
+    print_table(
+        &["REFUND", "PAYMENT", "KIND", "AMOUNT", "ERROR"],
+        &refunds,
         "(none)",
     );
     let resolved: Vec<Vec<String>> = flags

@@ -25,6 +25,6 @@ pub use payment::{
     check_payer, pay_window, resolve_flag, PayAction, PayWindow, PaymentEvent, PaymentFlag,
     PaymentNo, PaymentState, ResolveError, WindowError, MAX_RESOLUTION_NOTE,
 };
-pub use refund::{RefundEvent, RefundKind, RefundState};
+pub use refund::{retry_failed, RefundEvent, RefundKind, RefundState, RetryError};
 pub use settle::{settle, PaymentOrder, ReportedPayment, Settlement};
 pub use state::{Change, InvalidTransition, Transition};

@@ -47,7 +47,8 @@ pub enum Action {
     /// Tests a stored provider configuration with a harmless query (changes nothing stored,
     /// but talks to the provider).
     TestProvider,
-    /// Acts on a flagged payment (resolves its flag with a note).
+    /// Acts on what a flag is about: resolves a payment's flag with a note, retries a failed
+    /// refund.
     ActOnFlag,
     /// Sends a webhook again (one event, or every failed delivery of a merchant).
     ActOnWebhook,

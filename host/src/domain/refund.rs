@@ -4,6 +4,7 @@
 //! ```text
 //! pending --succeed--> succeeded
 //!    \--fail--> failed            (its amount goes back to what may be refunded)
+//!                  \--an operator retries--> pending (its amount reserved again)
 //! ```
 //! A payment whose succeeded refunds add up to what was paid, with none pending, is
 //! refunded in full; a merchant's refund in full refunds the orders it paid too (paygate's
@@ -166,6 +167,29 @@ pub fn partial_refund(
     })
 }
 
+/// Why a refund cannot be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RetryError {
+    /// Only a failed refund is retried: a pending one is still being asked about, a
+    /// succeeded one gave the money back.
+    #[error("the refund is {0}; only a failed refund can be retried")]
+    NotFailed(RefundState),
+}
+
+/// The operator's retry of a failed refund: back to pending, to be submitted again under the
+/// same refund number. WeChat Pay asks for exactly that ("If a refund fails, please resubmit
+/// it without changing the refund number", Submit Refund API, pay.weixin.qq.com, tips);
+/// Alipay's `out_request_no` identifies one refund request of a trade (alipay.trade.refund,
+/// as quoted in alipay/alipay-easysdk#71), so the same number is the same refund, never a
+/// second one. Its amount is reserved again on the payment, which must still have that much
+/// left to refund.
+pub fn retry_failed(state: RefundState) -> Result<Change<RefundState>, RetryError> {
+    match state {
+        RefundState::Failed => Ok(Change::new(state, RefundState::Pending)),
+        other => Err(RetryError::NotFailed(other)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +320,17 @@ mod tests {
         .expect("allowed");
         assert_eq!(effect.payment, None);
         assert_eq!(effect.orders, None);
+    }
+
+    #[test]
+    fn only_a_failed_refund_is_retried_and_it_goes_back_to_pending() {
+        let change = retry_failed(RefundState::Failed).expect("failed: may retry");
+        assert_eq!(
+            (change.from(), change.to()),
+            (RefundState::Failed, RefundState::Pending)
+        );
+        for other in [RefundState::Pending, RefundState::Succeeded] {
+            assert_eq!(retry_failed(other), Err(RetryError::NotFailed(other)));
+        }
     }
 }

@@ -136,6 +136,8 @@ error_codes! {
     InvalidFlag = "invalid_flag",
     /// 409: the event's delivery is under way (pending): it is not sent a second time.
     DeliveryPending = "delivery_pending",
+    /// 409: only a failed refund is retried.
+    RefundNotFailed = "refund_not_failed",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -1,13 +1,14 @@
 //! What waits for an operator, and the operator acting on it: flagged payments, webhooks
-//! whose schedule ran out, and resolving a flag with a note (who, when, why), decided by
+//! whose schedule ran out, failed refunds, and resolving a flag with a note (who, when, why), decided by
 //! `domain::resolve_flag` and applied by `store::flags` only if the payment still carries
 //! the flag the operator read. Free functions over the database, so that the CLI works on
 //! a data directory as the admin API does through a running paygate.
 
-use crate::domain::{self, DeliveryState, PaymentFlag, ResolveError};
+use crate::domain::{self, DeliveryState, PaymentFlag, RefundState, ResolveError};
 use crate::store::events::{self, OrderEvent};
 use crate::store::flags::{self, FlagResolution};
 use crate::store::payments::{self, PaymentRecord};
+use crate::store::refunds::{self, RefundRecord};
 use crate::store::Db;
 
 use super::{ErrorCode, Gateway, ServiceError};
@@ -22,6 +23,8 @@ pub struct Overview {
     pub payments: Vec<PaymentRecord>,
     /// Webhooks whose retry schedule ran out.
     pub webhooks: Vec<OrderEvent>,
+    /// Refunds that failed (at most 500).
+    pub refunds: Vec<RefundRecord>,
     /// The latest [`RECENT_RESOLUTIONS`] flags resolved.
     pub resolved: Vec<FlagResolution>,
 }
@@ -31,6 +34,7 @@ pub async fn overview(db: &Db) -> Result<Overview, ServiceError> {
     Ok(Overview {
         payments: payments::flagged(db).await?,
         webhooks: events::in_state(db, DeliveryState::Failed).await?,
+        refunds: refunds::in_state(db, RefundState::Failed).await?,
         resolved: flags::recent(db, RECENT_RESOLUTIONS).await?,
     })
 }

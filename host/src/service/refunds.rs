@@ -3,6 +3,7 @@
 //! the adapter; an unreachable provider is asked again from the delay queue (providers
 //! treat a repeated refund number as the same refund).
 
+use crate::domain::retry_failed;
 use sha2::{Digest, Sha256};
 
 use crate::domain::refund::{
@@ -287,6 +288,54 @@ impl Gateway {
         refunds::get(&self.db, &refund.refund_no)
             .await?
             .ok_or(ServiceError::NotFound("refund"))
+    }
+
+    /// An operator retries a failed refund (`domain::retry_failed`): back to pending, its
+    /// amount reserved again, then submitted to the provider under its own refund number
+    /// at once (the answer is what that first ask met; a processing one goes on on the
+    /// queue). Errors: no such refund (404); not failed (409 `refund_not_failed`); what is
+    /// left to refund of its payment no longer covers it, because another refund took it
+    /// meanwhile (422 `refund_exceeds_paid`).
+    pub async fn retry_failed_refund(
+        &self,
+        refund_no: &str,
+        by: &str,
+    ) -> Result<RefundRecord, ServiceError> {
+        let refund = refunds::get(&self.db, refund_no)
+            .await?
+            .ok_or(ServiceError::NotFound("refund"))?;
+        let change = retry_failed(refund.state)
+            .map_err(|e| ServiceError::conflict(ErrorCode::RefundNotFailed, e.to_string()))?;
+        let applied = refunds::retry(
+            &self.db,
+            &refund,
+            change,
+            PaymentState::REFUNDABLE,
+            self.now_ms(),
+        )
+        .await?;
+        if let Applied::LostRace = applied {
+            let now = refunds::get(&self.db, refund_no)
+                .await?
+                .ok_or(ServiceError::NotFound("refund"))?;
+            if let Err(e) = retry_failed(now.state) {
+                return Err(ServiceError::conflict(
+                    ErrorCode::RefundNotFailed,
+                    e.to_string(),
+                ));
+            }
+            let payment = payments::get_any(&self.db, &refund.payment_no)
+                .await?
+                .ok_or(ServiceError::NotFound("payment"))?;
+            return Err(exceeds_paid(&payment));
+        }
+        tracing::warn!(refund_no, payment_no = %refund.payment_no, by, "failed refund retried by an operator");
+        let pending = RefundRecord {
+            state: change.to(),
+            last_error: None,
+            ..refund
+        };
+        self.drive_refund(&pending, 0).await
     }
 
     /// A pending refund to ask about again (a queue task), or `None` when it finished.

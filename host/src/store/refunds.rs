@@ -91,6 +91,54 @@ pub async fn create(
     batch::transaction(db, &writes, ()).await
 }
 
+/// Applies an operator's retry of a failed refund (`domain::retry_failed`) in one
+/// transaction: the refund back to pending (its last error cleared), and its amount
+/// reserved again on its payment while the payment is in one of the states `refundable`
+/// and the amount still fits in what is left to refund. `LostRace` (nothing written)
+/// otherwise.
+pub async fn retry(
+    db: &Db,
+    refund: &RefundRecord,
+    change: Change<RefundState>,
+    refundable: [PaymentState; 2],
+    now: i64,
+) -> Result<Applied<()>, StoreError> {
+    let writes = [
+        Write::new(
+            "UPDATE refunds SET state = $1, last_error = NULL, updated_at = $2
+             WHERE refund_no = $3 AND state = $4",
+            Some(1),
+        )
+        .bind(change.to().as_str())
+        .bind(now)
+        .bind(refund.refund_no.as_str())
+        .bind(change.from().as_str()),
+        Write::new(
+            "UPDATE payments SET refunded_amount = refunded_amount + $1, updated_at = $2
+             WHERE payment_no = $3 AND state IN ($4, $5) AND paid_amount IS NOT NULL
+             AND refunded_amount + $1 <= paid_amount",
+            Some(1),
+        )
+        .bind(refund.amount.minor())
+        .bind(now)
+        .bind(refund.payment_no.as_str())
+        .bind(refundable[0].as_str())
+        .bind(refundable[1].as_str()),
+    ];
+    batch::transaction(db, &writes, ()).await
+}
+
+/// The refunds in `state` (failed), newest first, at most 500. The state is written into
+/// the statement so that the partial index of failed refunds (migration 0018) serves it.
+pub async fn in_state(db: &Db, state: RefundState) -> Result<Vec<RefundRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM refunds WHERE state = '{}' ORDER BY updated_at DESC LIMIT 500",
+        state.as_str()
+    );
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn get(db: &Db, refund_no: &str) -> Result<Option<RefundRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE refund_no = $1");
     let row = sqlx::query(&sql)

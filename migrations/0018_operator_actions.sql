@@ -1,3 +1,5 @@
+-- What operators act on (issue 15): webhook deliveries sent again, failed refunds retried.
+
 -- The history of an event's webhook delivery: every attempt (its HTTP status, 0 when the
 -- endpoint did not answer) and every re-delivery an operator asked for (who), numbered
 -- 1, 2, 3, ... per event. The event's own `attempts` counts the attempts of the current
@@ -18,3 +20,7 @@ CREATE TABLE delivery_attempts (
 -- An operator re-delivers every failed delivery of a merchant: a partial index holds only
 -- those, so the look-up costs the same beside millions of delivered events.
 CREATE INDEX order_events_failed ON order_events (merchant_id, created_at) WHERE delivery = 'failed';
+
+-- Failed refunds wait for an operator (`GET /admin/flags`, retried with
+-- `POST /admin/refunds/{refund_no}/retry`): a partial index holds only those.
+CREATE INDEX refunds_failed ON refunds (updated_at) WHERE state = 'failed';
