@@ -5,7 +5,9 @@ CREATE TABLE flag_resolutions (
     id              TEXT PRIMARY KEY,
     payment_no      TEXT NOT NULL REFERENCES payments (payment_no),
     merchant_id     TEXT NOT NULL,
-    flag            TEXT NOT NULL,
+    -- The flag names of domain::PaymentFlag, as payments.flag allows them.
+    flag            TEXT NOT NULL CHECK (flag IN ('amount_mismatch', 'unexpected_refund',
+                    'late_payment', 'double_payment', 'refund_failed', 'provider_refuses_queries')),
     note            TEXT NOT NULL,
     -- The operator's name, as in the audit log.
     resolved_by     TEXT NOT NULL,

@@ -232,6 +232,51 @@ async fn the_openapi_document_describes_the_merchant_calls() {
     }
 }
 
+#[tokio::test]
+async fn the_api_document_is_read_at_docs_from_files_paygate_serves_itself() {
+    let app = TestApp::spawn().await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", app.url);
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.expect("http");
+            let status = r.status();
+            let kind = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (status, kind, r.text().await.expect("body"))
+        }
+    };
+    let (status, kind, page) = get("/docs/").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    // Every file the page loads is paygate's own (relative): no CDN, no internet.
+    for reference in page
+        .split(['"', '\''])
+        .filter(|s| s.ends_with(".js") || s.ends_with(".css"))
+    {
+        assert!(
+            !reference.contains("//"),
+            "the page loads {reference} from elsewhere"
+        );
+        let (status, _, body) = get(&format!("/docs/{}", reference.trim_start_matches("./"))).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{reference}");
+        assert!(!body.is_empty(), "{reference}");
+    }
+    let (_, _, init) = get("/docs/swagger-initializer.js").await;
+    assert!(
+        init.contains("/openapi.json"),
+        "the page reads paygate's document: {init}"
+    );
+    let (status, _, doc) = get("/openapi.json").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let doc: Value = serde_json::from_str(&doc).expect("the document is JSON");
+    assert!(doc["paths"]["/v1/orders"]["post"]["responses"]["429"].is_object());
+}
+
 /// A merchant's web server with two webhook paths, `/merchant` and `/order`: which path got
 /// each call, its `Paygate-Signature`, and its body.
 #[derive(Clone, Default)]

@@ -41,6 +41,10 @@ async fn rows(db: &Db) {
          VALUES ('r1', 'p1', 'm1', 100, 'CNY', 'merchant', 'pending', 0, 0)",
         "INSERT INTO order_events (id, order_id, merchant_id, kind, payload, delivery, created_at, seq)
          VALUES ('e1', 'o1', 'm1', 'order.paid', '{}', 'pending', 0, 1)",
+        "INSERT INTO flag_resolutions (id, payment_no, merchant_id, flag, note, resolved_by, resolved_at)
+         VALUES ('fr1', 'p1', 'm1', 'late_payment', 'checked', 'alice', 0)",
+        "INSERT INTO delivery_attempts (event_id, n, at, kind, status, operator)
+         VALUES ('e1', 1, 0, 'attempt', 500, NULL)",
     ] {
         sqlx::query(sql).execute(&db.pool).await.expect(sql);
     }
@@ -52,7 +56,7 @@ fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static s
 
 async fn check(db: &Db) {
     rows(db).await;
-    let cases: [(&str, &str, &str, Vec<&str>); 6] = [
+    let cases: [(&str, &str, &str, Vec<&str>); 8] = [
         (
             "orders",
             "state",
@@ -88,6 +92,18 @@ async fn check(db: &Db) {
             "delivery",
             "id = 'e1'",
             names(DeliveryState::ALL, |s| s.as_str()),
+        ),
+        (
+            "flag_resolutions",
+            "flag",
+            "id = 'fr1'",
+            names(PaymentFlag::ALL, |s| s.as_str()),
+        ),
+        (
+            "delivery_attempts",
+            "kind",
+            "event_id = 'e1' AND n = 1",
+            vec!["attempt", "redelivery"],
         ),
     ];
     for (table, column, key, names) in cases {

@@ -1,9 +1,11 @@
 //! The REST API: checkout clients (`/v1/...`, API key), operators (`/admin/...`, admin
-//! token), providers (`/v1/notify/...`), and the OpenAPI document (`/openapi.json`).
+//! token), providers (`/v1/notify/...`), and the OpenAPI document (`/openapi.json`, read
+//! on `/docs`).
 
 pub mod adapters;
 mod admin;
 mod auth;
+mod doc;
 pub mod error;
 mod health;
 // Public (hidden) for the fuzz targets in `fuzz/`, which run every body through it.
@@ -21,9 +23,10 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use axum::Router;
+use utoipa::OpenApi;
+
+use self::doc::{ErrorAnswers, SecuritySchemes};
 
 use crate::config::Secret;
 use crate::service::Gateway;
@@ -49,22 +52,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
           merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider,
           merchants::create_key, merchants::list_keys, merchants::revoke_key,
           operators::create, operators::list, operators::revoke, operators::audit),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &ErrorAnswers),
     tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
 )]
 pub struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer =
-            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
-        components.add_security_scheme("api_key", bearer());
-        components.add_security_scheme("admin_token", bearer());
-    }
-}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -139,7 +130,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::admin_gate,
         ))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        // The API document, and a page people read it on (Swagger UI, served from files
+        // built into paygate: it works without internet).
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
