@@ -275,6 +275,26 @@ async fn unrefundable_late_payment(app: &TestApp) -> (paygate_e2e::Merchant, Val
     (merchant, late)
 }
 
+/// The merchant's mock configuration with refunds on again (its other settings kept).
+async fn allow_refunds(app: &TestApp, merchant: &paygate_e2e::Merchant) {
+    let path = format!("/admin/merchants/{}/providers/mock", merchant.id);
+    let (_, config) = app.admin_get(&path).await;
+    let mut settings = config["settings"].clone();
+    settings
+        .as_object_mut()
+        .expect("settings")
+        .remove("refunds");
+    let r = app
+        .client
+        .put(format!("{}{path}?test=false", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "settings": settings }))
+        .send()
+        .await
+        .expect("configure");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn money_that_cannot_be_refunded_is_flagged_for_an_operator() {
     let app = TestApp::spawn().await;
@@ -336,22 +356,7 @@ async fn an_operator_retries_a_failed_refund_under_its_own_number() {
     );
 
     // The merchant's provider takes refunds again: the same refund goes through.
-    let path = format!("/admin/merchants/{}/providers/mock", merchant.id);
-    let (_, config) = app.admin_get(&path).await;
-    let mut settings = config["settings"].clone();
-    settings
-        .as_object_mut()
-        .expect("settings")
-        .remove("refunds");
-    let r = app
-        .client
-        .put(format!("{}{path}?test=false", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "settings": settings }))
-        .send()
-        .await
-        .expect("configure");
-    assert_eq!(r.status(), StatusCode::OK);
+    allow_refunds(&app, &merchant).await;
     let (status, done) = retry(refund_no.to_owned()).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(
@@ -397,22 +402,7 @@ async fn a_failed_refund_is_not_retried_past_what_is_left_to_refund() {
     let (merchant, late) = unrefundable_late_payment(&app).await;
     let payment_no = late["payment_no"].as_str().expect("no");
     let refund_no = late["refunds"][0]["refund_no"].as_str().expect("refund no");
-    let path = format!("/admin/merchants/{}/providers/mock", merchant.id);
-    let (_, config) = app.admin_get(&path).await;
-    let mut settings = config["settings"].clone();
-    settings
-        .as_object_mut()
-        .expect("settings")
-        .remove("refunds");
-    let r = app
-        .client
-        .put(format!("{}{path}?test=false", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "settings": settings }))
-        .send()
-        .await
-        .expect("configure");
-    assert_eq!(r.status(), StatusCode::OK);
+    allow_refunds(&app, &merchant).await;
     // The merchant refunds part of it meanwhile: 800 no longer fits.
     let r = app
         .post(

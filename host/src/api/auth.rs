@@ -303,21 +303,10 @@ mod tests {
         use utoipa::OpenApi;
         let doc = super::super::ApiDoc::openapi();
         let mut seen = 0;
-        for (path, item) in doc.paths.paths.iter() {
-            if !path.starts_with("/admin") {
-                continue;
-            }
-            for (method, op) in [
-                (Method::GET, &item.get),
-                (Method::POST, &item.post),
-                (Method::PUT, &item.put),
-                (Method::DELETE, &item.delete),
-                (Method::PATCH, &item.patch),
-            ] {
-                if op.is_some() {
-                    seen += 1;
-                    assert!(route_action(&method, path).is_some(), "{method} {path}");
-                }
+        for (path, method, _) in crate::api::doc::tests::operations(&doc) {
+            if path.starts_with("/admin") {
+                seen += 1;
+                assert!(route_action(&method, &path).is_some(), "{method} {path}");
             }
         }
         assert!(seen > 20, "{seen} admin operations documented");

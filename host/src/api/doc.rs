@@ -143,13 +143,15 @@ fn error_response(what: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use utoipa::OpenApi;
 
     use super::*;
 
     /// (path, method, operation) of every documented operation.
-    fn operations(doc: &utoipa::openapi::OpenApi) -> Vec<(String, Method, Operation)> {
+    pub(in crate::api) fn operations(
+        doc: &utoipa::openapi::OpenApi,
+    ) -> Vec<(String, Method, Operation)> {
         let mut all = Vec::new();
         for (path, item) in &doc.paths.paths {
             for (method, op) in [

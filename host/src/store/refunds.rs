@@ -51,6 +51,24 @@ fn from_row(r: &AnyRow) -> Result<RefundRecord, StoreError> {
     })
 }
 
+/// The write that reserves `refund`'s amount on its payment, while the payment is in one of
+/// the states `refundable` and the amount fits in what is left to refund. The conditional
+/// update is the rule (and locks the payment row): concurrent refunds cannot both pass it
+/// past the paid amount.
+fn reserve(refund: &RefundRecord, refundable: [PaymentState; 2], now: i64) -> Write {
+    Write::new(
+        "UPDATE payments SET refunded_amount = refunded_amount + $1, updated_at = $2
+         WHERE payment_no = $3 AND state IN ($4, $5) AND paid_amount IS NOT NULL
+         AND refunded_amount + $1 <= paid_amount",
+        Some(1),
+    )
+    .bind(refund.amount.minor())
+    .bind(now)
+    .bind(refund.payment_no.as_str())
+    .bind(refundable[0].as_str())
+    .bind(refundable[1].as_str())
+}
+
 /// Records `refund` and reserves its amount on its payment, in one transaction, while the
 /// payment is in one of the states `refundable` and the amount fits in what is left to
 /// refund. `LostRace` (nothing written) otherwise.
@@ -60,19 +78,7 @@ pub async fn create(
     refundable: [PaymentState; 2],
 ) -> Result<Applied<()>, StoreError> {
     let writes = [
-        // The conditional update is the rule (and locks the payment row): concurrent refunds
-        // cannot both pass it past the paid amount.
-        Write::new(
-            "UPDATE payments SET refunded_amount = refunded_amount + $1, updated_at = $2
-             WHERE payment_no = $3 AND state IN ($4, $5) AND paid_amount IS NOT NULL
-             AND refunded_amount + $1 <= paid_amount",
-            Some(1),
-        )
-        .bind(refund.amount.minor())
-        .bind(refund.created_at)
-        .bind(refund.payment_no.as_str())
-        .bind(refundable[0].as_str())
-        .bind(refundable[1].as_str()),
+        reserve(refund, refundable, refund.created_at),
         Write::new(
             "INSERT INTO refunds (refund_no, payment_no, merchant_id, amount, currency, reason, kind, state, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
@@ -113,17 +119,7 @@ pub async fn retry(
         .bind(now)
         .bind(refund.refund_no.as_str())
         .bind(change.from().as_str()),
-        Write::new(
-            "UPDATE payments SET refunded_amount = refunded_amount + $1, updated_at = $2
-             WHERE payment_no = $3 AND state IN ($4, $5) AND paid_amount IS NOT NULL
-             AND refunded_amount + $1 <= paid_amount",
-            Some(1),
-        )
-        .bind(refund.amount.minor())
-        .bind(now)
-        .bind(refund.payment_no.as_str())
-        .bind(refundable[0].as_str())
-        .bind(refundable[1].as_str()),
+        reserve(refund, refundable, now),
     ];
     batch::transaction(db, &writes, ()).await
 }
