@@ -74,7 +74,11 @@ pub struct WebhookBody {
     /// An absolute http(s) URL of at most 1024 characters, or `null` to remove the
     /// endpoint. Required (an empty body does not remove it by accident).
     #[serde(deserialize_with = "Option::deserialize")]
-    #[schema(required = true)]
+    #[schema(
+        required = true,
+        max_length = 1024,
+        pattern = "^https?://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub notify_url: Option<String>,
 }
 
@@ -198,7 +202,9 @@ fn page_error(e: MerchantError) -> ApiError {
 /// Lists merchants, newest first, a page at a time: `limit` (1 to 200, default 50),
 /// `after` (the previous page's `next_after`), `name` (only merchants of exactly that name).
 #[utoipa::path(get, path = "/admin/merchants", tag = "admin",
-    params(("limit" = Option<i64>, Query), ("after" = Option<String>, Query), ("name" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "page size, default 50"),
+        ("after" = Option<String>, Query, pattern = "^m_[0-9a-f]{32}$", description = "the previous page's `next_after`"),
+        ("name" = Option<String>, Query, description = "only merchants of exactly this name")),
     responses((status = 200, body = MerchantListView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn list(
@@ -331,14 +337,15 @@ pub struct ApiKeyListView {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
-    /// What the key is for (`checkout v2`), at most 64 printable characters.
+    /// What the key is for (`checkout v2`), at most 64 printable characters (blank: none).
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub label: Option<String>,
 }
 
 /// Creates another API key for the merchant; the key is in this answer only. Both keys
 /// work until one is revoked: clients move to the new key, then the old one is revoked.
-#[utoipa::path(post, path = "/admin/merchants/{id}/keys", tag = "admin", request_body = CreateKeyBody,
+#[utoipa::path(post, path = "/admin/merchants/{id}/keys", tag = "admin", request_body = Option<CreateKeyBody>,
     params(("id" = String, Path)),
     responses((status = 201, body = CreatedKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "invalid_label")),

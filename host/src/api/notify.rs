@@ -15,7 +15,9 @@ use crate::service::ErrorCode;
     params(("provider" = String, Path), ("merchant_id" = String, Path)),
     request_body(content = String, description = "the provider's notification, passed byte for byte to its adapter", content_type = "application/octet-stream"),
     responses((status = 200, description = "the provider's expected reply, as the adapter chose it"),
-        (status = 404, description = "unknown merchant, or provider not configured", body = ErrorBody)))]
+        (status = 404, description = "unknown merchant, or provider not configured", body = ErrorBody),
+        (status = "4XX", description = "the provider's expected reply to a notification paygate refuses (a signature that does not verify, a malformed body), as the adapter chose it: the provider sends it again"),
+        (status = "5XX", description = "the provider's expected reply when paygate could not take the notification now: the provider sends it again")))]
 pub async fn receive(
     State(state): State<AppState>,
     Path((provider, merchant_id)): Path<(String, String)>,

@@ -79,9 +79,11 @@ impl From<&CreatedOperator> for CreatedOperatorView {
 #[serde(deny_unknown_fields)]
 pub struct CreateOperatorBody {
     /// 1 to 64 of letters, digits, `.`, `_`, `-`, `@`; unique among live operators.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
     /// `read` (GET every admin endpoint), `operate` (also provider tests, flags and
     /// webhooks), `admin` (also merchants, keys, providers, adapters, operators).
+    #[schema(pattern = "^(read|operate|admin)$")]
     pub role: String,
 }
 
@@ -204,7 +206,8 @@ pub async fn revoke(
 /// The audit log, newest first, a page at a time: `limit` (1 to 500, default 50), `before`
 /// (the previous page's `next_before`). Needs `read`.
 #[utoipa::path(get, path = "/admin/audit", tag = "admin",
-    params(("limit" = Option<i64>, Query), ("before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
+        ("before" = Option<String>, Query, pattern = "^au_[0-9a-fA-F]{32}$", description = "the previous page's `next_before`")),
     responses((status = 200, body = AuditPageView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn audit(

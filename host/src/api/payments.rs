@@ -96,7 +96,7 @@ pub async fn get(
 /// refund; the same key with another amount or reason is 422. Refunds never add up past
 /// what was paid (422 `refund_exceeds_paid`); an unpaid payment is 409 `payment_not_paid`.
 #[utoipa::path(post, path = "/v1/payments/{payment_no}/refunds", tag = "payments", request_body = RefundBody,
-    params(("payment_no" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes a retry answer the same refund")),
+    params(("payment_no" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "makes a retry answer the same refund: 1 to 255 visible ASCII characters")),
     responses((status = 201, body = RefundView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn refund(

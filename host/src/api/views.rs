@@ -185,8 +185,10 @@ impl From<&RefundRecord> for RefundView {
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// Minor units, above 0, at most what was paid minus what is already refunded.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
     /// Shown to the payer where the provider supports it; at most 80 characters.
+    #[schema(max_length = 80)]
     pub reason: Option<String>,
 }
 
@@ -255,9 +257,19 @@ impl PaymentView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMerchantBody {
+    /// 1 to 128 printable characters (surrounding spaces are dropped).
+    #[schema(
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u001F\\u007F-\\u009F\\s][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
-    /// The merchant-wide webhook endpoint (see `PUT /admin/merchants/{id}/webhook`).
+    /// The merchant-wide webhook endpoint (see `PUT /admin/merchants/{id}/webhook`): an
+    /// absolute http(s) URL of at most 1024 characters.
     #[serde(default)]
+    #[schema(
+        max_length = 1024,
+        pattern = "^https?://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub notify_url: Option<String>,
 }
 
@@ -399,12 +411,16 @@ impl From<&crate::service::flags::Overview> for FlagsView {
 pub struct ResolveFlagBody {
     /// The flag being resolved, as read from `GET /admin/flags`: if the payment carries
     /// another by now, nothing changes (409 `flag_changed`).
-    #[schema(example = "late_payment")]
+    #[schema(
+        example = "late_payment",
+        pattern = "^(amount_mismatch|unexpected_refund|late_payment|double_payment|refund_failed|provider_refuses_queries)$"
+    )]
     pub flag: String,
     /// Why: what the operator checked or did (1 to 1,000 characters).
     #[schema(
         min_length = 1,
         max_length = 1000,
+        pattern = "\\S",
         example = "refund 50000000012 seen in the WeChat Pay merchant platform"
     )]
     pub note: String,

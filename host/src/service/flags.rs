@@ -100,7 +100,7 @@ impl Gateway {
 
 /// A flag's name as an operator types it: 422 `invalid_flag`, listing the names, otherwise.
 pub fn parse_flag(name: &str) -> Result<PaymentFlag, ServiceError> {
-    PaymentFlag::parse(name.trim()).ok_or_else(|| {
+    PaymentFlag::parse(name).ok_or_else(|| {
         let names: Vec<&str> = PaymentFlag::ALL.iter().map(|f| f.as_str()).collect();
         ServiceError::invalid(
             ErrorCode::InvalidFlag,
