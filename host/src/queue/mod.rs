@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use self::redis::{address as redis_address, ping as redis_ping, RedisQueue};
 pub use self::sql::SqlQueue;
-pub use worker::{Handler, Outcome, Step, Wakes, Worker, WorkerConfig, CLAIM_AHEAD, IDLE_POLL};
+pub use worker::{Handler, Outcome, Wakes, Worker, WorkerConfig, CLAIM_AHEAD, IDLE_POLL};
 
 /// A task a worker holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

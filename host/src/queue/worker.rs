@@ -110,7 +110,7 @@ pub struct WorkerConfig {
 
 /// What one step of a worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
+struct Step {
     /// Tasks run.
     pub ran: usize,
     /// Whether the claim was full: more may be due already.

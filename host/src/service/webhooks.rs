@@ -192,12 +192,9 @@ impl Gateway {
             return Err(ServiceError::NotFound("merchant"));
         }
         let failed =
-            events::ids_of_merchant_in_state(&self.db, merchant_id, DeliveryState::Failed).await?;
+            events::of_merchant_in_state(&self.db, merchant_id, DeliveryState::Failed).await?;
         let mut sent = 0;
-        for id in failed {
-            let Some(event) = events::get(&self.db, &id).await? else {
-                continue;
-            };
+        for event in failed {
             match self.send_again(&event, by).await {
                 Ok(()) => sent += 1,
                 Err(ServiceError::Conflict { .. }) => {}

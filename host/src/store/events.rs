@@ -351,16 +351,16 @@ pub async fn history(db: &Db, id: &str) -> Result<Vec<DeliveryRecord>, StoreErro
         .collect()
 }
 
-/// The ids of a merchant's events whose delivery is in `state` (failed), oldest first. The
-/// state is written into the statement so that the partial index of failed deliveries
-/// (migration 0018) serves it.
-pub async fn ids_of_merchant_in_state(
+/// A merchant's events whose delivery is in `state` (failed), oldest first. The state is
+/// written into the statement so that the partial index of failed deliveries (migration
+/// 0018) serves it.
+pub async fn of_merchant_in_state(
     db: &Db,
     merchant_id: &str,
     state: DeliveryState,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<OrderEvent>, StoreError> {
     let sql = format!(
-        "SELECT id FROM order_events WHERE merchant_id = $1 AND delivery = '{}'
+        "SELECT {COLUMNS} FROM order_events WHERE merchant_id = $1 AND delivery = '{}'
          ORDER BY created_at, id",
         state.as_str()
     );
@@ -368,9 +368,7 @@ pub async fn ids_of_merchant_in_state(
         .bind(merchant_id)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| r.try_get("id").map_err(StoreError::from))
-        .collect()
+    rows.iter().map(from_row).collect()
 }
 
 pub async fn mark_streamed(db: &Db, id: &str) -> Result<(), StoreError> {
