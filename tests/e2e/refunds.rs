@@ -275,6 +275,23 @@ async fn unrefundable_late_payment(app: &TestApp) -> (paygate_e2e::Merchant, Val
     (merchant, late)
 }
 
+/// `POST /admin/refunds/{refund_no}/retry` as the bootstrap admin.
+async fn retry_refund(app: &TestApp, refund_no: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/admin/refunds/{refund_no}/retry", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("retry")
+}
+
+/// [`retry_refund`]'s status and JSON answer (`null` if none).
+async fn retried(app: &TestApp, refund_no: &str) -> (StatusCode, Value) {
+    let r = retry_refund(app, refund_no).await;
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// The merchant's mock configuration with refunds on again (its other settings kept).
 async fn allow_refunds(app: &TestApp, merchant: &paygate_e2e::Merchant) {
     let path = format!("/admin/merchants/{}/providers/mock", merchant.id);
@@ -331,23 +348,9 @@ async fn an_operator_retries_a_failed_refund_under_its_own_number() {
     let (merchant, late) = unrefundable_late_payment(&app).await;
     let payment_no = late["payment_no"].as_str().expect("no");
     let refund_no = late["refunds"][0]["refund_no"].as_str().expect("refund no");
-    let retry = |refund_no: String| {
-        let app = &app;
-        async move {
-            let r = app
-                .client
-                .post(format!("{}/admin/refunds/{refund_no}/retry", app.url))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .expect("retry");
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
 
     // Still refused by the provider: failed again, with its words, the money not reserved.
-    let (status, again) = retry(refund_no.to_owned()).await;
+    let (status, again) = retried(&app, refund_no).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["state"], "failed", "{again}");
     assert!(
@@ -357,7 +360,7 @@ async fn an_operator_retries_a_failed_refund_under_its_own_number() {
 
     // The merchant's provider takes refunds again: the same refund goes through.
     allow_refunds(&app, &merchant).await;
-    let (status, done) = retry(refund_no.to_owned()).await;
+    let (status, done) = retried(&app, refund_no).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(
         (done["refund_no"].clone(), done["state"].clone()),
@@ -387,10 +390,10 @@ async fn an_operator_retries_a_failed_refund_under_its_own_number() {
         "the flag waits for an operator's note"
     );
 
-    let (status, not_failed) = retry(refund_no.to_owned()).await;
+    let (status, not_failed) = retried(&app, refund_no).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(not_failed["error"]["code"], "refund_not_failed");
-    let (status, _) = retry("r_missing".to_owned()).await;
+    let (status, _) = retried(&app, "r_missing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, flags) = app.admin_get("/admin/flags").await;
     assert_eq!(flags["refunds"], json!([]), "{flags}");
@@ -412,13 +415,7 @@ async fn a_failed_refund_is_not_retried_past_what_is_left_to_refund() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = app
-        .client
-        .post(format!("{}/admin/refunds/{refund_no}/retry", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("retry");
+    let r = retry_refund(&app, refund_no).await;
     let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_paid").await;
     assert!(
         message.contains("800") && message.contains("300"),
