@@ -14,6 +14,7 @@ macro_rules! in_both_settings {
 mod adapters;
 mod admin;
 mod alipay;
+mod api_document;
 mod api_keys;
 mod cli_output;
 mod conformance;

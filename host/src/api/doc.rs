@@ -19,6 +19,36 @@ use utoipa::Modify;
 use super::auth::route_action;
 use crate::domain::operator::Role;
 
+/// The document this paygate serves: [`super::ApiDoc`] with the limits its configuration
+/// sets (the shortest order `ttl_seconds`, past `PAYGATE_REPAY_CUTOFF`).
+pub fn for_deployment(min_ttl_seconds: i64) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::OpenApi as _;
+    let mut doc = super::ApiDoc::openapi();
+    if let Some(RefOr::T(Schema::Object(ttl))) =
+        property(&mut doc, "CreateOrderBody", "ttl_seconds")
+    {
+        ttl.minimum = Some(utoipa::Number::Int(min_ttl_seconds as isize));
+    }
+    // The pay request names each order once (422 `invalid_order_ids` otherwise).
+    if let Some(RefOr::T(Schema::Array(ids))) = property(&mut doc, "PayBody", "order_ids") {
+        ids.unique_items = true;
+    }
+    doc
+}
+
+/// The schema of a named component's property, to be refined.
+fn property<'a>(
+    doc: &'a mut utoipa::openapi::OpenApi,
+    component: &str,
+    name: &str,
+) -> Option<&'a mut RefOr<utoipa::openapi::schema::Schema>> {
+    match doc.components.as_mut()?.schemas.get_mut(component)? {
+        RefOr::T(utoipa::openapi::schema::Schema::Object(o)) => o.properties.get_mut(name),
+        _ => None,
+    }
+}
+
 /// The security schemes: a merchant's API key and the admin token, both bearer tokens.
 pub struct SecuritySchemes;
 

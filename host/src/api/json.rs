@@ -35,6 +35,37 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// An amount in minor units as JSON Schema's `integer` means it: `668` or an integral
+/// `668.0` (generated clients and JSON libraries that hold every number as a double write
+/// the latter). A fraction (`668.5`) or a number beyond `i64` is refused.
+pub fn minor_units<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct MinorUnits;
+    impl serde::de::Visitor<'_> for MinorUnits {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer number of minor units")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("the amount is too large"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            // 2^53 bounds the integers a double holds exactly; amounts stay far below it.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if v.fract() == 0.0 && v.abs() <= EXACT {
+                Ok(v as i64)
+            } else {
+                Err(E::custom(format!(
+                    "{v} is not an integer number of minor units"
+                )))
+            }
+        }
+    }
+    d.deserialize_any(MinorUnits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +114,32 @@ mod tests {
             parse::<Body>(br#"{"amount": 5}"#).map(|b| b.amount).ok(),
             Some(5)
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Amount {
+        #[serde(deserialize_with = "minor_units")]
+        amount: i64,
+    }
+
+    #[test]
+    fn an_amount_is_an_integer_or_an_integral_number_and_never_a_fraction() {
+        let amount = |s: &str| parse::<Amount>(s.as_bytes()).map(|a| a.amount);
+        assert_eq!(amount(r#"{"amount":668}"#).ok(), Some(668));
+        assert_eq!(amount(r#"{"amount":668.0}"#).ok(), Some(668));
+        assert_eq!(amount(r#"{"amount":-3}"#).ok(), Some(-3));
+        for refused in [
+            r#"{"amount":668.5}"#,
+            r#"{"amount":"668"}"#,
+            r#"{"amount":1e300}"#,
+            r#"{"amount":18446744073709551615}"#,
+        ] {
+            let err = amount(refused).expect_err(refused);
+            assert_eq!(
+                err.code,
+                crate::service::ErrorCode::InvalidBody,
+                "{refused}"
+            );
+        }
     }
 }

@@ -333,7 +333,7 @@ pub struct ApiKeyListView {
     pub keys: Vec<ApiKeyView>,
 }
 
-/// `POST /admin/merchants/{id}/keys` (the body may be empty).
+/// `POST /admin/merchants/{id}/keys` (the body may be empty or `null`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
@@ -356,11 +356,13 @@ pub async fn create_key(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKeyView>), ApiError> {
-    let req: CreateKeyBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateKeyBody::default()
-    } else {
-        json::parse(&body)?
-    };
+    // No body, or `null` (what a client sends for "no body" in JSON), asks for no label.
+    let req: CreateKeyBody =
+        if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
+            CreateKeyBody::default()
+        } else {
+            json::parse(&body)?
+        };
     let created = state
         .gateway
         .create_api_key(&id, req.label.as_deref())

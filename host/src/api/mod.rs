@@ -132,7 +132,10 @@ pub fn router(state: AppState) -> Router {
         ))
         // The API document, and a page people read it on (Swagger UI, served from files
         // built into paygate: it works without internet).
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url(
+            "/openapi.json",
+            doc::for_deployment(state.gateway.min_order_ttl_seconds()),
+        ))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

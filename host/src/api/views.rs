@@ -22,24 +22,48 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// An ISO 4217 code paygate knows, as the document's `enum`.
+fn currency_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(crate::domain::Currency::codes()))
+        .build()
+}
+
 /// `POST /v1/orders`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderBody {
     /// The merchant's own order number, unique per merchant: 1-64 characters of
     /// letters, digits and `_-|*.`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_|*.-]+$")]
     pub out_trade_no: String,
     /// Integer minor units (fen, cents), from 1 to 10,000,000,000.
+    #[serde(deserialize_with = "super::json::minor_units")]
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
     /// ISO 4217 code, upper case.
+    #[schema(schema_with = currency_schema)]
     pub currency: String,
-    /// What is bought, shown to the payer: 1-256 characters.
+    /// What is bought, shown to the payer: 1-256 characters, not only blanks, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub subject: String,
-    /// Seconds until the payment deadline, from 1 to 604800 (7 days); default 1800. It must
+    /// Seconds until the payment deadline, at most 604800 (7 days); default 1800. It must
     /// outlast the pay cut-off (`PAYGATE_REPAY_CUTOFF`, 60 s by default, so at least 61),
-    /// else no payment could start: 422 `ttl_below_cutoff`.
+    /// else no payment could start: 422 `ttl_below_cutoff`. The document served by a
+    /// running paygate gives its own cut-off's minimum.
+    #[schema(minimum = 1, maximum = 604_800)]
     pub ttl_seconds: Option<i64>,
     /// Where paygate will post this order's state changes (http or https).
+    #[schema(
+        max_length = 1024,
+        pattern = "^https?://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub notify_url: Option<String>,
 }
 
@@ -98,7 +122,9 @@ pub struct PayerBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayBody {
-    /// One order, or several of the same merchant and currency (combined payment).
+    /// One order, or several of the same merchant and currency (combined payment), each
+    /// named once (`uniqueItems`, which the derive cannot say, is set in `doc.rs`).
+    #[schema(min_items = 1, max_items = 50)]
     pub order_ids: Vec<String>,
     /// `mock`, `wechat`, `alipay`...
     pub provider: String,
@@ -185,6 +211,7 @@ impl From<&RefundRecord> for RefundView {
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// Minor units, above 0, at most what was paid minus what is already refunded.
+    #[serde(deserialize_with = "super::json::minor_units")]
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
     /// Shown to the payer where the provider supports it; at most 80 characters.

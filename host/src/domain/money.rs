@@ -184,6 +184,11 @@ pub struct Currency {
 }
 
 impl Currency {
+    /// Every code [`Currency::parse`] accepts, in alphabetical order.
+    pub fn codes() -> Vec<&'static str> {
+        CURRENCIES.iter().map(|(code, _)| *code).collect()
+    }
+
     /// Parses an upper-case ISO 4217 code (`CNY`); lower case is refused so that stored codes
     /// are canonical.
     pub fn parse(code: &str) -> Result<Self, MoneyError> {

@@ -152,6 +152,11 @@ impl Gateway {
         })
     }
 
+    /// The shortest `ttl_seconds` an order may have here: past the pay cut-off.
+    pub fn min_order_ttl_seconds(&self) -> i64 {
+        crate::domain::order::min_ttl_seconds(self.rules.repay_cutoff_ms)
+    }
+
     /// The time the rules read (ms).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
