@@ -204,6 +204,20 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn the_served_document_gives_this_paygate_s_shortest_ttl_and_each_order_once() {
+        let mut doc = for_deployment(121);
+        let json = |doc: &mut utoipa::openapi::OpenApi, c: &str, p: &str| {
+            serde_json::to_value(property(doc, c, p).expect("the property is documented"))
+                .expect("a schema is JSON")
+        };
+        assert_eq!(
+            json(&mut doc, "CreateOrderBody", "ttl_seconds")["minimum"],
+            121
+        );
+        assert_eq!(json(&mut doc, "PayBody", "order_ids")["uniqueItems"], true);
+    }
+
+    #[test]
     fn every_operation_documents_the_error_answers_of_its_kind() {
         let doc = super::super::ApiDoc::openapi();
         let all = operations(&doc);
