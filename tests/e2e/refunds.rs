@@ -275,21 +275,11 @@ async fn unrefundable_late_payment(app: &TestApp) -> (paygate_e2e::Merchant, Val
     (merchant, late)
 }
 
-/// `POST /admin/refunds/{refund_no}/retry` as the bootstrap admin.
-async fn retry_refund(app: &TestApp, refund_no: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/admin/refunds/{refund_no}/retry", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("retry")
-}
-
-/// [`retry_refund`]'s status and JSON answer (`null` if none).
+/// `POST /admin/refunds/{refund_no}/retry` as the bootstrap admin (the action reads no
+/// body): its status and JSON answer.
 async fn retried(app: &TestApp, refund_no: &str) -> (StatusCode, Value) {
-    let r = retry_refund(app, refund_no).await;
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    app.admin_post(&format!("/admin/refunds/{refund_no}/retry"), &Value::Null)
+        .await
 }
 
 /// The merchant's mock configuration with refunds on again (its other settings kept).
@@ -415,7 +405,13 @@ async fn a_failed_refund_is_not_retried_past_what_is_left_to_refund() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = retry_refund(&app, refund_no).await;
+    let r = app
+        .post(
+            &format!("/admin/refunds/{refund_no}/retry"),
+            ADMIN_TOKEN,
+            &Value::Null,
+        )
+        .await;
     let message = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_paid").await;
     assert!(
         message.contains("800") && message.contains("300"),
