@@ -231,19 +231,21 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     let waiting = tokio::spawn({
         let url = format!("{}/healthz", app.url);
         async move {
-            let start = Instant::now();
             let r = reqwest::Client::new().get(url).send().await;
-            (start.elapsed(), r.map(|r| r.status()))
+            (Instant::now(), r.map(|r| r.status()))
         }
     });
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(!waiting.is_finished(), "the third waits while two are held");
+    // The rule is an order of events, not a duration: the answer comes after a slot frees
+    // (a duration measured inside the task counted from when the busy machine ran it).
+    let closed_at = Instant::now();
     first.shutdown().await.expect("close");
     drop(first);
-    let (elapsed, status) = tokio::time::timeout(Duration::from_secs(10), waiting)
+    let (answered_at, status) = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
         .expect("served once a slot freed")
         .expect("task");
     assert_eq!(status.expect("answered"), StatusCode::OK);
-    assert!(elapsed >= Duration::from_millis(800), "{elapsed:?}");
+    assert!(answered_at >= closed_at, "answered before a slot freed");
 }
