@@ -146,6 +146,9 @@ async fn authorize(
         )
     };
     let Some(token) = bearer(parts) else {
+        if let Some(session) = super::console::session_id(parts) {
+            return by_session(parts, state, route, &session).await;
+        }
         return match state.admin_token {
             None => (None, Err(disabled())),
             Some(_) => (
@@ -170,6 +173,49 @@ async fn authorize(
         Ok(None) => return (None, Err(ApiError::unauthorized("invalid admin token"))),
         Err(e) => return (None, Err(e.into())),
     };
+    permitted(parts, route, caller)
+}
+
+/// An admin request made by the operator console (its session cookie, no bearer token):
+/// the session's operator, and for a state-changing request the console's own origin and
+/// the session's CSRF token in [`super::console::CSRF_HEADER`]; 403 `csrf_rejected`
+/// otherwise (a forged cross-site request changes nothing, and is audited as refused).
+async fn by_session(
+    parts: &Parts,
+    state: &AppState,
+    route: &str,
+    session_id: &str,
+) -> (Option<Caller>, Result<(), ApiError>) {
+    let session = match state
+        .gateway
+        .console_session(session_id, state.admin_token.as_ref())
+        .await
+    {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return (
+                None,
+                Err(ApiError::unauthorized(
+                    "the console session has ended: sign in again",
+                )),
+            )
+        }
+        Err(e) => return (None, Err(e.into())),
+    };
+    if is_state_changing(parts.method.as_str()) {
+        if let Err(refusal) = super::console::check_forgery(parts, &session.csrf) {
+            return (Some(session.caller), Err(refusal));
+        }
+    }
+    permitted(parts, route, session.caller)
+}
+
+/// Whether `caller`'s role allows the route's action (403 `forbidden_role` if not).
+fn permitted(
+    parts: &Parts,
+    route: &str,
+    caller: Caller,
+) -> (Option<Caller>, Result<(), ApiError>) {
     let action = route_action(&parts.method, route);
     let allowed = match action {
         Some(action) => caller.may(action),

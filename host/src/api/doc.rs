@@ -108,7 +108,8 @@ fn add_error_answers(path: &str, method: &Method, op: &mut Operation) {
             answer(
                 op,
                 "403",
-                "forbidden_role: the operator's role does not allow it",
+                "forbidden_role: the operator's role does not allow it; csrf_rejected: a \
+                 console session's request without its CSRF token or from another origin",
             );
         }
     }

@@ -5,6 +5,7 @@
 pub mod adapters;
 mod admin;
 mod auth;
+pub mod console;
 mod doc;
 pub mod error;
 mod health;
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             doc::for_deployment(state.gateway.min_order_ttl_seconds()),
         ))
+        .merge(console::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -76,6 +76,9 @@ pub struct QueueStats {
     pub scheduled: u64,
     /// Claimed, lease still running.
     pub in_flight: u64,
+    /// When the longest-waiting ready task became due (ms since the epoch): the queue's
+    /// lag is now minus this. `None` when nothing is ready.
+    pub oldest_ready_ms: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -157,7 +157,15 @@ for _, k in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local score = redis.call('ZSCORE', KEYS[1], k)
   if score and tonumber(score) <= now then leased_ready = leased_ready + 1 end
 end
-return {ready, total - ready - (leased - leased_ready), leased - leased_ready}
+-- The longest-waiting ready task not claimed: the start of the queue's lag (-1: none).
+local oldest = -1
+for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 64)) do
+  if redis.call('SISMEMBER', KEYS[2], k) == 0 then
+    oldest = tonumber(redis.call('ZSCORE', KEYS[1], k))
+    break
+  end
+end
+return {ready, total - ready - (leased - leased_ready), leased - leased_ready, oldest}
 "#;
 
 /// The longest one attempt to connect to Redis may take.
@@ -696,10 +704,11 @@ impl RedisQueue {
         inv.arg(self.clock.now_ms());
         let counts: Vec<i64> = inv.invoke_async(&mut conn).await?;
         match counts.as_slice() {
-            [ready, scheduled, in_flight] => Ok(QueueStats {
+            [ready, scheduled, in_flight, oldest] => Ok(QueueStats {
                 ready: (*ready).max(0) as u64,
                 scheduled: (*scheduled).max(0) as u64,
                 in_flight: (*in_flight).max(0) as u64,
+                oldest_ready_ms: (*oldest >= 0).then_some(*oldest),
             }),
             _ => Err(QueueError::Protocol(
                 "stats returned the wrong shape".into(),

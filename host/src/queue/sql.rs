@@ -238,7 +238,8 @@ impl SqlQueue {
             "SELECT
                COALESCE(SUM(CASE WHEN ready_at <= $2 THEN 1 ELSE 0 END), 0) AS ready,
                COALESCE(SUM(CASE WHEN ready_at > $2 AND leased = 0 THEN 1 ELSE 0 END), 0) AS scheduled,
-               COALESCE(SUM(CASE WHEN ready_at > $2 AND leased = 1 THEN 1 ELSE 0 END), 0) AS in_flight
+               COALESCE(SUM(CASE WHEN ready_at > $2 AND leased = 1 THEN 1 ELSE 0 END), 0) AS in_flight,
+               MIN(CASE WHEN ready_at <= $2 THEN due_at END) AS oldest
              FROM delay_tasks WHERE queue = $1",
         )
         .bind(queue)
@@ -252,6 +253,7 @@ impl SqlQueue {
             ready: get("ready")?,
             scheduled: get("scheduled")?,
             in_flight: get("in_flight")?,
+            oldest_ready_ms: row.try_get::<Option<i64>, _>("oldest")?,
         })
     }
 }

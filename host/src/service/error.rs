@@ -138,6 +138,10 @@ error_codes! {
     DeliveryPending = "delivery_pending",
     /// 409: only a failed refund is retried.
     RefundNotFailed = "refund_not_failed",
+    // The operator console.
+    /// 403: a state-changing request of a console session came without the session's CSRF
+    /// token, or from another origin.
+    CsrfRejected = "csrf_rejected",
 }
 
 impl std::fmt::Display for ErrorCode {

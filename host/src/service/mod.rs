@@ -6,8 +6,10 @@
 //! provider about a trade (`trade`), and applying a provider's report (`settlement`, the one
 //! owner of what a settlement means).
 
+pub mod activity;
 pub mod adapters;
 pub mod audit;
+pub mod calls;
 pub mod deadlines;
 pub mod destinations;
 pub mod directory;
@@ -23,7 +25,9 @@ pub mod provider_test;
 mod reads;
 pub mod recovery;
 pub mod refunds;
+pub mod sessions;
 pub mod settlement;
+pub mod story;
 pub mod timers;
 pub mod trade;
 pub mod webhooks;
@@ -88,6 +92,8 @@ pub struct Gateway {
     http: reqwest::Client,
     /// The destination rule and resolver for merchants' webhook URLs.
     destinations: destinations::Destinations,
+    /// Records the adapter calls made about trades, off the request path.
+    calls: calls::CallLog,
 }
 
 /// The settings of the pay and deadline rules, from configuration.
@@ -123,6 +129,7 @@ impl Gateway {
         destinations: destinations::Destinations,
     ) -> Gateway {
         Gateway {
+            calls: calls::CallLog::start(db.clone()),
             db,
             runtime,
             vault,

@@ -23,7 +23,7 @@ pub const TOKEN_PREFIX: &str = "pgo_";
 /// How many characters of a token are kept in clear: `pgo_` and 4 random ones.
 const SHOWN_PREFIX_CHARS: usize = 8;
 
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -119,17 +119,30 @@ impl Gateway {
         bootstrap: Option<&Secret>,
         bootstrap_name: &str,
     ) -> Result<Option<Caller>, ServiceError> {
-        if is_bootstrap(token, bootstrap) {
+        if !is_bootstrap(token, bootstrap) && !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        self.authenticate_token_hash(&token_hash(token), bootstrap, bootstrap_name)
+            .await
+    }
+
+    /// Who the token of SHA-256 `hash` (hex) is, as [`Gateway::authenticate_operator`]: how a
+    /// console session, which keeps only the hash, finds its operator on every request (a
+    /// revoked operator, or a changed `PAYGATE_ADMIN_TOKEN`, ends it).
+    pub async fn authenticate_token_hash(
+        &self,
+        hash: &str,
+        bootstrap: Option<&Secret>,
+        bootstrap_name: &str,
+    ) -> Result<Option<Caller>, ServiceError> {
+        if bootstrap.is_some_and(|b| token_hash(b.expose()) == hash) {
             return Ok(Some(Caller {
                 name: bootstrap_name.to_owned(),
                 token_id: BOOTSTRAP.to_owned(),
                 role: Role::Admin,
             }));
         }
-        if !token.starts_with(TOKEN_PREFIX) {
-            return Ok(None);
-        }
-        let Some(op) = operators::by_token_hash(&self.db, &token_hash(token)).await? else {
+        let Some(op) = operators::by_token_hash(&self.db, hash).await? else {
             return Ok(None);
         };
         let role = Role::parse(&op.role).ok_or_else(|| {

@@ -12,6 +12,7 @@ use crate::domain::{
     Transition,
 };
 use crate::runtime::contract::{self, ProviderError};
+use super::calls::About;
 use crate::store::orders::{self, OrderRecord};
 use crate::store::payments::{self, Opened, PaymentRecord};
 use crate::store::Applied;
@@ -406,8 +407,17 @@ impl Gateway {
             payer: cmd.payer.clone(),
         };
         let answer = self
-            .runtime
-            .pay(&cmd.provider, ctx.grants.clone(), &ctx.config, &request)
+            .recorded(
+                About {
+                    merchant_id: &payment.merchant_id,
+                    provider: &cmd.provider,
+                    payment_no: &payment.payment_no,
+                    refund_no: None,
+                },
+                "pay",
+                self.runtime
+                    .pay(&cmd.provider, ctx.grants.clone(), &ctx.config, &request),
+            )
             .await;
         let response = match answer {
             Ok(Ok(response)) => response,

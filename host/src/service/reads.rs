@@ -71,6 +71,15 @@ impl Gateway {
         Ok(refunds::of_payment(&self.db, &payment.payment_no).await?)
     }
 
+    /// Events whose webhook delivery is in `state`, newest first (at most 500), whatever
+    /// their merchant: the console's deliveries page.
+    pub async fn events_in_delivery(
+        &self,
+        state: crate::domain::DeliveryState,
+    ) -> Result<Vec<OrderEvent>, ServiceError> {
+        Ok(events::in_state(&self.db, state).await?)
+    }
+
     /// The active adapters.
     pub fn adapters(&self) -> Vec<Arc<LoadedAdapter>> {
         self.runtime.adapters()

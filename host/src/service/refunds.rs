@@ -19,6 +19,7 @@ use crate::store::payments::{self, PaymentRecord};
 use crate::store::refunds::{self, Finish, RefundRecord};
 use crate::store::Applied;
 
+use super::calls::About;
 use super::trade::describe;
 use super::{ErrorCode, Gateway, ServiceError};
 
@@ -213,18 +214,27 @@ impl Gateway {
             reason: refund.reason.clone(),
             notify_url: self.notify_url(&payment.provider, &refund.merchant_id),
         };
+        let about = || About {
+            merchant_id: &refund.merchant_id,
+            provider: &payment.provider,
+            payment_no: &refund.payment_no,
+            refund_no: Some(&refund.refund_no),
+        };
         // Asked before: the refund may be processing at the provider. Ask about it rather
         // than submitting it again; submit only when the provider cannot be asked (a 1.0.0
         // adapter) or does not know it (the first submission never arrived).
         let queried = if step > 0 {
             let answer = self
-                .runtime
-                .query_refund(
-                    &payment.provider,
-                    ctx.grants.clone(),
-                    &ctx.config,
-                    &refund.payment_no,
-                    &refund.refund_no,
+                .recorded(
+                    about(),
+                    "query-refund",
+                    self.runtime.query_refund(
+                        &payment.provider,
+                        ctx.grants.clone(),
+                        &ctx.config,
+                        &refund.payment_no,
+                        &refund.refund_no,
+                    ),
                 )
                 .await;
             match answer {
@@ -238,9 +248,13 @@ impl Gateway {
         let answer = match queried {
             Some(answer) => answer,
             None => {
-                self.runtime
-                    .refund(&payment.provider, ctx.grants.clone(), &ctx.config, &request)
-                    .await
+                self.recorded(
+                    about(),
+                    "refund",
+                    self.runtime
+                        .refund(&payment.provider, ctx.grants.clone(), &ctx.config, &request),
+                )
+                .await
             }
         };
         match answer {

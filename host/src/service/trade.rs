@@ -7,6 +7,7 @@ use crate::runtime::contract::{ProviderError, RefundStatus, TradeState, TradeSta
 use crate::store::payments::{self, PaymentRecord};
 use crate::store::Applied;
 
+use super::calls::About;
 use super::settlement::Settled;
 use super::{ErrorCode, Gateway, ServiceError};
 
@@ -81,12 +82,15 @@ impl Gateway {
             .call_context(&payment.merchant_id, &payment.provider)
             .await?;
         let refusal = match self
-            .runtime
-            .close(
-                &payment.provider,
-                ctx.grants.clone(),
-                &ctx.config,
-                &payment.payment_no,
+            .recorded(
+                About::payment(payment),
+                "close",
+                self.runtime.close(
+                    &payment.provider,
+                    ctx.grants.clone(),
+                    &ctx.config,
+                    &payment.payment_no,
+                ),
             )
             .await?
         {
@@ -164,12 +168,15 @@ impl Gateway {
             .call_context(&payment.merchant_id, &payment.provider)
             .await?;
         Ok(self
-            .runtime
-            .query(
-                &payment.provider,
-                ctx.grants.clone(),
-                &ctx.config,
-                &payment.payment_no,
+            .recorded(
+                About::payment(payment),
+                "query",
+                self.runtime.query(
+                    &payment.provider,
+                    ctx.grants.clone(),
+                    &ctx.config,
+                    &payment.payment_no,
+                ),
             )
             .await?)
     }

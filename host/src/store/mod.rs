@@ -2,6 +2,7 @@
 //! one file per table family. Every state change is one the domain decided, applied as a
 //! conditional update on its from-state; money state changes are one transaction each.
 
+pub mod activity;
 pub mod adapters;
 pub mod api_keys;
 pub mod audit;
@@ -16,8 +17,10 @@ pub mod notifications;
 pub mod operators;
 pub mod orders;
 pub mod payments;
+pub mod provider_calls;
 pub mod provider_configs;
 pub mod refunds;
+pub mod sessions;
 pub mod settlement;
 
 use db::page;

@@ -37,3 +37,35 @@ pub async fn save(db: &Db, n: &Received<'_>, now: i64) -> Result<(), StoreError>
     batch::run(db, &record(n, now)).await?;
     Ok(())
 }
+
+/// A notification as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub provider: String,
+    pub verified: bool,
+    pub outcome: String,
+    /// Milliseconds since the epoch.
+    pub received_at: i64,
+}
+
+/// The notifications received about `payment_no`, oldest first, at most 200.
+pub async fn of_payment(db: &Db, payment_no: &str) -> Result<Vec<NotificationRecord>, StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT provider, verified, outcome, received_at FROM provider_notifications
+         WHERE payment_no = $1 ORDER BY received_at, id LIMIT 200",
+    )
+    .bind(payment_no)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(NotificationRecord {
+                provider: r.try_get("provider")?,
+                verified: r.try_get::<i32, _>("verified")? != 0,
+                outcome: r.try_get("outcome")?,
+                received_at: r.try_get("received_at")?,
+            })
+        })
+        .collect()
+}

@@ -269,3 +269,20 @@ pub async fn page_in_state(
         .collect::<Result<_, sqlx::Error>>()
         .map_err(StoreError::from)
 }
+
+/// The order `id`, whatever its merchant (for operators).
+pub async fn get_any(db: &Db, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The orders numbered `out_trade_no` by any merchant (for operators), at most 20.
+pub async fn with_out_trade_no(db: &Db, out_trade_no: &str) -> Result<Vec<OrderRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE out_trade_no = $1 ORDER BY created_at LIMIT 20");
+    let rows = sqlx::query(&sql)
+        .bind(out_trade_no)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(from_row).collect()
+}

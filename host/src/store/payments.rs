@@ -366,3 +366,28 @@ pub async fn flagged(db: &Db) -> Result<Vec<PaymentRecord>, StoreError> {
     let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
     rows.iter().map(from_row).collect()
 }
+
+/// Every payment that included `order`, oldest first. A payment is opened only while its
+/// orders can be paid, so the look-up reads the payments created from the order's creation
+/// to `until` (ms; its deadline and the provider's grace) on the index of `created_at`.
+pub async fn of_order(
+    db: &Db,
+    order: &super::orders::OrderRecord,
+    until: i64,
+) -> Result<Vec<PaymentRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE created_at >= $1 AND created_at <= $2
+         AND merchant_id = $3 AND (',' || order_ids || ',') LIKE $4 ORDER BY created_at"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(order.created_at)
+        .bind(until)
+        .bind(&order.merchant_id)
+        .bind(format!("%,{},%", order.id))
+        .fetch_all(&db.pool)
+        .await?;
+    // LIKE's `_` matches any character: the exact test is on the parsed list.
+    let mut payments = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    payments.retain(|p| p.order_ids.contains(&order.id));
+    Ok(payments)
+}
