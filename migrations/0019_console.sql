@@ -37,9 +37,10 @@ CREATE TABLE provider_calls (
 CREATE INDEX provider_calls_payment ON provider_calls (payment_no, at);
 CREATE INDEX provider_calls_at ON provider_calls (at);
 
--- The overview counts the last hour's orders and payments; the search finds an order by
--- out_trade_no whatever its merchant, and a payment's notifications.
+-- The overview counts the last hour's orders, payments and payments paid; the search finds
+-- an order by out_trade_no whatever its merchant, and a payment's notifications.
 CREATE INDEX orders_created_at ON orders (created_at);
 CREATE INDEX payments_created_at ON payments (created_at);
+CREATE INDEX payments_paid_at ON payments (paid_at) WHERE paid_at IS NOT NULL;
 CREATE INDEX orders_out_trade_no ON orders (out_trade_no);
 CREATE INDEX provider_notifications_payment ON provider_notifications (payment_no, received_at);

@@ -18,6 +18,7 @@ mod api_document;
 mod api_keys;
 mod cli_output;
 mod conformance;
+mod console;
 mod contracts;
 mod destinations;
 mod flags;

@@ -101,7 +101,7 @@ fn verify(secret: &str, header: &str, body: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> String {
+pub(crate) async fn paid_order(app: &TestApp, merchant: &Merchant, notify_url: &str) -> String {
     let body = json!({"out_trade_no": format!("W{}", uuid::Uuid::new_v4().simple()), "amount": 500, "currency": "CNY",
         "subject": "Tea", "ttl_seconds": 600, "notify_url": notify_url});
     let order: Value = app

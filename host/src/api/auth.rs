@@ -211,11 +211,7 @@ async fn by_session(
 }
 
 /// Whether `caller`'s role allows the route's action (403 `forbidden_role` if not).
-fn permitted(
-    parts: &Parts,
-    route: &str,
-    caller: Caller,
-) -> (Option<Caller>, Result<(), ApiError>) {
+fn permitted(parts: &Parts, route: &str, caller: Caller) -> (Option<Caller>, Result<(), ApiError>) {
     let action = route_action(&parts.method, route);
     let allowed = match action {
         Some(action) => caller.may(action),

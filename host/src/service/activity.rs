@@ -62,13 +62,22 @@ impl Gateway {
         let series = |counts: Vec<MinuteCount>| per_minute(&counts, first_minute, WINDOW_MINUTES);
         let mut queues = Vec::with_capacity(QUEUES.len());
         for name in QUEUES {
-            let stats = self.timers.queue.stats(name).await.map_err(|e| e.to_string());
+            let stats = self
+                .timers
+                .queue
+                .stats(name)
+                .await
+                .map_err(|e| e.to_string());
             let lag_ms = stats
                 .as_ref()
                 .ok()
                 .and_then(|s| s.oldest_ready_ms)
                 .map(|due| (now - due).max(0));
-            queues.push(QueueLine { name, stats, lag_ms });
+            queues.push(QueueLine {
+                name,
+                stats,
+                lag_ms,
+            });
         }
         Ok(Activity {
             since_ms: since,

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::calls::About;
 use crate::domain::repay::{
     action_reusable, decide, payer_binding, OpenPayment, PayTarget, PayerDetail, RepayDecision,
 };
@@ -12,7 +13,6 @@ use crate::domain::{
     Transition,
 };
 use crate::runtime::contract::{self, ProviderError};
-use super::calls::About;
 use crate::store::orders::{self, OrderRecord};
 use crate::store::payments::{self, Opened, PaymentRecord};
 use crate::store::Applied;

@@ -251,8 +251,12 @@ impl Gateway {
                 self.recorded(
                     about(),
                     "refund",
-                    self.runtime
-                        .refund(&payment.provider, ctx.grants.clone(), &ctx.config, &request),
+                    self.runtime.refund(
+                        &payment.provider,
+                        ctx.grants.clone(),
+                        &ctx.config,
+                        &request,
+                    ),
                 )
                 .await
             }

@@ -54,7 +54,8 @@ impl Gateway {
             return Ok(Found::Nothing);
         }
         if let Some(payment) = payments::get_any(&self.db, query).await? {
-            let orders = orders::get_many(&self.db, &payment.merchant_id, &payment.order_ids).await?;
+            let orders =
+                orders::get_many(&self.db, &payment.merchant_id, &payment.order_ids).await?;
             return Ok(Found::Story(Box::new(self.story(orders).await?)));
         }
         if let Some(order) = orders::get_any(&self.db, query).await? {
@@ -75,7 +76,9 @@ impl Gateway {
         let mut found: Vec<PaymentRecord> = Vec::new();
         let mut events = Vec::new();
         for order in &orders {
-            for payment in payments::of_order(&self.db, order, order.expires_at + OPENING_MARGIN_MS).await? {
+            for payment in
+                payments::of_order(&self.db, order, order.expires_at + OPENING_MARGIN_MS).await?
+            {
                 if !found.iter().any(|p| p.payment_no == payment.payment_no) {
                     found.push(payment);
                 }

@@ -278,8 +278,13 @@ pub async fn get_any(db: &Db, id: &str) -> Result<Option<OrderRecord>, StoreErro
 }
 
 /// The orders numbered `out_trade_no` by any merchant (for operators), at most 20.
-pub async fn with_out_trade_no(db: &Db, out_trade_no: &str) -> Result<Vec<OrderRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM orders WHERE out_trade_no = $1 ORDER BY created_at LIMIT 20");
+pub async fn with_out_trade_no(
+    db: &Db,
+    out_trade_no: &str,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE out_trade_no = $1 ORDER BY created_at LIMIT 20"
+    );
     let rows = sqlx::query(&sql)
         .bind(out_trade_no)
         .fetch_all(&db.pool)

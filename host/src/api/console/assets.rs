@@ -18,25 +18,74 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// The templates, by name.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../../console/templates/base.html")),
-    ("macros.html", include_str!("../../../console/templates/macros.html")),
-    ("login.html", include_str!("../../../console/templates/login.html")),
-    ("overview.html", include_str!("../../../console/templates/overview.html")),
-    ("find.html", include_str!("../../../console/templates/find.html")),
-    ("flags.html", include_str!("../../../console/templates/flags.html")),
-    ("deliveries.html", include_str!("../../../console/templates/deliveries.html")),
-    ("merchants.html", include_str!("../../../console/templates/merchants.html")),
-    ("merchant.html", include_str!("../../../console/templates/merchant.html")),
-    ("adapters.html", include_str!("../../../console/templates/adapters.html")),
-    ("audit.html", include_str!("../../../console/templates/audit.html")),
+    (
+        "base.html",
+        include_str!("../../../console/templates/base.html"),
+    ),
+    (
+        "macros.html",
+        include_str!("../../../console/templates/macros.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../../console/templates/login.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../../console/templates/overview.html"),
+    ),
+    (
+        "find.html",
+        include_str!("../../../console/templates/find.html"),
+    ),
+    (
+        "flags.html",
+        include_str!("../../../console/templates/flags.html"),
+    ),
+    (
+        "deliveries.html",
+        include_str!("../../../console/templates/deliveries.html"),
+    ),
+    (
+        "merchants.html",
+        include_str!("../../../console/templates/merchants.html"),
+    ),
+    (
+        "merchant.html",
+        include_str!("../../../console/templates/merchant.html"),
+    ),
+    (
+        "adapters.html",
+        include_str!("../../../console/templates/adapters.html"),
+    ),
+    (
+        "audit.html",
+        include_str!("../../../console/templates/audit.html"),
+    ),
 ];
 
 /// The static files, by name: (content type, bytes).
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/static/htmx.min.js")),
-    ("json-enc.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/static/json-enc.js")),
-    ("console.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/static/console.js")),
-    ("console.css", "text/css; charset=utf-8", include_bytes!("../../../console/static/console.css")),
+    (
+        "htmx.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../console/static/htmx.min.js"),
+    ),
+    (
+        "json-enc.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../console/static/json-enc.js"),
+    ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../console/static/console.js"),
+    ),
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../console/static/console.css"),
+    ),
 ];
 
 static TEMPLATES_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -57,12 +106,15 @@ static TEMPLATES_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 /// string is shown the same way.
 fn time_filter(value: Value) -> String {
     let at = match value.as_i64() {
-        Some(ms) => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok(),
+        Some(ms) => {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        }
         None => value.as_str().and_then(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
         }),
     };
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     at.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
         .unwrap_or_else(|| value.to_string())
 }
@@ -134,6 +186,22 @@ mod tests {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn the_frame_and_the_login_page_render_with_the_filters_they_use() {
+        let frame = minijinja::context! { operator => "op", role => "admin", csrf => "t0ken", page => "audit",
+        may_operate => true, may_change_adapters => true };
+        let data = minijinja::context! { entries => Vec::<i32>::new(), next_before => () };
+        let page = render(
+            "audit.html",
+            minijinja::context! { frame => frame, data => data },
+        );
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(
+            render("login.html", minijinja::context! { error => "no" }).status(),
+            StatusCode::OK
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub fn bars(values: &[i64], width: u32, height: u32) -> Chart {
                 0
             } else {
                 // n <= max, so the quotient is at most `height`.
-                let scaled = (i128::from(n) * i128::from(height) + i128::from(max) / 2) / i128::from(max);
+                let scaled =
+                    (i128::from(n) * i128::from(height) + i128::from(max) / 2) / i128::from(max);
                 u32::try_from(scaled).unwrap_or(height).clamp(1, height)
             };
             Bar {
@@ -75,8 +76,14 @@ mod tests {
         let heights: Vec<u32> = c.bars.iter().map(|b| b.h).collect();
         assert_eq!(heights, vec![0, 10, 20]);
         assert!(c.bars.iter().all(|b| b.y + b.h == 20));
-        assert_eq!(c.bars.iter().map(|b| b.x).collect::<Vec<_>>(), vec![0, 10, 20]);
-        assert_eq!(c.bars.iter().map(|b| b.ago).collect::<Vec<_>>(), vec![2, 1, 0]);
+        assert_eq!(
+            c.bars.iter().map(|b| b.x).collect::<Vec<_>>(),
+            vec![0, 10, 20]
+        );
+        assert_eq!(
+            c.bars.iter().map(|b| b.ago).collect::<Vec<_>>(),
+            vec![2, 1, 0]
+        );
     }
 
     #[test]

@@ -85,7 +85,9 @@ pub fn check_forgery(parts: &Parts, csrf: &str) -> Result<(), ApiError> {
 fn check_token(headers: &HeaderMap, given: &str, csrf: &str) -> Result<(), ApiError> {
     check_origin(headers)?;
     if Sha256::digest(given.as_bytes()) != Sha256::digest(csrf.as_bytes()) {
-        return Err(forgery("the console's CSRF token is missing or wrong: reload the page"));
+        return Err(forgery(
+            "the console's CSRF token is missing or wrong: reload the page",
+        ));
     }
     Ok(())
 }
@@ -160,7 +162,11 @@ mod tests {
             let e = check_forgery(&p, "t0ken").expect_err(origin);
             assert_eq!(e.code, ErrorCode::CsrfRejected);
         }
-        let cross = parts(&[("host", "h"), ("sec-fetch-site", "cross-site"), ("x-csrf-token", "t0ken")]);
+        let cross = parts(&[
+            ("host", "h"),
+            ("sec-fetch-site", "cross-site"),
+            ("x-csrf-token", "t0ken"),
+        ]);
         assert!(check_forgery(&cross, "t0ken").is_err());
     }
 
@@ -168,10 +174,16 @@ mod tests {
     fn a_missing_or_wrong_token_is_refused() {
         let missing = parts(&[("host", "h"), ("origin", "http://h")]);
         assert_eq!(
-            check_forgery(&missing, "t0ken").expect_err("missing").status,
+            check_forgery(&missing, "t0ken")
+                .expect_err("missing")
+                .status,
             StatusCode::FORBIDDEN
         );
-        let wrong = parts(&[("host", "h"), ("origin", "http://h"), ("x-csrf-token", "t0kem")]);
+        let wrong = parts(&[
+            ("host", "h"),
+            ("origin", "http://h"),
+            ("x-csrf-token", "t0kem"),
+        ]);
         assert!(check_forgery(&wrong, "t0ken").is_err());
     }
 

@@ -16,8 +16,7 @@ use crate::api::error::ApiError;
 use crate::api::merchants::{MerchantListView, MerchantView};
 use crate::api::operators::AuditPageView;
 use crate::api::views::{
-    rfc3339, EventDetailView, FlagsView, OrderView, PaymentView, ProviderConfigView,
-    RefundView,
+    rfc3339, EventDetailView, FlagsView, OrderView, PaymentView, ProviderConfigView, RefundView,
 };
 use crate::api::AppState;
 use crate::domain::merchant::PageRequest;
@@ -119,7 +118,11 @@ impl From<&Activity> for OverviewView {
 /// `GET /console`: the last hour.
 pub async fn overview(State(state): State<AppState>, op: Operator) -> Result<Response, ApiError> {
     let activity = state.gateway.activity().await?;
-    Ok(page("overview.html", frame(&op, "overview"), OverviewView::from(&activity)))
+    Ok(page(
+        "overview.html",
+        frame(&op, "overview"),
+        OverviewView::from(&activity),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -262,8 +265,14 @@ struct DeliveriesView {
 /// `GET /console/deliveries`: webhooks that failed (re-deliver one, or all of a merchant's)
 /// and those still being attempted.
 pub async fn deliveries(State(state): State<AppState>, op: Operator) -> Result<Response, ApiError> {
-    let failed = state.gateway.events_in_delivery(DeliveryState::Failed).await?;
-    let pending = state.gateway.events_in_delivery(DeliveryState::Pending).await?;
+    let failed = state
+        .gateway
+        .events_in_delivery(DeliveryState::Failed)
+        .await?;
+    let pending = state
+        .gateway
+        .events_in_delivery(DeliveryState::Pending)
+        .await?;
     let mut merchants: Vec<(String, usize)> = Vec::new();
     for e in &failed {
         match merchants.iter_mut().find(|(m, _)| *m == e.merchant_id) {
@@ -273,7 +282,10 @@ pub async fn deliveries(State(state): State<AppState>, op: Operator) -> Result<R
     }
     let view = DeliveriesView {
         failed: failed.iter().map(|e| EventDetailView::of(e, &[])).collect(),
-        pending: pending.iter().map(|e| EventDetailView::of(e, &[])).collect(),
+        pending: pending
+            .iter()
+            .map(|e| EventDetailView::of(e, &[]))
+            .collect(),
         merchants,
     };
     Ok(page("deliveries.html", frame(&op, "deliveries"), view))
@@ -299,7 +311,11 @@ pub async fn merchants(
                 e.to_string(),
             )
         })?;
-    let name = query.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = query
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     let found = state.gateway.list_merchants(&request, name).await?;
     let view = MerchantListView::from(&found);
     Ok(page(
@@ -371,6 +387,9 @@ pub async fn audit(
 ) -> Result<Response, ApiError> {
     let before = query.before.as_deref().filter(|b| !b.is_empty());
     let found = state.gateway.audit_page(Some(100), before).await?;
-    Ok(page("audit.html", frame(&op, "audit"), AuditPageView::from(&found)))
+    Ok(page(
+        "audit.html",
+        frame(&op, "audit"),
+        AuditPageView::from(&found),
+    ))
 }
-

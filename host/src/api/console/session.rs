@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Operator {
                 caller: s.caller,
                 csrf: s.csrf,
             }),
-            Ok(None) => Err((CookieJar::new().remove(removal()), to_login()).into_response()),
+            Ok(None) => Err((removal(), to_login()).into_response()),
             Err(e) => Err(ApiError::from(e).into_response()),
         }
     }
@@ -52,9 +52,16 @@ fn to_login() -> Response {
     Redirect::to("/console/login").into_response()
 }
 
-/// The cookie that, set, removes the session's.
-fn removal() -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, "")).path("/").build()
+/// The cookie that, set, removes the session's: empty, and already expired.
+fn removal() -> CookieJar {
+    CookieJar::new().add(
+        Cookie::build((SESSION_COOKIE, ""))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .max_age(time::Duration::ZERO)
+            .build(),
+    )
 }
 
 /// `GET /console/login`: the sign-in form (or the overview, for a live session).
@@ -179,5 +186,5 @@ pub async fn logout(
             return ApiError::from(e).into_response();
         }
     }
-    (CookieJar::new().remove(removal()), Redirect::to("/console/login")).into_response()
+    (removal(), Redirect::to("/console/login")).into_response()
 }
