@@ -3,7 +3,8 @@
 //! repeated on each handler (and forgotten on the next one):
 //! - an operation with a security requirement answers 401 `unauthorized`;
 //! - an admin operation answers 404 `admin_disabled` when the admin API is off, and one
-//!   whose action needs more than the `read` role answers 403 `forbidden_role`;
+//!   whose action needs more than the `read` role answers 403 `forbidden_role` (or
+//!   `csrf_rejected`, made by a console session without its CSRF token);
 //! - an operation with a JSON body answers 400 `malformed_json` and 422 `invalid_body`;
 //! - a `/v1` operation answers 429 `rate_limited` (with `Retry-After`);
 //! - every operation may answer 500 `internal` or 503 `storage_unavailable`.
