@@ -177,8 +177,18 @@ async fn text_of(browser: &Browser, css: &str) -> String {
         .expect("text")
 }
 
-/// Clicks `css` and waits for the console's notice of its outcome.
-async fn act(browser: &Browser, css: &str, confirm: bool) -> String {
+/// Types `text` into the field `css`.
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(text)
+        .await
+        .expect("type");
+}
+
+async fn click(browser: &Browser, css: &str) {
     browser
         .find(Locator::Css(css))
         .await
@@ -186,6 +196,11 @@ async fn act(browser: &Browser, css: &str, confirm: bool) -> String {
         .click()
         .await
         .expect("click");
+}
+
+/// Clicks `css` and waits for the console's notice of its outcome.
+async fn act(browser: &Browser, css: &str, confirm: bool) -> String {
+    click(browser, css).await;
     if confirm {
         // hx-confirm asks first; the operator says yes.
         let mut accepted = false;
@@ -222,41 +237,16 @@ async fn an_operator_signs_in_reads_a_story_redelivers_and_activates_in_chromium
         .await
         .expect("goto");
     assert_eq!(b.current_url().await.expect("url").path(), "/console/login");
-    b.find(Locator::Css("#token"))
-        .await
-        .expect("token field")
-        .send_keys("not-a-token")
-        .await
-        .expect("type");
-    b.find(Locator::Css("#sign-in"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    type_into(b, "#token", "not-a-token").await;
+    click(b, "#sign-in").await;
     assert!(text_of(b, "#login-error")
         .await
         .contains("not an operator's"));
     shots.push(screenshot(b, "01-sign-in-refused").await);
 
-    b.find(Locator::Css("#token"))
-        .await
-        .expect("token field")
-        .send_keys(ADMIN_TOKEN)
-        .await
-        .expect("type");
-    b.find(Locator::Css("#name"))
-        .await
-        .expect("name field")
-        .send_keys("night-op")
-        .await
-        .expect("type");
-    b.find(Locator::Css("#sign-in"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    type_into(b, "#token", ADMIN_TOKEN).await;
+    type_into(b, "#name", "night-op").await;
+    click(b, "#sign-in").await;
     assert_eq!(text_of(b, "#operator").await, "night-op");
     assert_eq!(b.current_url().await.expect("url").path(), "/console");
     // The session cookie: HttpOnly, SameSite=Strict, expiring; the token in no URL.
@@ -382,12 +372,7 @@ async fn an_operator_signs_in_reads_a_story_redelivers_and_activates_in_chromium
     shots.push(screenshot(b, "11-merchant").await);
 
     // Signing out ends the session: the cookie is gone, and it opens nothing any more.
-    b.find(Locator::Css("#sign-out"))
-        .await
-        .expect("sign out")
-        .click()
-        .await
-        .expect("click");
+    click(b, "#sign-out").await;
     b.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("#sign-in"))
@@ -412,34 +397,46 @@ async fn an_operator_signs_in_reads_a_story_redelivers_and_activates_in_chromium
     }
 }
 
-/// Signs in through the form as a browser would (from the console's origin): the session
-/// cookie's value and the CSRF token the pages carry.
-async fn sign_in(app: &TestApp, name: &str) -> (String, String) {
-    let client = reqwest::Client::builder()
+/// Posts the sign-in form as a browser on the console's page would: the answer, not
+/// followed.
+async fn post_sign_in(app: &TestApp, token: &str, name: &str) -> reqwest::Response {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("client");
-    let r = client
+        .expect("client")
         .post(format!("{}/console/login", app.url))
         .header("origin", &app.url)
-        .form(&[("token", ADMIN_TOKEN), ("name", name)])
+        .form(&[("token", token), ("name", name)])
         .send()
         .await
-        .expect("sign in");
+        .expect("sign in")
+}
+
+/// The `name=value` of the session cookie an answer sets.
+fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// Signs in with the bootstrap token as `name`: the session cookie's value and the CSRF
+/// token the pages carry.
+async fn sign_in(app: &TestApp, name: &str) -> (String, String) {
+    let r = post_sign_in(app, ADMIN_TOKEN, name).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let set_cookie = r
         .headers()
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_owned();
+        .unwrap_or_default();
     for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age=28800", "Path=/"] {
         assert!(set_cookie.contains(attribute), "{attribute}: {set_cookie}");
     }
-    let session = set_cookie
-        .split(';')
-        .next()
-        .and_then(|kv| kv.strip_prefix("paygate_console="))
+    let session = session_cookie(&r)
+        .strip_prefix("paygate_console=")
         .expect("the cookie's value")
         .to_owned();
     let page = console_page(app, &session, "/console").await;
@@ -585,24 +582,9 @@ async fn every_console_page_answers_and_forged_requests_change_nothing(setting: 
         )
         .await;
     let token = op["token"].as_str().expect("token");
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-        .post(format!("{}/console/login", app.url))
-        .header("origin", &app.url)
-        .form(&[("token", token)])
-        .send()
-        .await
-        .expect("sign in");
+    let r = post_sign_in(&app, token, "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let temp_cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .expect("cookie")
-        .to_owned();
+    let temp_cookie = session_cookie(&r);
     let page = app
         .client
         .get(format!("{}/console/adapters", app.url))

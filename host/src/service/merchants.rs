@@ -24,7 +24,8 @@ use crate::vault::Vault;
 /// API keys look like `pk_` + 40 random alphanumerics (about 238 bits).
 const API_KEY_PREFIX: &str = "pk_";
 
-fn random_token(len: usize) -> String {
+/// `len` random alphanumerics from the OS's generator: API keys, session ids, CSRF tokens.
+pub(super) fn random_token(len: usize) -> String {
     rand::rngs::OsRng
         .sample_iter(&Alphanumeric)
         .take(len)

@@ -4,9 +4,7 @@
 //! the SHA-256 of the token, and the session's CSRF token. Every request re-authenticates
 //! the token's hash, so a revoked operator's sessions end at once.
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
-
+use super::merchants::random_token;
 use super::operators::token_hash;
 use super::{Gateway, ServiceError};
 use crate::config::Secret;
@@ -15,14 +13,6 @@ use crate::store::sessions::{self, Session};
 
 /// How long a session lasts from sign-in: a night's shift, then sign in again (ms).
 pub const SESSION_LIFETIME_MS: i64 = 8 * 60 * 60 * 1000;
-
-fn random_token(len: usize) -> String {
-    rand::rngs::OsRng
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
 
 /// A session just opened.
 pub struct SignedIn {
