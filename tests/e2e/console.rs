@@ -213,13 +213,23 @@ async fn act(browser: &Browser, css: &str, confirm: bool) -> String {
         }
         assert!(accepted, "{css} asks for confirmation");
     }
-    let notice = browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#notice.ok, #notice.error"))
-        .await
-        .expect("the outcome is shown");
-    notice.text().await.expect("text")
+    // The page reloads after a success, and shows the outcome again: read the notice of
+    // the page that stays.
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(notice) = browser
+            .find(Locator::Css("#notice.ok, #notice.error"))
+            .await
+        {
+            match notice.text().await {
+                Ok(text) if !text.is_empty() => return text,
+                Ok(_) => {}
+                Err(e) => last = e.to_string(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css}: no outcome shown ({last})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,6 +346,32 @@ async fn an_operator_signs_in_reads_a_story_redelivers_and_activates_in_chromium
     assert!(swap.to_string().contains(&v2));
     shots.push(screenshot(b, "07-adapters-after").await);
 
+    // An action's answer is never put into the page: a merchant named with htmx markup
+    // that would send a roll-back as the operator (out-of-band swap, fired on load) is
+    // created, and nothing else is requested.
+    let markup = r#"<b id="notice" hx-swap-oob="true" hx-trigger="load" hx-post="/admin/adapters/swap/rollback">x</b>"#;
+    b.execute(
+        r#"const button = document.createElement("button");
+           button.id = "inject";
+           button.setAttribute("hx-post", "/admin/merchants");
+           button.setAttribute("hx-swap", "none");
+           button.setAttribute("hx-vals", JSON.stringify({ name: arguments[0] }));
+           document.querySelector("main").appendChild(button);
+           htmx.process(button);"#,
+        vec![json!(markup)],
+    )
+    .await
+    .expect("a button added");
+    let notice = act(b, "#inject", false).await;
+    assert!(notice.starts_with("Done"), "{notice}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, swap) = app.admin_get("/admin/adapters/swap").await;
+    assert_eq!(
+        active_swap_version(&swap).as_deref(),
+        Some("2.0.0"),
+        "no roll-back ran: {swap}"
+    );
+
     // The other pages, and the audit log naming the operator of each console action.
     for (page, css, name) in [
         ("/console/flags", "main", "08-flags"),
@@ -355,6 +391,7 @@ async fn an_operator_signs_in_reads_a_story_redelivers_and_activates_in_chromium
         audit.contains("POST /admin/adapters/{provider}/activate"),
         "{audit}"
     );
+    assert!(!audit.contains("/rollback"), "{audit}");
     assert!(audit.contains("night-op"), "{audit}");
     assert!(
         audit.contains("POST /console/login") && audit.contains("401"),
@@ -480,6 +517,7 @@ async fn console_page(app: &TestApp, session: &str, path: &str) -> String {
 async fn every_console_page_answers_and_forged_requests_change_nothing(setting: Setting) {
     let app = TestApp::spawn_stepped(setting, &[("PAYGATE_WEBHOOK_SCHEDULE", "10s")]).await;
     let (order_id, payment_no, event_id, _ep) = failed_webhook(&app).await;
+    two_swap_versions(&app).await;
     let (session, csrf) = sign_in(&app, "day-op").await;
 
     let (_, merchants) = app.admin_get("/admin/merchants?name=night-shop").await;
@@ -569,10 +607,68 @@ async fn every_console_page_answers_and_forged_requests_change_nothing(setting: 
         .as_array()
         .expect("entries")
         .iter()
-        .filter(|e| e["error_code"] == "csrf_rejected")
+        .filter(|e| e["error_code"] == "csrf_rejected" && e["route"] != "/console/login")
         .collect();
     assert_eq!(refused.len(), 3, "every forged request is audited: {audit}");
     assert!(refused.iter().all(|e| e["operator"] == "day-op"));
+
+    // A sign-in refused for its origin is in the audit log too.
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["route"] == "/console/login" && e["status"] == 403),
+        "{audit}"
+    );
+    // A page that cannot be read answers as a page, with the API's status and code.
+    for (path, status, code) in [
+        (
+            "/console/merchants/m_nope",
+            StatusCode::NOT_FOUND,
+            "merchant_not_found",
+        ),
+        (
+            "/console/merchants?after=a&after=b",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/console/audit?before=garbage",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+    ] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), status, "{path}");
+        let html = r.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html");
+        let body = r.text().await.expect("page");
+        assert!(html && body.contains(code), "{path}: {body}");
+    }
+    // A merchant id found leads to the merchant's page.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/console/find?q={merchant_id}", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/console/merchants/{merchant_id}").as_str()
+    );
 
     // A revoked operator's session ends with the token.
     let (_, op) = app
@@ -617,6 +713,27 @@ async fn every_console_page_answers_and_forged_requests_change_nothing(setting: 
         after.status(),
         StatusCode::SEE_OTHER,
         "back to the sign-in form"
+    );
+
+    // Guessing tokens is slowed: a few sign-ins a minute from one address, then 429.
+    let mut statuses = Vec::new();
+    for _ in 0..paygate_e2e::paygate::api::limits::SIGN_IN_PER_MINUTE {
+        let status = post_sign_in(&app, "guess", "").await.status();
+        statuses.push(status);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
     );
 }
 

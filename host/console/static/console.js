@@ -20,6 +20,13 @@
     }
   });
 
+  // Belt and braces with the page's htmx-config: no answer is ever swapped into the page
+  // (an answer carries text merchants wrote; as markup it could make requests as the
+  // operator, CSRF token included).
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    evt.detail.shouldSwap = false;
+  });
+
   document.addEventListener("htmx:afterRequest", function (evt) {
     var detail = evt.detail;
     if (!detail || !detail.xhr || detail.requestConfig.verb === "get") return;

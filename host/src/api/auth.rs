@@ -203,7 +203,9 @@ async fn by_session(
         Err(e) => return (None, Err(e.into())),
     };
     if is_state_changing(parts.method.as_str()) {
-        if let Err(refusal) = super::console::check_forgery(parts, &session.csrf) {
+        if let Err(refusal) =
+            super::console::check_forgery(parts, &session.csrf, state.gateway.public_url())
+        {
             return (Some(session.caller), Err(refusal));
         }
     }

@@ -1,8 +1,10 @@
 //! Rate limits on the API (`governor`'s GCRA, keyed): per client IP and per API key on
 //! `/v1/*`, and per client IP on `/v1/notify/*` (unauthenticated: providers call it).
 //! Refused requests get 429 `rate_limited` with `Retry-After`, and are counted in
-//! `paygate_rate_limited_total{scope}` (`ip`, `merchant`, `notify`). The admin API, health
-//! and metrics are not limited: operators must reach a gateway under load.
+//! `paygate_rate_limited_total{scope}` (`ip`, `merchant`, `notify`, `sign_in`). The console's
+//! sign-in form is limited per client IP whatever the configuration ([`SIGN_IN_PER_MINUTE`]):
+//! a token cannot be guessed, but a flood of guesses would bury the audit log. The admin
+//! API, health and metrics are not limited: operators must reach a gateway under load.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -35,8 +37,14 @@ pub struct Limits {
     ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Per client IP, `/v1/notify/*`.
     notify: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Per client IP, `POST /console/login`.
+    sign_in: DefaultKeyedRateLimiter<IpAddr>,
     requests: AtomicU64,
 }
+
+/// Console sign-ins a client IP may post per minute (and at once): enough for an operator
+/// who mistypes, too few to flood the audit log.
+pub const SIGN_IN_PER_MINUTE: u32 = 10;
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(
     limit: Option<RateLimit>,
@@ -59,6 +67,9 @@ impl Limits {
             merchant: limiter(merchant),
             ip: limiter(ip),
             notify: limiter(notify),
+            sign_in: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(SIGN_IN_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            )),
             requests: AtomicU64::new(0),
         }
     }
@@ -74,6 +85,7 @@ impl Limits {
         for l in [&self.ip, &self.notify].into_iter().flatten() {
             l.retain_recent();
         }
+        self.sign_in.retain_recent();
         if let Some(l) = &self.merchant {
             l.retain_recent();
         }
@@ -126,14 +138,21 @@ fn refused(scope: &'static str, seconds: u64, what: &str) -> Response {
 /// the proxy, so size the IP limits for it or turn them off.
 pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/v1/") {
-        return next.run(req).await;
-    }
-    limits.prune();
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| client_key(c.0.ip()));
+    if path == "/console/login" && req.method() == axum::http::Method::POST {
+        limits.prune();
+        if let Some(s) = ip.and_then(|ip| retry_after(&limits.sign_in, &ip)) {
+            return refused("sign_in", s, "to sign in from this address");
+        }
+        return next.run(req).await;
+    }
+    if !path.starts_with("/v1/") {
+        return next.run(req).await;
+    }
+    limits.prune();
     if path.starts_with("/v1/notify/") {
         if let (Some(l), Some(ip)) = (&limits.notify, ip) {
             if let Some(s) = retry_after(l, &ip) {

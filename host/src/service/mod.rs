@@ -164,6 +164,11 @@ impl Gateway {
         crate::domain::order::min_ttl_seconds(self.rules.repay_cutoff_ms)
     }
 
+    /// The base URL providers and browsers reach paygate at (`PAYGATE_PUBLIC_URL`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// The time the rules read (ms).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()

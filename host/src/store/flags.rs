@@ -66,19 +66,31 @@ pub async fn recent(db: &Db, limit: i64) -> Result<Vec<FlagResolution>, StoreErr
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let flag: String = r.try_get("flag")?;
-            Ok(FlagResolution {
-                id: r.try_get("id")?,
-                payment_no: r.try_get("payment_no")?,
-                merchant_id: r.try_get("merchant_id")?,
-                flag: PaymentFlag::parse(&flag)
-                    .ok_or_else(|| StoreError::Corrupt(format!("resolved flag `{flag}`")))?,
-                note: r.try_get("note")?,
-                resolved_by: r.try_get("resolved_by")?,
-                resolved_at: r.try_get("resolved_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(resolution).collect()
+}
+
+/// The resolutions of `payment_no`'s flags, oldest first.
+pub async fn of_payment(db: &Db, payment_no: &str) -> Result<Vec<FlagResolution>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, payment_no, merchant_id, flag, note, resolved_by, resolved_at
+         FROM flag_resolutions WHERE payment_no = $1 ORDER BY resolved_at, id",
+    )
+    .bind(payment_no)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(resolution).collect()
+}
+
+fn resolution(r: &sqlx::any::AnyRow) -> Result<FlagResolution, StoreError> {
+    let flag: String = r.try_get("flag")?;
+    Ok(FlagResolution {
+        id: r.try_get("id")?,
+        payment_no: r.try_get("payment_no")?,
+        merchant_id: r.try_get("merchant_id")?,
+        flag: PaymentFlag::parse(&flag)
+            .ok_or_else(|| StoreError::Corrupt(format!("resolved flag `{flag}`")))?,
+        note: r.try_get("note")?,
+        resolved_by: r.try_get("resolved_by")?,
+        resolved_at: r.try_get("resolved_at")?,
+    })
 }

@@ -8,6 +8,7 @@ use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value};
+use sha2::Digest;
 
 use crate::domain::money::{Currency, Money};
 
@@ -62,6 +63,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "audit.html",
         include_str!("../../../console/templates/audit.html"),
     ),
+    (
+        "error.html",
+        include_str!("../../../console/templates/error.html"),
+    ),
 ];
 
 /// The static files, by name: (content type, bytes).
@@ -98,9 +103,21 @@ static TEMPLATES_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         }
     }
     env.add_filter("time", time_filter);
+    env.add_function("asset", asset_url);
     env.add_filter("amount", amount_filter);
     env
 });
+
+/// `asset(name)`: the URL of a static file, with a digest of its bytes as `?v=`, so that a
+/// browser keeps a file a day yet never an old one after paygate is upgraded.
+fn asset_url(name: String) -> String {
+    let bytes = FILES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or(&[][..], |(_, _, b)| *b);
+    let digest = sha2::Sha256::digest(bytes);
+    format!("/console/static/{name}?v={}", hex::encode(&digest[..6]))
+}
 
 /// `ms | time`: milliseconds since the epoch as `2026-12-01 02:30:05 UTC`; an RFC 3339
 /// string is shown the same way.
@@ -141,6 +158,10 @@ pub fn render(name: &str, context: Value) -> Response {
                 HeaderValue::from_static(CONTENT_SECURITY_POLICY),
             );
             headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(
                 header::REFERRER_POLICY,
@@ -189,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn the_frame_and_the_login_page_render_with_the_filters_they_use() {
+    fn the_frame_the_login_and_the_error_page_render_with_the_filters_they_use() {
         let frame = minijinja::context! { operator => "op", role => "admin", csrf => "t0ken", page => "audit",
         may_operate => true, may_change_adapters => true };
         let data = minijinja::context! { entries => Vec::<i32>::new(), next_before => () };
@@ -201,6 +222,26 @@ mod tests {
         assert_eq!(
             render("login.html", minijinja::context! { error => "no" }).status(),
             StatusCode::OK
+        );
+        let error = render(
+            "error.html",
+            minijinja::context! { status => 404, code => "not_found", message => "gone" },
+        );
+        assert_eq!(
+            error.status(),
+            StatusCode::OK,
+            "render sets no error status"
+        );
+    }
+
+    #[test]
+    fn an_asset_url_changes_with_the_file_s_bytes() {
+        let url = asset_url("console.js".into());
+        assert!(url.starts_with("/console/static/console.js?v="), "{url}");
+        assert_eq!(url.len(), "/console/static/console.js?v=".len() + 12);
+        assert_ne!(
+            url.rsplit('=').next(),
+            asset_url("console.css".into()).rsplit('=').next()
         );
     }
 

@@ -67,23 +67,31 @@ fn session_id_in(headers: &HeaderMap) -> Option<String> {
 
 /// Refuses (403 `csrf_rejected`) a state-changing request of a console session that comes
 /// from another origin than the console's, or without the session's CSRF token `csrf`.
+/// `public_url` is paygate's configured public URL (`PAYGATE_PUBLIC_URL`), an origin the
+/// console may be reached at behind a proxy.
 ///
-/// The origin is read from `Origin` (browsers send it on every cross-site POST) or, when
-/// absent, `Sec-Fetch-Site`; it must name the host the request was sent to. The token is
-/// compared as digests, so the time taken does not depend on where they differ.
-pub fn check_forgery(parts: &Parts, csrf: &str) -> Result<(), ApiError> {
+/// The origin is read from `Origin` (browsers send it with every POST) or, when absent,
+/// `Sec-Fetch-Site`; a request with neither is refused (no browser sends one, and other
+/// clients use a bearer token). The token is compared as digests, so the time taken does
+/// not depend on where they differ.
+pub fn check_forgery(parts: &Parts, csrf: &str, public_url: &str) -> Result<(), ApiError> {
     let given = parts
         .headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    check_token(&parts.headers, given, csrf)
+    check_token(&parts.headers, given, csrf, public_url)
 }
 
 /// [`check_forgery`] with the token `given` from wherever the request carries it (the
 /// header, or a form's field).
-fn check_token(headers: &HeaderMap, given: &str, csrf: &str) -> Result<(), ApiError> {
-    check_origin(headers)?;
+fn check_token(
+    headers: &HeaderMap,
+    given: &str,
+    csrf: &str,
+    public_url: &str,
+) -> Result<(), ApiError> {
+    check_origin(headers, public_url)?;
     if Sha256::digest(given.as_bytes()) != Sha256::digest(csrf.as_bytes()) {
         return Err(forgery(
             "the console's CSRF token is missing or wrong: reload the page",
@@ -92,27 +100,51 @@ fn check_token(headers: &HeaderMap, given: &str, csrf: &str) -> Result<(), ApiEr
     Ok(())
 }
 
-/// Refuses a request whose `Origin` (or `Sec-Fetch-Site`) says it came from another site
-/// than the host it was sent to.
-fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// (scheme, lower-case host, port) of an origin or URL: what two origins are compared by.
+fn origin_of(url: &str) -> Option<(String, String, u16)> {
+    let url = url::Url::parse(url).ok()?;
+    Some((
+        url.scheme().to_owned(),
+        url.host_str()?.to_ascii_lowercase(),
+        url.port_or_known_default()?,
+    ))
+}
+
+/// Refuses a request whose `Origin` (or `Sec-Fetch-Site`) does not say it came from the
+/// console's own pages: the origin must be `public_url`'s, or name the host the request was
+/// sent to (`Host`, or `X-Forwarded-Host` from a proxy; a cross-site form cannot set it).
+fn check_origin(headers: &HeaderMap, public_url: &str) -> Result<(), ApiError> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(origin) = text(header::ORIGIN.as_str()) {
-        let host = text(header::HOST.as_str()).unwrap_or("");
-        let origin_host = origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"));
-        if origin_host != Some(host) || host.is_empty() {
-            return Err(forgery(&format!(
-                "a console request from `{origin}` is refused: the console only acts for its own pages"
-            )));
-        }
+    let Some(origin) = text(header::ORIGIN.as_str()) else {
+        return match text("sec-fetch-site") {
+            Some("same-origin") => Ok(()),
+            Some(site) => Err(forgery(&format!(
+                "a console request from a {site} page is refused: the console only acts for its own pages"
+            ))),
+            None => Err(forgery(
+                "a console request without `Origin` is refused: the console only acts for its own pages",
+            )),
+        };
+    };
+    let refused = || {
+        forgery(&format!(
+            "a console request from `{origin}` is refused: the console only acts for its own pages"
+        ))
+    };
+    let from = origin_of(origin).ok_or_else(refused)?;
+    if origin_of(public_url).is_some_and(|public| public == from) {
         return Ok(());
     }
-    match text("sec-fetch-site") {
-        None | Some("same-origin") | Some("none") => Ok(()),
-        Some(site) => Err(forgery(&format!(
-            "a console request from a {site} page is refused: the console only acts for its own pages"
-        ))),
+    let sent_to = [text("x-forwarded-host"), text(header::HOST.as_str())];
+    let same_host = sent_to.into_iter().flatten().any(|host| {
+        // The first host a proxy chain names; a URL on the origin's scheme reads its port.
+        let host = host.split(',').next().unwrap_or("").trim();
+        origin_of(&format!("{}://{host}", from.0)).is_some_and(|to| to == from)
+    });
+    if same_host {
+        Ok(())
+    } else {
+        Err(refused())
     }
 }
 
@@ -146,9 +178,45 @@ mod tests {
             ("origin", "https://ops.example:8080"),
             ("x-csrf-token", "t0ken"),
         ]);
-        assert!(check_forgery(&p, "t0ken").is_ok());
-        let no_origin = parts(&[("host", "h"), ("x-csrf-token", "t0ken")]);
-        assert!(check_forgery(&no_origin, "t0ken").is_ok());
+        assert!(check_forgery(&p, "t0ken", PUBLIC).is_ok());
+        let same_origin = parts(&[
+            ("host", "h"),
+            ("sec-fetch-site", "same-origin"),
+            ("x-csrf-token", "t0ken"),
+        ]);
+        assert!(check_forgery(&same_origin, "t0ken", PUBLIC).is_ok());
+        let upper_case_and_default_port = parts(&[
+            ("host", "OPS.example:443"),
+            ("origin", "https://ops.example"),
+            ("x-csrf-token", "t0ken"),
+        ]);
+        assert!(check_forgery(&upper_case_and_default_port, "t0ken", PUBLIC).is_ok());
+    }
+
+    const PUBLIC: &str = "https://pay.example.com";
+
+    #[test]
+    fn behind_a_proxy_the_public_url_or_the_forwarded_host_is_the_console_s_origin() {
+        let proxied = parts(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://pay.example.com"),
+            ("x-csrf-token", "t0ken"),
+        ]);
+        assert!(check_forgery(&proxied, "t0ken", PUBLIC).is_ok());
+        assert!(check_forgery(&proxied, "t0ken", "http://127.0.0.1:8080").is_err());
+        let forwarded = parts(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "ops.example.com"),
+            ("origin", "https://ops.example.com"),
+            ("x-csrf-token", "t0ken"),
+        ]);
+        assert!(check_forgery(&forwarded, "t0ken", PUBLIC).is_ok());
+    }
+
+    #[test]
+    fn a_request_that_names_no_origin_is_refused() {
+        let bare = parts(&[("host", "h"), ("x-csrf-token", "t0ken")]);
+        assert!(check_forgery(&bare, "t0ken", PUBLIC).is_err());
     }
 
     #[test]
@@ -159,7 +227,7 @@ mod tests {
                 ("origin", origin),
                 ("x-csrf-token", "t0ken"),
             ]);
-            let e = check_forgery(&p, "t0ken").expect_err(origin);
+            let e = check_forgery(&p, "t0ken", PUBLIC).expect_err(origin);
             assert_eq!(e.code, ErrorCode::CsrfRejected);
         }
         let cross = parts(&[
@@ -167,14 +235,23 @@ mod tests {
             ("sec-fetch-site", "cross-site"),
             ("x-csrf-token", "t0ken"),
         ]);
-        assert!(check_forgery(&cross, "t0ken").is_err());
+        assert!(check_forgery(&cross, "t0ken", PUBLIC).is_err());
+        let scheme = parts(&[
+            ("host", "h"),
+            ("origin", "https://h"),
+            ("x-csrf-token", "t0ken"),
+        ]);
+        assert!(
+            check_forgery(&scheme, "t0ken", "http://h").is_ok(),
+            "the host names it"
+        );
     }
 
     #[test]
     fn a_missing_or_wrong_token_is_refused() {
         let missing = parts(&[("host", "h"), ("origin", "http://h")]);
         assert_eq!(
-            check_forgery(&missing, "t0ken")
+            check_forgery(&missing, "t0ken", PUBLIC)
                 .expect_err("missing")
                 .status,
             StatusCode::FORBIDDEN
@@ -184,7 +261,7 @@ mod tests {
             ("origin", "http://h"),
             ("x-csrf-token", "t0kem"),
         ]);
-        assert!(check_forgery(&wrong, "t0ken").is_err());
+        assert!(check_forgery(&wrong, "t0ken", PUBLIC).is_err());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! actions a page offers are `/admin` requests its buttons make (htmx, with the session's
 //! CSRF token); a button shows only when the operator's role allows its action.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::Value;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +18,8 @@ use crate::api::error::ApiError;
 use crate::api::merchants::{MerchantListView, MerchantView};
 use crate::api::operators::AuditPageView;
 use crate::api::views::{
-    rfc3339, EventDetailView, FlagsView, OrderView, PaymentView, ProviderConfigView, RefundView,
+    rfc3339, EventDetailView, FlagResolutionView, FlagsView, OrderView, PaymentView,
+    ProviderConfigView, RefundView,
 };
 use crate::api::AppState;
 use crate::domain::merchant::PageRequest;
@@ -24,6 +27,7 @@ use crate::domain::operator::Action;
 use crate::domain::DeliveryState;
 use crate::service::activity::Activity;
 use crate::service::story::{Found, Story};
+use crate::service::ErrorCode;
 
 /// The chart size, in SVG units: one 5-unit bar per minute of the hour.
 const CHART_WIDTH: u32 = 300;
@@ -59,6 +63,54 @@ fn page(name: &str, frame: Frame<'_>, body: impl Serialize) -> Response {
     )
 }
 
+/// An error while a page was read: shown as a page (the status, the code and the message
+/// the API would answer), not as the API's JSON.
+pub struct PageError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(&self.0)
+    }
+}
+
+/// `e` as a console page.
+pub fn error_page(e: &ApiError) -> Response {
+    let mut page = render(
+        "error.html",
+        minijinja::context! { status => e.status.as_u16(), code => e.code.as_str(), message => &e.message },
+    );
+    *page.status_mut() = e.status;
+    page
+}
+
+/// A query string that does not parse (a repeated or malformed parameter): 400.
+fn bad_query(e: &QueryRejection) -> PageError {
+    PageError(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidQuery,
+        format!("the query string is refused: {}", e.body_text()),
+    ))
+}
+
+/// Text from a query string, as it may be shown back: without control characters.
+fn shown(text: &str) -> String {
+    text.trim().chars().filter(|c| !c.is_control()).collect()
+}
+
+/// What waits for an operator, counted for the overview.
+#[derive(Serialize)]
+struct WaitingView {
+    flagged_payments: usize,
+    failed_refunds: usize,
+    failed_webhooks: usize,
+}
+
 /// The overview's numbers and charts.
 #[derive(Serialize)]
 struct OverviewView {
@@ -70,6 +122,7 @@ struct OverviewView {
     paid_chart: Chart,
     failed_chart: Chart,
     queues: Vec<QueueView>,
+    waiting: Option<WaitingView>,
 }
 
 #[derive(Serialize)]
@@ -111,18 +164,22 @@ impl From<&Activity> for OverviewView {
                     }
                 })
                 .collect(),
+            waiting: None,
         }
     }
 }
 
-/// `GET /console`: the last hour.
-pub async fn overview(State(state): State<AppState>, op: Operator) -> Result<Response, ApiError> {
+/// `GET /console`: the last hour, and what waits for an operator.
+pub async fn overview(State(state): State<AppState>, op: Operator) -> Result<Response, PageError> {
     let activity = state.gateway.activity().await?;
-    Ok(page(
-        "overview.html",
-        frame(&op, "overview"),
-        OverviewView::from(&activity),
-    ))
+    let flags = state.gateway.flags().await?;
+    let mut view = OverviewView::from(&activity);
+    view.waiting = Some(WaitingView {
+        flagged_payments: flags.payments.len(),
+        failed_refunds: flags.refunds.len(),
+        failed_webhooks: flags.webhooks.len(),
+    });
+    Ok(page("overview.html", frame(&op, "overview"), view))
 }
 
 #[derive(Deserialize)]
@@ -134,6 +191,7 @@ pub struct FindQuery {
 /// A story as the find page shows it.
 #[derive(Serialize)]
 struct StoryView {
+    merchant_name: Option<String>,
     orders: Vec<OrderView>,
     payments: Vec<PaymentStoryView>,
     events: Vec<EventDetailView>,
@@ -145,6 +203,7 @@ struct PaymentStoryView {
     calls: Vec<CallView>,
     notifications: Vec<NotificationView>,
     refunds: Vec<RefundView>,
+    resolutions: Vec<FlagResolutionView>,
 }
 
 #[derive(Serialize)]
@@ -168,6 +227,7 @@ impl From<&Story> for StoryView {
     fn from(s: &Story) -> Self {
         let expires_at = s.orders.iter().map(|o| o.expires_at).min();
         StoryView {
+            merchant_name: s.merchant.as_ref().map(|m| m.name.clone()),
             orders: s.orders.iter().map(OrderView::from).collect(),
             payments: s
                 .payments
@@ -196,6 +256,7 @@ impl From<&Story> for StoryView {
                         })
                         .collect(),
                     refunds: p.refunds.iter().map(RefundView::from).collect(),
+                    resolutions: p.resolutions.iter().map(FlagResolutionView::from).collect(),
                 })
                 .collect(),
             events: s
@@ -216,14 +277,15 @@ struct FindView {
     choices: Vec<OrderView>,
 }
 
-/// `GET /console/find?q=`: a payment or order by `payment_no`, order id or `out_trade_no`,
-/// with its whole story.
+/// `GET /console/find?q=`: a payment or order by `payment_no`, refund number, order id,
+/// event id or `out_trade_no`, with its whole story; a merchant id leads to its page.
 pub async fn find(
     State(state): State<AppState>,
     op: Operator,
-    Query(query): Query<FindQuery>,
-) -> Result<Response, ApiError> {
-    let q = query.q.trim().to_owned();
+    query: Result<Query<FindQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query.map_err(|e| bad_query(&e))?;
+    let q = shown(&query.q);
     let mut view = FindView {
         q: q.clone(),
         found: "ask",
@@ -240,6 +302,13 @@ pub async fn find(
                 view.found = "choices";
                 view.choices = orders.iter().map(OrderView::from).collect();
             }
+            Found::Merchant(id) => {
+                let to = format!(
+                    "/console/merchants/{}",
+                    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+                );
+                return Ok(Redirect::to(&to).into_response());
+            }
             Found::Nothing => view.found = "nothing",
         }
     }
@@ -248,7 +317,7 @@ pub async fn find(
 
 /// `GET /console/flags`: flagged payments, failed refunds, failed webhooks, and the latest
 /// resolutions.
-pub async fn flags(State(state): State<AppState>, op: Operator) -> Result<Response, ApiError> {
+pub async fn flags(State(state): State<AppState>, op: Operator) -> Result<Response, PageError> {
     let flags = FlagsView::from(&state.gateway.flags().await?);
     Ok(page("flags.html", frame(&op, "flags"), flags))
 }
@@ -264,7 +333,10 @@ struct DeliveriesView {
 
 /// `GET /console/deliveries`: webhooks that failed (re-deliver one, or all of a merchant's)
 /// and those still being attempted.
-pub async fn deliveries(State(state): State<AppState>, op: Operator) -> Result<Response, ApiError> {
+pub async fn deliveries(
+    State(state): State<AppState>,
+    op: Operator,
+) -> Result<Response, PageError> {
     let failed = state
         .gateway
         .events_in_delivery(DeliveryState::Failed)
@@ -301,22 +373,22 @@ pub struct MerchantsQuery {
 pub async fn merchants(
     State(state): State<AppState>,
     op: Operator,
-    Query(query): Query<MerchantsQuery>,
-) -> Result<Response, ApiError> {
+    query: Result<Query<MerchantsQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query.map_err(|e| bad_query(&e))?;
     let request = PageRequest::new(Some(50), query.after.as_deref().filter(|a| !a.is_empty()))
         .map_err(|e| {
             ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                crate::service::ErrorCode::InvalidQuery,
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidQuery,
                 e.to_string(),
             )
         })?;
-    let name = query
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    let found = state.gateway.list_merchants(&request, name).await?;
+    let name = query.name.as_deref().map(shown).filter(|n| !n.is_empty());
+    let found = state
+        .gateway
+        .list_merchants(&request, name.as_deref())
+        .await?;
     let view = MerchantListView::from(&found);
     Ok(page(
         "merchants.html",
@@ -337,7 +409,7 @@ pub async fn merchant(
     State(state): State<AppState>,
     op: Operator,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let detail = state.gateway.merchant(&id).await?;
     let mut providers = Vec::with_capacity(detail.providers.len());
     for provider in &detail.providers {
@@ -359,7 +431,7 @@ struct ProviderVersionsView {
 
 /// `GET /console/adapters`: every provider's stored versions, the active one marked, with
 /// activate and roll back.
-pub async fn adapters(State(state): State<AppState>, op: Operator) -> Result<Response, ApiError> {
+pub async fn adapters(State(state): State<AppState>, op: Operator) -> Result<Response, PageError> {
     let mut providers: Vec<ProviderVersionsView> = Vec::new();
     for version in state.adapters.list().await? {
         let view = AdapterVersionView::from(&version);
@@ -383,10 +455,22 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     op: Operator,
-    Query(query): Query<AuditQuery>,
-) -> Result<Response, ApiError> {
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query.map_err(|e| bad_query(&e))?;
     let before = query.before.as_deref().filter(|b| !b.is_empty());
-    let found = state.gateway.audit_page(Some(100), before).await?;
+    let found = state
+        .gateway
+        .audit_page(Some(100), before)
+        .await
+        .map_err(|e| {
+            // A bad page request is the query's fault: 400, as the other lists answer.
+            let mut e = ApiError::from(e);
+            if e.code == ErrorCode::InvalidQuery {
+                e.status = StatusCode::BAD_REQUEST;
+            }
+            e
+        })?;
     Ok(page(
         "audit.html",
         frame(&op, "audit"),

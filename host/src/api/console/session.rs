@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +16,7 @@ use super::{check_origin, check_token, cookie_max_age, session_id_in, SESSION_CO
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::domain::operator::Caller;
-use crate::service::ServiceError;
+use crate::service::{ErrorCode, ServiceError};
 use crate::store::audit::AuditEntry;
 
 /// The operator a console page is read by: the request's live session. Without one, the
@@ -96,53 +97,94 @@ pub struct LoginForm {
     name: String,
 }
 
-/// `POST /console/login`: the token checked, a session opened, its cookie set, and the
-/// sign-in written to the audit log (refused ones too).
-pub async fn login(
-    State(state): State<AppState>,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    // A sign-in posted from another site would put the browser in someone else's session.
-    if let Err(e) = check_origin(&headers) {
-        return login_form(StatusCode::FORBIDDEN, Some(&e.message));
-    }
-    let name = match form.name.trim() {
-        "" => "admin",
-        n if n.len() <= 64 && n.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => n,
-        _ => {
-            return login_form(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some("your name must be 1-64 printable ASCII characters"),
-            )
-        }
-    };
-    let signed = state
-        .gateway
-        .sign_in(form.token.trim(), state.admin_token.as_ref(), name)
-        .await;
-    let (status, caller) = match &signed {
-        Ok(s) => (StatusCode::SEE_OTHER, Some(&s.caller)),
-        Err(ServiceError::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, None),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
-    };
+/// Writes a console sign-in or sign-out to the audit log, whatever its outcome: `caller`
+/// when known, the status answered and its error code. Logged inside when it cannot be
+/// written; the answer stands.
+async fn audit(
+    state: &AppState,
+    route: &str,
+    caller: Option<&Caller>,
+    peer: Option<&axum::Extension<ConnectInfo<SocketAddr>>>,
+    status: StatusCode,
+    error_code: Option<ErrorCode>,
+) {
     let entry = AuditEntry {
         id: crate::service::audit::new_id(),
         at: state.gateway.now_ms(),
         operator: caller.map(|c| c.name.clone()),
         token_id: caller.map(|c| c.token_id.clone()),
         method: "POST".to_owned(),
-        route: "/console/login".to_owned(),
+        route: route.to_owned(),
         target: "{}".to_owned(),
         client_ip: peer.map(|p| p.0 .0.ip().to_string()),
         status: i32::from(status.as_u16()),
-        error_code: (status == StatusCode::UNAUTHORIZED).then(|| "unauthorized".to_owned()),
+        error_code: error_code.map(|c| c.as_str().to_owned()),
     };
-    // Logged inside; the sign-in stands whether or not its audit was written.
     let _ = state.gateway.audit(&entry).await;
-    match signed {
+}
+
+/// The name the bootstrap admin signs in under: 1-64 characters, none a control character
+/// (any script: operators write their names as they do). `admin` when left empty.
+fn operator_name(given: &str) -> Option<&str> {
+    match given.trim() {
+        "" => Some("admin"),
+        n if n.chars().count() <= 64 && !n.chars().any(char::is_control) => Some(n),
+        _ => None,
+    }
+}
+
+/// `POST /console/login`: the token checked, a session opened (always a new id), its cookie
+/// set, and the sign-in written to the audit log, refused ones too.
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let refuse = |status, code, message: &str| {
+        let state = &state;
+        let peer = peer.as_ref();
+        let message = message.to_owned();
+        async move {
+            audit(state, "/console/login", None, peer, status, Some(code)).await;
+            login_form(status, Some(&message))
+        }
+    };
+    // A sign-in posted from another site would put the browser in someone else's session.
+    if let Err(e) = check_origin(&headers, state.gateway.public_url()) {
+        return refuse(StatusCode::FORBIDDEN, e.code, &e.message).await;
+    }
+    let Ok(Form(form)) = form else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            "the sign-in form needs a token",
+        )
+        .await;
+    };
+    let Some(name) = operator_name(&form.name) else {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidName,
+            "your name must be 1-64 characters, none of them a control character",
+        )
+        .await;
+    };
+    match state
+        .gateway
+        .sign_in(form.token.trim(), state.admin_token.as_ref(), name)
+        .await
+    {
         Ok(s) => {
+            audit(
+                &state,
+                "/console/login",
+                Some(&s.caller),
+                peer.as_ref(),
+                StatusCode::SEE_OTHER,
+                None,
+            )
+            .await;
             let secure = headers
                 .get(axum::http::header::ORIGIN)
                 .and_then(|v| v.to_str().ok())
@@ -156,11 +198,27 @@ pub async fn login(
                 .build();
             (CookieJar::new().add(cookie), Redirect::to("/console")).into_response()
         }
-        Err(ServiceError::Unauthorized(_)) => login_form(
-            StatusCode::UNAUTHORIZED,
-            Some("that token is not an operator's (or was revoked)"),
-        ),
-        Err(e) => ApiError::from(e).into_response(),
+        Err(ServiceError::Unauthorized(_)) => {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "that token is not an operator's (or was revoked)",
+            )
+            .await
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            audit(
+                &state,
+                "/console/login",
+                None,
+                peer.as_ref(),
+                e.status,
+                Some(e.code),
+            )
+            .await;
+            e.into_response()
+        }
     }
 }
 
@@ -171,20 +229,56 @@ pub struct LogoutForm {
 }
 
 /// `POST /console/logout`: ends the session (with its CSRF token, from the console's own
-/// page) and removes the cookie.
+/// page), removes the cookie, and is written to the audit log (a refused one too).
 pub async fn logout(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     operator: Operator,
     headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Response {
-    if let Err(e) = check_token(&headers, &form.csrf, &operator.csrf) {
-        return e.into_response();
+    let given = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let checked = check_token(&headers, &given, &operator.csrf, state.gateway.public_url());
+    let ended = match checked {
+        Err(e) => Err(e),
+        Ok(()) => match session_id_in(&headers) {
+            Some(id) => state.gateway.sign_out(&id).await.map_err(ApiError::from),
+            None => Ok(()),
+        },
+    };
+    let (status, code) = match &ended {
+        Ok(()) => (StatusCode::SEE_OTHER, None),
+        Err(e) => (e.status, Some(e.code)),
+    };
+    audit(
+        &state,
+        "/console/logout",
+        Some(&operator.caller),
+        peer.as_ref(),
+        status,
+        code,
+    )
+    .await;
+    match ended {
+        Ok(()) => (removal(), Redirect::to("/console/login")).into_response(),
+        Err(e) => super::pages::error_page(&e),
     }
-    if let Some(id) = session_id_in(&headers) {
-        if let Err(e) = state.gateway.sign_out(&id).await {
-            return ApiError::from(e).into_response();
-        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operator_names_themselves_in_any_script_but_not_with_control_characters() {
+        assert_eq!(operator_name(""), Some("admin"));
+        assert_eq!(operator_name("  Zoë 测试 "), Some("Zoë 测试"));
+        assert_eq!(
+            operator_name(&"名".repeat(64)),
+            Some("名".repeat(64).as_str())
+        );
+        assert_eq!(operator_name(&"名".repeat(65)), None);
+        assert_eq!(operator_name("a\u{0}b"), None);
+        assert_eq!(operator_name("a\nb"), None);
     }
-    (removal(), Redirect::to("/console/login")).into_response()
 }
