@@ -26,6 +26,7 @@ mod hot_swap;
 mod jobs;
 mod key_rotation;
 mod limits;
+mod lists;
 mod merchants;
 mod misconfiguration;
 mod operators;

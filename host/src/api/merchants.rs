@@ -143,7 +143,7 @@ pub struct ConfiguredView {
 /// mistyped `?tset=false` is an error, not a configuration stored with its test.
 pub(super) struct Params(BTreeMap<String, String>);
 
-fn invalid_query(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid_query(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message)
 }
 

@@ -13,6 +13,7 @@ mod health;
 #[doc(hidden)]
 pub mod json;
 pub mod limits;
+mod lists;
 pub mod merchants;
 mod notify;
 pub mod operators;
@@ -47,7 +48,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paygate", description = "Payment gateway hub: orders, payments, provider adapters."),
-    paths(orders::create, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
+    paths(orders::create, lists::orders, lists::payments, lists::refunds, orders::get, orders::cancel, orders::events, payments::create, payments::get, payments::refund, notify::receive,
           admin::create_merchant, admin::put_provider, admin::get_provider, admin::flags, admin::resolve_flag, admin::event, admin::redeliver, admin::redeliver_failed, admin::retry_refund,
           adapters::active, adapters::versions, adapters::show, adapters::upload, adapters::check, adapters::activate, adapters::rollback,
           merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider,
@@ -60,11 +61,12 @@ pub struct ApiDoc;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/orders", post(orders::create))
+        .route("/v1/orders", post(orders::create).get(lists::orders))
         .route("/v1/orders/{id}", get(orders::get))
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/v1/orders/{id}/events", get(orders::events))
-        .route("/v1/payments", post(payments::create))
+        .route("/v1/payments", post(payments::create).get(lists::payments))
+        .route("/v1/refunds", get(lists::refunds))
         .route("/v1/payments/{payment_no}", get(payments::get))
         .route("/v1/payments/{payment_no}/refunds", post(payments::refund))
         .route("/v1/notify/{provider}/{merchant_id}", post(notify::receive))

@@ -7,6 +7,7 @@ pub mod adapter;
 pub mod deadline;
 pub mod delivery;
 pub mod destination;
+pub mod listing;
 pub mod merchant;
 pub mod money;
 pub mod operator;

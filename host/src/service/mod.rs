@@ -15,6 +15,7 @@ pub mod destinations;
 pub mod directory;
 mod error;
 pub mod flags;
+pub mod lists;
 pub mod master_key;
 pub mod merchants;
 pub mod notifications;

@@ -11,6 +11,7 @@ mod db;
 pub mod events;
 pub mod flags;
 pub mod idempotency;
+pub mod listing;
 pub mod master_key;
 pub mod merchants;
 pub mod notifications;

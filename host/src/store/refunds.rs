@@ -27,10 +27,10 @@ pub struct RefundRecord {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "refund_no, payment_no, merchant_id, amount, currency, reason, kind, state, provider_refund_id, last_error, created_at, updated_at";
 
-fn from_row(r: &AnyRow) -> Result<RefundRecord, StoreError> {
+pub(super) fn from_row(r: &AnyRow) -> Result<RefundRecord, StoreError> {
     let currency: String = r.try_get("currency")?;
     let kind: String = r.try_get("kind")?;
     let state: String = r.try_get("state")?;
