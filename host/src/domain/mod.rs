@@ -13,6 +13,7 @@ pub mod money;
 pub mod operator;
 pub mod order;
 pub mod payment;
+pub mod reconcile;
 pub mod refund;
 pub mod repay;
 pub mod schedule;
