@@ -83,6 +83,10 @@ struct KnobsChange {
     refund_processing_ms: Option<u64>,
     refund_outcome: Option<RefundOutcome>,
     notification_signer: Option<NotificationSigner>,
+    bills_ready_at_once: Option<bool>,
+    bill_omit: Option<Vec<String>>,
+    bill_extra: Option<Vec<crate::bills::ExtraRow>>,
+    bill_amounts: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 async fn knobs(State(sim): State<Shared>) -> Json<Value> {
@@ -116,6 +120,18 @@ async fn set_knobs(State(sim): State<Shared>, bytes: Bytes) -> Response {
     }
     if let Some(v) = change.notification_signer {
         k.notification_signer = v;
+    }
+    if let Some(v) = change.bills_ready_at_once {
+        k.bills_ready_at_once = v;
+    }
+    if let Some(v) = change.bill_omit {
+        k.bill_omit = v;
+    }
+    if let Some(v) = change.bill_extra {
+        k.bill_extra = v;
+    }
+    if let Some(v) = change.bill_amounts {
+        k.bill_amounts = v;
     }
     tracing::info!("wechat simulator: knobs {k:?}");
     Json(json!(k)).into_response()

@@ -12,15 +12,19 @@
 //! (`GET /v3/certificates`), or both during a migration ([`Verification`]). Knobs under
 //! `/sim/knobs` drop notifications, slow or fail answers, or sign them with the wrong key;
 //! `/sim/trades/...` lets a test (or a person) pay trades and send chosen notifications.
+//! A day's trade bill is served as WeChat serves it (`GET /v3/bill/tradebill`, then the
+//! file); bill knobs leave a trade out, add another system's, or change an amount.
 //! The same controls are methods of [`WechatSimulator`].
 //!
 //! `protocol.rs`: signatures, encryption, times (pure); `trades.rs`: the state machines
 //! (pure); `actions.rs`: code_url / prepay_id / h5_url lifetimes and bindings (pure);
+//! `bills.rs`: the trade bill's format (pure);
 //! `verification.rs`: which platform key signs (pure rules) and the keys; `certificate.rs`:
 //! the few X.509 fields needed; `v3/`: WeChat's endpoints; `control.rs`: the `/sim`
 //! endpoints and the demo page; `notify.rs`: notification delivery.
 
 mod actions;
+pub mod bills;
 mod certificate;
 mod control;
 mod notify;
@@ -146,6 +150,16 @@ pub struct Knobs {
     /// Which key signs notifications in the migration mode (`alternate`, `public_key`,
     /// `certificate`); the other modes have one key and ignore it.
     pub notification_signer: NotificationSigner,
+    /// Bills are served at once, the current day's included (what it holds so far), not
+    /// from 10:00 Beijing time the next day: for tests that reconcile the day they paid in.
+    pub bills_ready_at_once: bool,
+    /// Trades (`out_trade_no`) the bill leaves out: money WeChat holds that its bill does
+    /// not show (a bill row missing).
+    pub bill_omit: Vec<String>,
+    /// Rows of trades the simulator does not hold (an extra row).
+    pub bill_extra: Vec<bills::ExtraRow>,
+    /// Amounts (fen) the bill shows for trades instead of their own (an amount difference).
+    pub bill_amounts: BTreeMap<String, u64>,
 }
 
 /// What a refund ends as after `PROCESSING` (the `refund_outcome` knob).
@@ -224,12 +238,21 @@ pub enum SimError {
     NoAnswer(String),
 }
 
+/// A bill ready for download (`GET /v3/billdownload/file?token=`).
+pub(crate) struct BillFile {
+    /// As served: gzipped when `tar_type=GZIP` was asked.
+    pub bytes: Vec<u8>,
+    pub expires_at_ms: i64,
+}
+
 /// Everything the simulator holds, behind one lock (held briefly, never across an await).
 #[derive(Default)]
 pub(crate) struct State {
     trades: BTreeMap<String, trades::Trade>,
     /// By `out_refund_no`.
     refunds: BTreeMap<String, trades::Refund>,
+    /// Bills handed out for download, by token.
+    bill_files: BTreeMap<String, BillFile>,
     knobs: Knobs,
     stats: Stats,
 }

@@ -77,6 +77,15 @@ impl TradeType {
             _ => None,
         }
     }
+
+    /// As WeChat writes it in answers and bills: `NATIVE`, `JSAPI`, `MWEB`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeType::Native => "NATIVE",
+            TradeType::Jsapi => "JSAPI",
+            TradeType::Mweb => "MWEB",
+        }
+    }
 }
 
 /// Why a trade is `CLOSED` (shown in the trade view, and in why it cannot be paid).

@@ -7,6 +7,7 @@
 
 mod actions;
 mod api;
+mod bills;
 mod notifications;
 mod refunds;
 mod support;

@@ -5,6 +5,7 @@
 //! `orders.rs`: pay, query, close; `refunds.rs`: refund and refund query;
 //! `certificates.rs`: the platform certificate list.
 
+mod bills;
 mod certificates;
 mod orders;
 mod refunds;
@@ -47,10 +48,12 @@ pub(super) fn tick(sim: &Shared) {
     }
 }
 
-/// A WeChat answer: status and JSON body (none for 204).
+/// A WeChat answer: status and JSON body (none for 204), or a file's bytes.
 struct Answer {
     status: u16,
     body: Option<Value>,
+    /// A downloaded file: served as it is, and unsigned (its hash is checked instead).
+    file: Option<Vec<u8>>,
 }
 
 impl Answer {
@@ -58,6 +61,7 @@ impl Answer {
         Answer {
             status: 200,
             body: Some(body),
+            file: None,
         }
     }
 
@@ -65,6 +69,15 @@ impl Answer {
         Answer {
             status: 204,
             body: None,
+            file: None,
+        }
+    }
+
+    fn file(bytes: Vec<u8>) -> Answer {
+        Answer {
+            status: 200,
+            body: None,
+            file: Some(bytes),
         }
     }
 }
@@ -74,6 +87,7 @@ impl From<Refusal> for Answer {
         Answer {
             status: r.status,
             body: Some(json!({"code": r.code, "message": r.message})),
+            file: None,
         }
     }
 }
@@ -104,6 +118,8 @@ struct Incoming {
     /// The key the merchant asks answers to be signed with (the public key id, during a
     /// migration); wechatpay-go sends it on every request (PR #226).
     wechatpay_serial: Option<String>,
+    /// The `Host` the request was sent to: a bill's `download_url` points back at it.
+    host: String,
 }
 
 /// Every request the control routes do not take: signature check, knobs, dispatch, answer.
@@ -127,6 +143,9 @@ pub(super) async fn handle(State(sim): State<Shared>, request: Request) -> Respo
             query: request.uri().query().unwrap_or_default().to_owned(),
             authorization: header("authorization").map(|h| h.map_err(|_| ())),
             wechatpay_serial: header("wechatpay-serial").and_then(Result::ok),
+            host: header("host")
+                .and_then(Result::ok)
+                .unwrap_or_else(|| "localhost".to_owned()),
         }
     };
     let body = to_bytes(request.into_body(), MAX_BODY).await;
@@ -189,7 +208,15 @@ fn reply(sim: &Shared, incoming: &Incoming, body: Result<Bytes, axum::Error>) ->
         Ok(()) if take_failure(sim) => {
             Reply::Signed(Refusal::new(500, "SYSTEM_ERROR", "系统错误 (the fail_next knob)").into())
         }
-        Ok(()) => Reply::Signed(route(sim, method, path, &incoming.query, &body)),
+        Ok(()) => {
+            let answer = route(sim, incoming, &body);
+            // A file is served unsigned: the caller checks the bill's hash.
+            if answer.file.is_some() {
+                Reply::Unsigned(answer)
+            } else {
+                Reply::Signed(answer)
+            }
+        }
     }
 }
 
@@ -236,7 +263,12 @@ fn check_signature(
     )
 }
 
-fn route(sim: &Shared, method: &Method, path: &str, query: &str, body: &[u8]) -> Answer {
+fn route(sim: &Shared, incoming: &Incoming, body: &[u8]) -> Answer {
+    let (method, path, query) = (
+        &incoming.method,
+        incoming.path.as_str(),
+        incoming.query.as_str(),
+    );
     let parts: Vec<&str> = path.split('/').collect();
     let number = |segment: &str| {
         protocol::percent_decode(segment)
@@ -264,6 +296,10 @@ fn route(sim: &Shared, method: &Method, path: &str, query: &str, body: &[u8]) ->
             number(no).and_then(|no| refunds::query(sim, &no))
         }
         (&Method::GET, ["", "v3", "certificates"]) => certificates::list(sim),
+        (&Method::GET, ["", "v3", "bill", "tradebill"]) => {
+            bills::trade_bill(sim, query, &incoming.host)
+        }
+        (&Method::GET, ["", "v3", "billdownload", "file"]) => bills::download(sim, query),
         _ => Err(not_found(method, path)),
     };
     result.unwrap_or_else(Answer::from)
@@ -322,6 +358,9 @@ fn signed_response(sim: &Sim, answer: Answer, signer: Signer, wrong_key: bool) -
 }
 
 fn body_bytes(answer: &Answer) -> Vec<u8> {
+    if let Some(file) = &answer.file {
+        return file.clone();
+    }
     answer
         .body
         .as_ref()
