@@ -75,6 +75,10 @@ struct KnobsChange {
     fail_next: Option<u32>,
     fail_with: Option<Failure>,
     wrong_response_signature: Option<bool>,
+    bills_ready_at_once: Option<bool>,
+    bill_omit: Option<Vec<String>>,
+    bill_extra: Option<Vec<crate::bills::ExtraRow>>,
+    bill_amounts: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 async fn knobs(State(sim): State<Shared>) -> Json<Value> {
@@ -95,6 +99,16 @@ async fn set_knobs(State(sim): State<Shared>, bytes: Bytes) -> Response {
     k.wrong_response_signature = change
         .wrong_response_signature
         .unwrap_or(k.wrong_response_signature);
+    k.bills_ready_at_once = change.bills_ready_at_once.unwrap_or(k.bills_ready_at_once);
+    if let Some(v) = change.bill_omit {
+        k.bill_omit = v;
+    }
+    if let Some(v) = change.bill_extra {
+        k.bill_extra = v;
+    }
+    if let Some(v) = change.bill_amounts {
+        k.bill_amounts = v;
+    }
     tracing::info!("alipay simulator: knobs {k:?}");
     Json(json!(k)).into_response()
 }

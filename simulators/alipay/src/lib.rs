@@ -12,13 +12,17 @@
 //! receiver answers `success`. Knobs under `/sim/knobs` drop notifications, slow or fail
 //! answers, or sign them with the wrong key; `/sim/trades/...` lets a test (or a person)
 //! scan, pay and finish trades and send chosen notifications. The same controls are
-//! methods of [`AlipaySimulator`].
+//! methods of [`AlipaySimulator`]. A day's trade bill is served as Alipay serves it
+//! (`alipay.data.dataservice.bill.downloadurl.query`, then a zip of GBK CSV files); bill
+//! knobs leave a trade out, add another system's, or change an amount.
 //!
-//! `protocol.rs`: parameters, signatures, JSON answers, times (pure); `money.rs`: yuan as
+//! `protocol.rs`: parameters, signatures, JSON answers, times (pure); `bills.rs`: the trade
+//! bill's files (pure); `money.rs`: yuan as
 //! whole fen (pure); `certs.rs`: certificate SNs (pure); `trades.rs`: the state machine
 //! (pure); `gateway/`: `/gateway.do` and the cashier; `notify.rs`: notifications;
 //! `control.rs`: the `/sim` endpoints and the demo page.
 
+pub mod bills;
 mod certs;
 mod control;
 mod gateway;
@@ -181,6 +185,15 @@ pub struct Knobs {
     pub fail_with: Failure,
     /// Signed answers are signed with the wrong key.
     pub wrong_response_signature: bool,
+    /// Bills are served at once, the current day's included (what it holds so far), not
+    /// from 09:00 the next day: for tests that reconcile the day they paid in.
+    pub bills_ready_at_once: bool,
+    /// Trades (`out_trade_no`) whose trade row the bill leaves out (a bill row missing).
+    pub bill_omit: Vec<String>,
+    /// Rows of trades the simulator does not hold (an extra row).
+    pub bill_extra: Vec<bills::ExtraRow>,
+    /// Amounts (fen) the bill shows for trades instead of their own (an amount difference).
+    pub bill_amounts: BTreeMap<String, u64>,
 }
 
 /// What a `fail_next` failure answers.
@@ -251,8 +264,16 @@ pub enum SimError {
 #[derive(Default)]
 pub(crate) struct State {
     trades: BTreeMap<String, trades::Trade>,
+    /// Bills handed out for download, by token.
+    bill_files: BTreeMap<String, BillFile>,
     knobs: Knobs,
     stats: Stats,
+}
+
+/// A bill ready for download (`GET /downloadBillFile.resource?...&token=`).
+pub(crate) struct BillFile {
+    pub bytes: Vec<u8>,
+    pub expires_at_ms: i64,
 }
 
 /// The SNs of the certificate mode.

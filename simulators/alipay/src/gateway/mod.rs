@@ -7,6 +7,7 @@
 //! `checks.rs`: the common parameters and the signature; `trade.rs`: precreate, query,
 //! close; `refund.rs`: refund and refund query; `cashier.rs`: page.pay / wap.pay.
 
+mod bills;
 mod cashier;
 mod checks;
 mod refund;
@@ -39,6 +40,7 @@ pub(super) fn router() -> Router<Shared> {
     Router::new()
         .route("/gateway.do", get(handle).post(handle))
         .route("/cashier/{no}/pay", post(cashier::pay_button))
+        .route("/downloadBillFile.resource", get(bills::download))
 }
 
 /// The methods served.
@@ -51,6 +53,7 @@ enum Method {
     Close,
     Refund,
     RefundQuery,
+    BillDownloadUrl,
 }
 
 impl Method {
@@ -63,6 +66,7 @@ impl Method {
             "alipay.trade.close" => Method::Close,
             "alipay.trade.refund" => Method::Refund,
             "alipay.trade.fastpay.refund.query" => Method::RefundQuery,
+            "alipay.data.dataservice.bill.downloadurl.query" => Method::BillDownloadUrl,
             _ => return None,
         })
     }
@@ -89,6 +93,12 @@ struct Refused {
 /// Every `/gateway.do` request.
 async fn handle(State(sim): State<Shared>, request: Request) -> Response {
     let query = request.uri().query().unwrap_or_default().to_owned();
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
     let body = to_bytes(request.into_body(), MAX_BODY)
         .await
         .unwrap_or_default();
@@ -129,7 +139,7 @@ async fn handle(State(sim): State<Shared>, request: Request) -> Response {
     let answer = if let Some(failure) = take_failure(&sim) {
         Err(failure)
     } else {
-        dispatch(&sim, &call)
+        dispatch(&sim, &call, &host)
     };
     let inner = match answer {
         Ok(inner) => inner,
@@ -139,7 +149,7 @@ async fn handle(State(sim): State<Shared>, request: Request) -> Response {
     json_answer(&sim, &key, &inner, true)
 }
 
-fn dispatch(sim: &Shared, call: &Call) -> Result<Value, Refusal> {
+fn dispatch(sim: &Shared, call: &Call, host: &str) -> Result<Value, Refusal> {
     let biz = biz_content(&call.params)?;
     match call.method {
         Method::Precreate => trade::precreate(sim, call, &biz),
@@ -147,6 +157,7 @@ fn dispatch(sim: &Shared, call: &Call) -> Result<Value, Refusal> {
         Method::Close => trade::close(sim, call, &biz),
         Method::Refund => refund::refund(sim, call, &biz),
         Method::RefundQuery => refund::query(sim, call, &biz),
+        Method::BillDownloadUrl => bills::download_url(sim, &biz, host),
         Method::PagePay | Method::WapPay => Err(Refusal::invalid("a browser method")),
     }
 }

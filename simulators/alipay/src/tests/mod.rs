@@ -5,6 +5,7 @@
 //! rules, `refunds.rs` refunds and their query, `notifications.rs` the notifications,
 //! `certificate.rs` the public-key-certificate mode, `cashier.rs` page.pay and wap.pay.
 
+mod bills;
 mod cashier;
 mod certificate;
 mod gateway;
