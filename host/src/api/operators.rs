@@ -232,13 +232,16 @@ pub async fn audit(
         .gateway
         .audit_page(limit, params.get("before"))
         .await
-        .map_err(|e| {
-            // A bad page request is the query's fault: 400, as the other lists answer.
-            let mut e = ApiError::from(e);
-            if e.code == ErrorCode::InvalidQuery {
-                e.status = StatusCode::BAD_REQUEST;
-            }
-            e
-        })?;
+        .map_err(page_request_error)?;
     Ok(Json(AuditPageView::from(&page)))
+}
+
+/// An audit page's error: a bad page request is the query's fault, 400 as the other lists
+/// answer.
+pub(super) fn page_request_error(e: crate::service::ServiceError) -> ApiError {
+    let mut e = ApiError::from(e);
+    if e.code == ErrorCode::InvalidQuery {
+        e.status = StatusCode::BAD_REQUEST;
+    }
+    e
 }

@@ -463,14 +463,7 @@ pub async fn audit(
         .gateway
         .audit_page(Some(100), before)
         .await
-        .map_err(|e| {
-            // A bad page request is the query's fault: 400, as the other lists answer.
-            let mut e = ApiError::from(e);
-            if e.code == ErrorCode::InvalidQuery {
-                e.status = StatusCode::BAD_REQUEST;
-            }
-            e
-        })?;
+        .map_err(crate::api::operators::page_request_error)?;
     Ok(page(
         "audit.html",
         frame(&op, "audit"),
