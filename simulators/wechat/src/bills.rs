@@ -104,6 +104,21 @@ fn row(fields: &[&str]) -> String {
         .join(",")
 }
 
+/// A payment row's values: a trade's, or another system's (the `bill_extra` knob).
+struct Paid<'a> {
+    at: String,
+    appid: &'a str,
+    transaction_id: String,
+    out_trade_no: &'a str,
+    openid: &'a str,
+    trade_type: &'a str,
+    currency: &'a str,
+    /// Fen.
+    total: u64,
+    description: &'a str,
+    attach: &'a str,
+}
+
 /// A row and when it happened (for the bill's order).
 struct Line {
     at: String,
@@ -124,6 +139,7 @@ pub fn trade_bill(
     let mut lines: Vec<Line> = Vec::new();
     let (mut settled, mut refunded, mut fees, mut ordered) = (0i64, 0i64, 0i64, 0i64);
     if kind != BillType::Refund {
+        let mut paid: Vec<Paid<'_>> = Vec::new();
         for t in trades {
             if knobs.omit.contains(&t.out_trade_no) {
                 continue;
@@ -134,66 +150,56 @@ pub fn trade_bill(
             if d != day {
                 continue;
             }
-            let total = knobs
-                .amounts
-                .get(&t.out_trade_no)
-                .copied()
-                .unwrap_or(t.total);
-            let charged = fee(total);
-            settled += total as i64;
-            ordered += total as i64;
-            fees += charged as i64;
-            let text = row(&[
-                &at,
-                &t.appid,
-                mchid,
-                "0",
-                "",
-                t.transaction_id.as_deref().unwrap_or(""),
-                &t.out_trade_no,
-                t.openid.as_deref().unwrap_or(""),
-                t.trade_type.as_str(),
-                "SUCCESS",
-                "OTHERS",
-                &t.currency,
-                &yuan(total as i64),
-                "0.00",
-                "0",
-                "0",
-                "0.00",
-                "0.00",
-                "",
-                "",
-                &t.description,
-                t.attach.as_deref().unwrap_or(""),
-                &yuan(charged as i64),
-                "0.60%",
-                &yuan(total as i64),
-                "0.00",
-                "",
-            ]);
-            lines.push(Line { at, text });
+            paid.push(Paid {
+                at,
+                appid: &t.appid,
+                transaction_id: t.transaction_id.clone().unwrap_or_default(),
+                out_trade_no: &t.out_trade_no,
+                openid: t.openid.as_deref().unwrap_or(""),
+                trade_type: t.trade_type.as_str(),
+                currency: &t.currency,
+                total: knobs
+                    .amounts
+                    .get(&t.out_trade_no)
+                    .copied()
+                    .unwrap_or(t.total),
+                description: &t.description,
+                attach: t.attach.as_deref().unwrap_or(""),
+            });
         }
         for (i, extra) in knobs.extra.iter().enumerate() {
-            let at = format!("{day} 12:00:{:02}", i % 60);
-            let charged = fee(extra.total);
-            settled += extra.total as i64;
-            ordered += extra.total as i64;
+            paid.push(Paid {
+                at: format!("{day} 12:00:{:02}", i % 60),
+                appid: "wx0000000000000000",
+                transaction_id: format!("42000000{i:020}"),
+                out_trade_no: &extra.out_trade_no,
+                openid: "oUpF8uOtherSystemPayer",
+                trade_type: "NATIVE",
+                currency: "CNY",
+                total: extra.total,
+                description: "another system's trade",
+                attach: "",
+            });
+        }
+        for p in paid {
+            let charged = fee(p.total);
+            settled += p.total as i64;
+            ordered += p.total as i64;
             fees += charged as i64;
             let text = row(&[
-                &at,
-                "wx0000000000000000",
+                &p.at,
+                p.appid,
                 mchid,
                 "0",
                 "",
-                &format!("42000000{:020}", i),
-                &extra.out_trade_no,
-                "oUpF8uOtherSystemPayer",
-                "NATIVE",
+                &p.transaction_id,
+                p.out_trade_no,
+                p.openid,
+                p.trade_type,
                 "SUCCESS",
                 "OTHERS",
-                "CNY",
-                &yuan(extra.total as i64),
+                p.currency,
+                &yuan(p.total as i64),
                 "0.00",
                 "0",
                 "0",
@@ -201,15 +207,15 @@ pub fn trade_bill(
                 "0.00",
                 "",
                 "",
-                "another system's trade",
-                "",
+                p.description,
+                p.attach,
                 &yuan(charged as i64),
                 "0.60%",
-                &yuan(extra.total as i64),
+                &yuan(p.total as i64),
                 "0.00",
                 "",
             ]);
-            lines.push(Line { at, text });
+            lines.push(Line { at: p.at, text });
         }
     }
     if kind != BillType::Success {

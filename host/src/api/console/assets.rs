@@ -253,6 +253,10 @@ mod tests {
             "2026-12-01 02:30:05 UTC"
         );
         assert_eq!(amount_filter(668, "CNY".into()), "CNY 6.68");
-        assert_eq!(amount_filter(5, "XXX".into()), "XXX 5 (minor units)");
+        assert_eq!(
+            amount_filter(5, "ZZZ".into()),
+            "ZZZ 5 (minor units)",
+            "an unknown currency"
+        );
     }
 }
