@@ -44,3 +44,7 @@ CREATE INDEX payments_created_at ON payments (created_at);
 CREATE INDEX payments_paid_at ON payments (paid_at) WHERE paid_at IS NOT NULL;
 CREATE INDEX orders_out_trade_no ON orders (out_trade_no);
 CREATE INDEX provider_notifications_payment ON provider_notifications (payment_no, received_at);
+
+-- Flagged payments wait for an operator (`GET /admin/flags`, the overview's count): a
+-- partial index holds only those, as migration 0018 does for failed refunds and webhooks.
+CREATE INDEX payments_flagged ON payments (updated_at) WHERE flag IS NOT NULL;

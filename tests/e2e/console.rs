@@ -526,7 +526,7 @@ async fn every_console_page_answers_and_forged_requests_change_nothing(setting: 
         .unwrap_or_else(|| panic!("the merchant: {merchants}"))
         .to_owned();
     for (path, expect) in [
-        ("/console".to_owned(), "Payments by state".to_owned()),
+        ("/console".to_owned(), "1 failed webhook".to_owned()),
         (format!("/console/find?q={payment_no}"), order_id.clone()),
         (format!("/console/find?q={order_id}"), payment_no.clone()),
         (

@@ -1,9 +1,9 @@
 //! The last hour at a glance, for the operator console's overview: orders and payments by
-//! state, failed adapter calls by provider, per-minute series of each, and the delay
-//! queues' depth and lag now.
+//! state, failed adapter calls by provider, per-minute series of each, the delay queues'
+//! depth and lag now, and what waits for an operator.
 
 use crate::queue::QueueStats;
-use crate::store::activity::{self, MinuteCount, Tally};
+use crate::store::activity::{self, MinuteCount, Tally, Waiting};
 
 use super::timers::QUEUES;
 use super::{Gateway, ServiceError};
@@ -24,6 +24,8 @@ pub struct Activity {
     pub paid_per_minute: Vec<i64>,
     pub failed_calls_per_minute: Vec<i64>,
     pub queues: Vec<QueueLine>,
+    /// What waits for an operator now, counted.
+    pub waiting: Waiting,
 }
 
 /// One delay queue now.
@@ -88,6 +90,7 @@ impl Gateway {
             paid_per_minute: series(activity::paid_per_minute(db, since).await?),
             failed_calls_per_minute: series(activity::failed_calls_per_minute(db, since).await?),
             queues,
+            waiting: activity::waiting(db).await?,
         })
     }
 }

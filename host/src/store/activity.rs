@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::{Db, StoreError};
+use crate::domain::{DeliveryState, RefundState};
 
 /// How many of something in one group (a state, a minute, a provider and outcome).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,4 +107,31 @@ pub async fn failed_calls_per_minute(db: &Db, since: i64) -> Result<Vec<MinuteCo
         since,
     )
     .await
+}
+
+/// What waits for an operator, counted (each on its partial index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub flagged_payments: i64,
+    pub failed_refunds: i64,
+    pub failed_webhooks: i64,
+}
+
+/// Counts what waits for an operator, in one statement.
+pub async fn waiting(db: &Db) -> Result<Waiting, StoreError> {
+    // The states are written into the statement (the domain's names, not input), so that
+    // the partial indexes of failed refunds and deliveries (migration 0018) serve it.
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM payments WHERE flag IS NOT NULL) AS flagged,
+                (SELECT COUNT(*) FROM refunds WHERE state = '{}') AS refunds,
+                (SELECT COUNT(*) FROM order_events WHERE delivery = '{}') AS webhooks",
+        RefundState::Failed.as_str(),
+        DeliveryState::Failed.as_str(),
+    );
+    let r = sqlx::query(&sql).fetch_one(&db.pool).await?;
+    Ok(Waiting {
+        flagged_payments: r.try_get("flagged")?,
+        failed_refunds: r.try_get("refunds")?,
+        failed_webhooks: r.try_get("webhooks")?,
+    })
 }
