@@ -12,8 +12,26 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
 });
 
+/// Host bindings of the optional `bills` capability (`wit/bills/bills.wit`,
+/// `paygate:bills@1.0.0`) on the 2.0.0 types: a component that exports it besides
+/// `paygate:provider/provider@2.0.0` reconciles.
+pub mod bills {
+    wasmtime::component::bindgen!({
+        world: "paygate:bills/bills-export",
+        path: "../wit/bills",
+        exports: { default: async },
+        with: {
+            "paygate:provider/types": super::paygate::provider::types,
+        },
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+    });
+}
+
 /// The contract's data types, for the rest of the host.
 pub mod contract {
+    pub use super::bills::exports::paygate::bills::bills::{
+        BillError, BillKind, BillRow, BillState,
+    };
     pub use super::exports::paygate::provider::provider::{
         AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
         RefundStatus, Refusal, TradeStatus,

@@ -168,6 +168,11 @@ impl WasiView for CallState {
 pub enum CallError {
     #[error("no adapter is active for provider `{0}`")]
     UnknownAdapter(String),
+    #[error(
+        "adapter `{adapter}` {version} does not export paygate:bills/bills@1.0.0: paygate \
+         cannot reconcile this provider with it"
+    )]
+    NoBills { adapter: String, version: String },
     #[error("adapter `{adapter}` exceeded its CPU budget of {budget_ms} ms")]
     CpuBudget { adapter: String, budget_ms: u128 },
     #[error("adapter `{adapter}` exceeded its memory cap of {cap_bytes} bytes")]

@@ -46,6 +46,8 @@ use bindings::{Adapter, AdapterPre};
 
 /// The export that tells a 2.0.0 component.
 const V2_EXPORT_NAME: &str = "paygate:provider/provider@2.0.0";
+/// The export that tells a component that reconciles (`wit/bills`).
+const BILLS_EXPORT_NAME: &str = "paygate:bills/bills@1.0.0";
 
 use ops::Operation;
 
@@ -59,11 +61,13 @@ enum Pre {
 enum Instance {
     V1(v1::Adapter),
     V2(Adapter),
+    /// Instantiated for a `bills` call only.
+    Bills(bindings::bills::BillsExport),
 }
 use call::{check_answer_size, classify, CallState, CpuBudgetExceeded};
 use contract::{
-    AdapterInfo, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
-    RefundStatus, Refusal, TradeStatus,
+    AdapterInfo, BillError, BillRow, Config, Notification, PayRequest, PayResponse,
+    ProviderError, RefundRequest, RefundStatus, Refusal, TradeStatus,
 };
 
 /// How often the engine's epoch advances: the granularity of the CPU budget.
@@ -98,6 +102,16 @@ pub struct LoadedAdapter {
     /// declared secret the merchant left out is normal, for any other name it is not.
     secret_names: Arc<[String]>,
     pre: Pre,
+    /// The `bills` export's bindings, for a 2.0.0 component that exports it.
+    bills: Option<bindings::bills::BillsExportPre<CallState>>,
+}
+
+impl LoadedAdapter {
+    /// Whether this version exports `paygate:bills/bills@1.0.0`: whether paygate can
+    /// reconcile its provider.
+    pub fn reconciles(&self) -> bool {
+        self.bills.is_some()
+    }
 }
 
 impl std::fmt::Debug for LoadedAdapter {
@@ -234,6 +248,17 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Contract(format!("{e:#}")))?;
         let contract_error = |e: wasmtime::Error| RuntimeError::Contract(format!("{e:#}"));
+        // Only a 2.0.0 component can export `bills`: the package uses the 2.0.0 types.
+        let bills = if contract_version == contract::CONTRACT_VERSION
+            && exports.iter().any(|n| n == BILLS_EXPORT_NAME)
+        {
+            Some(
+                bindings::bills::BillsExportPre::new(instance_pre.clone())
+                    .map_err(contract_error)?,
+            )
+        } else {
+            None
+        };
         let pre = if contract_version == contract::CONTRACT_VERSION {
             Pre::V2(AdapterPre::new(instance_pre).map_err(contract_error)?)
         } else {
@@ -246,6 +271,7 @@ impl Runtime {
                 keys: Arc::default(),
                 allowlist: Allowlist::default(),
             },
+            &self.limits,
         );
         let info = async {
             match &pre {
@@ -277,6 +303,7 @@ impl Runtime {
             sha256,
             secret_names,
             pre,
+            bills,
         }))
     }
 
@@ -372,11 +399,11 @@ impl Runtime {
         Ok(component)
     }
 
-    fn store(&self, adapter: &str, grants: Grants) -> Store<CallState> {
-        let state = CallState::new(adapter, grants, &self.limits, self.transport.clone());
+    fn store(&self, adapter: &str, grants: Grants, limits: &Limits) -> Store<CallState> {
+        let state = CallState::new(adapter, grants, limits, self.transport.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let budget = self.limits.cpu_budget;
+        let budget = limits.cpu_budget;
         store.epoch_deadline_callback(move |ctx| {
             if ctx.data().guest_time() > budget {
                 return Err(CpuBudgetExceeded.into());
@@ -389,24 +416,35 @@ impl Runtime {
         store
     }
 
+    /// A fresh instance of the active version of `provider` for a call under `limits`:
+    /// through its `bills` export when `bills` is asked, else through its contract.
     async fn instantiate(
         &self,
         provider: &str,
         grants: Grants,
+        limits: &Limits,
+        bills: bool,
     ) -> Result<(Store<CallState>, Instance), CallError> {
         let adapter = self
             .adapter(provider)
             .ok_or_else(|| CallError::UnknownAdapter(provider.to_owned()))?;
+        if bills && adapter.bills.is_none() {
+            return Err(CallError::NoBills {
+                adapter: provider.to_owned(),
+                version: adapter.info.version.clone(),
+            });
+        }
         // The semaphore is never closed, so acquiring only waits.
         let slot = self.slots.clone().acquire_owned().await.ok();
-        let mut store = self.store(&adapter.info.name, grants);
+        let mut store = self.store(&adapter.info.name, grants, limits);
         store.data_mut().slot = slot;
         store.data_mut().secret_names = adapter.secret_names.clone();
-        let instance = match &adapter.pre {
-            Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
-            Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
+        let instance = match (&adapter.bills, &adapter.pre) {
+            (Some(pre), _) if bills => pre.instantiate_async(&mut store).await.map(Instance::Bills),
+            (_, Pre::V2(pre)) => pre.instantiate_async(&mut store).await.map(Instance::V2),
+            (_, Pre::V1(pre)) => pre.instantiate_async(&mut store).await.map(Instance::V1),
         }
-        .map_err(|e| classify(provider, &self.limits, e))?;
+        .map_err(|e| classify(provider, limits, e))?;
         Ok((store, instance))
     }
 
@@ -417,6 +455,8 @@ impl Runtime {
         &self,
         provider: &str,
         op: &'static str,
+        limits: &Limits,
+        answer_cap: usize,
         store: &Store<CallState>,
         result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, CallError> {
@@ -425,10 +465,10 @@ impl Runtime {
         let outcome = match result {
             Err(_) => Err(CallError::Timeout {
                 adapter: provider.to_owned(),
-                timeout_ms: self.limits.wall_timeout.as_millis(),
+                timeout_ms: limits.wall_timeout.as_millis(),
             }),
-            Ok(Err(e)) => Err(classify(provider, &self.limits, e)),
-            Ok(Ok(r)) => check_answer_size(provider, Limits::MAX_ANSWER_BYTES, &r).map(|()| r),
+            Ok(Err(e)) => Err(classify(provider, limits, e)),
+            Ok(Ok(r)) => check_answer_size(provider, answer_cap, &r).map(|()| r),
         };
         let label = CallOutcome::of_call(&outcome).as_str();
         metrics::counter!("paygate_adapter_calls_total", "provider" => provider.to_owned(), "op" => op, "outcome" => label).increment(1);
@@ -458,10 +498,13 @@ impl Runtime {
         grants: Grants,
         op: O,
     ) -> Result<O::Answer, CallError> {
-        let (mut store, instance) = self.instantiate(provider, grants).await?;
+        let limits = op.limits(&self.limits);
+        let (mut store, instance) = self
+            .instantiate(provider, grants, &limits, op.bills())
+            .await?;
         let result =
-            tokio::time::timeout(self.limits.wall_timeout, op.invoke(&instance, &mut store)).await;
-        self.finish(provider, op.name(), &store, result)
+            tokio::time::timeout(limits.wall_timeout, op.invoke(&instance, &mut store)).await;
+        self.finish(provider, op.name(), &limits, op.answer_cap(), &store, result)
     }
 
     /// Instantiates the active version of `provider` and drops the instance: what every
@@ -471,7 +514,9 @@ impl Runtime {
             keys: Arc::default(),
             allowlist: Allowlist::default(),
         };
-        self.instantiate(provider, grants).await.map(drop)
+        self.instantiate(provider, grants, &self.limits, false)
+            .await
+            .map(drop)
     }
 
     /// Calls `info()` of the active adapter in a fresh instance (no grants): the fixed cost of
@@ -565,6 +610,21 @@ impl Runtime {
             refund_no,
         };
         self.call(provider, grants, op).await
+    }
+
+    /// The provider's bill for `day` (`YYYY-MM-DD`, the provider's time zone), through the
+    /// active version's `bills` export, under larger limits than other calls (a 16 MiB
+    /// download, a 16 MiB answer, 120 s). A version that does not export `bills` fails
+    /// with [`CallError::NoBills`] without running.
+    pub async fn fetch_bill(
+        &self,
+        provider: &str,
+        grants: Grants,
+        config: &Config,
+        day: &str,
+    ) -> Result<Result<Vec<BillRow>, BillError>, CallError> {
+        self.call(provider, grants, ops::FetchBill { config, day })
+            .await
     }
 
     pub async fn parse_notification(

@@ -3,7 +3,7 @@
 //! went well, so an operator can alert on providers refusing, unreachable or misconfigured.
 
 use super::call::CallError;
-use super::contract::{AdapterInfo, Notification, ProviderError, Refusal};
+use super::contract::{AdapterInfo, BillError, BillRow, Notification, ProviderError, Refusal};
 
 /// The outcome of one adapter call. A closed set: every label value the metric takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +90,15 @@ impl Answer for Result<Notification, Refusal> {
         match self {
             Ok(_) => CallOutcome::Ok,
             Err(refusal) => CallOutcome::of_error(&refusal.error),
+        }
+    }
+}
+
+impl Answer for Result<Vec<BillRow>, BillError> {
+    fn outcome(&self) -> CallOutcome {
+        match self {
+            Ok(_) | Err(BillError::NotReady(_)) => CallOutcome::Ok,
+            Err(BillError::Failed(e)) => CallOutcome::of_error(e),
         }
     }
 }

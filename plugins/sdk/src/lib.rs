@@ -44,6 +44,23 @@ pub mod bindings {
     });
 }
 
+/// The generated bindings of the optional `bills` capability (`wit/bills/bills.wit`,
+/// `paygate:bills@1.0.0`), on the contract's own types. Adapters use the re-exports at the
+/// crate root ([`Bills`], [`BillRow`]...) and [`export_bills!`].
+pub mod bills_bindings {
+    wit_bindgen::generate!({
+        world: "paygate:bills/bills-export",
+        path: "../../wit/bills",
+        pub_export_macro: true,
+        default_bindings_module: "paygate_sdk::bills_bindings",
+        runtime_path: "paygate_sdk::__private::wit_bindgen::rt",
+        with: {
+            "paygate:provider/types@2.0.0": crate::bindings::paygate::provider::types,
+        },
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;
@@ -57,6 +74,9 @@ pub use bindings::paygate::provider::types::{
     TradeStatus, UnixSeconds,
 };
 pub use bindings::paygate::provider::{http, keys};
+pub use bills_bindings::exports::paygate::bills::bills::{
+    BillError, BillKind, BillRow, BillState, Guest as Bills,
+};
 
 mod calls;
 pub mod datetime;
@@ -106,6 +126,31 @@ macro_rules! export_adapter {
             }
             #[used]
             static EXPORTED: fn() -> [*const (); 6] = exported::<$provider>;
+        };
+    };
+}
+
+/// Exports `$provider` (a type implementing [`Bills`]) as the adapter's bills: the optional
+/// capability that makes paygate reconcile this provider. Use it beside
+/// [`export_adapter!`], on the same type or another:
+///
+/// ```ignore
+/// paygate_sdk::export_adapter!(MyProvider);
+/// paygate_sdk::export_bills!(MyProvider);
+/// ```
+#[macro_export]
+macro_rules! export_bills {
+    ($provider:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::bills_bindings::export!($provider with_types_in $crate::bills_bindings);
+
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            fn exported<P: $crate::Bills>() -> *const () {
+                P::fetch_bill as *const ()
+            }
+            #[used]
+            static EXPORTED_BILLS: fn() -> *const () = exported::<$provider>;
         };
     };
 }
