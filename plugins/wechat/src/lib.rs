@@ -42,11 +42,21 @@
 //! Channels: `native` (a QR code of `code_url`), `jsapi` (the parameters WeChat's JS bridge
 //! needs, `paySign` included), `h5` (a redirect to `h5_url`).
 //!
+//! Reconciliation (`paygate:bills`): the day's trade bill, asked for with a signed
+//! `GET /v3/bill/tradebill` whose answer verifies like any other, then downloaded with a
+//! signed GET whose answer (the file) WeChat does not sign: its SHA1 is checked instead.
+//!
 //! `protocol.rs` holds the signature scheme and the choice of platform key, `wire.rs` the
-//! JSON bodies and the state and error maps; this file holds the flows.
+//! JSON bodies and the state and error maps, `bill.rs` the bill's checks and rows; this file
+//! holds the flows.
 
 // The `fuzzing` feature (used by `fuzz/` only) makes the pure parsers public, so the fuzz
 // targets run them natively; the adapter itself is the same with or without it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod bill;
+#[cfg(not(feature = "fuzzing"))]
+mod bill;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod protocol;
@@ -65,10 +75,10 @@ use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, Cipher, SignatureAlgorithm};
 use paygate_sdk::{
     channel, json_body, json_reply, json_request, method_name, nonce, request, required_setting,
-    send, setting, unix_now, AdapterInfo, Config, Headers, Notification, NotificationEvent,
-    PayAction, PayRequest, PayResponse, PayerBinding, Provider, ProviderError, RefundRequest,
-    RefundStatus, Refusal, Rejection, Reply, SecretKind, SecretSpec, SettingSpec, TradeStatus,
-    CONTRACT_VERSION,
+    send, setting, unix_now, AdapterInfo, BillError, BillRow, Bills, Config, Headers, Notification,
+    NotificationEvent, PayAction, PayRequest, PayResponse, PayerBinding, Provider, ProviderError,
+    RefundRequest, RefundStatus, Refusal, Rejection, Reply, SecretKind, SecretSpec, SettingSpec,
+    TradeStatus, CONTRACT_VERSION,
 };
 
 use protocol::{PlatformKey, PlatformKeys, SignedHeaders};
@@ -370,6 +380,31 @@ impl Provider for Wechat {
     }
 }
 
+/// Reconciliation: the day's trade bill (申请交易账单, then 下载账单; see `bill.rs`).
+impl Bills for Wechat {
+    fn fetch_bill(config: Config, day: String) -> Result<Vec<BillRow>, BillError> {
+        let merchant = Merchant::of(&config).map_err(BillError::Failed)?;
+        let path = bill::trade_bill_path(&day).map_err(BillError::Failed)?;
+        let day_over = bill::day_end(&day).map_err(BillError::Failed)? <= unix_now();
+        let url = format!("{}{path}", merchant.api_base);
+        let call = merchant
+            .sign(get_request(Method::Get, &url, "application/json"))
+            .map_err(BillError::Failed)?;
+        let answer = send(call).map_err(BillError::Failed)?;
+        let Some(location) = bill_answer(answer, &format!("GET {path}"), day_over, |h, b| {
+            merchant.verify(h, b)
+        })?
+        else {
+            return Ok(Vec::new());
+        };
+        merchant
+            .download_bill(&location)
+            .and_then(|file| bill::bill_text(&file, &location))
+            .and_then(|text| bill::parse_bill(&text))
+            .map_err(BillError::Failed)
+    }
+}
+
 /// A merchant's settings and platform keys, read once per call.
 struct Merchant<'a> {
     mchid: &'a str,
@@ -417,22 +452,29 @@ impl<'a> Merchant<'a> {
         body: Option<&T>,
     ) -> Result<http::Response, ProviderError> {
         let url = format!("{}{path}", self.api_base);
-        let mut call = match body {
+        let call = match body {
             Some(body) => json_request(method, &url, body)?,
-            None => {
-                let mut call = request(method, &url);
-                call.headers
-                    .push(("accept".to_owned(), "application/json".to_owned()));
-                call
-            }
+            None => get_request(method, &url, "application/json"),
         };
+        let response = send(self.sign(call)?)?;
+        accept(
+            response,
+            &format!("{} {path}", method_name(method)),
+            |headers, body| self.verify(headers, body),
+        )
+    }
+
+    /// `call`, final: with the `Wechatpay-Serial` that names the key answers should be
+    /// signed with, and the `Authorization` that signs its method, path and query (of
+    /// `call.url`, whichever host it names), a fresh timestamp and nonce, and its body.
+    fn sign(&self, mut call: http::Request) -> Result<http::Request, ProviderError> {
         call.headers
             .extend(protocol::request_serial_header(&self.platform_keys));
         let timestamp = unix_now();
         let nonce = nonce(32)?;
         let message = protocol::request_message(
-            method_name(method),
-            protocol::path_and_query(&url),
+            method_name(call.method),
+            protocol::path_and_query(&call.url),
             timestamp,
             &nonce,
             &call.body,
@@ -446,10 +488,20 @@ impl<'a> Merchant<'a> {
             "authorization".to_owned(),
             protocol::authorization(self.mchid, &nonce, &signature, timestamp, self.serial_no),
         ));
-        let response = send(call)?;
-        accept(
+        Ok(call)
+    }
+
+    /// The file at the bill's `download_url`, fetched with a signed GET (the signature covers
+    /// the URL's path and query, as WeChat's own token and `tartype` give them), only from the
+    /// configured API's origin. Its answer is not signed: the caller checks its hash.
+    fn download_bill(&self, location: &bill::BillLocation) -> Result<Vec<u8>, ProviderError> {
+        let url = &location.download_url;
+        bill::check_download_url(url, self.api_base)?;
+        // `*/*`: the answer is a file (gzip), not JSON; WeChat's Go SDK asks so for all calls.
+        let response = send(self.sign(get_request(Method::Get, url, "*/*"))?)?;
+        bill_file(
             response,
-            &format!("{} {path}", method_name(method)),
+            &format!("GET {}", protocol::path_and_query(url)),
             |headers, body| self.verify(headers, body),
         )
     }
@@ -603,20 +655,95 @@ pub fn accept(
     what: &str,
     verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,
 ) -> Result<http::Response, ProviderError> {
-    let success = (200..300).contains(&response.status);
-    if !success && !protocol::claims_signature(&response.headers) {
-        return Err(wire::error_for(response.status, &response.body, false));
+    if !(200..300).contains(&response.status) {
+        return Err(refusal(&response, what, verify));
     }
-    verify(&response.headers, &response.body).map_err(|reason| {
-        ProviderError::Unreachable(format!(
-            "WeChat Pay's answer to {what} (HTTP {}) is not trusted: {reason}",
-            response.status
-        ))
-    })?;
-    if !success {
-        return Err(wire::error_for(response.status, &response.body, true));
-    }
+    verify(&response.headers, &response.body)
+        .map_err(|reason| untrusted(&response, what, reason))?;
     Ok(response)
+}
+
+/// What an answer that is not a 2xx means (see [`accept`]): one that claims a signature
+/// must `verify`, and is then mapped in full; one that does not is only a refusal.
+fn refusal(
+    response: &http::Response,
+    what: &str,
+    verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,
+) -> ProviderError {
+    if !protocol::claims_signature(&response.headers) {
+        return wire::error_for(response.status, &response.body, false);
+    }
+    match verify(&response.headers, &response.body) {
+        Ok(()) => wire::error_for(response.status, &response.body, true),
+        Err(reason) => untrusted(response, what, reason),
+    }
+}
+
+/// An answer whose signature does not verify: no answer at all.
+fn untrusted(response: &http::Response, what: &str, reason: String) -> ProviderError {
+    ProviderError::Unreachable(format!(
+        "WeChat Pay's answer to {what} (HTTP {}) is not trusted: {reason}",
+        response.status
+    ))
+}
+
+/// What the answer to `GET /v3/bill/tradebill` (`what`) means: where the day's bill is (a
+/// 2xx, which must verify, as every answer to a signed request); `None` for a day without a
+/// bill (`NO_STATEMENT_EXIST`, no trade that day); `not-ready` while WeChat produces it
+/// (`STATEMENT_CREATING`, before 10:00 Beijing time the next day). Both refusals must be
+/// signed and verify, as any refusal that tells a fact (see [`accept`]): unsigned, they are
+/// only `rejected`, like every other refusal. `day_over`: whether the bill's day has ended
+/// (Beijing time, by our clock); a refusal of a day that has not is `not-ready`, whatever
+/// its code, since no bill of it can exist yet (WeChat's error table gives `INVALID_REQUEST`
+/// "请检查bill_date"; the simulator answers `PARAM_ERROR`).
+fn bill_answer(
+    response: http::Response,
+    what: &str,
+    day_over: bool,
+    verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,
+) -> Result<Option<bill::BillLocation>, BillError> {
+    if (200..300).contains(&response.status) {
+        let answer = accept(response, what, verify).map_err(BillError::Failed)?;
+        return json_body(&answer).map(Some).map_err(BillError::Failed);
+    }
+    // A refusal that reaches `rejected` through `refusal` while claiming a signature has
+    // verified (one that does not verify is `unreachable`).
+    let signed = protocol::claims_signature(&response.headers);
+    match refusal(&response, what, verify) {
+        ProviderError::Rejected(r) if signed && r.code == bill::NO_BILL => Ok(None),
+        ProviderError::Rejected(r) if signed && r.code == bill::NOT_READY => {
+            Err(BillError::NotReady(format!("{}: {}", r.code, r.message)))
+        }
+        ProviderError::Rejected(r) if !day_over => Err(BillError::NotReady(format!(
+            "the day has not ended in Beijing time, and WeChat Pay bills a day from 10:00 \
+             the next day ({}: {})",
+            r.code, r.message
+        ))),
+        other => Err(BillError::Failed(other)),
+    }
+}
+
+/// The bill file, from the answer to its download (`what`): a 2xx is the file, unsigned by
+/// WeChat's design (下载账单: "该接口响应的信息请求头中不包含微信接口响应的签名值，因此需要跳过验签的流程"),
+/// which the caller checks against the announced hash; anything else is a refusal read as
+/// every other (see [`accept`]), an expired `download_url` included.
+fn bill_file(
+    response: http::Response,
+    what: &str,
+    verify: impl FnOnce(&[(String, String)], &[u8]) -> Result<(), String>,
+) -> Result<Vec<u8>, ProviderError> {
+    if (200..300).contains(&response.status) {
+        Ok(response.body)
+    } else {
+        Err(refusal(&response, what, verify))
+    }
+}
+
+/// A request without a body, asking for `accept`.
+fn get_request(method: Method, url: &str, accept: &str) -> http::Request {
+    let mut call = request(method, url);
+    call.headers.push(("accept".to_owned(), accept.to_owned()));
+    call
 }
 
 /// Whether the merchant configured the secret `platform_public_key`. The `keys` import has
@@ -684,6 +811,7 @@ fn refuse(error: ProviderError) -> Refusal {
 }
 
 paygate_sdk::export_adapter!(Wechat);
+paygate_sdk::export_bills!(Wechat);
 
 #[cfg(test)]
 mod tests {
@@ -992,6 +1120,222 @@ mod tests {
             }
         })
         .is_ok());
+    }
+
+    const BILL_WHAT: &str =
+        "GET /v3/bill/tradebill?bill_date=2026-12-01&bill_type=ALL&tar_type=GZIP";
+
+    #[test]
+    fn a_bill_answer_that_verifies_tells_where_the_file_is() {
+        // The example answer of 申请交易账单.
+        let body = r#"{"hash_type":"SHA1","hash_value":"8823044c286bea726f149bfcfce0b0318122d755","download_url":"https://api.mch.weixin.qq.com/v3/billdownload/file?token=6XIv5TUPto7pByrTQKhd6kwvyKLG2uY2wMMR8cNXqaA_Cv_isgaUtBzp4QtiozLO"}"#;
+        let mut verified = false;
+        let got = bill_answer(
+            response(200, SIGNED_HEADERS, body),
+            BILL_WHAT,
+            true,
+            |_, b| {
+                verified = b == body.as_bytes();
+                Ok(())
+            },
+        );
+        assert!(verified, "verified over its body");
+        let location = got.expect("an answer").expect("a bill");
+        assert_eq!(
+            location.hash_value,
+            "8823044c286bea726f149bfcfce0b0318122d755"
+        );
+        assert!(location
+            .download_url
+            .ends_with("token=6XIv5TUPto7pByrTQKhd6kwvyKLG2uY2wMMR8cNXqaA_Cv_isgaUtBzp4QtiozLO"));
+    }
+
+    #[test]
+    fn a_bill_answer_that_does_not_verify_or_read_is_unreachable() {
+        let body =
+            r#"{"hash_type":"SHA1","hash_value":"00","download_url":"https://evil.example/x"}"#;
+        let got = bill_answer(response(200, &[], body), BILL_WHAT, true, |_, _| {
+            Err("the `wechatpay-timestamp` header is missing".into())
+        });
+        assert!(
+            matches!(&got, Err(BillError::Failed(ProviderError::Unreachable(m))) if m.contains("not trusted")),
+            "{got:?}"
+        );
+        let got = bill_answer(
+            response(200, SIGNED_HEADERS, "{}"),
+            BILL_WHAT,
+            true,
+            |_, _| Ok(()),
+        );
+        assert!(
+            matches!(&got, Err(BillError::Failed(ProviderError::Unreachable(_)))),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_signed_statement_creating_is_not_ready() {
+        let body = error_body("STATEMENT_CREATING", "账单生成中，请在次日10点后再下载");
+        let got = bill_answer(
+            response(400, SIGNED_HEADERS, &body),
+            BILL_WHAT,
+            true,
+            |_, _| Ok(()),
+        );
+        assert!(
+            matches!(&got, Err(BillError::NotReady(m)) if m.contains("STATEMENT_CREATING") && m.contains("账单生成中")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_signed_no_statement_exist_is_a_day_without_rows() {
+        let body = error_body("NO_STATEMENT_EXIST", "请求的账单文件不存在");
+        let got = bill_answer(
+            response(400, SIGNED_HEADERS, &body),
+            BILL_WHAT,
+            true,
+            |_, _| Ok(()),
+        );
+        assert_eq!(got, Ok(None));
+    }
+
+    #[test]
+    fn unsigned_bill_refusals_are_only_rejections() {
+        // Anyone between paygate and WeChat could write them: an empty day would hide every
+        // row of the bill.
+        for code in ["NO_STATEMENT_EXIST", "STATEMENT_CREATING"] {
+            let got = bill_answer(
+                response(400, UNSIGNED_401_HEADERS, &error_body(code, "m")),
+                BILL_WHAT,
+                true,
+                never_verified,
+            );
+            assert_eq!(got, Err(BillError::Failed(rejection(code, "m"))), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_of_a_day_that_has_not_ended_is_not_ready() {
+        // The simulator refuses today's bill with PARAM_ERROR; WeChat's error table gives
+        // INVALID_REQUEST "请检查bill_date". Signed or not, a bill of an unfinished day cannot
+        // exist yet.
+        for (code, headers) in [
+            ("PARAM_ERROR", SIGNED_HEADERS),
+            ("INVALID_REQUEST", SIGNED_HEADERS),
+            ("PARAM_ERROR", UNSIGNED_401_HEADERS),
+        ] {
+            let answer = || {
+                response(
+                    400,
+                    headers,
+                    &error_body(code, "bill_date has not ended yet"),
+                )
+            };
+            let got = bill_answer(answer(), BILL_WHAT, false, |_, _| Ok(()));
+            assert!(
+                matches!(&got, Err(BillError::NotReady(m)) if m.contains("not ended") && m.contains(code)),
+                "{code}: {got:?}"
+            );
+            // The same refusal of a day that is over is the refusal it is.
+            let got = bill_answer(answer(), BILL_WHAT, true, |_, _| Ok(()));
+            assert_eq!(
+                got,
+                Err(BillError::Failed(rejection(
+                    code,
+                    "bill_date has not ended yet"
+                )))
+            );
+        }
+        // WeChat's own trouble stays an unknown outcome.
+        let got = bill_answer(
+            response(500, SIGNED_HEADERS, &error_body("SYSTEM_ERROR", "系统错误")),
+            BILL_WHAT,
+            false,
+            |_, _| Ok(()),
+        );
+        assert!(matches!(
+            got,
+            Err(BillError::Failed(ProviderError::Unreachable(_)))
+        ));
+    }
+
+    #[test]
+    fn a_signed_bill_refusal_that_does_not_verify_is_unreachable() {
+        let body = error_body("NO_STATEMENT_EXIST", "请求的账单文件不存在");
+        let got = bill_answer(
+            response(400, SIGNED_HEADERS, &body),
+            BILL_WHAT,
+            true,
+            |_, _| Err("`wechatpay-signature` does not verify".into()),
+        );
+        assert!(
+            matches!(&got, Err(BillError::Failed(ProviderError::Unreachable(m))) if m.contains("not trusted")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn other_bill_refusals_mean_what_they_mean_on_other_operations() {
+        let got = bill_answer(
+            response(400, SIGNED_HEADERS, &error_body("INVALID_REQUEST", "m")),
+            BILL_WHAT,
+            true,
+            |_, _| Ok(()),
+        );
+        assert_eq!(
+            got,
+            Err(BillError::Failed(rejection("INVALID_REQUEST", "m")))
+        );
+        for (status, headers) in [(500, SIGNED_HEADERS), (500, &[][..]), (400, &[][..])] {
+            let got = bill_answer(
+                response(status, headers, &error_body("SYSTEM_ERROR", "系统错误")),
+                BILL_WHAT,
+                true,
+                |_, _| Ok(()),
+            );
+            assert!(
+                matches!(&got, Err(BillError::Failed(ProviderError::Unreachable(_)))),
+                "{status}: {got:?}"
+            );
+        }
+        let got = bill_answer(
+            response(401, &[], &error_body("SIGN_ERROR", "m")),
+            BILL_WHAT,
+            true,
+            never_verified,
+        );
+        assert_eq!(got, Err(BillError::Failed(rejection("SIGN_ERROR", "m"))));
+    }
+
+    #[test]
+    fn the_bill_file_is_not_verified_but_its_refusals_are() {
+        let what = "GET /v3/billdownload/file?token=x";
+        // The file comes without any signature header; nothing is verified.
+        let file = bill_file(response(200, &[], "\u{1f}\u{8b}gzip"), what, never_verified);
+        assert_eq!(file, Ok("\u{1f}\u{8b}gzip".as_bytes().to_vec()));
+        // An expired download_url, answered signed.
+        let mut verified = false;
+        let got = bill_file(
+            response(
+                400,
+                SIGNED_HEADERS,
+                &error_body("INVALID_REQUEST", "下载地址已失效"),
+            ),
+            what,
+            |_, _| {
+                verified = true;
+                Ok(())
+            },
+        );
+        assert!(verified);
+        assert_eq!(got, Err(rejection("INVALID_REQUEST", "下载地址已失效")));
+        let got = bill_file(
+            response(401, &[], &error_body("SIGN_ERROR", "m")),
+            what,
+            never_verified,
+        );
+        assert_eq!(got, Err(rejection("SIGN_ERROR", "m")));
     }
 
     fn merchant(keys: PlatformKeys) -> Merchant<'static> {
