@@ -14,7 +14,9 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::destination::Policy;
-use crate::jobs::{DeadlineHandler, RefundHandler, SyncHandler, WatchIntervals, WebhookHandler};
+use crate::jobs::{
+    BillsHandler, DeadlineHandler, RefundHandler, SyncHandler, WatchIntervals, WebhookHandler,
+};
 use crate::queue::{
     DelayQueue, Existing, Handler, SqlQueue, Wakes, Worker, WorkerConfig, CLAIM_AHEAD, IDLE_POLL,
 };
@@ -23,7 +25,7 @@ use crate::server::ServerLimits;
 use crate::service::adapters::AdapterRegistry;
 use crate::service::destinations::{Destinations, Resolver, SystemResolver};
 use crate::service::timers::{
-    Timers, DEADLINE_QUEUE, QUEUES, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE,
+    Timers, BILLS_QUEUE, DEADLINE_QUEUE, QUEUES, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE,
 };
 use crate::service::{Gateway, PayRules};
 use crate::startup;
@@ -333,6 +335,7 @@ pub async fn spawn_with_resolver(
         grace_ms: config.provider_grace.as_millis() as i64,
         webhook_schedule: config.webhook_schedule.clone(),
         webhook_order_wait: config.webhook_order_wait,
+        bills_at: config.bills_at,
     };
     let gateway = Arc::new(Gateway::new(
         db.clone(),
@@ -473,6 +476,12 @@ fn handlers(gateway: &Arc<Gateway>) -> Vec<(&'static str, Arc<dyn Handler>)> {
         (
             WEBHOOK_QUEUE,
             Arc::new(WebhookHandler {
+                gateway: gateway.clone(),
+            }),
+        ),
+        (
+            BILLS_QUEUE,
+            Arc::new(BillsHandler {
                 gateway: gateway.clone(),
             }),
         ),

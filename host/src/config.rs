@@ -84,6 +84,10 @@ pub struct Config {
     /// `PAYGATE_RECONCILE_INTERVAL`: how often paygate puts back, page by page, any open
     /// work the delay queue does not hold, whatever the watch saw.
     pub reconcile_interval: Duration,
+    /// `PAYGATE_BILLS_AT`: when each day's bills are reconciled, the next day, as `HH:MM`
+    /// Beijing time (the providers' bill time zone); default `10:30`, after WeChat Pay's
+    /// bills are ready at 10:00 and Alipay's at 09:00. `off`: only on demand.
+    pub bills_at: Option<time::Time>,
     /// `PAYGATE_STATUS_SYNC_SCHEDULE`: delays of the active status queries after a trade is
     /// opened; the last one repeats until the deadline.
     pub status_sync_schedule: Vec<Duration>,
@@ -217,6 +221,7 @@ struct FileConfig {
     queue_lease: Option<String>,
     queue_watch_interval: Option<String>,
     reconcile_interval: Option<String>,
+    bills_at: Option<String>,
     webhook_schedule: Option<String>,
     webhook_order_wait: Option<String>,
     admin_token: Option<Secret>,
@@ -403,6 +408,7 @@ impl Config {
                     Duration::from_secs(600),
                 )?,
             )?,
+            bills_at: bills_at(pick("PAYGATE_BILLS_AT", file.bills_at))?,
             admin_token: env("PAYGATE_ADMIN_TOKEN").map(Secret).or(file.admin_token),
             master_key: env("PAYGATE_MASTER_KEY").map(Secret).or(file.master_key),
             sandbox,
@@ -562,6 +568,25 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 /// `d` unless it is zero (an interval of zero would spin).
+/// `PAYGATE_BILLS_AT`: `HH:MM` (default `10:30`) or `off`.
+fn bills_at(value: Option<String>) -> Result<Option<time::Time>, ConfigError> {
+    let value = value.unwrap_or_else(|| "10:30".into());
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let invalid = || ConfigError::Invalid {
+        key: "PAYGATE_BILLS_AT",
+        reason: format!("`{value}` is not HH:MM (Beijing time) or `off`"),
+    };
+    let (h, m) = value.trim().split_once(':').ok_or_else(invalid)?;
+    let (Ok(h), Ok(m)) = (h.parse::<u8>(), m.parse::<u8>()) else {
+        return Err(invalid());
+    };
+    time::Time::from_hms(h, m, 0)
+        .map(Some)
+        .map_err(|_| invalid())
+}
+
 fn nonzero(key: &'static str, d: Duration) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         return Err(ConfigError::Invalid {
@@ -678,6 +703,19 @@ mod tests {
         assert!(parse_schedule("1s,0s").is_err());
         assert!(parse_schedule("").is_err());
         assert!(config(&[("PAYGATE_STATUS_SYNC_SCHEDULE", "soon")]).is_err());
+    }
+
+    #[test]
+    fn bills_are_reconciled_at_half_past_ten_unless_told_otherwise_or_off() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.bills_at, time::Time::from_hms(10, 30, 0).ok());
+        let c = config(&[("PAYGATE_BILLS_AT", "09:05")]).expect("valid");
+        assert_eq!(c.bills_at, time::Time::from_hms(9, 5, 0).ok());
+        let c = config(&[("PAYGATE_BILLS_AT", "off")]).expect("valid");
+        assert_eq!(c.bills_at, None);
+        for bad in ["24:00", "10", "10:60", "half past ten", ""] {
+            assert!(config(&[("PAYGATE_BILLS_AT", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -68,6 +68,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::operators::AuditCommand,
     },
+    /// Reconciles a day against the providers' bills now (through `--url`), and prints
+    /// what each bill says and what differs from paygate's record.
+    Reconcile(cli::reconcile::ReconcileCommand),
     /// The master key: re-seal every stored secret under the current one.
     Keys {
         #[command(subcommand)]
@@ -227,6 +230,7 @@ async fn main() -> std::process::ExitCode {
         Command::Flags { command } => cli::flags::run(config, command).await,
         Command::Events { command } => cli::events::run(config, command).await,
         Command::Keys { command } => cli::keys::run_master_key(config, command).await,
+        Command::Reconcile(command) => cli::reconcile::run(config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

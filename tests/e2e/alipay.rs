@@ -14,6 +14,8 @@ use wechat_simulator::WechatSimulator;
 
 use crate::wechat::{configure_wechat, PlatformKeys};
 
+mod bills;
+
 /// Fast schedules, so the rules show within seconds.
 const FAST: &[(&str, &str)] = &[
     ("PAYGATE_STATUS_SYNC_SCHEDULE", "1s"),

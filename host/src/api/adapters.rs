@@ -32,6 +32,9 @@ pub struct AdapterView {
     pub version: String,
     pub contract_version: String,
     pub sha256: String,
+    /// Whether it exports the optional `paygate:bills@1.0.0` (`wit/bills`): paygate
+    /// reconciles this provider against its daily bills.
+    pub reconciles: bool,
     pub channels: Vec<ChannelView>,
     /// What a merchant's configuration for this provider carries.
     pub settings: Vec<SettingSpecView>,
@@ -45,6 +48,7 @@ impl From<&LoadedAdapter> for AdapterView {
             version: a.info.version.clone(),
             contract_version: a.info.contract_version.clone(),
             sha256: a.sha256.clone(),
+            reconciles: a.reconciles(),
             channels: a
                 .info
                 .channels

@@ -100,6 +100,8 @@ pub fn route_action(method: &Method, route: &str) -> Option<Action> {
         }
         ("POST", "/admin/payments/{payment_no}/flag/resolve")
         | ("POST", "/admin/refunds/{refund_no}/retry") => Action::ActOnFlag,
+        ("POST", "/admin/reconciliations") => Action::Reconcile,
+        ("POST", "/admin/bill-differences/{id}/resolve") => Action::ActOnFlag,
         ("POST", "/admin/events/{event_id}/redeliver")
         | ("POST", "/admin/merchants/{id}/events/redeliver") => Action::ActOnWebhook,
         _ => return None,
@@ -399,6 +401,13 @@ mod tests {
                 "POST",
                 "/admin/merchants/{id}/events/redeliver",
                 Action::ActOnWebhook,
+            ),
+            ("POST", "/admin/reconciliations", Action::Reconcile),
+            ("GET", "/admin/reconciliations/{date}", Action::Read),
+            (
+                "POST",
+                "/admin/bill-differences/{id}/resolve",
+                Action::ActOnFlag,
             ),
         ];
         for (method, route, action) in cases {

@@ -5,6 +5,7 @@
 pub mod adapters;
 mod admin;
 mod auth;
+mod bills;
 pub mod console;
 mod doc;
 pub mod error;
@@ -53,9 +54,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
           adapters::active, adapters::versions, adapters::show, adapters::upload, adapters::check, adapters::activate, adapters::rollback,
           merchants::list, merchants::show, merchants::set_webhook, merchants::test_provider,
           merchants::create_key, merchants::list_keys, merchants::revoke_key,
-          operators::create, operators::list, operators::revoke, operators::audit),
+          operators::create, operators::list, operators::revoke, operators::audit,
+          bills::run, bills::day, bills::resolve, bills::settlement),
     modifiers(&SecuritySchemes, &ErrorAnswers),
-    tags((name = "orders"), (name = "payments"), (name = "providers"), (name = "admin"))
+    tags((name = "orders"), (name = "payments"), (name = "settlements"), (name = "providers"), (name = "admin"))
 )]
 pub struct ApiDoc;
 
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds", get(lists::refunds))
         .route("/v1/payments/{payment_no}", get(payments::get))
         .route("/v1/payments/{payment_no}/refunds", post(payments::refund))
+        .route("/v1/settlements/{date}", get(bills::settlement))
         .route("/v1/notify/{provider}/{merchant_id}", post(notify::receive))
         .route(
             "/admin/merchants",
@@ -128,6 +131,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/operators/{id}/revoke", post(operators::revoke))
         .route("/admin/audit", get(operators::audit))
+        .route("/admin/reconciliations", post(bills::run))
+        .route("/admin/reconciliations/{date}", get(bills::day))
+        .route("/admin/bill-differences/{id}/resolve", post(bills::resolve))
         // Every /admin route passes the admin gate: operator, role, audit log.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

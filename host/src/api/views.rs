@@ -419,6 +419,10 @@ pub struct FlagsView {
     pub refunds: Vec<RefundView>,
     /// The latest flags operators resolved (at most 50), newest first.
     pub resolved: Vec<FlagResolutionView>,
+    /// Differences with the providers' bills no operator has resolved, oldest first
+    /// (`POST /admin/bill-differences/{id}/resolve`).
+    #[serde(default)]
+    pub bill_differences: Vec<BillDifferenceView>,
 }
 
 impl From<&crate::service::flags::Overview> for FlagsView {
@@ -428,6 +432,11 @@ impl From<&crate::service::flags::Overview> for FlagsView {
             webhooks: o.webhooks.iter().map(EventView::from).collect(),
             refunds: o.refunds.iter().map(RefundView::from).collect(),
             resolved: o.resolved.iter().map(FlagResolutionView::from).collect(),
+            bill_differences: o
+                .bill_differences
+                .iter()
+                .map(BillDifferenceView::from)
+                .collect(),
         }
     }
 }
@@ -547,4 +556,167 @@ pub struct SecretSpecView {
     pub kind: String,
     pub required: bool,
     pub description: String,
+}
+
+/// What a reconciled bill says in one currency, in minor units.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BillTotalsView {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Collected by succeeded payment rows.
+    pub collected: i64,
+    /// Returned by succeeded refund rows.
+    pub refunded: i64,
+    /// The provider's fees (negative where a refund returned part of a fee).
+    pub fees: i64,
+    /// `collected - refunded - fees`: what the provider settles to the merchant.
+    pub net: i64,
+    /// Succeeded rows counted.
+    pub rows: u32,
+}
+
+impl BillTotalsView {
+    fn of(currency: &str, t: &crate::domain::reconcile::Totals) -> Self {
+        BillTotalsView {
+            currency: currency.to_owned(),
+            collected: t.collected,
+            refunded: t.refunded,
+            fees: t.fees,
+            net: t.collected - t.refunded - t.fees,
+            rows: t.rows,
+        }
+    }
+}
+
+/// One difference between a provider's bill and paygate's record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BillDifferenceView {
+    /// `bd_...`.
+    pub id: String,
+    pub merchant_id: String,
+    pub provider: String,
+    /// The bill day, `YYYY-MM-DD` (Beijing time).
+    pub date: String,
+    /// `paid_only_at_provider` (the late-payment rules settled or refunded it: see
+    /// `action`), `unknown_trade` (a payment number paygate never issued),
+    /// `missing_from_bill`, `amount_differs`, `refund_state_differs`,
+    /// `refund_amount_differs`.
+    pub kind: String,
+    pub payment_no: String,
+    pub refund_no: Option<String>,
+    pub currency: Option<String>,
+    /// What the bill says, in minor units (absent when the bill lacks the row).
+    pub billed_amount: Option<i64>,
+    /// What paygate holds, in minor units (absent when paygate lacks it).
+    pub recorded_amount: Option<i64>,
+    /// A refund's state on the bill (`succeeded`, `processing`, `failed`).
+    pub billed_state: Option<String>,
+    /// A refund's state at paygate (`pending`, `succeeded`, `failed`).
+    pub recorded_state: Option<String>,
+    /// What paygate did about it (`paid`, `late payment, refunded`...).
+    pub action: Option<String>,
+    pub found_at: String,
+    pub resolved_at: Option<String>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
+impl From<&crate::store::bills::DifferenceRecord> for BillDifferenceView {
+    fn from(d: &crate::store::bills::DifferenceRecord) -> Self {
+        BillDifferenceView {
+            id: d.id.clone(),
+            merchant_id: d.merchant_id.clone(),
+            provider: d.provider.clone(),
+            date: d.day.clone(),
+            kind: d.kind.clone(),
+            payment_no: d.payment_no.clone(),
+            refund_no: d.refund_no.clone(),
+            currency: d.currency.clone(),
+            billed_amount: d.billed_minor,
+            recorded_amount: d.recorded_minor,
+            billed_state: d.billed_state.clone(),
+            recorded_state: d.recorded_state.clone(),
+            action: d.action.clone(),
+            found_at: rfc3339(d.found_at),
+            resolved_at: d.resolved_at.map(rfc3339),
+            resolved_by: d.resolved_by.clone(),
+            note: d.note.clone(),
+        }
+    }
+}
+
+/// One merchant's reconciliation of one day at one provider.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReconciliationView {
+    pub merchant_id: String,
+    pub provider: String,
+    /// `YYYY-MM-DD` (Beijing time).
+    pub date: String,
+    /// `reconciled`; `not_ready` (the provider has not produced the bill yet: asked again
+    /// every 30 minutes for a day); `failed` (see `error`).
+    pub state: String,
+    /// Runs so far.
+    pub attempts: u32,
+    /// The bill's payment and refund rows.
+    pub payment_rows: u32,
+    pub refund_rows: u32,
+    /// Rows that agree with paygate's record, at the latest run.
+    pub matched: u32,
+    pub error: Option<String>,
+    pub last_run_at: String,
+    pub reconciled_at: Option<String>,
+    pub totals: Vec<BillTotalsView>,
+    /// Every difference recorded for the day (resolved ones too), in the order found.
+    pub differences: Vec<BillDifferenceView>,
+}
+
+impl From<&crate::service::bills::DayReport> for ReconciliationView {
+    fn from(r: &crate::service::bills::DayReport) -> Self {
+        let run = &r.run;
+        ReconciliationView {
+            merchant_id: run.merchant_id.clone(),
+            provider: run.provider.clone(),
+            date: run.day.clone(),
+            state: run.state.as_str().to_owned(),
+            attempts: run.attempts,
+            payment_rows: run.payment_rows,
+            refund_rows: run.refund_rows,
+            matched: run.matched,
+            error: run.error.clone(),
+            last_run_at: rfc3339(run.last_run_at),
+            reconciled_at: run.reconciled_at.map(rfc3339),
+            totals: run
+                .totals
+                .iter()
+                .map(|(c, t)| BillTotalsView::of(c, t))
+                .collect(),
+            differences: r.differences.iter().map(BillDifferenceView::from).collect(),
+        }
+    }
+}
+
+/// What one provider's bill says was collected, refunded and charged in fees on a day.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SettlementProviderView {
+    pub provider: String,
+    /// `reconciled`; `pending` (not reconciled yet: bills are read the next morning,
+    /// Beijing time); `not_ready`; `failed`.
+    pub state: String,
+    pub reconciled_at: Option<String>,
+    /// The bill's payment and refund rows.
+    pub payments: u32,
+    pub refunds: u32,
+    /// By currency; empty until reconciled, and for a day without trades.
+    pub totals: Vec<BillTotalsView>,
+    /// Differences recorded with paygate's record for the day (an operator resolves them).
+    pub differences: u32,
+}
+
+/// A merchant's settlement of a day: per provider, what its bill says.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SettlementView {
+    /// `YYYY-MM-DD` (Beijing time, the providers' bill day).
+    pub date: String,
+    /// Every provider the merchant has configured whose adapter reconciles, by name.
+    pub providers: Vec<SettlementProviderView>,
 }

@@ -7,6 +7,7 @@ pub mod flags;
 pub mod keys;
 pub mod merchants;
 pub mod operators;
+pub mod reconcile;
 
 /// Prints `rows` under `header`, each column as wide as its widest cell, two spaces
 /// apart; `empty` when there is no row.

@@ -52,6 +52,9 @@ pub enum Action {
     ActOnFlag,
     /// Sends a webhook again (one event, or every failed delivery of a merchant).
     ActOnWebhook,
+    /// Reconciles a day against the providers' bills now (talks to the providers; what it
+    /// finds goes through the same rules as the daily run).
+    Reconcile,
     /// Creates a merchant, changes its webhook endpoint, creates or revokes its API keys.
     ChangeMerchant,
     /// Stores a merchant's provider configuration (settings and secrets).
@@ -63,11 +66,12 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Read,
         Action::TestProvider,
         Action::ActOnFlag,
         Action::ActOnWebhook,
+        Action::Reconcile,
         Action::ChangeMerchant,
         Action::ChangeProvider,
         Action::ChangeAdapter,
@@ -78,7 +82,9 @@ impl Action {
     pub fn least_role(self) -> Role {
         match self {
             Action::Read => Role::Read,
-            Action::TestProvider | Action::ActOnFlag | Action::ActOnWebhook => Role::Operate,
+            Action::TestProvider | Action::ActOnFlag | Action::ActOnWebhook | Action::Reconcile => {
+                Role::Operate
+            }
             Action::ChangeMerchant
             | Action::ChangeProvider
             | Action::ChangeAdapter
@@ -158,7 +164,7 @@ mod tests {
     fn each_role_may_do_exactly_the_actions_at_or_below_it() {
         use Action::{
             ActOnFlag, ActOnWebhook, ChangeAdapter, ChangeMerchant, ChangeOperator, ChangeProvider,
-            TestProvider,
+            Reconcile, TestProvider,
         };
         use Role::{Admin, Operate, Read};
         // The whole table, written out: a change to it is a change to this test.
@@ -167,6 +173,7 @@ mod tests {
             (Read, TestProvider, false),
             (Read, ActOnFlag, false),
             (Read, ActOnWebhook, false),
+            (Read, Reconcile, false),
             (Read, ChangeMerchant, false),
             (Read, ChangeProvider, false),
             (Read, ChangeAdapter, false),
@@ -175,6 +182,7 @@ mod tests {
             (Operate, TestProvider, true),
             (Operate, ActOnFlag, true),
             (Operate, ActOnWebhook, true),
+            (Operate, Reconcile, true),
             (Operate, ChangeMerchant, false),
             (Operate, ChangeProvider, false),
             (Operate, ChangeAdapter, false),
@@ -183,6 +191,7 @@ mod tests {
             (Admin, TestProvider, true),
             (Admin, ActOnFlag, true),
             (Admin, ActOnWebhook, true),
+            (Admin, Reconcile, true),
             (Admin, ChangeMerchant, true),
             (Admin, ChangeProvider, true),
             (Admin, ChangeAdapter, true),

@@ -9,9 +9,128 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
 use super::money::Money;
 use super::payment::PaymentState;
 use super::refund::RefundState;
+
+/// A provider's bill day: a calendar day in the providers' own time zone. WeChat Pay and
+/// Alipay both cut their bills at midnight Beijing time (UTC+8, no daylight saving): WeChat
+/// Pay's `bill_date` and Alipay's `bill_date` name such a day (PROVIDERS.md, "Bills").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BillDay(Date);
+
+/// Why a text is not a bill day.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a day: expected YYYY-MM-DD, such as 2026-12-01")]
+pub struct NotADay(pub String);
+
+impl BillDay {
+    /// Beijing time, the bill days' zone.
+    pub const ZONE: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
+        Ok(z) => z,
+        Err(_) => UtcOffset::UTC,
+    };
+
+    /// Reads `YYYY-MM-DD` (exactly: ten characters, a real calendar day).
+    pub fn parse(text: &str) -> Result<BillDay, NotADay> {
+        let bad = || NotADay(text.chars().take(40).collect());
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return Err(bad());
+        }
+        let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+            let part = text.get(r)?;
+            part.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| part.parse().ok())?
+        };
+        let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+            return Err(bad());
+        };
+        let month = u8::try_from(m)
+            .ok()
+            .and_then(|m| Month::try_from(m).ok())
+            .ok_or_else(bad)?;
+        let day = u8::try_from(d).map_err(|_| bad())?;
+        let year = i32::try_from(y).map_err(|_| bad())?;
+        Date::from_calendar_date(year, month, day)
+            .map(BillDay)
+            .map_err(|_| bad())
+    }
+
+    /// The bill day an instant (ms since the epoch) falls in.
+    pub fn of_instant(ms: i64) -> BillDay {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        BillDay(at.to_offset(Self::ZONE).date())
+    }
+
+    /// The day's first instant and the next day's first, in ms since the epoch: an instant
+    /// `t` is on the day when `start <= t < end`.
+    pub fn bounds_ms(self) -> (i64, i64) {
+        (
+            self.local_ms(Time::MIDNIGHT),
+            self.next().local_ms(Time::MIDNIGHT),
+        )
+    }
+
+    /// The next day.
+    pub fn next(self) -> BillDay {
+        BillDay(self.0.next_day().unwrap_or(self.0))
+    }
+
+    /// The previous day.
+    pub fn previous(self) -> BillDay {
+        BillDay(self.0.previous_day().unwrap_or(self.0))
+    }
+
+    /// This day's `at` (Beijing time), in ms since the epoch.
+    pub fn local_ms(self, at: Time) -> i64 {
+        let local = PrimitiveDateTime::new(self.0, at).assume_offset(Self::ZONE);
+        i64::try_from(local.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    /// When the daily reconciliation of this day falls due: the next day at `at`, Beijing
+    /// time (bills are ready from 09:00, Alipay, and 10:00, WeChat Pay).
+    pub fn reconcile_due_ms(self, at: Time) -> i64 {
+        self.next().local_ms(at)
+    }
+
+    /// The latest day whose reconciliation is due at `now_ms`: yesterday once today's `at`
+    /// has passed, else the day before.
+    pub fn latest_due(now_ms: i64, at: Time) -> BillDay {
+        let yesterday = BillDay::of_instant(now_ms).previous();
+        if yesterday.reconcile_due_ms(at) <= now_ms {
+            yesterday
+        } else {
+            yesterday.previous()
+        }
+    }
+}
+
+impl std::fmt::Display for BillDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            u8::from(self.0.month()),
+            self.0.day()
+        )
+    }
+}
+
+/// How long a day whose bill is not ready yet (or could not be fetched) is asked again:
+/// every half hour for a day, then it waits for an operator (`paygate reconcile`).
+pub const BILL_RETRY_EVERY: Duration = Duration::minutes(30);
+pub const BILL_ATTEMPTS: u32 = 48;
+
+/// What a day's reconciliation does next after an attempt that did not reconcile.
+pub fn bill_retry(attempts: u32) -> Option<Duration> {
+    (attempts < BILL_ATTEMPTS).then_some(BILL_RETRY_EVERY)
+}
 
 /// What a bill row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +166,8 @@ pub struct BillRow {
     /// when a refund returns a fee).
     pub fee_minor: i64,
     pub state: BillState,
+    /// When the money moved, as the bill says: ms since the epoch.
+    pub at_ms: i64,
 }
 
 /// A payment as paygate holds it.
@@ -103,6 +224,7 @@ pub enum Difference {
     /// A refund's amount at the provider is not paygate's.
     RefundAmountDiffers {
         refund_no: String,
+        payment_no: String,
         billed: Money,
         recorded: Money,
     },
@@ -302,6 +424,7 @@ fn refund_row(
     }
     (r.amount != row.amount).then(|| Difference::RefundAmountDiffers {
         refund_no: r.refund_no.clone(),
+        payment_no: r.payment_no.clone(),
         billed: row.amount,
         recorded: r.amount,
     })
@@ -311,6 +434,60 @@ fn refund_row(
 mod tests {
     use super::*;
     use crate::domain::money::Currency;
+
+    fn day(text: &str) -> BillDay {
+        BillDay::parse(text).expect("day")
+    }
+
+    #[test]
+    fn a_bill_day_is_read_exactly_as_yyyy_mm_dd() {
+        assert_eq!(day("2026-12-01").to_string(), "2026-12-01");
+        assert_eq!(day("2024-02-29").to_string(), "2024-02-29");
+        for bad in [
+            "2026-12-1",
+            "2026/12/01",
+            "2026-13-01",
+            "2025-02-29",
+            "+202-12-01",
+            "2026-12-01T",
+            "",
+            "２０２６-12-01",
+        ] {
+            assert!(BillDay::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bill_day_runs_from_midnight_to_midnight_beijing_time() {
+        let (start, end) = day("2026-12-01").bounds_ms();
+        // 2026-12-01T00:00+08:00 is 2026-11-30T16:00Z.
+        assert_eq!(start, 1_796_083_200_000 - 8 * 3_600_000);
+        assert_eq!(end - start, 86_400_000);
+        assert_eq!(BillDay::of_instant(start), day("2026-12-01"));
+        assert_eq!(BillDay::of_instant(start - 1), day("2026-11-30"));
+        assert_eq!(BillDay::of_instant(end - 1), day("2026-12-01"));
+        assert_eq!(BillDay::of_instant(end), day("2026-12-02"));
+        assert_eq!(day("2026-12-31").next(), day("2027-01-01"));
+        assert_eq!(day("2027-01-01").previous(), day("2026-12-31"));
+    }
+
+    #[test]
+    fn a_day_is_reconciled_the_next_morning_after_the_bills_are_ready() {
+        let at = Time::from_hms(10, 30, 0).expect("time");
+        let due = day("2026-12-01").reconcile_due_ms(at);
+        let (next_start, _) = day("2026-12-02").bounds_ms();
+        assert_eq!(due, next_start + (10 * 60 + 30) * 60_000);
+        // At 10:29 on the 2nd the 1st is not due yet: the latest due day is the 30th.
+        assert_eq!(BillDay::latest_due(due - 60_000, at), day("2026-11-30"));
+        assert_eq!(BillDay::latest_due(due, at), day("2026-12-01"));
+    }
+
+    #[test]
+    fn a_day_not_reconciled_is_asked_every_half_hour_for_a_day() {
+        assert_eq!(bill_retry(1), Some(Duration::minutes(30)));
+        assert_eq!(bill_retry(BILL_ATTEMPTS - 1), Some(Duration::minutes(30)));
+        assert_eq!(bill_retry(BILL_ATTEMPTS), None);
+    }
 
     fn cny(minor: i64) -> Money {
         Money::new(minor, Currency::parse("CNY").expect("CNY")).expect("money")
@@ -325,6 +502,7 @@ mod tests {
             amount: cny(minor),
             fee_minor: minor / 100,
             state: BillState::Succeeded,
+            at_ms: 1_796_083_200_000,
         }
     }
 
@@ -521,6 +699,7 @@ mod tests {
             o.differences,
             vec![Difference::RefundAmountDiffers {
                 refund_no: "r1".into(),
+                payment_no: "p1".into(),
                 billed: cny(200),
                 recorded: cny(300)
             }]

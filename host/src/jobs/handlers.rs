@@ -4,12 +4,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::domain::reconcile::{self, BillDay};
 use crate::domain::schedule::{millis, retry_after};
 use crate::queue::{Claimed, Handler, Outcome};
 use crate::service::deadlines::{Expiry, SyncStep};
-use crate::service::timers::{DeadlineTask, RefundTask, SyncTask, WebhookTask};
+use crate::service::timers::{BillsTask, DeadlineTask, RefundTask, SyncTask, WebhookTask};
 use crate::service::webhooks::DeliveryStep;
 use crate::service::Gateway;
+use crate::store::bills::RunState;
 
 /// The task again after the backoff of its attempts so far.
 fn retry_later(gateway: &Gateway, task: &Claimed) -> Outcome {
@@ -164,6 +166,69 @@ impl Handler for WebhookHandler {
                     due_ms,
                     payload: task.payload.clone(),
                 },
+            }
+        })
+    }
+}
+
+/// The daily reconciliation: the task's day for every merchant and provider that
+/// reconciles and is not reconciled yet; again in half an hour while some bill is not ready
+/// (or could not be fetched), for a day at most ([`reconcile::bill_retry`]); then the next
+/// day, the morning after it.
+pub struct BillsHandler {
+    pub gateway: Arc<Gateway>,
+}
+
+impl Handler for BillsHandler {
+    fn handle<'a>(&'a self, task: &'a Claimed) -> Step<'a> {
+        Box::pin(async move {
+            let Some(at) = self.gateway.bills_at() else {
+                tracing::info!("daily reconciliation is off (PAYGATE_BILLS_AT=off); task dropped");
+                return Outcome::Done;
+            };
+            let day = serde_json::from_str::<BillsTask>(&task.payload)
+                .ok()
+                .and_then(|t| BillDay::parse(&t.day).ok());
+            let Some(day) = day else {
+                tracing::error!(key = %task.key, "undecodable bills task dropped");
+                return Outcome::Done;
+            };
+            let span = tracing::info_span!("bills", day = %day);
+            let result = tracing::Instrument::instrument(
+                self.gateway.reconcile_day(day, None, None, false),
+                span.clone(),
+            )
+            .await;
+            let _entered = span.enter();
+            let again = match &result {
+                Ok(reports) => reports.iter().any(|r| {
+                    r.run.state != RunState::Reconciled
+                        && reconcile::bill_retry(r.run.attempts).is_some()
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "daily reconciliation failed; retrying");
+                    true
+                }
+            };
+            if again {
+                return Outcome::RetryAt {
+                    due_ms: self.gateway.now_ms()
+                        + i64::try_from(reconcile::BILL_RETRY_EVERY.whole_milliseconds())
+                            .unwrap_or(i64::MAX / 2),
+                    payload: task.payload.clone(),
+                };
+            }
+            let next = day.next();
+            let payload = BillsTask {
+                day: next.to_string(),
+            };
+            let Ok(payload) = serde_json::to_string(&payload) else {
+                return retry_later(&self.gateway, task);
+            };
+            tracing::info!(next = %next, "day reconciled; the next is scheduled");
+            Outcome::RetryAt {
+                due_ms: next.reconcile_due_ms(at),
+                payload,
             }
         })
     }

@@ -5,5 +5,5 @@
 mod handlers;
 mod watch;
 
-pub use handlers::{DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
+pub use handlers::{BillsHandler, DeadlineHandler, RefundHandler, SyncHandler, WebhookHandler};
 pub use watch::{watch_queue, WatchIntervals};

@@ -142,6 +142,13 @@ error_codes! {
     /// 403: a state-changing request of a console session came without the session's CSRF
     /// token, or from another origin.
     CsrfRejected = "csrf_rejected",
+    // Reconciliation (issue 17).
+    /// 422: a bill day that is not `YYYY-MM-DD`, or one that has not ended yet.
+    InvalidDay = "invalid_day",
+    /// 422: the provider's active adapter does not export `paygate:bills`.
+    ProviderCannotReconcile = "provider_cannot_reconcile",
+    /// 409: the difference was resolved already.
+    DifferenceResolved = "difference_resolved",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -253,6 +260,9 @@ impl From<CallError> for ServiceError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::UnknownAdapter(p) => ServiceError::unknown_provider(&p),
+            e @ CallError::NoBills { .. } => {
+                ServiceError::invalid(ErrorCode::ProviderCannotReconcile, e.to_string())
+            }
             other => ServiceError::provider(ErrorCode::AdapterFailed, other.to_string(), true),
         }
     }

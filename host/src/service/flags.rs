@@ -27,6 +27,8 @@ pub struct Overview {
     pub refunds: Vec<RefundRecord>,
     /// The latest [`RECENT_RESOLUTIONS`] flags resolved.
     pub resolved: Vec<FlagResolution>,
+    /// Differences with the providers' bills no operator has resolved (at most 500).
+    pub bill_differences: Vec<crate::store::bills::DifferenceRecord>,
 }
 
 /// What waits for an operator.
@@ -36,6 +38,7 @@ pub async fn overview(db: &Db) -> Result<Overview, ServiceError> {
         webhooks: events::in_state(db, DeliveryState::Failed).await?,
         refunds: refunds::in_state(db, RefundState::Failed).await?,
         resolved: flags::recent(db, RECENT_RESOLUTIONS).await?,
+        bill_differences: crate::store::bills::open_differences(db, 500).await?,
     })
 }
 

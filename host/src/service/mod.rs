@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod adapters;
 pub mod audit;
+pub mod bills;
 pub mod calls;
 pub mod deadlines;
 pub mod destinations;

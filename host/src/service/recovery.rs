@@ -12,7 +12,7 @@ use crate::domain::{DeliveryState, OrderState, PaymentState, RefundState};
 use crate::queue::{Continuity, Existing, NewTask, QueueError};
 use crate::store::{events, orders, payments, refunds, StoreError};
 
-use super::timers::{DEADLINE_QUEUE, QUEUES, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
+use super::timers::{BILLS_QUEUE, DEADLINE_QUEUE, QUEUES, REFUND_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE};
 use super::{Gateway, ServiceError};
 
 /// Rows read (and tasks sent) per page.
@@ -27,6 +27,8 @@ pub struct Reconciled {
     pub status_syncs: Tally,
     pub refunds: Tally,
     pub webhooks: Tally,
+    /// The daily reconciliation against the bills (one task, when it is on).
+    pub bills: Tally,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,6 +46,7 @@ impl Reconciled {
             + self.status_syncs.put_back
             + self.refunds.put_back
             + self.webhooks.put_back
+            + self.bills.put_back
     }
 }
 
@@ -126,11 +129,34 @@ impl Gateway {
                     |event| timers.webhook_task(event, 0, now),
                 )
                 .await?,
+            bills: self.put_back_daily_bills(existing, now).await?,
         };
         if done.put_back() > 0 {
             self.timers.wake_all();
         }
         Ok(done)
+    }
+
+    /// Puts back the daily reconciliation's task if the queue lost it, for the latest day
+    /// due: a day already reconciled is skipped by the task, so an earlier day is never
+    /// missed by starting late.
+    async fn put_back_daily_bills(
+        &self,
+        existing: Existing,
+        now: i64,
+    ) -> Result<Tally, ServiceError> {
+        let Some(at) = self.timers.bills_at else {
+            return Ok(Tally::default());
+        };
+        let day = crate::domain::reconcile::BillDay::latest_due(now, at);
+        let task = self.timers.bills_task(day, at).map_err(queue_error)?;
+        let put_back = self
+            .timers
+            .queue
+            .put_back(BILLS_QUEUE, &[task], existing)
+            .await
+            .map_err(queue_error)?;
+        Ok(Tally { open: 1, put_back })
     }
 
     /// Reads one kind of open work page by page (`fetch` gives the page after a key, `key`

@@ -67,8 +67,8 @@ impl Settled {
     }
 }
 
-/// For people reading the notification record.
-fn outcome_text(s: &Settlement) -> String {
+/// For people reading the notification record (and a bill difference's action).
+pub(super) fn outcome_text(s: &Settlement) -> String {
     match s {
         Settlement::Paid { .. } => "paid".into(),
         Settlement::PaidTwice { .. } => "paid, double payment flagged".into(),

@@ -1,8 +1,9 @@
 //! What paygate schedules on the delay queue, and when: the deadline of every order, the
 //! active status queries of every open payment, refund asks whose outcome is unknown, and
-//! webhook attempts. Tasks are keyed `deadline:{order_id}` (an order with no payment must
-//! close too), `sync:{payment_no}`, `refund:{refund_no}` and `webhook:{event_id}`, so
-//! scheduling one again replaces it.
+//! webhook attempts, and the daily reconciliation against the providers' bills. Tasks are
+//! keyed `deadline:{order_id}` (an order with no payment must close too), `sync:{payment_no}`,
+//! `refund:{refund_no}`, `webhook:{event_id}` and `bills:daily` (one task that moves from day
+//! to day), so scheduling one again replaces it.
 
 use std::time::Duration;
 
@@ -16,9 +17,23 @@ pub const DEADLINE_QUEUE: &str = "deadline";
 pub const SYNC_QUEUE: &str = "status_sync";
 pub const REFUND_QUEUE: &str = "refund";
 pub const WEBHOOK_QUEUE: &str = "webhook";
+pub const BILLS_QUEUE: &str = "bills";
 
 /// Every queue paygate runs, for workers and metrics.
-pub const QUEUES: [&str; 4] = [DEADLINE_QUEUE, SYNC_QUEUE, REFUND_QUEUE, WEBHOOK_QUEUE];
+pub const QUEUES: [&str; 5] = [
+    DEADLINE_QUEUE,
+    SYNC_QUEUE,
+    REFUND_QUEUE,
+    WEBHOOK_QUEUE,
+    BILLS_QUEUE,
+];
+
+/// The daily reconciliation: the bill day it reconciles next.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BillsTask {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WebhookTask {
@@ -65,6 +80,9 @@ pub struct Timers {
     pub webhook_schedule: Vec<Duration>,
     /// How long an order's event waits for an earlier one still pending, at most.
     pub webhook_order_wait: Duration,
+    /// When a day's bills are reconciled, the next day, Beijing time; `None`: never by
+    /// itself (`PAYGATE_BILLS_AT=off`).
+    pub bills_at: Option<time::Time>,
 }
 
 /// A task's payload as the queue stores it.
@@ -81,6 +99,21 @@ impl Timers {
         self.wakes
             .scheduled(queue, task.due_ms, self.queue.now_ms());
         Ok(())
+    }
+
+    /// The daily reconciliation's task for `day`, due the next morning at `at`.
+    pub fn bills_task(
+        &self,
+        day: crate::domain::reconcile::BillDay,
+        at: time::Time,
+    ) -> Result<NewTask, QueueError> {
+        Ok(NewTask {
+            key: "bills:daily".to_owned(),
+            payload: encode(&BillsTask {
+                day: day.to_string(),
+            })?,
+            due_ms: day.reconcile_due_ms(at),
+        })
     }
 
     /// The order's deadline task, due at `expires_at + grace` (ms).

@@ -7,6 +7,7 @@ pub mod adapters;
 pub mod api_keys;
 pub mod audit;
 pub mod batch;
+pub mod bills;
 mod db;
 pub mod events;
 pub mod flags;

@@ -95,6 +95,19 @@ pub async fn get(
     }))
 }
 
+/// Every (merchant id, provider) configured, ordered by both: what a day's reconciliation
+/// goes through.
+pub async fn all_pairs(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT merchant_id, provider FROM provider_configs ORDER BY merchant_id, provider",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("provider")?)))
+        .collect()
+}
+
 /// The providers configured for each of `merchant_ids` (a page of merchants, at most a few
 /// hundred), as (merchant id, provider) pairs ordered by both: one statement for the page.
 pub async fn providers_of(

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wechat_simulator::{SimConfig, WechatSimulator};
 
+pub(crate) mod bills;
 mod field;
 mod queue_loss;
 
