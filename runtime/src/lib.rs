@@ -66,8 +66,8 @@ enum Instance {
 }
 use call::{check_answer_size, classify, CallState, CpuBudgetExceeded};
 use contract::{
-    AdapterInfo, BillError, BillRow, Config, Notification, PayRequest, PayResponse,
-    ProviderError, RefundRequest, RefundStatus, Refusal, TradeStatus,
+    AdapterInfo, BillError, BillRow, Config, Notification, PayRequest, PayResponse, ProviderError,
+    RefundRequest, RefundStatus, Refusal, TradeStatus,
 };
 
 /// How often the engine's epoch advances: the granularity of the CPU budget.
@@ -504,7 +504,14 @@ impl Runtime {
             .await?;
         let result =
             tokio::time::timeout(limits.wall_timeout, op.invoke(&instance, &mut store)).await;
-        self.finish(provider, op.name(), &limits, op.answer_cap(), &store, result)
+        self.finish(
+            provider,
+            op.name(),
+            &limits,
+            op.answer_cap(),
+            &store,
+            result,
+        )
     }
 
     /// Instantiates the active version of `provider` and drops the instance: what every

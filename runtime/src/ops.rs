@@ -9,8 +9,8 @@ use wasmtime::Store;
 
 use super::call::CallState;
 use super::contract::{
-    AdapterInfo, BillError, BillRow, Config, Notification, PayRequest, PayResponse, ProviderError, RefundRequest,
-    RefundStatus, Refusal, TradeStatus,
+    AdapterInfo, BillError, BillRow, Config, Notification, PayRequest, PayResponse, ProviderError,
+    RefundRequest, RefundStatus, Refusal, TradeStatus,
 };
 use super::outcome::Answer;
 use super::{v1, Instance, Limits};
@@ -303,7 +303,8 @@ impl Operation for FetchBill<'_> {
         limits.wall_timeout = limits.wall_timeout.max(Self::WALL_TIMEOUT);
         limits.cpu_budget = limits.cpu_budget.max(Self::CPU_BUDGET);
         limits.memory_bytes = limits.memory_bytes.max(256 << 20);
-        limits.http.max_response_bytes = limits.http.max_response_bytes.max(Self::DOWNLOAD_CAP_BYTES);
+        limits.http.max_response_bytes =
+            limits.http.max_response_bytes.max(Self::DOWNLOAD_CAP_BYTES);
         limits.http.timeout = limits.http.timeout.max(std::time::Duration::from_secs(60));
         limits
     }

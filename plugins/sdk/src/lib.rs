@@ -66,6 +66,9 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
+pub use bills_bindings::exports::paygate::bills::bills::{
+    BillError, BillKind, BillRow, BillState, Guest as Bills,
+};
 pub use bindings::exports::paygate::provider::provider::Guest as Provider;
 pub use bindings::paygate::provider::types::{
     AdapterInfo, ChannelSpec, Config, Headers, Money, Notification, NotificationEvent, PayAction,
@@ -74,9 +77,6 @@ pub use bindings::paygate::provider::types::{
     TradeStatus, UnixSeconds,
 };
 pub use bindings::paygate::provider::{http, keys};
-pub use bills_bindings::exports::paygate::bills::bills::{
-    BillError, BillKind, BillRow, BillState, Guest as Bills,
-};
 
 mod calls;
 pub mod datetime;
