@@ -29,17 +29,30 @@
 //! A configuration with neither, both, or part of the certificates fails every call with a
 //! `config` error naming what is missing.
 //!
+//! Bills (`paygate:bills@1.0.0`, the optional capability that makes paygate reconcile
+//! Alipay): `alipay.data.dataservice.bill.downloadurl.query` through the same signed call and
+//! verified answer, then a plain GET of the `bill_download_url` it answers, a zip that
+//! `bill.rs` reads. Alipay's link is `http://dwbillcenter.alipay.com/...`; the host fetches
+//! only https (and loopback http) origins of base-URL settings, so the link is fetched from
+//! setting `bill_download_base` (https://dwbillcenter.alipay.com by default) with its path and
+//! query, or as it is when it is on the gateway's origin (a simulator): see `bill_fetch`.
+//!
 //! Channels: `precreate` (当面付 QR code: the `qr_code` to show), `page` (电脑网站支付,
 //! `FAST_INSTANT_TRADE_PAY`) and `wap` (手机网站支付, `QUICK_WAP_WAY`), the last two an HTML
 //! form. None binds its action to a payer detail.
 //!
 //! `protocol.rs` holds the request and notification encodings and signature messages,
 //! `json.rs` the raw-text scanner, `cert.rs` the certificate SNs and the choice of key,
-//! `wire.rs` the bodies and the state and error maps, `money.rs` yuan and fen; this file holds
-//! the flows.
+//! `wire.rs` the bodies and the state and error maps, `money.rs` yuan and fen, `bill.rs` the
+//! trade bill's zip and CSV; this file holds the flows.
 
 // The `fuzzing` feature (used by `fuzz/` only) makes the pure parsers public, so the fuzz
 // targets run them natively; the adapter itself is the same with or without it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod bill;
+#[cfg(not(feature = "fuzzing"))]
+mod bill;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod cert;
@@ -74,18 +87,18 @@ use paygate_sdk::http::{self, Method};
 use paygate_sdk::keys::{self, SignatureAlgorithm};
 use paygate_sdk::money::decimal;
 use paygate_sdk::{
-    channel, request, required_setting, send, unix_now, AdapterInfo, Config, Headers, Money,
-    Notification, NotificationEvent, PayAction, PayRequest, PayResponse, Provider, ProviderError,
-    RefundRequest, RefundStatus, Refusal, Rejection, Reply, SecretKind, SecretSpec, SettingSpec,
-    TradeState, TradeStatus, CONTRACT_VERSION,
+    channel, request, required_setting, send, setting, unix_now, AdapterInfo, BillError, BillRow,
+    Bills, Config, Headers, Money, Notification, NotificationEvent, PayAction, PayRequest,
+    PayResponse, Provider, ProviderError, RefundRequest, RefundStatus, Refusal, Rejection, Reply,
+    SecretKind, SecretSpec, SettingSpec, TradeState, TradeStatus, UnixSeconds, CONTRACT_VERSION,
 };
 
 use cert::{CertInfo, Check, KeyMode};
 use money::{parse_yuan, CURRENCY, MAX_FEN, MIN_FEN};
 use protocol::{param, Params};
 use wire::{
-    Outcome, PayBiz, PrecreateAnswer, QueryAnswer, RefundAnswer, RefundBiz, RefundQueryAnswer,
-    RefundQueryBiz, TradeBiz,
+    BillBiz, BillUrlAnswer, Outcome, PayBiz, PrecreateAnswer, QueryAnswer, RefundAnswer, RefundBiz,
+    RefundQueryAnswer, RefundQueryBiz, TradeBiz,
 };
 
 /// The app private key (应用私钥), which signs every request.
@@ -105,6 +118,18 @@ const ONE_MODE: &str = "configure exactly one mode: alipay_public_key (public-ke
 
 /// Alipay's production gateway.
 const DEFAULT_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+
+/// The setting naming where Alipay's bill files are downloaded from (see [`bill_fetch`]).
+const BILL_DOWNLOAD_BASE: &str = "bill_download_base";
+
+/// Where Alipay serves bill files: the host of the `bill_download_url` in the method's docs
+/// (`http://dwbillcenter.alipay.com/downloadBillFile.resource?bizType=X&...`,
+/// https://opendocs.alipay.com/open/02e7gr, the English page at
+/// open.alitrip.com/docs/doc.htm?articleId=104674, and the Java SDK's samples), over https:
+/// the host allows plain http to loopback only. Alipay documents https links for this
+/// method (`secure`: "true表示使用安全链接，即返回的下载链接为https", alipay/alipay-sdk-net-all
+/// `v3/docs/AlipayDataDataserviceBillDownloadurlApi.md`).
+const DEFAULT_BILL_DOWNLOAD_BASE: &str = "https://dwbillcenter.alipay.com";
 
 /// How long a precreate `qr_code` can be scanned: two hours, whatever the trade's deadline.
 /// An Alipay engineer on alipay.trade.precreate: "预下单并没有创建订单…当用户扫码后订单才会
@@ -154,6 +179,18 @@ impl Provider for Alipay {
                         .into(),
                     is_base_url: true,
                     default_value: Some(DEFAULT_GATEWAY.into()),
+                },
+                SettingSpec {
+                    name: BILL_DOWNLOAD_BASE.into(),
+                    required: false,
+                    description: "where Alipay's bill files are downloaded from (the host of the \
+                                  `bill_download_url` its bill query answers), fetched over \
+                                  https: paygate fetches Alipay's http link's path and query \
+                                  from this origin; change it only if Alipay moves its bill \
+                                  files to another host"
+                        .into(),
+                    is_base_url: true,
+                    default_value: Some(DEFAULT_BILL_DOWNLOAD_BASE.into()),
                 },
             ],
             secrets: vec![
@@ -405,6 +442,302 @@ impl Provider for Alipay {
     }
 }
 
+impl Bills for Alipay {
+    /// The trade bill of `day`: `alipay.data.dataservice.bill.downloadurl.query` with
+    /// `{"bill_type":"trade","bill_date":day}`, signed and its answer verified as on every
+    /// other call (a refusal means what it means there, in `failed`), then the zip at its
+    /// `bill_download_url`, read by `bill.rs`. `isp.bill_not_exist` is read by [`no_bill`].
+    fn fetch_bill(config: Config, day: String) -> Result<Vec<BillRow>, BillError> {
+        let merchant = Merchant::of(&config).map_err(BillError::Failed)?;
+        let ready_at = bill::ready_at(&day).ok_or_else(|| {
+            BillError::Failed(ProviderError::Unsupported(format!(
+                "day `{day}` is not a yyyy-MM-dd date"
+            )))
+        })?;
+        let biz = BillBiz {
+            bill_type: wire::TRADE_BILL,
+            bill_date: &day,
+        };
+        let answer: BillUrlAnswer = match merchant
+            .call_for_verdict(wire::BILL_DOWNLOAD_URL, &biz)
+            .map_err(BillError::Failed)?
+        {
+            Verdict::Result(answer) => answer,
+            Verdict::Refused { outcome, signed }
+                if outcome.sub_code.as_deref() == Some(wire::BILL_NOT_EXIST) =>
+            {
+                return no_bill(&day, ready_at, unix_now(), &outcome, signed);
+            }
+            Verdict::Refused { outcome, signed } => {
+                return Err(BillError::Failed(wire::error_for(&outcome, signed)))
+            }
+        };
+        let url = answer
+            .bill_download_url
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| {
+                BillError::Failed(ProviderError::Unreachable(format!(
+                    "Alipay's answer to {} has no `bill_download_url`",
+                    wire::BILL_DOWNLOAD_URL
+                )))
+            })?;
+        let base = bill_download_base(&config);
+        let fetch = bill_fetch(url.trim(), merchant.gateway, base).map_err(BillError::Failed)?;
+        let zip = download(&fetch).map_err(BillError::Failed)?;
+        bill::parse(&zip).map_err(|why| BillError::Failed(ProviderError::Unreachable(why)))
+    }
+}
+
+/// What `isp.bill_not_exist` (账单不存在) means for `day`, asked at `now`: Alipay answers it
+/// both for a bill it has not produced yet and for a day without trades. Before
+/// [`bill::ready_at`] (09:00 Beijing time the next day: the hour `wit/bills/bills.wit` states
+/// for Alipay, and the simulator's rule in `simulators/alipay/src/gateway/bills.rs`) it is
+/// `not-ready`, and the host asks again later; from then on it is a day without trades, an
+/// empty bill. Only a signed answer says so: an unsigned one (the gateway's refusal of a
+/// request it could not tie to the app) is not taken as "no money moved", as an unsigned
+/// not-found is not taken as a trade's state (`wire::error_for`), and stays `failed`.
+fn no_bill(
+    day: &str,
+    ready_at: UnixSeconds,
+    now: UnixSeconds,
+    outcome: &Outcome,
+    signed: bool,
+) -> Result<Vec<BillRow>, BillError> {
+    if now < ready_at {
+        return Err(BillError::NotReady(format!(
+            "Alipay has not produced the bill of {day} yet ({} before {:02}:00 Beijing time \
+             the next day)",
+            wire::BILL_NOT_EXIST,
+            bill::READY_HOUR
+        )));
+    }
+    if signed {
+        return Ok(Vec::new());
+    }
+    Err(BillError::Failed(wire::error_for(outcome, signed)))
+}
+
+/// An absolute http(s) URL's origin, as the host's allowlist compares them (scheme, host,
+/// port: `runtime/src/http.rs`), written the same way for the same origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// A name in lower case, or an IPv6 address in brackets (`[::1]`).
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// `scheme://host`, with `:port` when it is not the scheme's own.
+    fn prefix(&self) -> String {
+        if self.port == default_port(self.scheme) {
+            format!("{}://{}", self.scheme, self.host)
+        } else {
+            format!("{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" {
+        443
+    } else {
+        80
+    }
+}
+
+/// `url` (`scheme://host[:port][/path][?query][#fragment]`) cut into its [`Origin`] and the
+/// path and query (the fragment dropped), or `None` for anything else: another scheme, user
+/// info (`user@host`), a host that is not plain ASCII letters, digits, `-`, `.` and `_` (or
+/// an IPv6 address in brackets), a port that is not a number, spaces or control characters.
+/// Deliberately narrower than a URL parser, so that whatever it reads, the host's parser
+/// (the `url` crate) reads as the same origin.
+fn split_url(url: &str) -> Option<(Origin, &str)> {
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = if scheme.eq_ignore_ascii_case("https") {
+        "https"
+    } else if scheme.eq_ignore_ascii_case("http") {
+        "http"
+    } else {
+        return None;
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let tail = tail.split('#').next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (address, port) = bracketed.split_once(']')?;
+            let address: std::net::Ipv6Addr = address.parse().ok()?;
+            (format!("[{address}]"), port)
+        }
+        None => {
+            let (host, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
+            let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+            if host.is_empty() || !host.bytes().all(plain) {
+                return None;
+            }
+            (host.to_ascii_lowercase(), port)
+        }
+    };
+    let port = match port {
+        "" | ":" => default_port(scheme),
+        _ => {
+            let digits = port.strip_prefix(':')?;
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok()?
+        }
+    };
+    Some((Origin { scheme, host, port }, tail))
+}
+
+/// `url` without its query and fragment: what messages show of a bill link, whose query is
+/// its credential.
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or_default()
+}
+
+/// The merchant's `bill_download_base`, or [`DEFAULT_BILL_DOWNLOAD_BASE`] when the
+/// configuration has none (stored before the adapter had the setting) or has it empty.
+fn bill_download_base(config: &Config) -> &str {
+    setting(config, BILL_DOWNLOAD_BASE)
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .unwrap_or(DEFAULT_BILL_DOWNLOAD_BASE)
+}
+
+/// Where the bill of a `bill_download_url` is fetched, and the setting whose origin lets the
+/// host fetch it.
+#[derive(Debug, PartialEq, Eq)]
+struct BillFetch {
+    url: String,
+    via: &'static str,
+}
+
+/// Where to fetch the bill at Alipay's `link`, for a merchant whose gateway is `gateway` and
+/// whose `bill_download_base` is `base`. Alipay answers an http link on
+/// dwbillcenter.alipay.com (see [`DEFAULT_BILL_DOWNLOAD_BASE`]), and the host fetches only
+/// the origins of the base-URL settings, plain http only on loopback. So:
+///
+/// - a link on the gateway's origin (the simulator, which serves bills where it answers
+///   calls) is fetched as it is;
+/// - a link on `base`'s host is fetched from `base`'s origin (scheme, host, port) with the
+///   link's path and query: Alipay's `http://` link is fetched over https;
+/// - a link anywhere else is refused (`config`), naming its origin (never its query, the
+///   download's credential) and the setting that would let it through.
+fn bill_fetch(link: &str, gateway: &str, base: &str) -> Result<BillFetch, ProviderError> {
+    let (origin, tail) = split_url(link).ok_or_else(|| {
+        ProviderError::Config(format!(
+            "Alipay's bill_download_url {} is not an http(s) address paygate can fetch",
+            without_query(link)
+        ))
+    })?;
+    if split_url(gateway).is_some_and(|(gateway, _)| gateway == origin) {
+        return Ok(BillFetch {
+            url: link.to_owned(),
+            via: "gateway",
+        });
+    }
+    let (base, _) = split_url(base).ok_or_else(|| {
+        ProviderError::Config(format!(
+            "setting `{BILL_DOWNLOAD_BASE}` ({}) is not an address of the form \
+             https://host[:port]",
+            without_query(base)
+        ))
+    })?;
+    if base.host != origin.host {
+        return Err(ProviderError::Config(format!(
+            "Alipay's bill download link is on {}, which is neither the gateway's origin nor \
+             the host of setting `{BILL_DOWNLOAD_BASE}` ({}): set `{BILL_DOWNLOAD_BASE}` to \
+             https://{} to fetch Alipay's bills from there",
+            origin.prefix(),
+            base.prefix(),
+            origin.host
+        )));
+    }
+    let slash = if tail.starts_with('/') { "" } else { "/" };
+    Ok(BillFetch {
+        url: format!("{}{slash}{tail}", base.prefix()),
+        via: BILL_DOWNLOAD_BASE,
+    })
+}
+
+/// The bill zip at `fetch.url` (from `bill_download_url`, [`bill_fetch`]): a plain GET, no
+/// signature and no header of Alipay's (the Java examples around the method, as reproduced
+/// in write-ups such as blog.csdn.net/weixin_39910824/article/details/114089528, open it with
+/// a bare `HttpURLConnection`): the address is the credential, valid 30 seconds
+/// (https://opendocs.alipay.com/open/02e7gr). Messages show the address without its query,
+/// which holds that credential: they end in the host's logs.
+fn download(fetch: &BillFetch) -> Result<Vec<u8>, ProviderError> {
+    let shown = without_query(&fetch.url);
+    let response = http::send(&request(Method::Get, &fetch.url)).map_err(|e| match e {
+        // The origin of `bill_download_base` is not allowlisted: the configuration was stored
+        // before the adapter had the setting (the host stores a default with a
+        // configuration, and allowlists what is stored).
+        http::Error::Denied(m) if fetch.via == BILL_DOWNLOAD_BASE => {
+            ProviderError::Config(format!(
+                "the host refused to fetch Alipay's bill at {shown} ({m}): it is reached \
+                 through setting `{BILL_DOWNLOAD_BASE}`, which this configuration does not \
+                 hold (or holds empty); store the merchant's `alipay` configuration again \
+                 (it then gets `{BILL_DOWNLOAD_BASE}`, by default \
+                 {DEFAULT_BILL_DOWNLOAD_BASE})"
+            ))
+        }
+        e => download_error(shown, e),
+    })?;
+    if !(200..300).contains(&response.status) {
+        return Err(ProviderError::Unreachable(format!(
+            "Alipay's bill download {shown} answered HTTP {} (its address lives 30 seconds)",
+            response.status
+        )));
+    }
+    Ok(response.body)
+}
+
+/// What the host should do after the `http` import failed on the bill download: the SDK's
+/// map (`paygate_sdk::send`), with the address shown as `shown`.
+fn download_error(shown: &str, error: http::Error) -> ProviderError {
+    match error {
+        http::Error::Denied(m) => ProviderError::Config(format!(
+            "the host refused to fetch Alipay's bill at {shown} ({m}): only the hosts of the \
+             adapter's base-URL settings are reachable"
+        )),
+        http::Error::Invalid(m) => {
+            ProviderError::Config(format!("the bill download {shown} is malformed: {m}"))
+        }
+        http::Error::Timeout => {
+            ProviderError::Unreachable(format!("no answer from {shown} in time"))
+        }
+        http::Error::Connection(m) => {
+            ProviderError::Unreachable(format!("cannot reach {shown}: {m}"))
+        }
+        http::Error::TooLarge => ProviderError::Unreachable(format!(
+            "the bill at {shown} is larger than the host accepts"
+        )),
+    }
+}
+
+/// A believed answer of the gateway: the method's result, or its refusal and whether the
+/// refusal's signature verified.
+enum Verdict<T> {
+    Result(T),
+    Refused { outcome: Outcome, signed: bool },
+}
+
+impl<T> Verdict<T> {
+    /// The result, or the refusal as every operation maps it (`wire::error_for`).
+    fn into_result(self) -> Result<T, ProviderError> {
+        match self {
+            Verdict::Result(result) => Ok(result),
+            Verdict::Refused { outcome, signed } => Err(wire::error_for(&outcome, signed)),
+        }
+    }
+}
+
 /// A merchant's settings and the keys that verify Alipay, read once per call.
 struct Merchant<'a> {
     app_id: &'a str,
@@ -487,8 +820,19 @@ impl<'a> Merchant<'a> {
         method: &str,
         biz: &impl Serialize,
     ) -> Result<T, ProviderError> {
+        self.call_for_verdict(method, biz)?.into_result()
+    }
+
+    /// [`Merchant::call`], with a refusal handed back as it came (for a refusal whose meaning
+    /// depends on more than its code: `isp.bill_not_exist`).
+    fn call_for_verdict<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        biz: &impl Serialize,
+    ) -> Result<Verdict<T>, ProviderError> {
         let params = self.signed_params(method, biz, &[])?;
-        self.exchange(method, &params)
+        let response = self.post(&params)?;
+        self.read_verdict(method, &response)
     }
 
     /// Sends signed `params` to the gateway and reads the answer: a success must verify, a
@@ -498,6 +842,12 @@ impl<'a> Merchant<'a> {
         method: &str,
         params: &[(String, String)],
     ) -> Result<T, ProviderError> {
+        let response = self.post(params)?;
+        self.read_answer(method, &response)
+    }
+
+    /// Posts signed `params` to the gateway, as Alipay's SDKs do.
+    fn post(&self, params: &[(String, String)]) -> Result<http::Response, ProviderError> {
         let (url, body) = protocol::api_request(self.gateway, params);
         let mut call = request(Method::Post, &url);
         call.headers.push((
@@ -505,16 +855,26 @@ impl<'a> Merchant<'a> {
             protocol::FORM_CONTENT_TYPE.to_owned(),
         ));
         call.body = body;
-        let response = send(call)?;
-        self.read_answer(method, &response)
+        send(call)
     }
 
-    /// What the gateway's `response` to `method` says, once it is believed.
+    /// What the gateway's `response` to `method` says, once it is believed; a refusal mapped
+    /// by `wire::error_for`.
     fn read_answer<T: DeserializeOwned>(
         &self,
         method: &str,
         response: &http::Response,
     ) -> Result<T, ProviderError> {
+        self.read_verdict(method, response)?.into_result()
+    }
+
+    /// What the gateway's `response` to `method` says, once it is believed: the result, or
+    /// the refusal and whether its signature verified.
+    fn read_verdict<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        response: &http::Response,
+    ) -> Result<Verdict<T>, ProviderError> {
         let untrusted = |reason: String| {
             ProviderError::Unreachable(format!(
                 "Alipay's answer to {method} (HTTP {}) is not trusted: {reason}",
@@ -557,9 +917,10 @@ impl<'a> Merchant<'a> {
             }
         }
         if !success {
-            return Err(wire::error_for(&outcome, signed));
+            return Ok(Verdict::Refused { outcome, signed });
         }
         serde_json::from_str(answer.content)
+            .map(Verdict::Result)
             .map_err(|e| untrusted(format!("unreadable result: {e}")))
     }
 
@@ -768,6 +1129,7 @@ fn refuse(error: ProviderError) -> Refusal {
 }
 
 paygate_sdk::export_adapter!(Alipay);
+paygate_sdk::export_bills!(Alipay);
 
 #[cfg(test)]
 mod tests {
@@ -1031,6 +1393,348 @@ mod tests {
         ));
     }
 
+    fn bill_not_exist() -> Outcome {
+        Outcome {
+            code: "40004".into(),
+            msg: "Business Failed".into(),
+            sub_code: Some("isp.bill_not_exist".into()),
+            sub_msg: Some("账单不存在".into()),
+        }
+    }
+
+    #[test]
+    fn bill_not_exist_is_not_ready_before_nine_the_next_morning_and_an_empty_day_after() {
+        let ready_at = bill::ready_at("2026-12-01").expect("a day");
+        let not_ready = no_bill(
+            "2026-12-01",
+            ready_at,
+            ready_at - 1,
+            &bill_not_exist(),
+            true,
+        );
+        assert!(
+            matches!(&not_ready, Err(BillError::NotReady(m)) if m.contains("2026-12-01") && m.contains("09:00")),
+            "{not_ready:?}"
+        );
+        // The day itself, before its end: not ready either.
+        assert!(matches!(
+            no_bill(
+                "2026-12-01",
+                ready_at,
+                ready_at - 30 * 3600,
+                &bill_not_exist(),
+                true
+            ),
+            Err(BillError::NotReady(_))
+        ));
+        for now in [ready_at, ready_at + 86_400 * 30] {
+            assert_eq!(
+                no_bill("2026-12-01", ready_at, now, &bill_not_exist(), true),
+                Ok(vec![])
+            );
+        }
+    }
+
+    #[test]
+    fn an_unsigned_bill_not_exist_is_not_taken_as_a_day_without_trades() {
+        let ready_at = bill::ready_at("2026-12-01").expect("a day");
+        assert!(matches!(
+            no_bill("2026-12-01", ready_at, ready_at + 1, &bill_not_exist(), false),
+            Err(BillError::Failed(ProviderError::Unreachable(m))) if m.contains("isp.bill_not_exist")
+        ));
+        assert!(matches!(
+            no_bill(
+                "2026-12-01",
+                ready_at,
+                ready_at - 1,
+                &bill_not_exist(),
+                false
+            ),
+            Err(BillError::NotReady(_))
+        ));
+    }
+
+    #[test]
+    fn a_refused_bill_query_is_handed_back_as_it_came() {
+        let body = r#"{"alipay_data_dataservice_bill_downloadurl_query_response":{"code":"40004","msg":"Business Failed","sub_code":"isp.bill_not_exist","sub_msg":"账单不存在"}}"#;
+        let verdict = merchant(KeyMode::PublicKey)
+            .read_verdict::<BillUrlAnswer>(wire::BILL_DOWNLOAD_URL, &response(200, body))
+            .expect("a refusal");
+        assert!(matches!(
+            &verdict,
+            Verdict::Refused { outcome, signed: false } if outcome == &bill_not_exist()
+        ));
+        // Every other operation reads the same refusal through `wire::error_for`.
+        assert!(matches!(
+            verdict.into_result(),
+            Err(ProviderError::Unreachable(m)) if m.contains("isp.bill_not_exist")
+        ));
+        let bad_date = r#"{"alipay_data_dataservice_bill_downloadurl_query_response":{"code":"40004","msg":"Business Failed","sub_code":"isv.invalid-parameter","sub_msg":"参数无效"}}"#;
+        assert!(matches!(
+            merchant(KeyMode::PublicKey)
+                .read_answer::<BillUrlAnswer>(wire::BILL_DOWNLOAD_URL, &response(200, bad_date)),
+            Err(ProviderError::Rejected(r)) if r.code == "isv.invalid-parameter"
+        ));
+    }
+
+    #[test]
+    fn the_bill_query_asks_for_the_trade_bill_of_the_day() {
+        let biz = BillBiz {
+            bill_type: wire::TRADE_BILL,
+            bill_date: "2026-12-01",
+        };
+        assert_eq!(
+            serde_json::to_string(&biz).expect("JSON"),
+            r#"{"bill_type":"trade","bill_date":"2026-12-01"}"#
+        );
+        assert_eq!(
+            protocol::response_key(wire::BILL_DOWNLOAD_URL),
+            "alipay_data_dataservice_bill_downloadurl_query_response"
+        );
+    }
+
+    #[test]
+    fn a_failed_bill_download_keeps_its_address_credential_out_of_the_message() {
+        let shown = "http://dwbillcenter.alipay.com/downloadBillFile.resource";
+        for error in [
+            http::Error::Denied("not allowed".into()),
+            http::Error::Invalid("bad".into()),
+            http::Error::Timeout,
+            http::Error::Connection("refused".into()),
+            http::Error::TooLarge,
+        ] {
+            let mapped = download_error(shown, error);
+            let message = match &mapped {
+                ProviderError::Config(m) | ProviderError::Unreachable(m) => m.clone(),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert!(
+                message.contains(shown) && !message.contains("token"),
+                "{message}"
+            );
+        }
+        assert!(matches!(
+            download_error(shown, http::Error::Denied("x".into())),
+            ProviderError::Config(m) if m.contains("base-URL")
+        ));
+        assert!(matches!(
+            download_error(shown, http::Error::Timeout),
+            ProviderError::Unreachable(_)
+        ));
+    }
+
+    /// A link as Alipay answers one (the docs' sample, with a token like the simulator's).
+    const ALIPAY_LINK: &str = "http://dwbillcenter.alipay.com/downloadBillFile.resource?\
+        bizType=trade&userId=2088123456789012&fileType=csv.zip&bizDates=20261201&\
+        downloadFileName=2088123456789012_20261201.csv.zip&token=SECRETTOKEN";
+
+    fn config_error(result: Result<BillFetch, ProviderError>) -> String {
+        match result {
+            Err(ProviderError::Config(m)) => m,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn alipays_http_bill_link_is_fetched_over_https_from_the_configured_base() {
+        let fetch = bill_fetch(ALIPAY_LINK, DEFAULT_GATEWAY, DEFAULT_BILL_DOWNLOAD_BASE);
+        assert_eq!(
+            fetch,
+            Ok(BillFetch {
+                url: "https://dwbillcenter.alipay.com/downloadBillFile.resource?bizType=trade&\
+                      userId=2088123456789012&fileType=csv.zip&bizDates=20261201&\
+                      downloadFileName=2088123456789012_20261201.csv.zip&token=SECRETTOKEN"
+                    .into(),
+                via: BILL_DOWNLOAD_BASE,
+            })
+        );
+    }
+
+    #[test]
+    fn the_base_gives_scheme_host_and_port_and_the_link_gives_path_and_query() {
+        let fetch = |link: &str, base: &str| {
+            bill_fetch(link, DEFAULT_GATEWAY, base)
+                .map(|f| f.url)
+                .expect("fetched")
+        };
+        // The base's own path is not used; its port is, and a default port is left out.
+        assert_eq!(
+            fetch(ALIPAY_LINK, "https://DWBillCenter.alipay.com:8443/bills/"),
+            fetch(ALIPAY_LINK, "https://dwbillcenter.alipay.com")
+                .replace("alipay.com/", "alipay.com:8443/")
+        );
+        assert_eq!(
+            fetch(
+                "HTTP://dwbillcenter.alipay.com:80/d?token=t#part",
+                "https://dwbillcenter.alipay.com:443/"
+            ),
+            "https://dwbillcenter.alipay.com/d?token=t"
+        );
+        // An https link (Alipay's `secure=true`) goes the same way; a link without a path
+        // gets one.
+        assert_eq!(
+            fetch(
+                "https://dwbillcenter.alipay.com/d?token=t",
+                DEFAULT_BILL_DOWNLOAD_BASE
+            ),
+            "https://dwbillcenter.alipay.com/d?token=t"
+        );
+        assert_eq!(
+            fetch(
+                "http://dwbillcenter.alipay.com?token=t",
+                DEFAULT_BILL_DOWNLOAD_BASE
+            ),
+            "https://dwbillcenter.alipay.com/?token=t"
+        );
+    }
+
+    #[test]
+    fn a_link_on_the_gateway_is_fetched_as_given() {
+        let link = "http://127.0.0.1:9092/downloadBillFile.resource?bizType=trade&token=abc";
+        for gateway in [
+            "http://127.0.0.1:9092/gateway.do",
+            "HTTP://127.0.0.1:9092",
+            "http://127.0.0.1:9092?x=1",
+        ] {
+            assert_eq!(
+                bill_fetch(link, gateway, DEFAULT_BILL_DOWNLOAD_BASE),
+                Ok(BillFetch {
+                    url: link.into(),
+                    via: "gateway",
+                }),
+                "{gateway}"
+            );
+        }
+        let v6 = "http://[::1]:9092/downloadBillFile.resource?token=abc";
+        assert_eq!(
+            bill_fetch(
+                v6,
+                "http://[0:0:0:0:0:0:0:1]:9092/gateway.do",
+                DEFAULT_BILL_DOWNLOAD_BASE
+            )
+            .map(|f| f.url),
+            Ok(v6.to_owned())
+        );
+        // Alipay's sandbox gateway, should it serve bills on its own origin.
+        let sandbox = "https://openapi-sandbox.dl.alipaydev.com/download?token=abc";
+        assert_eq!(
+            bill_fetch(
+                sandbox,
+                "https://openapi-sandbox.dl.alipaydev.com/gateway.do",
+                DEFAULT_BILL_DOWNLOAD_BASE
+            )
+            .map(|f| f.url),
+            Ok(sandbox.to_owned())
+        );
+    }
+
+    #[test]
+    fn a_link_on_the_gateways_host_but_another_port_or_scheme_is_not_the_gateway() {
+        let gateway = "http://127.0.0.1:9092/gateway.do";
+        for link in [
+            "http://127.0.0.1:9093/d?token=abc",
+            "https://127.0.0.1:9092/d?token=abc",
+        ] {
+            let m = config_error(bill_fetch(link, gateway, DEFAULT_BILL_DOWNLOAD_BASE));
+            assert!(
+                m.contains("bill_download_base") && !m.contains("token"),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_link_on_another_host_is_refused_naming_the_setting() {
+        for link in [
+            "http://evil.example/downloadBillFile.resource?token=SECRETTOKEN",
+            "https://dwbillcenter.alipay.com.evil.example/d?token=SECRETTOKEN",
+            "http://billcenter.alipay.com/d?token=SECRETTOKEN",
+        ] {
+            let m = config_error(bill_fetch(
+                link,
+                DEFAULT_GATEWAY,
+                DEFAULT_BILL_DOWNLOAD_BASE,
+            ));
+            let host = split_url(link).expect("a URL").0.host;
+            assert!(
+                m.contains(&host)
+                    && m.contains("set `bill_download_base`")
+                    && !m.contains("SECRETTOKEN"),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_link_paygate_cannot_read_as_an_origin_is_refused_without_its_query() {
+        for link in [
+            // User info: a parser could take either side of `@` for the host.
+            "http://dwbillcenter.alipay.com@evil.example/d?token=SECRETTOKEN",
+            "http://evil.example\\@dwbillcenter.alipay.com/d?token=SECRETTOKEN",
+            "ftp://dwbillcenter.alipay.com/d?token=SECRETTOKEN",
+            "dwbillcenter.alipay.com/d?token=SECRETTOKEN",
+            "http://dwbillcenter.alipay.com:https/d?token=SECRETTOKEN",
+            "http://dwbillcenter.alipay.com:+443/d?token=SECRETTOKEN",
+            "http://dwbillcenter.alipay.com:99999/d?token=SECRETTOKEN",
+            "http://dwbill%63enter.alipay.com/d?token=SECRETTOKEN",
+            "http://dwbill\tcenter.alipay.com/d?token=SECRETTOKEN",
+            "http:///d?token=SECRETTOKEN",
+            "http://[fe80::1%25eth0]/d?token=SECRETTOKEN",
+        ] {
+            let m = config_error(bill_fetch(
+                link,
+                DEFAULT_GATEWAY,
+                DEFAULT_BILL_DOWNLOAD_BASE,
+            ));
+            assert!(!m.contains("SECRETTOKEN"), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_configuration_without_the_setting_downloads_from_alipays_default() {
+        let config = |settings: &[(&str, &str)]| Config {
+            merchant_id: "m1".into(),
+            settings: settings
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let old = config(&[("app_id", "2021000000000000"), ("gateway", DEFAULT_GATEWAY)]);
+        assert_eq!(bill_download_base(&old), "https://dwbillcenter.alipay.com");
+        let empty = config(&[("bill_download_base", " ")]);
+        assert_eq!(bill_download_base(&empty), DEFAULT_BILL_DOWNLOAD_BASE);
+        let set = config(&[("bill_download_base", " https://bills.example:8443 ")]);
+        assert_eq!(bill_download_base(&set), "https://bills.example:8443");
+    }
+
+    #[test]
+    fn an_unreadable_base_is_a_config_error_naming_the_setting() {
+        let m = config_error(bill_fetch(
+            ALIPAY_LINK,
+            DEFAULT_GATEWAY,
+            "dwbillcenter.alipay.com",
+        ));
+        assert!(m.contains("`bill_download_base`"), "{m}");
+    }
+
+    #[test]
+    fn origins_compare_as_the_hosts_allowlist_does() {
+        let origin = |url| split_url(url).map(|(o, _)| o);
+        assert_eq!(
+            origin("HTTPS://DWBillCenter.Alipay.com:443/x"),
+            origin("https://dwbillcenter.alipay.com")
+        );
+        assert_eq!(
+            origin("http://localhost:/x"),
+            origin("http://localhost:80/")
+        );
+        assert_ne!(origin("http://localhost/x"), origin("https://localhost/x"));
+        assert_eq!(
+            split_url("http://h.example:8080/p/q?x=1&y=2#frag").map(|(o, rest)| (o.prefix(), rest)),
+            Some(("http://h.example:8080".to_owned(), "/p/q?x=1&y=2"))
+        );
+    }
+
     #[test]
     fn amounts_alipay_cannot_take_are_refused_before_asking() {
         let cny = |minor| Money {
@@ -1102,6 +1806,16 @@ mod tests {
             .expect("the gateway setting");
         assert!(gateway.is_base_url);
         assert_eq!(gateway.default_value.as_deref(), Some(DEFAULT_GATEWAY));
+        let bills = info
+            .settings
+            .iter()
+            .find(|s| s.name == "bill_download_base")
+            .expect("the bill download setting");
+        assert!(bills.is_base_url && !bills.required);
+        assert_eq!(
+            bills.default_value.as_deref(),
+            Some("https://dwbillcenter.alipay.com")
+        );
         assert!(info
             .settings
             .iter()

@@ -16,6 +16,16 @@ pub const QUERY: &str = "alipay.trade.query";
 pub const CLOSE: &str = "alipay.trade.close";
 pub const REFUND: &str = "alipay.trade.refund";
 pub const REFUND_QUERY: &str = "alipay.trade.fastpay.refund.query";
+/// The address of a day's bill (查询对账单下载地址, https://opendocs.alipay.com/open/02e7gr).
+pub const BILL_DOWNLOAD_URL: &str = "alipay.data.dataservice.bill.downloadurl.query";
+
+/// `bill_type` of the merchant's trade bill (业务账单: the trades and refunds it collected
+/// through Alipay), as against `signcustomer` (the account's money movements).
+pub const TRADE_BILL: &str = "trade";
+
+/// `sub_code` of a bill Alipay does not hold: not produced yet, or a day without trades
+/// (see `fetch_bill` in `lib.rs`).
+pub const BILL_NOT_EXIST: &str = "isp.bill_not_exist";
 
 /// `product_code` of a computer-website payment (电脑网站支付) and of a mobile-website
 /// payment (手机网站支付).
@@ -61,6 +71,21 @@ pub struct RefundBiz<'a> {
 pub struct RefundQueryBiz<'a> {
     pub out_trade_no: &'a str,
     pub out_request_no: &'a str,
+}
+
+/// `biz_content` of `alipay.data.dataservice.bill.downloadurl.query`.
+#[derive(Debug, Serialize)]
+pub struct BillBiz<'a> {
+    pub bill_type: &'static str,
+    /// `yyyy-MM-dd`, a day in Beijing time.
+    pub bill_date: &'a str,
+}
+
+/// The answer to `alipay.data.dataservice.bill.downloadurl.query`.
+#[derive(Debug, Deserialize)]
+pub struct BillUrlAnswer {
+    /// Where the day's bill (a zip) is fetched, with a plain GET, within 30 seconds.
+    pub bill_download_url: Option<String>,
 }
 
 /// What every answer says: `code` `10000` is success, anything else a refusal with a
