@@ -28,7 +28,7 @@ use crate::service::bills::{parse_day, DayReport};
 pub struct ReconcileBody {
     /// The bill day, `YYYY-MM-DD` (Beijing time), today or before (today's bill is not
     /// ready at the providers: the run ends `not_ready`).
-    #[schema(example = "2026-11-30", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[schema(example = "2026-11-30", format = Date)]
     pub date: String,
     /// Only this merchant (default: every merchant).
     #[schema(max_length = 64)]
@@ -80,8 +80,8 @@ pub async fn run(
 /// A day's runs, every merchant and provider (or one merchant's, `?merchant_id=`), with
 /// their totals and differences. Needs `read`.
 #[utoipa::path(get, path = "/admin/reconciliations/{date}", tag = "admin",
-    params(("date" = String, Path, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "The bill day (Beijing time)"),
-        ("merchant_id" = Option<String>, Query, max_length = 64, description = "Only this merchant")),
+    params(("date" = String, Path, format = Date, description = "The bill day, `YYYY-MM-DD` (Beijing time)"),
+        ("merchant_id" = Option<String>, Query, min_length = 1, max_length = 64, description = "Only this merchant")),
     responses((status = 200, body = Vec<ReconciliationView>),
         (status = 400, body = ErrorBody, description = "invalid_query"),
         (status = 401, body = ErrorBody),
@@ -94,11 +94,14 @@ pub async fn day(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<ReconciliationView>>, ApiError> {
     let params = Params::parse(query.as_deref(), &["merchant_id"])?;
+    let merchant_id = params.get("merchant_id");
+    if merchant_id.is_some_and(|m| m.is_empty() || m.chars().count() > 64) {
+        return Err(invalid_query(
+            "`merchant_id` is a merchant's id (1 to 64 characters)",
+        ));
+    }
     let day = parse_day(&date)?;
-    let reports = state
-        .gateway
-        .bill_reports(day, params.get("merchant_id"))
-        .await?;
+    let reports = state.gateway.bill_reports(day, merchant_id).await?;
     Ok(Json(reports.iter().map(ReconciliationView::from).collect()))
 }
 
@@ -133,9 +136,10 @@ pub async fn resolve(
 /// `?format=csv`, the same as CSV (one line per provider and currency; amounts in minor
 /// units).
 #[utoipa::path(get, path = "/v1/settlements/{date}", tag = "settlements",
-    params(("date" = String, Path, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "The bill day (Beijing time)"),
+    params(("date" = String, Path, format = Date, description = "The bill day, `YYYY-MM-DD` (Beijing time)"),
         ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`")),
-    responses((status = 200, body = SettlementView, description = "JSON, or text/csv with `format=csv`"),
+    responses((status = 200, description = "JSON, or CSV with `format=csv`",
+            content((SettlementView = "application/json"), (String = "text/csv"))),
         (status = 400, body = ErrorBody, description = "invalid_query"),
         (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "invalid_day")),

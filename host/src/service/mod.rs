@@ -218,9 +218,10 @@ impl Gateway {
                 )
             })?;
         let keys = self.keyring(&cfg)?;
+        let settings = effective_settings(&adapter.info, &cfg.settings);
         let mut allowlist = Allowlist::default();
         for spec in adapter.info.settings.iter().filter(|s| s.is_base_url) {
-            if let Some(url) = cfg.settings.get(&spec.name) {
+            if let Some(url) = settings.get(&spec.name) {
                 allowlist.allow_base_url(url).map_err(|e| {
                     ServiceError::misconfigured(
                         ErrorCode::ProviderSettingsUnusable,
@@ -236,11 +237,7 @@ impl Gateway {
         let ctx = Arc::new(CallContext {
             config: contract::Config {
                 merchant_id: merchant_id.to_owned(),
-                settings: cfg
-                    .settings
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                settings: settings.into_iter().collect(),
             },
             grants: Grants { keys, allowlist },
             adapter_sha256: adapter.sha256.clone(),
@@ -317,4 +314,76 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Secret kinds by their WIT names, for configuration checks.
 pub(crate) fn secret_kind_name(kind: SecretKind) -> &'static str {
     crate::runtime::kind_name(kind)
+}
+
+/// A stored configuration's settings as an adapter call sees them: the stored values, and
+/// the default of each setting the active version declares with one and the configuration
+/// lacks. A configuration is stored with the defaults of the version it was stored under; a
+/// later version may add a setting with a default (the Alipay adapter's
+/// `bill_download_base`), and the contract promises the adapter always receives it.
+pub(crate) fn effective_settings(
+    info: &contract::AdapterInfo,
+    stored: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut settings = stored.clone();
+    for spec in &info.settings {
+        if let Some(default) = &spec.default_value {
+            settings
+                .entry(spec.name.clone())
+                .or_insert_with(|| default.clone());
+        }
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::contract::{AdapterInfo, SettingSpec};
+
+    fn setting(name: &str, default: Option<&str>) -> SettingSpec {
+        SettingSpec {
+            name: name.into(),
+            required: false,
+            description: String::new(),
+            is_base_url: true,
+            default_value: default.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_setting_a_later_version_adds_with_a_default_reaches_the_adapter() {
+        let info = AdapterInfo {
+            name: "alipay".into(),
+            version: "0.2.0".into(),
+            contract_version: "2.0.0".into(),
+            channels: Vec::new(),
+            settings: vec![
+                setting("gateway", Some("https://openapi.alipay.com/gateway.do")),
+                setting(
+                    "bill_download_base",
+                    Some("https://dwbillcenter.alipay.com"),
+                ),
+                setting("notify_base", None),
+            ],
+            secrets: Vec::new(),
+        };
+        let stored = [(
+            "gateway".to_owned(),
+            "http://127.0.0.1:9000/gateway.do".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        let settings = effective_settings(&info, &stored);
+        assert_eq!(
+            settings.get("gateway").map(String::as_str),
+            Some("http://127.0.0.1:9000/gateway.do"),
+            "a stored value wins over the default"
+        );
+        assert_eq!(
+            settings.get("bill_download_base").map(String::as_str),
+            Some("https://dwbillcenter.alipay.com")
+        );
+        assert_eq!(settings.get("notify_base"), None);
+    }
 }

@@ -151,9 +151,10 @@ fn call_context(
         keys.insert(name, kind, &value)
             .map_err(|e| ServiceError::internal("a secret to test", e))?;
     }
+    let settings = super::effective_settings(&adapter.info, &cfg.settings);
     let mut allowlist = Allowlist::default();
     for spec in adapter.info.settings.iter().filter(|s| s.is_base_url) {
-        if let Some(url) = cfg.settings.get(&spec.name) {
+        if let Some(url) = settings.get(&spec.name) {
             allowlist.allow_base_url(url).map_err(|e| {
                 ServiceError::invalid(
                     ErrorCode::InvalidSetting,
@@ -165,11 +166,7 @@ fn call_context(
     Ok(CallContext {
         config: contract::Config {
             merchant_id: cfg.merchant_id.clone(),
-            settings: cfg
-                .settings
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            settings: settings.into_iter().collect(),
         },
         grants: Grants {
             keys: Arc::new(keys),

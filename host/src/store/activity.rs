@@ -115,6 +115,8 @@ pub struct Waiting {
     pub flagged_payments: i64,
     pub failed_refunds: i64,
     pub failed_webhooks: i64,
+    /// Differences with the providers' bills no operator has resolved.
+    pub bill_differences: i64,
 }
 
 /// Counts what waits for an operator, in one statement.
@@ -124,7 +126,8 @@ pub async fn waiting(db: &Db) -> Result<Waiting, StoreError> {
     let sql = format!(
         "SELECT (SELECT COUNT(*) FROM payments WHERE flag IS NOT NULL) AS flagged,
                 (SELECT COUNT(*) FROM refunds WHERE state = '{}') AS refunds,
-                (SELECT COUNT(*) FROM order_events WHERE delivery = '{}') AS webhooks",
+                (SELECT COUNT(*) FROM order_events WHERE delivery = '{}') AS webhooks,
+                (SELECT COUNT(*) FROM bill_differences WHERE resolved_at IS NULL) AS differences",
         RefundState::Failed.as_str(),
         DeliveryState::Failed.as_str(),
     );
@@ -133,5 +136,6 @@ pub async fn waiting(db: &Db) -> Result<Waiting, StoreError> {
         flagged_payments: r.try_get("flagged")?,
         failed_refunds: r.try_get("refunds")?,
         failed_webhooks: r.try_get("webhooks")?,
+        bill_differences: r.try_get("differences")?,
     })
 }

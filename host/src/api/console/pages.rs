@@ -109,6 +109,7 @@ struct WaitingView {
     flagged_payments: i64,
     failed_refunds: i64,
     failed_webhooks: i64,
+    bill_differences: i64,
 }
 
 /// The overview's numbers and charts.
@@ -168,6 +169,7 @@ impl From<&Activity> for OverviewView {
                 flagged_payments: a.waiting.flagged_payments,
                 failed_refunds: a.waiting.failed_refunds,
                 failed_webhooks: a.waiting.failed_webhooks,
+                bill_differences: a.waiting.bill_differences,
             },
         }
     }
