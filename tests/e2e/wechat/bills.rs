@@ -374,7 +374,7 @@ async fn the_daily_task_reconciles_each_day_the_next_morning(setting: Setting) {
     let sim = WechatSimulator::spawn(config, "127.0.0.1:0")
         .await
         .expect("the simulator starts");
-    let vars: Vec<(&str, &str)> = FAST.iter().copied().collect();
+    let vars: Vec<(&str, &str)> = FAST.to_vec();
     let app = TestApp::spawn_stepped(setting, &vars).await;
     configure_wechat(
         &app,
@@ -418,7 +418,77 @@ async fn the_daily_task_reconciles_each_day_the_next_morning(setting: Setting) {
     let _ = paid;
 }
 
+/// `paygate reconcile --date D --url ...`: the day's run through a running paygate, as a
+/// table an operator reads, then its differences; `--json` prints the admin API's answer.
+async fn paygate_reconcile_prints_each_run_and_its_differences(setting: Setting) {
+    let w = quiet(setting).await;
+    let day = today();
+    let (_, lost) = w.order_paid_at_wechat(990).await;
+    let url = w.app.url.clone();
+    let run = |json: bool| {
+        let (day, url) = (day.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                "reconcile",
+                "--date",
+                &day,
+                "--provider",
+                "wechat",
+                "--url",
+                &url,
+            ];
+            if json {
+                args.push("--json");
+            }
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_readme-paygate"))
+                .args(&args)
+                .env("PAYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+                .env_remove("PAYGATE_URL")
+                .output()
+                .expect("paygate runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    let table = run(false).await.expect("the command");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("MERCHANT"), "{table}");
+    let mine = lines
+        .iter()
+        .find(|l| l.starts_with(&w.app.merchant.id))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        mine.contains("wechat") && mine.contains("reconciled"),
+        "{mine}"
+    );
+    assert!(mine.contains("CNY collected 990 refunded 0"), "{mine}");
+    assert!(
+        table.lines().any(|l| l.contains("paid_only_at_provider")
+            && l.contains(&lost)
+            && l.contains("paid")),
+        "{table}"
+    );
+    let json: Value = serde_json::from_str(&run(true).await.expect("the command")).expect("JSON");
+    let mine = json
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["merchant_id"] == json!(w.app.merchant.id))
+        .cloned()
+        .expect("the merchant's run");
+    assert_eq!(mine["attempts"], 2, "{mine}");
+    assert_eq!(
+        kinds(&mine),
+        vec![("paid_only_at_provider".to_owned(), lost)]
+    );
+}
+
 in_both_settings!(
+    paygate_reconcile_prints_each_run_and_its_differences,
     a_day_of_wechat_bills_is_reconciled_once_however_often_it_runs,
     what_the_bill_lacks_is_flagged_and_an_unready_bill_is_retried,
 );
