@@ -429,6 +429,8 @@ pub async fn merchant(
 #[derive(Serialize)]
 struct ProviderVersionsView {
     provider: String,
+    /// Whether the active version exports `paygate:bills` (paygate reconciles the provider).
+    reconciles: bool,
     versions: Vec<AdapterVersionView>,
 }
 
@@ -442,6 +444,7 @@ pub async fn adapters(State(state): State<AppState>, op: Operator) -> Result<Res
             Some(p) => p.versions.push(view),
             None => providers.push(ProviderVersionsView {
                 provider: view.provider.clone(),
+                reconciles: state.gateway.reconciles(&view.provider),
                 versions: vec![view],
             }),
         }
