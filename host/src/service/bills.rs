@@ -167,15 +167,7 @@ impl Gateway {
                 let saved = bills::save_run(&self.db, &run, &[]).await?;
                 metrics::counter!("paygate_bill_runs_total", "provider" => provider.to_owned(), "state" => run.state.as_str()).increment(1);
                 tracing::warn!(merchant_id, provider, day = %day_text, state = run.state.as_str(), error = ?saved.run.error, attempts = saved.run.attempts, "bill not reconciled");
-                let differences = bills::differences(&self.db, &day_text, Some(merchant_id))
-                    .await?
-                    .into_iter()
-                    .filter(|d| d.provider == provider)
-                    .collect();
-                return Ok(DayReport {
-                    run: saved.run,
-                    differences,
-                });
+                return self.day_report(saved.run).await;
             }
         };
 
@@ -211,6 +203,7 @@ impl Gateway {
 
         // Money paid at the provider and not at paygate: every run hands it to the rules
         // again (they are idempotent), so a run that stopped half-way is finished by the next.
+        let recorded = bills::differences(&self.db, &day_text, Some(merchant_id)).await?;
         for d in &outcome.differences {
             let Difference::PaidOnlyAtProvider { payment_no, amount } = d else {
                 continue;
@@ -236,7 +229,6 @@ impl Gateway {
                 Settled::UnknownPayment => "unknown payment".to_owned(),
             };
             tracing::warn!(merchant_id, provider, payment_no = %payment_no, %action, "the bill found a payment paygate had missed");
-            let recorded = bills::differences(&self.db, &day_text, Some(merchant_id)).await?;
             if let Some(r) = recorded.iter().find(|r| {
                 r.provider == provider
                     && r.kind == d.kind()
@@ -247,15 +239,17 @@ impl Gateway {
             }
         }
         tracing::info!(merchant_id, provider, day = %day_text, rows = rows.len(), matched = outcome.matched, differences = outcome.differences.len(), new = saved.new_differences.len(), "bill reconciled");
-        let differences = bills::differences(&self.db, &day_text, Some(merchant_id))
+        self.day_report(saved.run).await
+    }
+
+    /// `run` with every difference recorded for its merchant, provider and day.
+    async fn day_report(&self, run: Run) -> Result<DayReport, ServiceError> {
+        let differences = bills::differences(&self.db, &run.day, Some(&run.merchant_id))
             .await?
             .into_iter()
-            .filter(|d| d.provider == provider)
+            .filter(|d| d.provider == run.provider)
             .collect();
-        Ok(DayReport {
-            run: saved.run,
-            differences,
-        })
+        Ok(DayReport { run, differences })
     }
 
     /// The runs of `day` and their differences (of one merchant when given).

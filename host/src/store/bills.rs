@@ -104,74 +104,87 @@ pub async fn recorded(
     named_refunds: &[&str],
 ) -> Result<(Vec<RecordedPayment>, Vec<RecordedRefund>), StoreError> {
     let (start, end) = day.bounds_ms();
-    let payment_cols = "payment_no, state, paid_amount, currency, paid_at";
-    let mut payments: BTreeMap<String, RecordedPayment> = BTreeMap::new();
-    let on_day = sqlx::query(&format!(
-        "SELECT {payment_cols} FROM payments WHERE merchant_id = $1 AND provider = $2
-         AND paid_at >= $3 AND paid_at < $4"
-    ))
-    .bind(merchant_id)
-    .bind(provider)
-    .bind(start)
-    .bind(end)
-    .fetch_all(&db.pool)
-    .await?;
-    for chunk in named_payments.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {payment_cols} FROM payments WHERE merchant_id = $1 AND provider = $2
-             AND payment_no IN ({})",
-            placeholders(3, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(merchant_id).bind(provider);
-        for no in chunk {
-            q = q.bind(*no);
-        }
-        for row in q.fetch_all(&db.pool).await? {
-            let p = recorded_payment(&row, start, end)?;
-            payments.insert(p.payment_no.clone(), p);
-        }
-    }
-    for row in &on_day {
-        let p = recorded_payment(row, start, end)?;
-        payments.insert(p.payment_no.clone(), p);
-    }
-
-    let refund_cols = "r.refund_no, r.payment_no, r.amount, r.currency, r.state, r.updated_at";
-    let mut refunds: BTreeMap<String, RecordedRefund> = BTreeMap::new();
-    let on_day = sqlx::query(&format!(
-        "SELECT {refund_cols} FROM refunds r JOIN payments p ON p.payment_no = r.payment_no
-         WHERE r.merchant_id = $1 AND p.provider = $2 AND r.state = 'succeeded'
-         AND r.updated_at >= $3 AND r.updated_at < $4"
-    ))
-    .bind(merchant_id)
-    .bind(provider)
-    .bind(start)
-    .bind(end)
-    .fetch_all(&db.pool)
-    .await?;
-    for chunk in named_refunds.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {refund_cols} FROM refunds r JOIN payments p ON p.payment_no = r.payment_no
-             WHERE r.merchant_id = $1 AND p.provider = $2 AND r.refund_no IN ({})",
-            placeholders(3, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(merchant_id).bind(provider);
-        for no in chunk {
-            q = q.bind(*no);
-        }
-        for row in q.fetch_all(&db.pool).await? {
-            let r = recorded_refund(&row, start, end)?;
-            refunds.insert(r.refund_no.clone(), r);
-        }
-    }
-    for row in &on_day {
-        let r = recorded_refund(row, start, end)?;
-        refunds.insert(r.refund_no.clone(), r);
-    }
+    let scope = Scope {
+        merchant_id,
+        provider,
+        start,
+        end,
+    };
+    let payments = scope
+        .rows(
+            db,
+            "SELECT payment_no, state, paid_amount, currency, paid_at FROM payments
+             WHERE merchant_id = $1 AND provider = $2",
+            "paid_at >= $3 AND paid_at < $4",
+            "payment_no",
+            named_payments,
+        )
+        .await?
+        .iter()
+        .map(|row| recorded_payment(row, start, end).map(|p| (p.payment_no.clone(), p)))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    // The refund state is the domain's name, written into the statement (not input).
+    let succeeded_on_day = format!(
+        "r.state = '{}' AND r.updated_at >= $3 AND r.updated_at < $4",
+        RefundState::Succeeded.as_str()
+    );
+    let refunds = scope
+        .rows(
+            db,
+            "SELECT r.refund_no, r.payment_no, r.amount, r.currency, r.state, r.updated_at
+             FROM refunds r JOIN payments p ON p.payment_no = r.payment_no
+             WHERE r.merchant_id = $1 AND p.provider = $2",
+            &succeeded_on_day,
+            "r.refund_no",
+            named_refunds,
+        )
+        .await?
+        .iter()
+        .map(|row| recorded_refund(row, start, end).map(|r| (r.refund_no.clone(), r)))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
     Ok((
         payments.into_values().collect(),
         refunds.into_values().collect(),
     ))
+}
+
+/// One merchant at one provider on one day (`start <= t < end`, ms).
+struct Scope<'a> {
+    merchant_id: &'a str,
+    provider: &'a str,
+    start: i64,
+    end: i64,
+}
+
+impl Scope<'_> {
+    /// The rows of `select` (whose `$1` is the merchant and `$2` the provider) that
+    /// `on_day` picks (with the day's bounds as `$3` and `$4`), then those whose `key` is
+    /// one of `named`, a chunk at a time. A row may come twice.
+    async fn rows(
+        &self,
+        db: &Db,
+        select: &str,
+        on_day: &str,
+        key: &str,
+        named: &[&str],
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let mut rows = sqlx::query(&format!("{select} AND {on_day}"))
+            .bind(self.merchant_id)
+            .bind(self.provider)
+            .bind(self.start)
+            .bind(self.end)
+            .fetch_all(&db.pool)
+            .await?;
+        for chunk in named.chunks(CHUNK) {
+            let sql = format!("{select} AND {key} IN ({})", placeholders(3, chunk.len()));
+            let mut q = sqlx::query(&sql).bind(self.merchant_id).bind(self.provider);
+            for no in chunk {
+                q = q.bind(*no);
+            }
+            rows.extend(q.fetch_all(&db.pool).await?);
+        }
+        Ok(rows)
+    }
 }
 
 fn recorded_payment(r: &AnyRow, start: i64, end: i64) -> Result<RecordedPayment, StoreError> {
