@@ -117,6 +117,76 @@ add("webhook_signature", msg([("Paygate-Signature", f"t={NOW},v1={good}")], body
     msg([("Paygate-Signature", f"t={NOW - 400},v1={good}")], body),
     msg(sb, '{"payment_no":"P1700000000A1","amount":500,"currency":"CNY","subject":"Tea"}'))
 
+# WeChat Pay's trade bill of type ALL, exactly as the simulator writes it
+# (simulators/wechat/src/bills.rs: CRLF, every field led by a backtick, the summary last), the
+# rows of the adapter's unit tests (plugins/wechat/src/bill.rs), and the shapes seen in the
+# field; the file as downloaded, gzipped and already inflated.
+import gzip
+WX_BILL_HEADER = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注"
+WX_SUMMARY_HEADER = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
+wx_paid = "`2026-12-01 10:00:00,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000001,`P0123456789,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`6.68,`0.00,`0,`0,`0.00,`0.00,`,`,`Green tea,`,`0.04,`0.60%,`6.68,`0.00,`"
+wx_refund = "`2026-12-01 11:30:00,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000001,`P0123456789,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300000012026120100000000001,`R0123456789,`3.00,`0.00,`ORIGINAL,`SUCCESS,`Green tea,`,`-0.02,`0.60%,`0.00,`3.00,`"
+wx_processing = "`2026-12-01 12:15:30,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000002,`P0123456790,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300000012026120100000000002,`R0123456790,`1.00,`0.00,`ORIGINAL,`PROCESSING,`Black tea,`,`0.00,`0.60%,`0.00,`1.00,`"
+wx_bill = "".join(l + "\r\n" for l in [WX_BILL_HEADER, wx_paid, wx_refund, wx_processing, WX_SUMMARY_HEADER,
+                                       "`3,`6.68,`3.00,`0.00,`0.02,`6.68,`3.00"])
+wx_field = ("\ufeff" + "\n".join([WX_BILL_HEADER, wx_paid.replace("`0.04,", "`0.04000,"),
+                                  wx_refund.replace("`-0.02,", "`-0.02000,"), WX_SUMMARY_HEADER,
+                                  "`2,`6.68,`3.00,`0.00,`0.02000,`6.68,`3.00"]) + "\n")
+wx_early = "".join(l + "\r\n" for l in [
+    "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,企业红包金额,微信退款单号,商户退款单号,退款金额,企业红包退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率",
+    "`2026-12-01 10:00:00,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000001,`P0123456789,`oUpF8u,`NATIVE,`SUCCESS,`OTHERS,`CNY,`6.68,`0.0,`0,`0,`0,`0,`,`,`Tea, green,`{\"a\":1,\"b\":2},`0.04,`0.60%",
+    "`2026-12-01 11:30:00,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000001,`P0123456789,`oUpF8u,`NATIVE,`REFUND,`OTHERS,`CNY,`0,`0.0,`50300000012026120100000000001,`R0123456789,`3.00,`0,`ORIGINAL,`REFUNDCLOSE,`Green tea,`,`-0.02,`0.60%",
+    "总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额", "`2,`6.68,`3.00,`0,`0.02"])
+add("wechat_bill", "text\n" + wx_bill, "text\n" + wx_field, "text\n" + wx_early,
+    b"file\n" + gzip.compress(wx_bill.encode(), mtime=0), "file\n" + wx_bill,
+    "url\nhttps://api.mch.weixin.qq.com/v3/billdownload/file?token=6XIv5TUP\nhttps://api.mch.weixin.qq.com",
+    "url\nhttp://[::1]:9090/v3/billdownload/file?token=x\nhttp://[::1]:9090/wechat", "day\n2026-12-01")
+
+# Alipay's trade bill: the zip as the simulator serves it (simulators/alipay/src/bills.rs: the
+# detail and the summary CSV in GBK, their tables between `#` lines, CRLF; UTF-8 names, flagged
+# as such), with the rows of the adapter's unit tests (plugins/alipay/src/bill.rs); the same
+# with GBK names (no UTF-8 flag, as zips made on Chinese Windows have them); and detail files
+# alone (the target zips them), the simulator's and one in the field's shape (LF, blank-padded
+# fields, quoted fields, ASCII parentheses in the header).
+import io, zipfile
+ALI_HEADER = "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注"
+ali_paid = "2026120122001400000000000001,P100001,交易,tea,2026-12-01 10:00:00,2026-12-01 10:00:05,,,,,buy***@example.com,10.00,10.00,0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-0.06,0.00,"
+ali_refund = "2026120122001400000000000001,P100001,退款,tea,2026-12-01 10:00:00,2026-12-01 15:30:00,,,,,buy***@example.com,-3.00,-3.00,0.00,0.00,0.00,0.00,0.00,,0.00,0.00,RQ1,0.02,0.00,"
+ALI_PID, ALI_DAY = "2088102000000001", "2026-12-01"
+ali_frame = f"#账号：[{ALI_PID}]\r\n#起始日期：[{ALI_DAY} 00:00:00]   终止日期：[{ALI_DAY} 23:59:59]\r\n"
+ali_detail = (f"#支付宝业务明细查询\r\n{ali_frame}#-----------------------------------------业务明细列表----------------------------------------\r\n"
+              f"{ALI_HEADER}\r\n{ali_paid}\r\n{ali_refund}\r\n"
+              "#-----------------------------------------业务明细列表结束------------------------------------\r\n"
+              "#交易合计：1笔，商家实收：10.00元，商家优惠：0.00元\r\n#退款合计：1笔，商家实收：-3.00元，商家优惠：0.00元\r\n"
+              f"#导出时间：[{ALI_DAY} 23:59:59]\r\n")
+ali_summary = (f"#支付宝业务汇总查询\r\n{ali_frame}#-----------------------------------------业务汇总列表----------------------------------------\r\n"
+               "门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,服务费（元）,实收净额（元）\r\n"
+               ",合计,1,1,7.00,7.00,-0.04,6.96\r\n"
+               "#-----------------------------------------业务汇总列表结束------------------------------------\r\n"
+               f"#导出时间：[{ALI_DAY.replace('-', '')}]\r\n")
+ali_names = [f"{ALI_PID}_{ALI_DAY.replace('-', '')}_业务明细.csv", f"{ALI_PID}_{ALI_DAY.replace('-', '')}_业务明细(汇总).csv"]
+
+class GbkNamed(zipfile.ZipInfo):
+    """An entry whose name is written in GBK, without the UTF-8 flag."""
+    def _encodeFilenameFlags(self):
+        return self.filename.encode("gbk"), self.flag_bits & ~0x800
+
+def ali_zip(files, info=zipfile.ZipInfo):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, text in files:
+            entry = info(name, date_time=(2026, 12, 1, 23, 59, 58))  # fixed: the seeds stay the same
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(entry, text.encode("gbk"))
+    return out.getvalue()
+
+ali_files = list(zip(ali_names, [ali_detail, ali_summary]))
+ali_field = ali_detail.replace("\r\n", "\n").replace("（", "(").replace("）", ")").replace(
+    ali_paid, ali_paid.replace(",tea,", ',"tea, green ""oolong"""  ,').replace(",P100001,", ",P100001\t\t,")).replace(
+    ali_refund, ali_refund.replace(",RQ1,", ",RQ1    ,"))
+add("alipay_bill", b"zip\n" + ali_zip(ali_files), b"zip\n" + ali_zip(ali_files, GbkNamed),
+    b"csv\n" + ali_detail.encode("gbk"), b"csv\n" + ali_field.encode("gbk"), "day\n2026-12-01")
+
 # Regressions: inputs that crashed a parser once (see README.md), replayed by every run.
 MIN = "-9223372036854775808"
 add("wechat_notification", msg([("Wechatpay-Timestamp", MIN)] + wx_headers[1:], envelope),
@@ -129,6 +199,6 @@ add("config_file", f'webhook_schedule = "10s,{2**64 // 3600 + 1}h"\nqueue_lease 
 for target, items in SEEDS.items():
     os.makedirs(f"corpus/{target}", exist_ok=True)
     for i, item in enumerate(items):
-        with open(f"corpus/{target}/seed-{i:02}", "w") as f:
+        with open(f"corpus/{target}/seed-{i:02}", "wb" if isinstance(item, bytes) else "w") as f:
             f.write(item)
 print({t: len(v) for t, v in SEEDS.items()})
