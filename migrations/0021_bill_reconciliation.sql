@@ -72,5 +72,4 @@ CREATE TABLE bill_differences (
 CREATE INDEX bill_differences_day ON bill_differences (bill_day, merchant_id);
 -- What waits for an operator.
 CREATE INDEX bill_differences_open ON bill_differences (found_at) WHERE resolved_at IS NULL;
--- The day's payments and refunds, by when they finished.
-CREATE INDEX refunds_merchant_updated ON refunds (merchant_id, updated_at) WHERE state = 'succeeded';
+-- (The day's refunds are found by refunds_merchant_created, migration 0020.)

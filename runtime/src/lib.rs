@@ -621,7 +621,7 @@ impl Runtime {
 
     /// The provider's bill for `day` (`YYYY-MM-DD`, the provider's time zone), through the
     /// active version's `bills` export, under larger limits than other calls (a 16 MiB
-    /// download, a 16 MiB answer, 120 s). A version that does not export `bills` fails
+    /// download, a 16 MiB answer, 60 s). A version that does not export `bills` fails
     /// with [`CallError::NoBills`] without running.
     pub async fn fetch_bill(
         &self,

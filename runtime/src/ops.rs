@@ -287,7 +287,8 @@ impl FetchBill<'_> {
     /// The downloaded file's cap, compressed.
     pub const DOWNLOAD_CAP_BYTES: usize = 16 << 20;
     /// Downloading and parsing take longer than a payment call; the CPU budget is per call.
-    pub const WALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+    /// Under the delay queue's default 90 s lease, with the daily task's budget.
+    pub const WALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
     pub const CPU_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 }
 
@@ -305,7 +306,7 @@ impl Operation for FetchBill<'_> {
         limits.memory_bytes = limits.memory_bytes.max(256 << 20);
         limits.http.max_response_bytes =
             limits.http.max_response_bytes.max(Self::DOWNLOAD_CAP_BYTES);
-        limits.http.timeout = limits.http.timeout.max(std::time::Duration::from_secs(60));
+        limits.http.timeout = limits.http.timeout.max(std::time::Duration::from_secs(50));
         limits
     }
 

@@ -7,7 +7,7 @@
 //! rows name, and those paygate finished that day), and applies what it answers. The same
 //! inputs give the same answer, so running a day twice finds the same differences.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -188,8 +188,10 @@ pub struct RecordedRefund {
     pub payment_no: String,
     pub amount: Money,
     pub state: RefundState,
-    /// Succeeded on the bill's day (by paygate's record): the bill must list it.
-    pub succeeded_on_day: bool,
+    /// Asked for on the bill's day and not failed (by paygate's record): the bill must list
+    /// it. WeChat Pay's bill lists a refund on the day it was asked for, in its state then;
+    /// Alipay's refunds complete when asked.
+    pub asked_on_day: bool,
 }
 
 /// A difference between the bill and paygate's record: what an operator is shown, what the
@@ -296,8 +298,8 @@ pub fn reconcile(
         differences: Vec::new(),
         totals: BTreeMap::new(),
     };
-    let mut billed_payments: Vec<&str> = Vec::new();
-    let mut billed_refunds: Vec<&str> = Vec::new();
+    let mut billed_payments: HashSet<&str> = HashSet::new();
+    let mut billed_refunds: HashSet<&str> = HashSet::new();
     for row in rows {
         if row.state == BillState::Succeeded {
             let t = outcome
@@ -313,7 +315,7 @@ pub fn reconcile(
         }
         let difference = match row.kind {
             BillKind::Payment => {
-                billed_payments.push(&row.payment_no);
+                billed_payments.insert(&row.payment_no);
                 payment_row(row, by_payment.get(row.payment_no.as_str()).copied())
             }
             BillKind::Refund => {
@@ -322,7 +324,7 @@ pub fn reconcile(
                     .as_deref()
                     .and_then(|no| by_refund.get(no).copied());
                 if let Some(r) = recorded {
-                    billed_refunds.push(&r.refund_no);
+                    billed_refunds.insert(&r.refund_no);
                 }
                 refund_row(
                     row,
@@ -338,7 +340,7 @@ pub fn reconcile(
     }
     let mut unbilled: Vec<Difference> = payments
         .iter()
-        .filter(|p| p.paid_on_day && !billed_payments.contains(&p.payment_no.as_str()))
+        .filter(|p| p.paid_on_day && !billed_payments.contains(p.payment_no.as_str()))
         .map(|p| Difference::MissingFromBill {
             payment_no: p.payment_no.clone(),
             amount: p.paid_amount,
@@ -346,7 +348,7 @@ pub fn reconcile(
         .chain(
             refunds
                 .iter()
-                .filter(|r| r.succeeded_on_day && !billed_refunds.contains(&r.refund_no.as_str()))
+                .filter(|r| r.asked_on_day && !billed_refunds.contains(r.refund_no.as_str()))
                 .map(|r| Difference::RefundStateDiffers {
                     refund_no: r.refund_no.clone(),
                     payment_no: r.payment_no.clone(),
@@ -408,10 +410,13 @@ fn refund_row(
             recorded: None,
         });
     };
+    // A bill shows a refund as it stood when the bill was cut: one processing then may have
+    // succeeded or failed since (a bank card's refund takes days), which is progress, not a
+    // difference.
     let agrees = matches!(
         (row.state, r.state),
         (BillState::Succeeded, RefundState::Succeeded)
-            | (BillState::Processing, RefundState::Pending)
+            | (BillState::Processing, _)
             | (BillState::Failed, RefundState::Failed)
     );
     if !agrees {
@@ -537,7 +542,7 @@ mod tests {
             payment_no: payment_no.into(),
             amount: cny(minor),
             state,
-            succeeded_on_day: on_day,
+            asked_on_day: on_day,
         }
     }
 
@@ -665,6 +670,9 @@ mod tests {
         let agreeing = [
             (BillState::Succeeded, RefundState::Succeeded),
             (BillState::Processing, RefundState::Pending),
+            // Progress since the bill was cut.
+            (BillState::Processing, RefundState::Succeeded),
+            (BillState::Processing, RefundState::Failed),
             (BillState::Failed, RefundState::Failed),
         ];
         for billed in [

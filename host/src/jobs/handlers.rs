@@ -11,7 +11,6 @@ use crate::service::deadlines::{Expiry, SyncStep};
 use crate::service::timers::{BillsTask, DeadlineTask, RefundTask, SyncTask, WebhookTask};
 use crate::service::webhooks::DeliveryStep;
 use crate::service::Gateway;
-use crate::store::bills::RunState;
 
 /// The task again after the backoff of its attempts so far.
 fn retry_later(gateway: &Gateway, task: &Claimed) -> Outcome {
@@ -171,6 +170,20 @@ impl Handler for WebhookHandler {
     }
 }
 
+/// How long one run of the daily task starts new bills for: with one fetch's 60 s at most,
+/// a run ends within the default 90 s queue lease, so two workers never hold the same day.
+const BILLS_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// What the daily task does after a run.
+enum Next {
+    /// Bills are left to ask for: at once.
+    Continue,
+    /// A bill is not ready, or failed with attempts left: in half an hour.
+    Retry,
+    /// The day is done: the next day, the morning after it.
+    NextDay,
+}
+
 /// The daily reconciliation: the task's day for every merchant and provider that
 /// reconciles and is not reconciled yet; again in half an hour while some bill is not ready
 /// (or could not be fetched), for a day at most ([`reconcile::bill_retry`]); then the next
@@ -195,28 +208,45 @@ impl Handler for BillsHandler {
             };
             let span = tracing::info_span!("bills", day = %day);
             let result = tracing::Instrument::instrument(
-                self.gateway.reconcile_day(day, None, None, false),
+                async {
+                    let progress = self
+                        .gateway
+                        .reconcile_day_within(day, None, None, false, Some(BILLS_BUDGET))
+                        .await?;
+                    if !progress.finished {
+                        return Ok(Next::Continue);
+                    }
+                    Ok::<_, crate::service::ServiceError>(if self.gateway.day_waits(day).await? {
+                        Next::Retry
+                    } else {
+                        Next::NextDay
+                    })
+                },
                 span.clone(),
             )
             .await;
             let _entered = span.enter();
-            let again = match &result {
-                Ok(reports) => reports.iter().any(|r| {
-                    r.run.state != RunState::Reconciled
-                        && reconcile::bill_retry(r.run.attempts).is_some()
-                }),
+            let now = self.gateway.now_ms();
+            match result {
+                Ok(Next::Continue) => {
+                    return Outcome::RetryAt {
+                        due_ms: now,
+                        payload: task.payload.clone(),
+                    }
+                }
+                Ok(Next::Retry) => {
+                    return Outcome::RetryAt {
+                        due_ms: now
+                            + i64::try_from(reconcile::BILL_RETRY_EVERY.whole_milliseconds())
+                                .unwrap_or(i64::MAX / 2),
+                        payload: task.payload.clone(),
+                    }
+                }
+                Ok(Next::NextDay) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "daily reconciliation failed; retrying");
-                    true
+                    return retry_later(&self.gateway, task);
                 }
-            };
-            if again {
-                return Outcome::RetryAt {
-                    due_ms: self.gateway.now_ms()
-                        + i64::try_from(reconcile::BILL_RETRY_EVERY.whole_milliseconds())
-                            .unwrap_or(i64::MAX / 2),
-                    payload: task.payload.clone(),
-                };
             }
             let next = day.next();
             let payload = BillsTask {

@@ -4,7 +4,7 @@
 //! hold as paid handed to the late-payment rules (`settlement`), and the differences
 //! counted in `/metrics` and left for an operator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::domain::reconcile::{
     self, BillDay, BillKind, BillRow, BillState, Difference, Outcome, Totals,
@@ -28,6 +28,14 @@ pub const MAX_NOTE_CHARS: usize = 1_000;
 pub struct DayReport {
     pub run: Run,
     pub differences: Vec<DifferenceRecord>,
+}
+
+/// What a run over a day's bills did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayProgress {
+    pub reports: Vec<DayReport>,
+    /// False when the budget ran out before every bill was asked for.
+    pub finished: bool,
 }
 
 /// Reads a bill day given by a person or a client. Errors: not `YYYY-MM-DD` (422
@@ -63,6 +71,23 @@ impl Gateway {
         provider: Option<&str>,
         again: bool,
     ) -> Result<Vec<DayReport>, ServiceError> {
+        Ok(self
+            .reconcile_day_within(day, merchant_id, provider, again, None)
+            .await?
+            .reports)
+    }
+
+    /// [`Gateway::reconcile_day`] that starts no further bill after `budget` has passed
+    /// (the daily task stays within its queue lease, and continues in a next run).
+    pub async fn reconcile_day_within(
+        &self,
+        day: BillDay,
+        merchant_id: Option<&str>,
+        provider: Option<&str>,
+        again: bool,
+        budget: Option<std::time::Duration>,
+    ) -> Result<DayProgress, ServiceError> {
+        let started = std::time::Instant::now();
         let (start, _) = day.bounds_ms();
         if start > self.now_ms() {
             return Err(ServiceError::invalid(
@@ -89,17 +114,24 @@ impl Gateway {
         if let Some(m) = merchant_id {
             self.merchant(m).await?;
         }
-        let done: Vec<(String, String)> = if again {
-            Vec::new()
+        // Done: reconciled, with no money the bill found still waiting for the rules (a run
+        // that stopped between recording and settling is run again).
+        let done: HashSet<(String, String)> = if again {
+            HashSet::new()
         } else {
+            let unsettled = bills::unsettled(&self.db, &day.to_string()).await?;
             bills::runs(&self.db, &day.to_string(), merchant_id)
                 .await?
                 .into_iter()
                 .filter(|r| r.state == RunState::Reconciled)
                 .map(|r| (r.merchant_id, r.provider))
+                .filter(|pair| !unsettled.contains(pair))
                 .collect()
         };
-        let mut reports = Vec::new();
+        let mut progress = DayProgress {
+            reports: Vec::new(),
+            finished: true,
+        };
         for (m, p) in provider_configs::all_pairs(&self.db).await? {
             if merchant_id.is_some_and(|id| id != m)
                 || provider.is_some_and(|name| name != p)
@@ -108,9 +140,30 @@ impl Gateway {
             {
                 continue;
             }
-            reports.push(self.reconcile_bill(&m, &p, day).await?);
+            if budget.is_some_and(|b| started.elapsed() > b) {
+                progress.finished = false;
+                break;
+            }
+            match self.reconcile_bill(&m, &p, day).await {
+                Ok(report) => progress.reports.push(report),
+                Err(e @ ServiceError::Store(_)) => return Err(e),
+                // Recorded as far as it got; the other merchants go on.
+                Err(e) => {
+                    tracing::error!(merchant_id = %m, provider = %p, day = %day, error = %e, "reconciling a bill failed")
+                }
+            }
         }
-        Ok(reports)
+        Ok(progress)
+    }
+
+    /// Whether some bill of `day` is to be asked for again: not reconciled, with attempts
+    /// left ([`reconcile::bill_retry`]), or with money found that the rules have not acted on.
+    pub async fn day_waits(&self, day: BillDay) -> Result<bool, ServiceError> {
+        let day = day.to_string();
+        let retry = bills::runs(&self.db, &day, None).await?.iter().any(|r| {
+            r.state != RunState::Reconciled && reconcile::bill_retry(r.attempts).is_some()
+        });
+        Ok(retry || !bills::unsettled(&self.db, &day).await?.is_empty())
     }
 
     /// Fetches `merchant_id`'s bill of `day` at `provider`, matches it and records the
@@ -124,12 +177,7 @@ impl Gateway {
         provider: &str,
         day: BillDay,
     ) -> Result<DayReport, ServiceError> {
-        let ctx = self.call_context(merchant_id, provider).await?;
         let day_text = day.to_string();
-        let fetched = self
-            .runtime
-            .fetch_bill(provider, ctx.grants.clone(), &ctx.config, &day_text)
-            .await;
         let now = self.now_ms();
         let mut run = Run {
             merchant_id: merchant_id.to_owned(),
@@ -146,31 +194,10 @@ impl Gateway {
             reconciled_at: None,
             totals: BTreeMap::new(),
         };
-        let rows = match fetched {
-            Ok(Ok(rows)) => rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| bill_row(r).map_err(|e| format!("bill row {}: {e}", i + 1)))
-                .collect::<Result<Vec<_>, _>>(),
-            Ok(Err(BillError::NotReady(m))) => {
-                run.state = RunState::NotReady;
-                Err(format!("the provider has not produced the bill yet: {m}"))
-            }
-            Ok(Err(BillError::Failed(e))) => Err(describe(&e)),
-            Err(e @ CallError::NoBills { .. }) => return Err(e.into()),
-            Err(e) => Err(e.to_string()),
-        };
-        let rows = match rows {
+        let rows = match self.bill_rows(merchant_id, provider, &day_text).await? {
             Ok(rows) => rows,
-            Err(why) => {
-                run.error = Some(why);
-                let saved = bills::save_run(&self.db, &run, &[]).await?;
-                metrics::counter!("paygate_bill_runs_total", "provider" => provider.to_owned(), "state" => run.state.as_str()).increment(1);
-                tracing::warn!(merchant_id, provider, day = %day_text, state = run.state.as_str(), error = ?saved.run.error, attempts = saved.run.attempts, "bill not reconciled");
-                return self.day_report(saved.run).await;
-            }
+            Err((state, why)) => return self.not_reconciled(run, state, why).await,
         };
-
         let named_payments: Vec<&str> = rows.iter().map(|r| r.payment_no.as_str()).collect();
         let named_refunds: Vec<&str> = rows.iter().filter_map(|r| r.refund_no.as_deref()).collect();
         let (payments, refunds) = bills::recorded(
@@ -182,6 +209,17 @@ impl Gateway {
             &named_refunds,
         )
         .await?;
+        // A provider late with its bill may answer "no bill" (Alipay's isp.bill_not_exist
+        // reads as a day without trades after 09:00): paygate knows better when it holds
+        // payments paid that day.
+        let paid_on_day = payments.iter().filter(|p| p.paid_on_day).count();
+        if rows.is_empty() && paid_on_day > 0 {
+            let why = format!(
+                "the bill lists no trade, and paygate holds {paid_on_day} payment(s) paid that \
+                 day: the bill is taken as not ready"
+            );
+            return self.not_reconciled(run, RunState::NotReady, why).await;
+        }
         let outcome = reconcile::reconcile(&rows, &payments, &refunds);
         run.state = RunState::Reconciled;
         run.reconciled_at = Some(now);
@@ -204,14 +242,16 @@ impl Gateway {
         // Money paid at the provider and not at paygate: every run hands it to the rules
         // again (they are idempotent), so a run that stopped half-way is finished by the next.
         let recorded = bills::differences(&self.db, &day_text, Some(merchant_id)).await?;
+        let paid_rows: HashMap<&str, &BillRow> = rows
+            .iter()
+            .filter(|r| r.kind == BillKind::Payment)
+            .map(|r| (r.payment_no.as_str(), r))
+            .collect();
         for d in &outcome.differences {
             let Difference::PaidOnlyAtProvider { payment_no, amount } = d else {
                 continue;
             };
-            let Some(row) = rows
-                .iter()
-                .find(|r| r.kind == BillKind::Payment && &r.payment_no == payment_no)
-            else {
+            let Some(row) = paid_rows.get(payment_no.as_str()) else {
                 continue;
             };
             let status = TradeStatus {
@@ -242,14 +282,77 @@ impl Gateway {
         self.day_report(saved.run).await
     }
 
+    /// The day's bill rows through the adapter, or why there are none: (`not_ready`, the
+    /// provider's words) or (`failed`, why). Errors: paygate's storage only; a merchant's
+    /// configuration that cannot be used is a failed run, so that it stops no other merchant.
+    async fn bill_rows(
+        &self,
+        merchant_id: &str,
+        provider: &str,
+        day: &str,
+    ) -> Result<Result<Vec<BillRow>, (RunState, String)>, ServiceError> {
+        let failed = |why: String| Ok(Err((RunState::Failed, why)));
+        let ctx = match self.call_context(merchant_id, provider).await {
+            Ok(ctx) => ctx,
+            Err(ServiceError::Store(e)) => return Err(ServiceError::Store(e)),
+            Err(e) => return failed(e.to_string()),
+        };
+        let fetched = self
+            .runtime
+            .fetch_bill(provider, ctx.grants.clone(), &ctx.config, day)
+            .await;
+        match fetched {
+            Ok(Ok(rows)) => match rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| bill_row(r).map_err(|e| format!("bill row {}: {e}", i + 1)))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(rows) => Ok(Ok(rows)),
+                Err(why) => failed(why),
+            },
+            Ok(Err(BillError::NotReady(m))) => Ok(Err((
+                RunState::NotReady,
+                format!("the provider has not produced the bill yet: {m}"),
+            ))),
+            Ok(Err(BillError::Failed(e))) => failed(describe(&e)),
+            Err(e) => failed(e.to_string()),
+        }
+    }
+
+    /// Records a run that did not reconcile (`state`, `why`), and its report.
+    async fn not_reconciled(
+        &self,
+        mut run: Run,
+        state: RunState,
+        why: String,
+    ) -> Result<DayReport, ServiceError> {
+        run.state = state;
+        run.error = Some(why);
+        let saved = bills::save_run(&self.db, &run, &[]).await?;
+        metrics::counter!("paygate_bill_runs_total", "provider" => run.provider.clone(), "state" => state.as_str()).increment(1);
+        tracing::warn!(merchant_id = %run.merchant_id, provider = %run.provider, day = %run.day, state = state.as_str(), error = ?run.error, attempts = saved.run.attempts, "bill not reconciled");
+        self.day_report(saved.run).await
+    }
+
     /// `run` with every difference recorded for its merchant, provider and day.
+    /// As stored (the totals of the latest reconciled run with it).
     async fn day_report(&self, run: Run) -> Result<DayReport, ServiceError> {
+        let totals = bills::runs(&self.db, &run.day, Some(&run.merchant_id))
+            .await?
+            .into_iter()
+            .find(|r| r.provider == run.provider)
+            .map(|r| r.totals)
+            .unwrap_or_default();
         let differences = bills::differences(&self.db, &run.day, Some(&run.merchant_id))
             .await?
             .into_iter()
             .filter(|d| d.provider == run.provider)
             .collect();
-        Ok(DayReport { run, differences })
+        Ok(DayReport {
+            run: Run { totals, ..run },
+            differences,
+        })
     }
 
     /// The runs of `day` and their differences (of one merchant when given).
@@ -345,6 +448,14 @@ fn bill_row(r: &contract::BillRow) -> Result<BillRow, String> {
     let currency = Currency::parse(&r.amount.currency).map_err(|e| e.to_string())?;
     let minor = i64::try_from(r.amount.minor).map_err(|_| "amount out of range".to_owned())?;
     let amount = Money::new(minor, currency).map_err(|e| e.to_string())?;
+    // A fee is a part of what moved; an adapter's number beyond that is not a fee (and would
+    // make the day's totals meaningless).
+    if r.fee_minor.unsigned_abs() > r.amount.minor {
+        return Err(format!(
+            "fee {} is larger than the amount {}",
+            r.fee_minor, r.amount.minor
+        ));
+    }
     Ok(BillRow {
         payment_no: r.payment_no.clone(),
         provider_trade_id: r.provider_trade_id.clone(),

@@ -129,7 +129,7 @@ impl Gateway {
                     |event| timers.webhook_task(event, 0, now),
                 )
                 .await?,
-            bills: self.put_back_daily_bills(existing, now).await?,
+            bills: self.put_back_daily_bills(now).await?,
         };
         if done.put_back() > 0 {
             self.timers.wake_all();
@@ -138,22 +138,20 @@ impl Gateway {
     }
 
     /// Puts back the daily reconciliation's task if the queue lost it, for the latest day
-    /// due: a day already reconciled is skipped by the task, so an earlier day is never
-    /// missed by starting late.
-    async fn put_back_daily_bills(
-        &self,
-        existing: Existing,
-        now: i64,
-    ) -> Result<Tally, ServiceError> {
+    /// due. (A day whose task was lost while it waited for a late bill is then left to an
+    /// operator: `paygate reconcile --date D`.)
+    async fn put_back_daily_bills(&self, now: i64) -> Result<Tally, ServiceError> {
         let Some(at) = self.timers.bills_at else {
             return Ok(Tally::default());
         };
         let day = crate::domain::reconcile::BillDay::latest_due(now, at);
         let task = self.timers.bills_task(day, at).map_err(queue_error)?;
+        // Never taken back, even at start: the task's payload is the day it works on, and a
+        // claim left by a dead process comes due again with it when its lease ends.
         let put_back = self
             .timers
             .queue
-            .put_back(BILLS_QUEUE, &[task], existing)
+            .put_back(BILLS_QUEUE, &[task], Existing::Keep)
             .await
             .map_err(queue_error)?;
         Ok(Tally { open: 1, put_back })

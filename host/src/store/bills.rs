@@ -123,18 +123,19 @@ pub async fn recorded(
         .iter()
         .map(|row| recorded_payment(row, start, end).map(|p| (p.payment_no.clone(), p)))
         .collect::<Result<BTreeMap<_, _>, _>>()?;
-    // The refund state is the domain's name, written into the statement (not input).
-    let succeeded_on_day = format!(
-        "r.state = '{}' AND r.updated_at >= $3 AND r.updated_at < $4",
-        RefundState::Succeeded.as_str()
+    // Refunds asked for on the day and not failed (see `RecordedRefund::asked_on_day`); the
+    // state is the domain's name, written into the statement (not input).
+    let asked_on_day = format!(
+        "r.state <> '{}' AND r.created_at >= $3 AND r.created_at < $4",
+        RefundState::Failed.as_str()
     );
     let refunds = scope
         .rows(
             db,
-            "SELECT r.refund_no, r.payment_no, r.amount, r.currency, r.state, r.updated_at
+            "SELECT r.refund_no, r.payment_no, r.amount, r.currency, r.state, r.created_at
              FROM refunds r JOIN payments p ON p.payment_no = r.payment_no
              WHERE r.merchant_id = $1 AND p.provider = $2",
-            &succeeded_on_day,
+            &asked_on_day,
             "r.refund_no",
             named_refunds,
         )
@@ -206,15 +207,13 @@ fn recorded_refund(r: &AnyRow, start: i64, end: i64) -> Result<RecordedRefund, S
     let currency: String = r.try_get("currency")?;
     let state = RefundState::parse(&state)
         .ok_or_else(|| StoreError::Corrupt(format!("refund state `{state}`")))?;
-    let updated_at: i64 = r.try_get("updated_at")?;
+    let created_at: i64 = r.try_get("created_at")?;
     Ok(RecordedRefund {
         refund_no: r.try_get("refund_no")?,
         payment_no: r.try_get("payment_no")?,
         amount: money(r.try_get("amount")?, &currency)?,
         state,
-        succeeded_on_day: state == RefundState::Succeeded
-            && updated_at >= start
-            && updated_at < end,
+        asked_on_day: state != RefundState::Failed && created_at >= start && created_at < end,
     })
 }
 
@@ -234,14 +233,23 @@ pub async fn save_run(
     differences: &[DifferenceRecord],
 ) -> Result<Saved, StoreError> {
     let mut tx = db.pool.begin().await?;
+    // A day once reconciled stays so: a later attempt that could not fetch the bill keeps
+    // the reconciled counts (and the totals, replaced only by a reconciled run), and only
+    // records its error and time.
     let row = sqlx::query(
         "INSERT INTO bill_runs (merchant_id, provider, bill_day, state, attempts, payment_rows,
          refund_rows, matched, error, first_run_at, last_run_at, reconciled_at)
          VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $9, $10)
-         ON CONFLICT (merchant_id, provider, bill_day) DO UPDATE SET state = $4,
-         attempts = bill_runs.attempts + 1, payment_rows = $5, refund_rows = $6, matched = $7,
-         error = $8, last_run_at = $9, reconciled_at = COALESCE($10, bill_runs.reconciled_at)
-         RETURNING attempts, first_run_at, reconciled_at",
+         ON CONFLICT (merchant_id, provider, bill_day) DO UPDATE SET
+         state = CASE WHEN $4 = $11 THEN $4 WHEN bill_runs.state = $11 THEN bill_runs.state
+                 ELSE $4 END,
+         payment_rows = CASE WHEN $4 = $11 THEN $5 ELSE bill_runs.payment_rows END,
+         refund_rows = CASE WHEN $4 = $11 THEN $6 ELSE bill_runs.refund_rows END,
+         matched = CASE WHEN $4 = $11 THEN $7 ELSE bill_runs.matched END,
+         attempts = bill_runs.attempts + 1, error = $8, last_run_at = $9,
+         reconciled_at = COALESCE($10, bill_runs.reconciled_at)
+         RETURNING state, attempts, payment_rows, refund_rows, matched, first_run_at,
+         reconciled_at",
     )
     .bind(&run.merchant_id)
     .bind(&run.provider)
@@ -253,12 +261,19 @@ pub async fn save_run(
     .bind(run.error.as_deref())
     .bind(run.last_run_at)
     .bind(run.reconciled_at)
+    .bind(RunState::Reconciled.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    let attempts: i64 = row.try_get("attempts")?;
+    let stored = run_counts(&row)?;
+    let state: String = row.try_get("state")?;
     let mut saved = Saved {
         run: Run {
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            state: RunState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("bill run state `{state}`")))?,
+            attempts: stored.attempts,
+            payment_rows: stored.payment_rows,
+            refund_rows: stored.refund_rows,
+            matched: stored.matched,
             first_run_at: row.try_get("first_run_at")?,
             reconciled_at: row.try_get("reconciled_at")?,
             ..run.clone()
@@ -324,6 +339,24 @@ pub async fn save_run(
     Ok(saved)
 }
 
+/// The (merchant, provider) pairs of `day` with money the bill found that the late-payment
+/// rules have not acted on yet (a run that stopped between recording and settling).
+pub async fn unsettled(
+    db: &Db,
+    day: &str,
+) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT merchant_id, provider FROM bill_differences
+         WHERE bill_day = $1 AND kind = 'paid_only_at_provider' AND action IS NULL",
+    )
+    .bind(day)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("provider")?)))
+        .collect()
+}
+
 /// Sets what paygate did about a difference recorded without an action yet (the late
 /// payment rules ran after the difference was recorded).
 pub async fn set_action(db: &Db, id: &str, action: &str) -> Result<(), StoreError> {
@@ -383,22 +416,40 @@ pub async fn runs(db: &Db, day: &str, merchant_id: Option<&str>) -> Result<Vec<R
     Ok(runs)
 }
 
-fn run_from_row(r: &AnyRow) -> Result<Run, StoreError> {
-    let state: String = r.try_get("state")?;
+/// A run row's counts.
+struct Counts {
+    attempts: u32,
+    payment_rows: u32,
+    refund_rows: u32,
+    matched: u32,
+}
+
+fn run_counts(r: &AnyRow) -> Result<Counts, StoreError> {
     let count = |name: &str| -> Result<u32, StoreError> {
         let n: i64 = r.try_get(name)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     };
+    Ok(Counts {
+        attempts: count("attempts")?,
+        payment_rows: count("payment_rows")?,
+        refund_rows: count("refund_rows")?,
+        matched: count("matched")?,
+    })
+}
+
+fn run_from_row(r: &AnyRow) -> Result<Run, StoreError> {
+    let state: String = r.try_get("state")?;
+    let counts = run_counts(r)?;
     Ok(Run {
         merchant_id: r.try_get("merchant_id")?,
         provider: r.try_get("provider")?,
         day: r.try_get("bill_day")?,
         state: RunState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("bill run state `{state}`")))?,
-        attempts: count("attempts")?,
-        payment_rows: count("payment_rows")?,
-        refund_rows: count("refund_rows")?,
-        matched: count("matched")?,
+        attempts: counts.attempts,
+        payment_rows: counts.payment_rows,
+        refund_rows: counts.refund_rows,
+        matched: counts.matched,
         error: r.try_get("error")?,
         first_run_at: r.try_get("first_run_at")?,
         last_run_at: r.try_get("last_run_at")?,

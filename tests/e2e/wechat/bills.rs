@@ -166,6 +166,16 @@ async fn a_day_of_wechat_bills_is_reconciled_once_however_often_it_runs(setting:
         "no refund of money paygate may keep"
     );
     let _ = refund_no;
+    // A later run that cannot have the bill does not undo the day: it only says why.
+    w.knobs(json!({"bills_ready_at_once": false})).await;
+    let third = reconcile(&w.app, &day, "wechat").await;
+    assert_eq!(third["state"], "reconciled", "{third}");
+    assert_eq!(
+        (&third["matched"], &third["totals"]),
+        (&second["matched"], &first["totals"])
+    );
+    assert!(third["error"].as_str().is_some(), "{third}");
+    w.knobs(json!({"bills_ready_at_once": true})).await;
 
     // What waits for an operator, and resolving it.
     let (_, flags) = w.app.admin_get("/admin/flags").await;
@@ -291,9 +301,22 @@ async fn what_the_bill_lacks_is_flagged_and_an_unready_bill_is_retried(setting: 
 
     w.knobs(json!({"drop_notifications": true, "bills_ready_at_once": true, "bill_omit": [omitted.clone()]}))
         .await;
+    // A bill without a single trade, when paygate holds one paid that day, is a provider
+    // late with its bill (Alipay answers "no bill" then), not a day to flag.
+    let empty = reconcile(&w.app, &day, "wechat").await;
+    assert_eq!(empty["state"], "not_ready", "{empty}");
+    assert!(
+        empty["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the bill lists no trade"),
+        "{empty}"
+    );
+    w.settled_order(800).await;
     let run = reconcile(&w.app, &day, "wechat").await;
     assert_eq!(run["state"], "reconciled", "{run}");
-    assert_eq!(run["attempts"], 2);
+    assert_eq!(run["attempts"], 3);
+    assert_eq!(run["matched"], 1, "{run}");
     assert_eq!(
         kinds(&run),
         vec![("missing_from_bill".to_owned(), omitted.clone())]
