@@ -175,13 +175,13 @@ impl Handler for WebhookHandler {
 const BILLS_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// What the daily task does after a run.
-enum Next {
+enum AfterRun {
     /// Bills are left to ask for: at once.
     Continue,
     /// A bill is not ready, or failed with attempts left: in half an hour.
     Retry,
     /// The day is done: the next day, the morning after it.
-    NextDay,
+    Done,
 }
 
 /// The daily reconciliation: the task's day for every merchant and provider that
@@ -214,12 +214,12 @@ impl Handler for BillsHandler {
                         .reconcile_day_within(day, None, None, false, Some(BILLS_BUDGET))
                         .await?;
                     if !progress.finished {
-                        return Ok(Next::Continue);
+                        return Ok(AfterRun::Continue);
                     }
                     Ok::<_, crate::service::ServiceError>(if self.gateway.day_waits(day).await? {
-                        Next::Retry
+                        AfterRun::Retry
                     } else {
-                        Next::NextDay
+                        AfterRun::Done
                     })
                 },
                 span.clone(),
@@ -228,13 +228,13 @@ impl Handler for BillsHandler {
             let _entered = span.enter();
             let now = self.gateway.now_ms();
             match result {
-                Ok(Next::Continue) => {
+                Ok(AfterRun::Continue) => {
                     return Outcome::RetryAt {
                         due_ms: now,
                         payload: task.payload.clone(),
                     }
                 }
-                Ok(Next::Retry) => {
+                Ok(AfterRun::Retry) => {
                     return Outcome::RetryAt {
                         due_ms: now
                             + i64::try_from(reconcile::BILL_RETRY_EVERY.whole_milliseconds())
@@ -242,7 +242,7 @@ impl Handler for BillsHandler {
                         payload: task.payload.clone(),
                     }
                 }
-                Ok(Next::NextDay) => {}
+                Ok(AfterRun::Done) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "daily reconciliation failed; retrying");
                     return retry_later(&self.gateway, task);
