@@ -365,6 +365,11 @@ fn minor(text: &str, currency: &str) -> Result<u64, String> {
     let decimals = exponent(currency).map_err(|e| not_money(e.to_string()))? as usize;
     let trimmed = match text.split_once('.') {
         Some((_, fraction)) if fraction.len() > decimals => {
+            // Digits only before splitting by bytes (found by the `wechat_bill` fuzz target:
+            // a fraction with a multi-byte character panicked here).
+            if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(not_money("the decimals are not digits".into()));
+            }
             let (kept, extra) = fraction.split_at(decimals);
             if !extra.bytes().all(|b| b == b'0') {
                 return Err(not_money(format!("more than {decimals} decimals")));
@@ -413,6 +418,18 @@ mod tests {
     const REFUND: &str = "`2026-12-01 11:30:00,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000001,`P0123456789,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300000012026120100000000001,`R0123456789,`3.00,`0.00,`ORIGINAL,`SUCCESS,`Green tea,`,`-0.02,`0.60%,`0.00,`3.00,`";
     const PROCESSING: &str = "`2026-12-01 12:15:30,`wxd678efh567hg6787,`1900009191,`0,`,`4200000001202612010000000002,`P0123456790,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300000012026120100000000002,`R0123456790,`1.00,`0.00,`ORIGINAL,`PROCESSING,`Black tea,`,`0.00,`0.60%,`0.00,`1.00,`";
     const SUMMARY: &str = "`3,`6.68,`3.00,`0.00,`0.02,`6.68,`3.00";
+
+    #[test]
+    fn decimals_that_are_not_digits_are_not_money_never_a_panic() {
+        // The `wechat_bill` fuzz target's crash: a multi-byte character among the decimals.
+        for text in ["0.0\u{4e00}2", "1.\u{4ea4}\u{6613}", "-0.0\u{00e9}0"] {
+            assert!(fee(text, "CNY").is_err(), "{text}");
+            assert!(
+                minor(text.trim_start_matches('-'), "CNY").is_err(),
+                "{text}"
+            );
+        }
+    }
 
     /// A bill as the simulator writes it: CRLF line ends, the summary last.
     fn bill(rows: &[&str]) -> String {
