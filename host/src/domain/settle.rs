@@ -25,6 +25,16 @@ pub enum ReportedPayment {
     Failed,
 }
 
+impl ReportedPayment {
+    /// Whether [`settle`] answers [`Settlement::NoChange`] to this report whatever the
+    /// payment's state and orders: the trade still waits for the payer, or an attempt
+    /// failed and it may still be paid. A status query answered so needs no fresh read of
+    /// the payment to be settled.
+    pub fn changes_nothing(&self) -> bool {
+        matches!(self, ReportedPayment::Open | ReportedPayment::Failed)
+    }
+}
+
 /// One of a payment's orders, as settlement sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentOrder {
@@ -188,6 +198,36 @@ mod tests {
         ids.iter()
             .map(|id| order(id, OrderState::Pending, true))
             .collect()
+    }
+
+    #[test]
+    fn a_report_that_changes_nothing_settles_no_payment_in_any_state() {
+        let reports = [
+            ReportedPayment::Open,
+            ReportedPayment::Failed,
+            ReportedPayment::Closed,
+            ReportedPayment::Refunded,
+            paid_report(100),
+            ReportedPayment::Paid { amount: None },
+        ];
+        let held = pending(&["a"]);
+        let other = [order("a", OrderState::Paid, false)];
+        for report in &reports {
+            let changes = P::ALL.iter().flat_map(|&state| {
+                [&held[..], &other[..]]
+                    .into_iter()
+                    .map(move |orders| settle(state, cny(100), orders, report))
+            });
+            let all_no_change = changes
+                .clone()
+                .all(|s| s == Settlement::NoChange);
+            assert_eq!(
+                report.changes_nothing(),
+                all_no_change,
+                "{report:?}: {:?}",
+                changes.collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]

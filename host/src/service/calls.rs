@@ -4,12 +4,13 @@
 //! payment's story; the console's overview counts the failed ones.
 //!
 //! Recording is off the request path: a call's row goes to a bounded channel, and one task
-//! writes what has gathered in one statement. When the channel is full (the database far
+//! writes what has gathered within [`LINGER`] in one statement (under load, one commit for
+//! dozens of calls instead of one each). When the channel is full (the database far
 //! behind), the row is dropped and counted (`paygate_provider_calls_dropped_total`): the
 //! record is for people, and must never slow or fail a payment.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -23,6 +24,10 @@ use super::Gateway;
 
 /// Rows waiting to be written at most; beyond, new ones are dropped.
 const CAPACITY: usize = 10_000;
+
+/// How long the recorder waits after a call's row for others to write with it: a person
+/// reading a payment's story never notices it, and each write is one commit fewer.
+const LINGER: Duration = Duration::from_millis(50);
 
 /// The longest message kept, in characters.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -53,14 +58,17 @@ impl CallLog {
     }
 }
 
-/// Writes the rows as they come, all that have gathered in one statement.
+/// Writes the rows as they come: those that gather within [`LINGER`] of the first (at
+/// most [`MAX_BATCH`]) in one statement.
 async fn record(db: Db, mut rx: mpsc::Receiver<ProviderCall>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(call) => batch.push(call),
-                Err(_) => break,
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(call)) => batch.push(call),
+                // The window closed, or every sender is gone: write what there is.
+                Ok(None) | Err(_) => break,
             }
         }
         if let Err(e) = provider_calls::insert_many(&db, &batch).await {

@@ -91,6 +91,12 @@ impl Gateway {
     ) -> Result<Settled, ServiceError> {
         let no = status.payment_no.as_str();
         let reported = reported(status);
+        // A status query's "still open" needs no fresh read: the rule changes nothing
+        // whatever the payment became meanwhile. A notification is recorded, so it goes on.
+        if notified.is_none() && reported.changes_nothing() {
+            tracing::debug!(payment_no = no, "report changes nothing");
+            return Ok(Settled::Applied(Settlement::NoChange));
+        }
         let details = ReportDetails {
             provider_trade_id: status.provider_trade_id.as_deref(),
             paid_at_ms: status.paid_at.map(|s| s.saturating_mul(1000)),
