@@ -218,9 +218,7 @@ mod tests {
                     .into_iter()
                     .map(move |orders| settle(state, cny(100), orders, report))
             });
-            let all_no_change = changes
-                .clone()
-                .all(|s| s == Settlement::NoChange);
+            let all_no_change = changes.clone().all(|s| s == Settlement::NoChange);
             assert_eq!(
                 report.changes_nothing(),
                 all_no_change,
