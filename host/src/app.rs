@@ -90,6 +90,13 @@ impl Running {
         {
             tracing::warn!("queue tasks still running at shutdown come back after their lease");
         }
+        // The record of the last provider calls, which waits up to 50 ms to be written.
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.gateway.flush_call_log())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the last provider calls' record could not be written at shutdown");
+        }
         if let Some(tasks) = self.sandbox_tasks {
             tasks.close();
             if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::contract::ProviderError;
 use crate::runtime::{CallError, CallOutcome};
@@ -35,7 +35,13 @@ const MAX_MESSAGE_CHARS: usize = 500;
 /// Where call rows go: the recorder task's channel, or nowhere outside a tokio runtime
 /// (a CLI command that makes no provider call).
 pub struct CallLog {
-    tx: Option<mpsc::Sender<ProviderCall>>,
+    tx: Option<mpsc::Sender<Message>>,
+}
+
+/// What the recorder is sent: a row, or a request to write what it holds now and say so.
+enum Message {
+    Call(ProviderCall),
+    Flush(oneshot::Sender<()>),
 }
 
 impl CallLog {
@@ -51,28 +57,53 @@ impl CallLog {
 
     fn push(&self, call: ProviderCall) {
         if let Some(tx) = &self.tx {
-            if tx.try_send(call).is_err() {
+            if tx.try_send(Message::Call(call)).is_err() {
                 metrics::counter!("paygate_provider_calls_dropped_total").increment(1);
             }
+        }
+    }
+
+    /// Returns once every row pushed before it is written (or failed to be), without
+    /// waiting out [`LINGER`]: at shutdown, so that the last calls' rows are kept.
+    pub async fn flush(&self) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        let (done, written) = oneshot::channel();
+        if tx.send(Message::Flush(done)).await.is_ok() {
+            // An error: the recorder is gone, and with it anything left to write.
+            let _ = written.await;
         }
     }
 }
 
 /// Writes the rows as they come: those that gather within [`LINGER`] of the first (at
-/// most [`MAX_BATCH`]) in one statement.
-async fn record(db: Db, mut rx: mpsc::Receiver<ProviderCall>) {
+/// most [`MAX_BATCH`]) in one statement; a flush writes at once what has gathered.
+async fn record(db: Db, mut rx: mpsc::Receiver<Message>) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        let mut flushed = None;
+        match first {
+            Message::Call(call) => batch.push(call),
+            Message::Flush(done) => flushed = Some(done),
+        }
         let until = tokio::time::Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
+        while flushed.is_none() && batch.len() < MAX_BATCH {
             match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(call)) => batch.push(call),
+                Ok(Some(Message::Call(call))) => batch.push(call),
+                Ok(Some(Message::Flush(done))) => flushed = Some(done),
                 // The window closed, or every sender is gone: write what there is.
                 Ok(None) | Err(_) => break,
             }
         }
-        if let Err(e) = provider_calls::insert_many(&db, &batch).await {
-            tracing::warn!(rows = batch.len(), error = %e, "could not record provider calls");
+        if !batch.is_empty() {
+            if let Err(e) = provider_calls::insert_many(&db, &batch).await {
+                tracing::warn!(rows = batch.len(), error = %e, "could not record provider calls");
+            }
+        }
+        if let Some(done) = flushed {
+            // The flush's caller may have stopped waiting; nothing to tell then.
+            let _ = done.send(());
         }
     }
 }
@@ -108,6 +139,11 @@ fn said<T>(answer: &Result<Result<T, ProviderError>, CallError>) -> Option<Strin
 }
 
 impl Gateway {
+    /// Writes the provider-call rows the recorder holds now (see [`CallLog::flush`]).
+    pub async fn flush_call_log(&self) {
+        self.calls.flush().await;
+    }
+
     /// Runs the adapter call `call` (operation `op`) about `about`, and records it.
     pub(super) async fn recorded<T>(
         &self,
@@ -136,6 +172,47 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(id: &str) -> ProviderCall {
+        ProviderCall {
+            id: id.into(),
+            at: 1,
+            merchant_id: "m_1".into(),
+            provider: "mock".into(),
+            op: "query".into(),
+            payment_no: Some("p1".into()),
+            refund_no: None,
+            outcome: "ok".into(),
+            message: None,
+            elapsed_ms: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flush_returns_once_every_row_pushed_before_it_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::store::connect(&url).await.expect("db");
+        let log = CallLog::start(db.clone());
+        for i in 0..3 {
+            log.push(call(&format!("c{i}")));
+        }
+        log.flush().await;
+        let kept = provider_calls::of_payment(&db, "p1").await.expect("read");
+        let ids: Vec<&str> = kept.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c0", "c1", "c2"]);
+        // Later rows gather again, and a flush with nothing held returns at once.
+        log.push(call("c3"));
+        log.flush().await;
+        log.flush().await;
+        assert_eq!(
+            provider_calls::of_payment(&db, "p1")
+                .await
+                .expect("read")
+                .len(),
+            4
+        );
+    }
 
     #[test]
     fn a_call_that_went_well_says_nothing_and_a_refusal_says_why_within_the_cap() {
