@@ -190,9 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_flush_returns_once_every_row_pushed_before_it_is_written() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::store::connect(&url).await.expect("db");
+        let (_dir, db) = crate::store::temporary().await;
         let log = CallLog::start(db.clone());
         for i in 0..3 {
             log.push(call(&format!("c{i}")));

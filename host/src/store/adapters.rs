@@ -317,10 +317,7 @@ mod tests {
     use super::*;
 
     async fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = super::super::connect(&url).await.expect("db");
-        (dir, db)
+        super::super::temporary().await
     }
 
     fn version<'a>(sha: &'a str, version: &'a str) -> NewVersion<'a> {

@@ -183,3 +183,13 @@ pub(super) async fn page(
         .fetch_all(&db.pool)
         .await?)
 }
+
+/// A migrated SQLite database in a temporary directory, for unit tests; the directory
+/// goes when the returned guard is dropped.
+#[cfg(test)]
+pub async fn temporary() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let db = connect(&url).await.expect("a temporary SQLite database");
+    (dir, db)
+}

@@ -26,6 +26,8 @@ pub mod sessions;
 pub mod settlement;
 
 use db::page;
+#[cfg(test)]
+pub use db::temporary;
 pub use db::{connect, migrate, now_ms, open, probe, Db, Engine, StoreError, ACQUIRE_TIMEOUT};
 
 /// Whether a conditional change applied.

@@ -148,9 +148,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_configuration_changed_since_it_was_read_is_not_overwritten() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::store::connect(&url).await.expect("db");
+        let (_dir, db) = crate::store::temporary().await;
         sqlx::query(
             "INSERT INTO merchants (id, name, api_key_hash, webhook_secret, created_at) \
              VALUES ('m_1', 'Acme', 'h', 's', 0)",
